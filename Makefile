@@ -1,0 +1,60 @@
+# Needs only python3 (3.11+): uv is installed into .tools/ on first use, and uv builds .venv.
+# Python is never downloaded; uv uses the interpreter the machine has.
+export UV_PYTHON_DOWNLOADS := never
+
+PYTHON ?= python3
+UV := .tools/bin/uv
+VENV := .venv
+# Rebuilt when the lock or any workspace member's pyproject changes.
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench migrate clean-data
+
+help:
+	@echo "make install     create .venv from uv.lock (other targets do this when needed)"
+	@echo "make run         the whole suite locally: PostgreSQL, broker, migrations, services"
+	@echo "make test        the test suite (PYTEST_ARGS='-k name' to narrow it)"
+	@echo "make lint        ruff check, ruff format --check, mypy --strict"
+	@echo "make format      ruff format and autofix"
+	@echo "make bench       benchmarks; writes a report"
+	@echo "make migrate     run every service's migrations (DATABASE_URL or the local cluster)"
+	@echo "make clean-data  stop leftovers of make run and delete .local/"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(INSTALLED): $(UV) pyproject.toml $(wildcard uv.lock) $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --all-packages $(if $(wildcard uv.lock),--frozen)
+	@touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(VENV)/bin/helpdesk-devstack up
+
+test: $(INSTALLED)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# bench/ may not hold Python files yet, and mypy refuses a directory without any.
+MYPY_DIRS = $(foreach dir,libs services tests bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(MYPY_DIRS)
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(INSTALLED)
+	$(VENV)/bin/python bench/run.py
+
+migrate: $(INSTALLED)
+	$(VENV)/bin/helpdesk-devstack migrate
+
+clean-data:
+	@if [ -x $(VENV)/bin/helpdesk-devstack ]; then $(VENV)/bin/helpdesk-devstack clean-data; else rm -rf .local; fi

@@ -1,0 +1,300 @@
+"""Kafka plumbing written once: a producer wrapper and the consumer loop.
+
+A service's consumer is a table of small handlers (``{"ticket.created": on_created}``);
+``ConsumerRunner`` decodes, dedupes in the same database transaction as the handler's work,
+dispatches, and commits offsets only after handling (at-least-once, applied once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .clock import Clock, SystemClock
+from .envelope import EventBase, UndecodableEvent, UnknownEvent, decode_event, encode_event
+
+log = logging.getLogger(__name__)
+
+EVENTS_HANDLED = Counter("consumer_events_handled_total", "Events handled", ["consumer", "type"])
+EVENTS_SKIPPED = Counter("consumer_events_skipped_total", "Events skipped", ["consumer", "reason"])
+EVENTS_DEAD = Counter("consumer_events_dead_total", "Events parked after failing", ["consumer"])
+
+
+class EventProducer:
+    """An aiokafka producer with the settings the suite relies on.
+
+    ``acks=all`` so an acknowledged event survives a broker failover. The idempotent producer
+    is a setting because the local broker (Tansu) does not support it; with it off, a retry
+    may duplicate an event, which consumers absorb by deduplicating on the event id.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        enable_idempotence: bool = False,
+        client_id: str = "helpdesk",
+        request_timeout_ms: int = 10_000,
+    ) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=enable_idempotence,
+            linger_ms=2,
+            max_batch_size=512 * 1024,
+            request_timeout_ms=request_timeout_ms,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.stop()
+            self._started = False
+
+    async def send_many(self, records: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Send (topic, key, value) records in order and wait until all are acknowledged."""
+        futures = [
+            await self._producer.send(topic, value=value, key=key) for topic, key, value in records
+        ]
+        await asyncio.gather(*futures)
+
+    async def send(self, topic: str, event: EventBase) -> None:
+        await self.send_many([(topic, event.partition_key(), encode_event(event))])
+
+
+@dataclass(frozen=True)
+class ConsumerTables:
+    processed: Table
+    dead: Table
+
+
+def consumer_tables(metadata: MetaData) -> ConsumerTables:
+    """Declare the dedupe table and the dead-letter table in a service's metadata."""
+    processed = Table(
+        "processed_event",
+        metadata,
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", Uuid, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+    dead = Table(
+        "dead_event",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", Uuid, nullable=True),
+        Column("event_type", String(100), nullable=True),
+        Column("topic", String(200), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    return ConsumerTables(processed=processed, dead=dead)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides the event: the transaction to do its work in, and time."""
+
+    session: AsyncSession
+    clock: Clock
+    record: ConsumerRecord[bytes, bytes]
+
+
+Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commit what was handled before partitions move to another instance."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._runner.commit_pending(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("%s: assigned %s", self._runner.name, sorted(str(tp) for tp in assigned))
+
+
+class ConsumerRunner:
+    """Consume topics with a table of handlers, each event applied once.
+
+    For every record: decode; skip unknown types; in one transaction insert the event id into
+    ``processed_event`` (skip if already there) and run the handler; commit the offset after
+    the partition's batch. Partitions are handled concurrently, records within one in order.
+    A handler that keeps failing is retried ``max_attempts`` times, then the record is parked
+    in ``dead_event`` so one poisoned event cannot stall its partition forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        session_factory: async_sessionmaker[AsyncSession],
+        tables: ConsumerTables,
+        clock: Clock | None = None,
+        max_attempts: int = 5,
+        retry_backoff: float = 0.2,
+        max_records: int = 500,
+    ) -> None:
+        self.name = name
+        self._topics = list(topics)
+        self._handlers = dict(handlers)
+        self._sessions = session_factory
+        self._tables = tables
+        self._clock = clock or SystemClock()
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self._max_records = max_records
+        self._pending: dict[TopicPartition, int] = {}
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=name,
+            client_id=name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=300_000,
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+
+    async def stop(self) -> None:
+        try:
+            await self.commit_pending(None)
+        finally:
+            await self._consumer.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+            if not batches:
+                continue
+            await asyncio.gather(
+                *(self._handle_partition(tp, records) for tp, records in batches.items())
+            )
+            await self.commit_pending(None)
+
+    async def commit_pending(self, only: set[TopicPartition] | None) -> None:
+        offsets = {tp: offset for tp, offset in self._pending.items() if only is None or tp in only}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The partitions moved on; whoever owns them now re-reads from the last commit and
+            # the dedupe table keeps those events from being applied twice.
+            log.warning("%s: offset commit failed (%s); events will be re-read", self.name, exc)
+        for tp in offsets:
+            self._pending.pop(tp, None)
+
+    async def _handle_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        for record in records:
+            await self.handle_record(record)
+            self._pending[tp] = record.offset + 1
+
+    async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            event = decode_event(record.value or b"")
+        except UndecodableEvent as exc:
+            EVENTS_SKIPPED.labels(self.name, "undecodable").inc()
+            await self._park(record, None, f"undecodable: {exc}")
+            return
+        handler = self._handlers.get(event.type)
+        if handler is None or isinstance(event, UnknownEvent):
+            EVENTS_SKIPPED.labels(self.name, "no_handler").inc()
+            return
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._apply_once(event, handler, record)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "%s: handler for %s %s failed (attempt %d/%d)",
+                    self.name,
+                    event.type,
+                    event.id,
+                    attempt,
+                    self._max_attempts,
+                )
+                if attempt == self._max_attempts:
+                    await self._park(record, event, repr(exc))
+                    return
+                await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
+
+    async def _apply_once(
+        self, event: EventBase, handler: Handler, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        processed = self._tables.processed
+        async with self._sessions() as session, session.begin():
+            claimed = await session.execute(
+                pg_insert(processed)
+                .values(consumer=self.name, event_id=event.id)
+                .on_conflict_do_nothing()
+                .returning(processed.c.event_id)
+            )
+            if claimed.first() is None:
+                EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
+                return
+            await handler(event, HandlerContext(session=session, clock=self._clock, record=record))
+        EVENTS_HANDLED.labels(self.name, event.type).inc()
+
+    async def _park(
+        self, record: ConsumerRecord[bytes, bytes], event: EventBase | None, error: str
+    ) -> None:
+        EVENTS_DEAD.labels(self.name).inc()
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                insert(self._tables.dead).values(
+                    consumer=self.name,
+                    event_id=event.id if event else None,
+                    event_type=event.type if event else None,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    payload=record.value or b"",
+                    error=error[:4000],
+                )
+            )

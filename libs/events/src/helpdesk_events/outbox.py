@@ -1,0 +1,183 @@
+"""The transactional outbox: events are rows written in the same transaction as the change
+they describe, and a relay publishes them to Kafka afterwards.
+
+Ordering and safety:
+- Every row belongs to one of ``SHARD_COUNT`` shards by its partition key, so all events of
+  one ticket share a shard. A relay publishes a shard's rows in id order while holding that
+  shard's row lock (``FOR UPDATE SKIP LOCKED``), and deletes them in the same transaction
+  once Kafka acknowledged them. Several relay instances therefore never publish one ticket's
+  events concurrently, and a relay killed mid-batch leaves its rows for the next attempt.
+- Rows are found by "not yet deleted", never by a high-water mark, so a transaction that
+  commits late with a lower id is still published.
+- Per-ticket order holds because writers lock the ticket row before inserting its events:
+  a later change to the same ticket gets a larger id than every earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from .bus import EventProducer
+from .envelope import EventBase, encode_event
+
+log = logging.getLogger(__name__)
+
+SHARD_COUNT = 16
+
+OUTBOX_PUBLISHED = Counter("outbox_published_events_total", "Events the relay published")
+OUTBOX_BATCH_FAILURES = Counter("outbox_publish_failures_total", "Relay batches that failed")
+OUTBOX_LAG = Gauge("outbox_oldest_pending_seconds", "Age of the oldest unpublished event seen")
+
+
+@dataclass(frozen=True)
+class OutboxTables:
+    outbox: Table
+    shards: Table
+
+
+def outbox_tables(metadata: MetaData) -> OutboxTables:
+    """Declare the outbox tables in a service's metadata (and so in its schema)."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("shard", SmallInteger, nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("key", LargeBinary, nullable=False),
+        Column("event_type", String(100), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    Index(f"ix_{outbox.name}_shard_id", outbox.c.shard, outbox.c.id)
+    shards = Table(
+        "outbox_shard",
+        metadata,
+        Column("shard", SmallInteger, primary_key=True, autoincrement=False),
+    )
+    return OutboxTables(outbox=outbox, shards=shards)
+
+
+def shard_of(key: bytes) -> int:
+    return zlib.crc32(key) % SHARD_COUNT
+
+
+def outbox_rows(topic: str, events: Sequence[EventBase]) -> list[dict[str, object]]:
+    rows = []
+    for event in events:
+        key = event.partition_key()
+        rows.append(
+            {
+                "shard": shard_of(key),
+                "topic": topic,
+                "key": key,
+                "event_type": event.type,
+                "payload": encode_event(event),
+            }
+        )
+    return rows
+
+
+async def add_to_outbox(
+    session: AsyncSession, tables: OutboxTables, topic: str, events: Sequence[EventBase]
+) -> None:
+    """Queue events for publishing; they go out only if the surrounding transaction commits."""
+    if events:
+        await session.execute(insert(tables.outbox), outbox_rows(topic, events))
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to Kafka, in order per partition key."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tables: OutboxTables,
+        producer: EventProducer,
+        *,
+        batch_size: int = 2000,
+        idle_interval: float = 0.02,
+        max_idle_interval: float = 0.05,
+        error_backoff: float = 0.5,
+    ) -> None:
+        self._engine = engine
+        self._tables = tables
+        self._producer = producer
+        self._batch_size = batch_size
+        self._idle_interval = idle_interval
+        self._max_idle_interval = max_idle_interval
+        self._error_backoff = error_backoff
+        schema = tables.outbox.schema
+        prefix = f'"{schema}".' if schema else ""
+        self._lock_shards = text(f"SELECT shard FROM {prefix}outbox_shard FOR UPDATE SKIP LOCKED")
+        self._select = text(
+            f"SELECT id, topic, key, payload, created_at FROM {prefix}outbox "
+            "WHERE shard = ANY(:shards) ORDER BY id LIMIT :limit"
+        )
+        self._delete = text(f"DELETE FROM {prefix}outbox WHERE id = ANY(:ids)")
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; returns how many events went out (0 when idle)."""
+        async with self._engine.connect() as conn, conn.begin():
+            shards = (await conn.execute(self._lock_shards)).scalars().all()
+            if not shards:
+                return 0
+            rows = (
+                await conn.execute(
+                    self._select, {"shards": list(shards), "limit": self._batch_size}
+                )
+            ).all()
+            if not rows:
+                return 0
+            OUTBOX_LAG.set(max(0.0, (datetime.now(UTC) - rows[0].created_at).total_seconds()))
+            await self._producer.send_many(
+                [(row.topic, bytes(row.key), bytes(row.payload)) for row in rows]
+            )
+            await conn.execute(self._delete, {"ids": [row.id for row in rows]})
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        idle = self._idle_interval
+        while not stop.is_set():
+            try:
+                published = await self.publish_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                OUTBOX_BATCH_FAILURES.inc()
+                log.exception("outbox relay: batch failed; retrying")
+                await _wait(stop, self._error_backoff)
+                continue
+            if published:
+                idle = self._idle_interval
+                continue
+            await _wait(stop, idle)
+            idle = min(idle * 2, self._max_idle_interval)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

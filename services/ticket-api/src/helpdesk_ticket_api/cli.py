@@ -1,0 +1,95 @@
+"""``helpdesk-ticket-api serve | relay | migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from .config import Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def migrate(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE / "migrations"))
+    config.set_main_option("sqlalchemy.url", settings.database_url)
+    command.upgrade(config, "head")
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "helpdesk_ticket_api.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        access_log=os.environ.get("ACCESS_LOG", "0") == "1",
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+async def run_relay(settings: Settings) -> None:
+    from helpdesk_events import EventProducer, OutboxRelay
+
+    from .db import make_engine
+    from .models import OUTBOX
+
+    engine = make_engine(settings.database_url, pool_size=2, max_overflow=0)
+    producer = EventProducer(
+        settings.kafka_bootstrap_servers,
+        enable_idempotence=settings.kafka_enable_idempotence,
+        client_id="ticket-api-relay",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        try:
+            await producer.start()
+            break
+        except Exception as exc:
+            logging.warning("relay: broker not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(1)
+    relay = OutboxRelay(engine, OUTBOX, producer, batch_size=settings.relay_batch_size)
+    logging.info("relay: publishing outbox to %s", settings.kafka_bootstrap_servers)
+    try:
+        await relay.run(stop)
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="helpdesk-ticket-api")
+    parser.add_argument("command", choices=["serve", "relay", "migrate"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings()
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "serve":
+        serve(settings)
+    else:
+        import uvloop
+
+        uvloop.run(run_relay(settings))
+
+
+if __name__ == "__main__":
+    main()

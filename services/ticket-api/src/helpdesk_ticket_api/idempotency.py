@@ -1,0 +1,74 @@
+"""``Idempotency-Key``: a request repeated with the same key gets the first outcome again.
+
+The key is claimed inside the request's own transaction. A concurrent duplicate blocks on
+the key's row until the first commits, then replays its stored response; if the first
+fails, its claim rolls back with it and the retry runs for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .errors import Unprocessable
+from .models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: Any
+
+
+def request_hash(path: str, body: Any) -> str:
+    return hashlib.sha256(
+        path.encode() + b"\0" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+async def claim(
+    session: AsyncSession, principal_id: str, key: str, digest: str, now: datetime
+) -> StoredResponse | None:
+    """Claim the key for this request, or return the response stored under it."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise Unprocessable(f"Idempotency-Key: give 1 to {MAX_KEY_LENGTH} characters")
+    inserted = await session.execute(
+        pg_insert(IdempotencyRecord)
+        .values(principal_id=principal_id, key=key, request_hash=digest, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
+    if inserted.first() is not None:
+        return None
+    stored = (
+        await session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key
+            )
+        )
+    ).scalar_one()
+    if stored.request_hash != digest:
+        raise Unprocessable(
+            "Idempotency-Key was already used for a different request; use a new key",
+            code="idempotency_key_reused",
+        )
+    return StoredResponse(stored.status_code or 200, stored.response)
+
+
+async def store(
+    session: AsyncSession, principal_id: str, key: str, status_code: int, body: Any
+) -> None:
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key)
+        .values(status_code=status_code, response=body)
+    )

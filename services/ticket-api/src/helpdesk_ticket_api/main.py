@@ -1,0 +1,96 @@
+"""The ticket-api application: ``create_app()`` builds it; the lifespan owns the engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from helpdesk_events import Clock, SystemClock, Topics
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from .auth import KeyCache, ensure_bootstrap_key
+from .config import Settings
+from .db import make_engine, make_session_factory
+from .directory.router import router as directory_router
+from .errors import BodySizeLimit, error_body, install_error_handlers
+from .responses import JsonResponse
+from .tickets.router import router as tickets_router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        app.state.engine = engine
+        app.state.sessions = make_session_factory(engine)
+        now = app.state.clock.now()
+        if settings.admin_key:
+            await ensure_bootstrap_key(
+                app.state.sessions, settings.admin_key, "admin", "bootstrap admin", now
+            )
+        if settings.service_key:
+            await ensure_bootstrap_key(
+                app.state.sessions, settings.service_key, "service", "bootstrap service", now
+            )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="helpdesk ticket-api",
+        version="1.0.0",
+        description=(
+            "System of record for tickets, messages, history, departments, agents, customers, "
+            "tags and custom fields. Every change is recorded in the ticket history and "
+            "published as a domain event (see docs/events.md)."
+        ),
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.topics = Topics(settings.topic_prefix)
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    install_error_handlers(app)
+    app.include_router(tickets_router)
+    app.include_router(directory_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> JsonResponse:
+        """The database answers. (The relay, not the API, talks to Kafka: events wait in the
+        outbox while the broker is away, so the API stays ready.)"""
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JsonResponse(error_body("not_ready", f"database unreachable: {exc}"), 503)
+        return JsonResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return _with_body_limit(app, settings.max_body_bytes)
+
+
+def _with_body_limit(app: FastAPI, limit: int) -> FastAPI:
+    app.add_middleware(BodySizeLimit, limit=limit)
+    return app

@@ -1,0 +1,652 @@
+"""Every change to a ticket goes through a ``TicketEditor``.
+
+The editor locks the ticket row, applies changes with the rules of the help desk (a customer
+message reopens a resolved ticket, a transfer to a department alone unassigns, a deleted
+ticket cannot be edited…), and on ``save`` writes one history row per changed field and the
+domain events to the outbox — all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from helpdesk_events import (
+    Change,
+    EventBase,
+    MessageAdded,
+    RatingSnapshot,
+    TicketCreated,
+    TicketDeleted,
+    TicketEventBase,
+    TicketPurged,
+    TicketRated,
+    TicketRestored,
+    TicketStatusChanged,
+    TicketTagsChanged,
+    TicketTransferred,
+    TicketUpdated,
+    Topics,
+    add_to_outbox,
+)
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import Conflict, NotFound, Unprocessable
+from ..models import (
+    OUTBOX,
+    Agent,
+    AgentDepartment,
+    CustomFieldDefinition,
+    Department,
+    HistoryEntry,
+    Message,
+    Rating,
+    Tag,
+    Ticket,
+)
+from ..origin import Origin
+from .snapshot import SnapshotContext, load_context, message_snapshot, ticket_snapshot
+
+# Which event type announces a change of which field (anything else: ticket.updated).
+_CATEGORY: dict[str, type[TicketEventBase]] = {
+    "status": TicketStatusChanged,
+    "department_id": TicketTransferred,
+    "agent_id": TicketTransferred,
+    "tags": TicketTagsChanged,
+}
+_LIVE_STATUSES = {"chatting": "chat", "calling": "call"}
+_WAITING_ON_CUSTOMER = ("answered", "resolved", "postponed")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+async def lock_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> Ticket:
+    ticket = (
+        await session.execute(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
+    ).scalar_one_or_none()
+    if ticket is None:
+        raise NotFound(f"no ticket with id {ticket_id}")
+    return ticket
+
+
+class TicketEditor:
+    def __init__(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        origin: Origin,
+        now: datetime,
+        topics: Topics,
+        *,
+        context: SnapshotContext | None = None,
+    ) -> None:
+        self.session = session
+        self.ticket = ticket
+        self.origin = origin
+        self.now = now
+        self.topics = topics
+        self._changes: dict[str, Change] = {}
+        self._primary: list[EventBase] = []
+        self._pending_primary: list[tuple[str, dict[str, Any]]] = []
+        self._notes: list[tuple[str, str | None, Any]] = []
+        self._context = context or SnapshotContext()
+        self._created = False
+        self.events: list[EventBase] = []
+
+    # -- field changes -------------------------------------------------------------------
+
+    def _set(self, field: str, value: Any) -> None:
+        before = getattr(self.ticket, field)
+        if before == value:
+            return
+        if field in self._changes:
+            original = self._changes[field].before
+            self._changes[field] = Change(before=original, after=_jsonable(value))
+            if original == _jsonable(value):
+                del self._changes[field]
+        else:
+            self._changes[field] = Change(before=_jsonable(before), after=_jsonable(value))
+        setattr(self.ticket, field, value)
+
+    def _ensure_editable(self) -> None:
+        if self.ticket.deleted_at is not None:
+            raise Conflict(
+                f"ticket {self.ticket.code} is deleted; restore it before changing it",
+                code="ticket_deleted",
+            )
+
+    def set_status(self, status: str) -> None:
+        self._ensure_editable()
+        current = self.ticket.status
+        if status == current:
+            return
+        if status == "deleted":
+            raise Unprocessable(
+                "status: use DELETE /v1/tickets/{id} (or the delete action) to delete a ticket",
+                code="invalid_transition",
+            )
+        if status == "new":
+            raise Conflict(
+                f"status: a ticket cannot go back to new (it is {current})",
+                code="invalid_transition",
+            )
+        live_channel = _LIVE_STATUSES.get(status)
+        if live_channel is not None and self.ticket.channel != live_channel:
+            raise Conflict(
+                f"status: {status} is only for {live_channel} tickets; this one came by "
+                f"{self.ticket.channel}",
+                code="invalid_transition",
+            )
+        self._set("status", status)
+        self._set("status_changed_at", self.now)
+
+    def mark_spam(self) -> None:
+        self.set_status("spam")
+
+    def mark_not_spam(self) -> None:
+        self._ensure_editable()
+        if self.ticket.status != "spam":
+            return
+        self._set("status", "open" if self.ticket.first_agent_reply_at else "new")
+        self._set("status_changed_at", self.now)
+
+    def set_priority(self, priority: str) -> None:
+        self._ensure_editable()
+        self._set("priority", priority)
+
+    def set_subject(self, subject: str) -> None:
+        self._ensure_editable()
+        self._set("subject", subject)
+
+    def set_sla_level(self, level: str | None) -> None:
+        self._ensure_editable()
+        self._set("sla_level", level)
+
+    def set_referrer_url(self, url: str | None) -> None:
+        self._ensure_editable()
+        self._set("referrer_url", url)
+
+    async def transfer(
+        self,
+        *,
+        department_id: uuid.UUID | None,
+        agent_id: uuid.UUID | None,
+        department_given: bool,
+        agent_given: bool,
+    ) -> None:
+        """Move responsibility. A department alone leaves the ticket unassigned there."""
+        self._ensure_editable()
+        if not department_given and not agent_given:
+            raise Unprocessable("transfer: give department_id, agent_id or both")
+        target_department = department_id if department_given else self.ticket.department_id
+        if department_given and department_id is not None:
+            await _require(self.session, Department, department_id, "department_id", "department")
+        target_agent = agent_id if agent_given else None
+        if target_agent is not None:
+            agent = await _require(self.session, Agent, target_agent, "agent_id", "agent")
+            if not agent.active:
+                raise Unprocessable(f"agent_id: agent {agent.name} is deactivated")
+            if target_department is not None and not await _is_member(
+                self.session, target_agent, target_department
+            ):
+                raise Unprocessable(
+                    f"agent_id: agent {agent.name} is not in department {target_department}; "
+                    "add them to it or transfer to one of their departments"
+                )
+            self._context.agent_availability = dict(agent.availability or {})
+        else:
+            self._context.agent_availability = None
+        self._set("department_id", target_department)
+        self._set("agent_id", target_agent)
+
+    async def assign(self, agent_id: uuid.UUID | None) -> None:
+        await self.transfer(
+            department_id=None, agent_id=agent_id, department_given=False, agent_given=True
+        )
+
+    async def set_tags(self, tags: Iterable[str]) -> None:
+        self._ensure_editable()
+        wanted = _dedupe(tags)
+        await _ensure_tags(self.session, wanted, self.now)
+        self._set("tags", wanted)
+
+    async def add_tags(self, tags: Iterable[str]) -> None:
+        await self.set_tags([*(self.ticket.tags or []), *tags])
+
+    async def remove_tags(self, tags: Iterable[str]) -> None:
+        drop = set(tags)
+        await self.set_tags([t for t in self.ticket.tags or [] if t not in drop])
+
+    async def set_custom_fields(self, values: dict[str, Any], *, replace: bool = False) -> None:
+        self._ensure_editable()
+        cleaned = await validate_custom_fields(self.session, values)
+        merged = {} if replace else dict(self.ticket.custom_fields or {})
+        for key, value in cleaned.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        self._set("custom_fields", merged)
+
+    # -- messages, ratings, lifecycle ----------------------------------------------------
+
+    def add_message(
+        self,
+        *,
+        author_kind: str,
+        author_id: uuid.UUID | None,
+        body: str,
+        internal: bool = False,
+        from_address: str | None = None,
+        to: list[str] | None = None,
+        cc: list[str] | None = None,
+        bcc: list[str] | None = None,
+        subject: str | None = None,
+    ) -> Message:
+        self._ensure_editable()
+        if internal and author_kind == "customer":
+            raise Unprocessable("internal: customers cannot write internal notes")
+        message = Message(
+            id=uuid.uuid4(),
+            ticket_id=self.ticket.id,
+            author_kind=author_kind,
+            author_id=author_id,
+            internal=internal,
+            from_address=from_address,
+            to=to or [],
+            cc=cc or [],
+            bcc=bcc or [],
+            subject=subject,
+            body=body,
+            created_at=self.now,
+        )
+        self.session.add(message)
+        self._set("message_count", self.ticket.message_count + 1)
+        if not internal:
+            self._set("last_message_at", self.now)
+            self._set("last_message_author", author_kind)
+            self._set("last_message_id", message.id)
+            self._context.last_message = message
+            if author_kind == "customer":
+                self._on_customer_message()
+            elif author_kind == "agent":
+                self._on_agent_reply(author_id)
+        self._pending_primary.append(("message", {"message": message}))
+        return message
+
+    def _on_customer_message(self) -> None:
+        if self.ticket.first_customer_message_at is None:
+            self._set("first_customer_message_at", self.now)
+        self._set("last_customer_message_at", self.now)
+        if self.ticket.status in _WAITING_ON_CUSTOMER:
+            self._set("status", "open")
+            self._set("status_changed_at", self.now)
+
+    def _on_agent_reply(self, agent_id: uuid.UUID | None) -> None:
+        if self.ticket.first_agent_reply_at is None:
+            self._set("first_agent_reply_at", self.now)
+        self._set("last_agent_reply_at", self.now)
+        # Answering takes responsibility for an unassigned ticket.
+        if self.ticket.agent_id is None and agent_id is not None:
+            self._set("agent_id", agent_id)
+            self._context.agent_availability = None
+        if self.ticket.status in ("new", "open", "postponed", "resolved"):
+            self._set("status", "answered")
+            self._set("status_changed_at", self.now)
+
+    def rate(self, rating: str, comment: str | None) -> Rating:
+        row = Rating(
+            id=uuid.uuid4(),
+            ticket_id=self.ticket.id,
+            agent_id=self.ticket.agent_id,
+            customer_id=self.ticket.customer_id,
+            rating=rating,
+            comment=comment,
+            created_at=self.now,
+        )
+        self.session.add(row)
+        self._pending_primary.append(("rating", {"rating": row}))
+        self._notes.append(("rated", None, {"rating": rating, "agent_id": _jsonable(row.agent_id)}))
+        return row
+
+    def delete(self) -> None:
+        if self.ticket.deleted_at is not None:
+            return
+        self._set("status", "deleted")
+        self._set("status_changed_at", self.now)
+        self._set("deleted_at", self.now)
+        self._pending_primary.append(("deleted", {}))
+
+    def restore(self) -> None:
+        if self.ticket.deleted_at is None:
+            return
+        self._set("status", "open" if self.ticket.first_agent_reply_at else "new")
+        self._set("status_changed_at", self.now)
+        self._set("deleted_at", None)
+        self._pending_primary.append(("restored", {}))
+
+    def mark_created(self) -> None:
+        self._created = True
+
+    # -- saving --------------------------------------------------------------------------
+
+    @property
+    def changed(self) -> bool:
+        return bool(self._changes or self._pending_primary or self._created)
+
+    async def save(self) -> list[EventBase]:
+        """Write history rows and outbox events for everything changed so far."""
+        if not self.changed:
+            return []
+        ticket = self.ticket
+        if not self._created:
+            ticket.version += 1
+            ticket.updated_at = self.now
+        await self.session.flush()
+        ctx = await load_context(self.session, ticket, self._context)
+        snapshot = ticket_snapshot(ticket, ctx)
+        events = self._build_events(snapshot)
+        await self._write_history(events)
+        await add_to_outbox(self.session, OUTBOX, self.topics.tickets, events)
+        self.events.extend(events)
+        self._changes = {}
+        self._pending_primary = []
+        self._notes = []
+        return events
+
+    def _base(self) -> dict[str, Any]:
+        o = self.origin
+        return {
+            "occurred_at": self.now,
+            "ticket_id": self.ticket.id,
+            "actor": o.actor,
+            "correlation_id": o.correlation_id,
+            "causation_id": o.causation_id,
+            "depth": o.depth,
+        }
+
+    def _build_events(self, snapshot: Any) -> list[EventBase]:
+        base = self._base()
+        if self._created:
+            first = self._context.last_message
+            return [
+                TicketCreated(
+                    **base,
+                    ticket=snapshot,
+                    message=message_snapshot(first) if first is not None else None,
+                )
+            ]
+        events: list[EventBase] = []
+        owned: set[str] = set()
+        for kind, data in self._pending_primary:
+            if kind == "message":
+                events.append(
+                    MessageAdded(
+                        **base,
+                        ticket=snapshot,
+                        changes=self._changes,
+                        message=message_snapshot(data["message"]),
+                    )
+                )
+            elif kind == "rating":
+                r: Rating = data["rating"]
+                events.append(
+                    TicketRated(
+                        **base,
+                        ticket=snapshot,
+                        changes=self._changes,
+                        rating=RatingSnapshot(
+                            id=r.id,
+                            ticket_id=r.ticket_id,
+                            agent_id=r.agent_id,
+                            customer_id=r.customer_id,
+                            rating=r.rating,
+                            comment=r.comment,
+                            created_at=r.created_at,
+                        ),
+                    )
+                )
+            elif kind in ("deleted", "restored"):
+                lifecycle = TicketDeleted if kind == "deleted" else TicketRestored
+                events.append(lifecycle(**base, ticket=snapshot, changes=self._changes))
+                owned |= {"status", "status_changed_at", "deleted_at"}
+        by_category: dict[type[TicketEventBase], dict[str, Change]] = {}
+        for field, change in self._changes.items():
+            if field in owned or field in _INTERNAL_FIELDS:
+                continue
+            by_category.setdefault(_CATEGORY.get(field, TicketUpdated), {})[field] = change
+        has_message = any(kind == "message" for kind, _ in self._pending_primary)
+        for cls, changes in by_category.items():
+            # Timestamps a message moved are news only inside its message.added event.
+            if cls is TicketUpdated and has_message and set(changes) <= _MESSAGE_FIELDS:
+                continue
+            events.append(cls(**base, ticket=snapshot, changes=changes))
+        return events
+
+    async def _write_history(self, events: list[EventBase]) -> None:
+        o = self.origin
+        rows: list[dict[str, Any]] = []
+
+        def row(action: str, event: EventBase, field: str | None, before: Any, after: Any) -> None:
+            rows.append(
+                {
+                    "ticket_id": self.ticket.id,
+                    "occurred_at": self.now,
+                    "actor_kind": o.actor.kind,
+                    "actor_id": o.actor.id,
+                    "actor_name": o.actor.name,
+                    "action": action,
+                    "field": field,
+                    "before": before,
+                    "after": after,
+                    "event_id": event.id,
+                    "correlation_id": o.correlation_id,
+                    "causation_id": o.causation_id,
+                    "depth": o.depth,
+                }
+            )
+
+        for event in events:
+            action = event.type.split(".", 1)[1]
+            if isinstance(event, TicketCreated):
+                row("created", event, None, None, _created_summary(event.ticket))
+            elif isinstance(event, MessageAdded):
+                m = event.message
+                row(
+                    "note_added" if m.internal else "message_added",
+                    event,
+                    None,
+                    None,
+                    {
+                        "message_id": str(m.id),
+                        "author_kind": m.author_kind,
+                        "author_id": _jsonable(m.author_id),
+                    },
+                )
+            elif isinstance(event, TicketRated):
+                row(
+                    "rated",
+                    event,
+                    None,
+                    None,
+                    {"rating": event.rating.rating, "agent_id": _jsonable(event.rating.agent_id)},
+                )
+            if isinstance(event, TicketCreated | MessageAdded | TicketRated):
+                continue
+            for field, change in event.changes.items():
+                if field in _INTERNAL_FIELDS:
+                    continue
+                row(action, event, field, change.before, change.after)
+        if rows:
+            await self.session.execute(insert(HistoryEntry), rows)
+
+
+# Bookkeeping columns whose changes are not news on their own.
+_INTERNAL_FIELDS = frozenset({"status_changed_at", "last_message_id", "message_count"})
+_MESSAGE_FIELDS = frozenset(
+    {
+        "last_message_at",
+        "last_message_author",
+        "first_customer_message_at",
+        "last_customer_message_at",
+        "first_agent_reply_at",
+        "last_agent_reply_at",
+    }
+)
+
+
+def _created_summary(snapshot: Any) -> dict[str, Any]:
+    fields = (
+        "status",
+        "channel",
+        "priority",
+        "department_id",
+        "agent_id",
+        "customer_id",
+        "sla_level",
+        "tags",
+        "subject",
+    )
+    return {f: _jsonable(getattr(snapshot, f)) for f in fields}
+
+
+async def purge_ticket(
+    session: AsyncSession, ticket: Ticket, origin: Origin, now: datetime, topics: Topics
+) -> EventBase:
+    """Remove a deleted (or spam) ticket for good; its history stays for audit."""
+    if ticket.status not in ("deleted", "spam"):
+        raise Conflict(
+            f"ticket {ticket.code} is {ticket.status}; only deleted or spam tickets can be purged",
+            code="invalid_transition",
+        )
+    ctx = await load_context(session, ticket)
+    snapshot = ticket_snapshot(ticket, ctx)
+    event = TicketPurged(
+        occurred_at=now,
+        ticket_id=ticket.id,
+        actor=origin.actor,
+        correlation_id=origin.correlation_id,
+        causation_id=origin.causation_id,
+        depth=origin.depth,
+        ticket=snapshot,
+    )
+    await session.execute(
+        insert(HistoryEntry).values(
+            ticket_id=ticket.id,
+            occurred_at=now,
+            actor_kind=origin.actor.kind,
+            actor_id=origin.actor.id,
+            actor_name=origin.actor.name,
+            action="purged",
+            field=None,
+            before=None,
+            after=None,
+            event_id=event.id,
+            correlation_id=origin.correlation_id,
+            causation_id=origin.causation_id,
+            depth=origin.depth,
+        )
+    )
+    await session.execute(delete(Ticket).where(Ticket.id == ticket.id))
+    await add_to_outbox(session, OUTBOX, topics.tickets, [event])
+    return event
+
+
+async def _require(session: AsyncSession, model: Any, id_: uuid.UUID, field: str, what: str) -> Any:
+    row = await session.get(model, id_)
+    if row is None:
+        raise Unprocessable(f"{field}: no {what} with id {id_}", code="unknown_reference")
+    return row
+
+
+async def _is_member(session: AsyncSession, agent_id: uuid.UUID, department_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(AgentDepartment.agent_id).where(
+            AgentDepartment.agent_id == agent_id, AgentDepartment.department_id == department_id
+        )
+    )
+    return found is not None
+
+
+def _dedupe(tags: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in tags:
+        seen.setdefault(tag.strip(), None)
+    return [t for t in seen if t]
+
+
+async def _ensure_tags(session: AsyncSession, names: list[str], now: datetime) -> None:
+    """Tags are created on first use, so rules and agents can tag freely."""
+    if names:
+        await session.execute(
+            pg_insert(Tag)
+            .values([{"id": uuid.uuid4(), "name": n, "created_at": now} for n in names])
+            .on_conflict_do_nothing(index_elements=[Tag.name])
+        )
+
+
+async def validate_custom_fields(session: AsyncSession, values: dict[str, Any]) -> dict[str, Any]:
+    """Check values against their definitions; None removes a value."""
+    if not values:
+        return {}
+    defs = {
+        d.key: d
+        for d in (
+            await session.execute(
+                select(CustomFieldDefinition).where(CustomFieldDefinition.key.in_(list(values)))
+            )
+        ).scalars()
+    }
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        definition = defs.get(key)
+        if definition is None:
+            raise Unprocessable(
+                f"custom_fields.{key}: no custom field with this key; define it first "
+                "with POST /v1/custom-fields",
+                code="unknown_reference",
+            )
+        cleaned[key] = None if value is None else _check_field_value(definition, value)
+    return cleaned
+
+
+def _check_field_value(definition: CustomFieldDefinition, value: Any) -> Any:
+    where = f"custom_fields.{definition.key}"
+    kind = definition.type
+    if kind == "text" and isinstance(value, str) and len(value) <= 10_000:
+        return value
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "date" and isinstance(value, str):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    if kind == "select" and isinstance(value, str):
+        if value in definition.options:
+            return value
+        raise Unprocessable(f"{where}: {value!r} is not one of {definition.options}")
+    expected = {
+        "text": "a string",
+        "number": "a number",
+        "boolean": "true or false",
+        "date": "a date like 2026-01-31",
+        "select": "one of the options",
+    }[kind]
+    raise Unprocessable(f"{where}: expected {expected}, got {value!r}")

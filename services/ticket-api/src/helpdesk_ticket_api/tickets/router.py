@@ -1,0 +1,617 @@
+"""/v1/tickets: tickets, their messages, ratings, history, and services' write-back actions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from helpdesk_events import Actor
+from sqlalchemy import and_, or_, select
+
+from .. import idempotency
+from ..auth import AdminOnly, AdminOrService, AnyRole, Principal
+from ..deps import Ctx, Session
+from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..models import Customer, HistoryEntry, Message, Rating, Ticket
+from ..origin import Origin, origin_of
+from ..pagination import decode_cursor, encode_cursor, time_id_cursor
+from ..responses import JsonResponse
+from . import schemas as s
+from .editor import TicketEditor, lock_ticket, purge_ticket
+from .service import (
+    after_cursor,
+    can_see,
+    create_ticket,
+    get_visible,
+    ticket_filters,
+    visible_to,
+)
+from .snapshot import load_context, ticket_snapshot
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-Id")]
+
+
+async def _ticket_out(
+    session: Session, ticket: Ticket, editor: TicketEditor | None = None
+) -> dict[str, Any]:
+    if editor is not None and editor.events:
+        snapshot = editor.events[-1].ticket  # type: ignore[attr-defined]
+    else:
+        snapshot = ticket_snapshot(ticket, await load_context(session, ticket))
+    return s.TicketOut.model_validate(snapshot.model_dump()).model_dump(mode="json")
+
+
+async def _respond(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    run: Callable[[], Awaitable[tuple[int, Any]]],
+) -> JsonResponse:
+    """Run a write once per Idempotency-Key, commit, and answer."""
+    if key is not None:
+        digest = idempotency.request_hash(request.url.path, body)
+        stored = await idempotency.claim(
+            session, principal.principal_id, key, digest, request.app.state.clock.now()
+        )
+        if stored is not None:
+            return JsonResponse(
+                stored.body, stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+    status, payload = await run()
+    if key is not None:
+        await idempotency.store(session, principal.principal_id, key, status, payload)
+    await session.commit()
+    return JsonResponse(payload, status)
+
+
+async def _edit(
+    session: Session,
+    principal: Principal,
+    ctx: Ctx,
+    ticket_id: uuid.UUID,
+    correlation_id: uuid.UUID | None,
+    change: Callable[[TicketEditor], Awaitable[None]],
+) -> JsonResponse:
+    ticket = await get_visible(session, principal, ticket_id, lock=True)
+    editor = TicketEditor(
+        session, ticket, origin_of(principal, correlation_id), ctx.clock.now(), ctx.topics
+    )
+    await change(editor)
+    await editor.save()
+    payload = await _ticket_out(session, ticket, editor)
+    await session.commit()
+    return JsonResponse(payload)
+
+
+@router.post("", status_code=201, response_model=s.TicketOut)
+async def create(
+    data: s.TicketCreate,
+    request: Request,
+    session: Session,
+    ctx: Ctx,
+    idempotency_key: IdemKey = None,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Create a ticket, optionally with its first message and the customer (found by e-mail)."""
+    if principal.role == "agent" and data.message and data.message.author_kind == "agent":
+        data.message.author_id = principal.agent_id
+
+    async def run() -> tuple[int, Any]:
+        editor = await create_ticket(
+            session, data, origin_of(principal, correlation_id), ctx.clock.now(), ctx.topics
+        )
+        return 201, await _ticket_out(session, editor.ticket, editor)
+
+    return await _respond(
+        request, session, principal, idempotency_key, data.model_dump(mode="json"), run
+    )
+
+
+@router.get("", response_model=s.TicketPage)
+async def list_tickets(
+    session: Session,
+    status: Annotated[list[s.Status] | None, Query()] = None,
+    department_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    unassigned: bool | None = None,
+    customer_id: uuid.UUID | None = None,
+    channel: s.Channel | None = None,
+    priority: s.Priority | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Tickets newest first, filtered; follow ``next_cursor`` for the next page."""
+    query = select(Ticket).where(
+        *ticket_filters(
+            status=list(status) if status else None,
+            department_id=department_id,
+            agent_id=agent_id,
+            unassigned=unassigned,
+            customer_id=customer_id,
+            channel=channel,
+            priority=priority,
+            tag=tag,
+            include_deleted=include_deleted,
+            created_after=created_after,
+            created_before=created_before,
+        )
+    )
+    if cursor:
+        query = query.where(after_cursor(*time_id_cursor(cursor)))
+    query = visible_to(principal, query).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).scalars())
+    items = [await _ticket_out(session, t) for t in rows[:limit]]
+    next_cursor = (
+        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    )
+    return JsonResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.get("/{ticket_id}", response_model=s.TicketOut)
+async def get_ticket(
+    ticket_id: uuid.UUID, session: Session, principal: Principal = AnyRole
+) -> JsonResponse:
+    ticket = await get_visible(session, principal, ticket_id)
+    return JsonResponse(await _ticket_out(session, ticket))
+
+
+@router.patch("/{ticket_id}", response_model=s.TicketOut)
+async def patch_ticket(
+    ticket_id: uuid.UUID,
+    data: s.TicketPatch,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Change fields; status, responsibility and tags changes each emit their own event."""
+    given = data.model_fields_set
+    if not given:
+        raise Unprocessable("give at least one field to change")
+
+    async def change(editor: TicketEditor) -> None:
+        if "subject" in given and data.subject is not None:
+            editor.set_subject(data.subject)
+        if "status" in given:
+            if data.status is None:
+                raise Unprocessable("status: cannot be null")
+            editor.set_status(data.status)
+        if "priority" in given:
+            if data.priority is None:
+                raise Unprocessable("priority: cannot be null")
+            editor.set_priority(data.priority)
+        if "department_id" in given or "agent_id" in given:
+            await editor.transfer(
+                department_id=data.department_id,
+                agent_id=data.agent_id,
+                department_given="department_id" in given,
+                agent_given="agent_id" in given,
+            )
+        if "sla_level" in given:
+            editor.set_sla_level(data.sla_level)
+        if "tags" in given:
+            await editor.set_tags(data.tags or [])
+        if "custom_fields" in given:
+            await editor.set_custom_fields(data.custom_fields or {})
+        if "referrer_url" in given:
+            editor.set_referrer_url(data.referrer_url)
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.post("/{ticket_id}/transfer", response_model=s.TicketOut)
+async def transfer(
+    ticket_id: uuid.UUID,
+    data: s.TransferIn,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Move responsibility: to a department (unassigned there), an agent, or both."""
+    given = data.model_fields_set
+
+    async def change(editor: TicketEditor) -> None:
+        await editor.transfer(
+            department_id=data.department_id,
+            agent_id=data.agent_id,
+            department_given="department_id" in given,
+            agent_given="agent_id" in given,
+        )
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.post("/{ticket_id}/tags", response_model=s.TicketOut)
+async def add_tags(
+    ticket_id: uuid.UUID,
+    data: s.TagsIn,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    async def change(editor: TicketEditor) -> None:
+        await editor.add_tags(data.tags)
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.delete("/{ticket_id}/tags/{tag}", response_model=s.TicketOut)
+async def remove_tag(
+    ticket_id: uuid.UUID,
+    tag: str,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    async def change(editor: TicketEditor) -> None:
+        await editor.remove_tags([tag])
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.post("/{ticket_id}/not-spam", response_model=s.TicketOut)
+async def not_spam(
+    ticket_id: uuid.UUID,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Take a ticket out of spam (mark spam with PATCH status=spam)."""
+
+    async def change(editor: TicketEditor) -> None:
+        editor.mark_not_spam()
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.delete("/{ticket_id}", response_model=s.TicketOut)
+async def delete_ticket(
+    ticket_id: uuid.UUID,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Soft delete: the ticket moves to status deleted and can be restored or purged."""
+
+    async def change(editor: TicketEditor) -> None:
+        editor.delete()
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.post("/{ticket_id}/restore", response_model=s.TicketOut)
+async def restore_ticket(
+    ticket_id: uuid.UUID,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    async def change(editor: TicketEditor) -> None:
+        editor.restore()
+
+    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+
+@router.post("/{ticket_id}/purge", status_code=204)
+async def purge(
+    ticket_id: uuid.UUID,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AdminOnly,
+) -> JsonResponse:
+    """Remove a deleted or spam ticket for good. Its history stays readable."""
+    ticket = await get_visible(session, principal, ticket_id, lock=True)
+    await purge_ticket(
+        session, ticket, origin_of(principal, correlation_id), ctx.clock.now(), ctx.topics
+    )
+    await session.commit()
+    return JsonResponse(None, 204)
+
+
+@router.post("/{ticket_id}/messages", status_code=201, response_model=s.MessageOut)
+async def add_message(
+    ticket_id: uuid.UUID,
+    data: s.MessageIn,
+    request: Request,
+    session: Session,
+    ctx: Ctx,
+    idempotency_key: IdemKey = None,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Add a customer message, an agent reply, or an internal note (``internal: true``).
+
+    A customer message reopens an answered, postponed or resolved ticket; an agent reply
+    marks it answered and, if nobody was responsible yet, makes the agent responsible."""
+    if principal.role == "agent":
+        if data.author_kind != "agent":
+            raise Forbidden("agents write messages as themselves: author_kind must be agent")
+        data.author_id = principal.agent_id
+
+    async def run() -> tuple[int, Any]:
+        ticket = await get_visible(session, principal, ticket_id, lock=True)
+        origin = origin_of(principal, correlation_id)
+        author_id = data.author_id
+        from_address = data.from_address
+        if data.author_kind == "customer":
+            author_id = author_id or ticket.customer_id
+            # The integration that posts it is only the messenger: the customer acted.
+            origin = Origin(
+                actor=Actor(kind="customer", id=str(author_id) if author_id else None),
+                correlation_id=origin.correlation_id,
+            )
+            if from_address is None and ticket.customer_id is not None:
+                customer = await session.get(Customer, ticket.customer_id)
+                from_address = customer.email if customer else None
+        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
+        message = editor.add_message(
+            author_kind=data.author_kind,
+            author_id=author_id,
+            body=data.body,
+            internal=data.internal,
+            from_address=from_address,
+            to=data.to,
+            cc=data.cc,
+            bcc=data.bcc,
+            subject=data.subject,
+        )
+        await editor.save()
+        return 201, s.MessageOut.model_validate(message).model_dump(mode="json", by_alias=True)
+
+    return await _respond(
+        request, session, principal, idempotency_key, data.model_dump(mode="json"), run
+    )
+
+
+@router.get("/{ticket_id}/messages", response_model=s.MessagePage)
+async def list_messages(
+    ticket_id: uuid.UUID,
+    session: Session,
+    include_internal: bool = True,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Messages oldest first."""
+    await get_visible(session, principal, ticket_id)
+    query = select(Message).where(Message.ticket_id == ticket_id)
+    if not include_internal:
+        query = query.where(Message.internal.is_(False))
+    if cursor:
+        at, id_ = time_id_cursor(cursor)
+        query = query.where(
+            or_(Message.created_at > at, and_(Message.created_at == at, Message.id > id_))
+        )
+    rows = list(
+        (
+            await session.execute(query.order_by(Message.created_at, Message.id).limit(limit + 1))
+        ).scalars()
+    )
+    items = [
+        s.MessageOut.model_validate(m).model_dump(mode="json", by_alias=True) for m in rows[:limit]
+    ]
+    next_cursor = (
+        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    )
+    return JsonResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.post("/{ticket_id}/ratings", status_code=201, response_model=s.RatingOut)
+async def rate(
+    ticket_id: uuid.UUID,
+    data: s.RatingIn,
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AdminOrService,
+) -> JsonResponse:
+    """Record the customer's rating of the agent responsible for the ticket."""
+    ticket = await get_visible(session, principal, ticket_id, lock=True)
+    origin = origin_of(principal, correlation_id)
+    if ticket.customer_id is not None:
+        origin = Origin(
+            actor=Actor(kind="customer", id=str(ticket.customer_id)),
+            correlation_id=origin.correlation_id,
+        )
+    editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
+    rating = editor.rate(data.rating, data.comment)
+    await editor.save()
+    payload = s.RatingOut.model_validate(rating).model_dump(mode="json")
+    await session.commit()
+    return JsonResponse(payload, 201)
+
+
+@router.get("/{ticket_id}/ratings", response_model=list[s.RatingOut])
+async def list_ratings(
+    ticket_id: uuid.UUID, session: Session, principal: Principal = AnyRole
+) -> JsonResponse:
+    await get_visible(session, principal, ticket_id)
+    rows = (
+        await session.execute(
+            select(Rating).where(Rating.ticket_id == ticket_id).order_by(Rating.created_at)
+        )
+    ).scalars()
+    return JsonResponse([s.RatingOut.model_validate(r).model_dump(mode="json") for r in rows])
+
+
+@router.get("/{ticket_id}/history", response_model=s.HistoryPage)
+async def history(
+    ticket_id: uuid.UUID,
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Every change, oldest first: who or what made it, and the value before and after.
+
+    The history of a purged ticket stays readable for admins and services."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        purged = await session.scalar(
+            select(HistoryEntry.id).where(HistoryEntry.ticket_id == ticket_id).limit(1)
+        )
+        if purged is None or principal.role == "agent":
+            raise NotFound(f"no ticket with id {ticket_id}")
+    elif not can_see(principal, ticket):
+        raise NotFound(f"no ticket with id {ticket_id}")
+    query = select(HistoryEntry).where(HistoryEntry.ticket_id == ticket_id)
+    if cursor:
+        (after_id,) = decode_cursor(cursor, 1)
+        if not after_id.isdigit():
+            raise Unprocessable(
+                "cursor: not a cursor this endpoint returned", code="invalid_cursor"
+            )
+        query = query.where(HistoryEntry.id > int(after_id))
+    rows = list((await session.execute(query.order_by(HistoryEntry.id).limit(limit + 1))).scalars())
+    items = [
+        {
+            "id": h.id,
+            "occurred_at": h.occurred_at.isoformat(),
+            "actor": {"kind": h.actor_kind, "id": h.actor_id, "name": h.actor_name},
+            "action": h.action,
+            "field": h.field,
+            "before": h.before,
+            "after": h.after,
+            "event_id": str(h.event_id) if h.event_id else None,
+            "correlation_id": str(h.correlation_id) if h.correlation_id else None,
+            "causation_id": str(h.causation_id) if h.causation_id else None,
+            "depth": h.depth,
+        }
+        for h in rows[:limit]
+    ]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return JsonResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.post("/{ticket_id}/actions", response_model=s.ActionResult)
+async def apply_actions(
+    ticket_id: uuid.UUID,
+    batch: s.ActionBatch,
+    request: Request,
+    session: Session,
+    ctx: Ctx,
+    idempotency_key: IdemKey = None,
+    principal: Principal = AdminOrService,
+) -> JsonResponse:
+    """Services' write-back: apply a batch of actions in one transaction, once per
+    ``Idempotency-Key`` (required), recording ``actor`` and causation in the history."""
+    if idempotency_key is None:
+        raise Unprocessable(
+            "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
+            code="idempotency_key_required",
+        )
+    origin = Origin(
+        actor=Actor(kind=batch.actor.kind, id=batch.actor.id, name=batch.actor.name),
+        correlation_id=batch.correlation_id or uuid.uuid4(),
+        causation_id=batch.causation_id,
+        depth=batch.depth,
+    )
+
+    async def run() -> tuple[int, Any]:
+        ticket = await lock_ticket(session, ticket_id)
+        if batch.expected_version is not None and ticket.version != batch.expected_version:
+            raise Conflict(
+                f"ticket is at version {ticket.version}, not {batch.expected_version}",
+                code="version_mismatch",
+            )
+        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
+        for index, action in enumerate(batch.actions):
+            if isinstance(action, s.PurgeAction):
+                if index != len(batch.actions) - 1:
+                    raise Unprocessable(f"actions[{index}]: purge must be the last action")
+                await editor.save()
+                event = await purge_ticket(session, ticket, origin, ctx.clock.now(), ctx.topics)
+                ids = [e.id for e in editor.events] + [event.id]
+                return 200, {"ticket": None, "purged": True, "event_ids": [str(i) for i in ids]}
+            try:
+                await _apply(editor, action)
+            except (Unprocessable, Conflict) as exc:
+                exc.message = f"actions[{index}] ({action.type}): {exc.message}"
+                raise
+        await editor.save()
+        return 200, {
+            "ticket": await _ticket_out(session, ticket, editor)
+            if editor.events
+            else await _ticket_out(session, ticket),
+            "purged": False,
+            "event_ids": [str(e.id) for e in editor.events],
+        }
+
+    return await _respond(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")},
+        run,
+    )
+
+
+async def _apply(editor: TicketEditor, action: Any) -> None:
+    match action:
+        case s.TransferAction():
+            given = action.model_fields_set
+            await editor.transfer(
+                department_id=action.department_id,
+                agent_id=action.agent_id,
+                department_given="department_id" in given,
+                agent_given="agent_id" in given,
+            )
+        case s.SetStatusAction():
+            editor.set_status(action.status)
+        case s.ResolveAction():
+            editor.set_status("resolved")
+        case s.SetPriorityAction():
+            editor.set_priority(action.priority)
+        case s.SetSlaLevelAction():
+            editor.set_sla_level(action.sla_level)
+        case s.SetSubjectAction():
+            editor.set_subject(action.subject)
+        case s.AddTagsAction():
+            await editor.add_tags(action.tags)
+        case s.RemoveTagsAction():
+            await editor.remove_tags(action.tags)
+        case s.SetCustomFieldsAction():
+            await editor.set_custom_fields(action.values)
+        case s.MarkSpamAction():
+            editor.mark_spam()
+        case s.MarkNotSpamAction():
+            editor.mark_not_spam()
+        case s.DeleteAction():
+            editor.delete()
+        case s.RestoreAction():
+            editor.restore()
+        case s.AddMessageAction():
+            editor.add_message(
+                author_kind=action.author_kind,
+                author_id=action.author_id,
+                body=action.body,
+                internal=action.internal,
+                from_address=action.from_address,
+                to=action.to,
+                cc=action.cc,
+                subject=action.subject,
+            )
+        case _:
+            raise Unprocessable(f"unknown action {action!r}")

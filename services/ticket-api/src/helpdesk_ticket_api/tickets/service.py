@@ -1,0 +1,211 @@
+"""Creating, finding and reading tickets; changes go through ``TicketEditor``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from helpdesk_events import Topics
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..auth import Principal
+from ..errors import Conflict, NotFound, Unprocessable
+from ..models import Customer, CustomerGroupMember, Ticket, ticket_number_seq
+from ..origin import Origin
+from .editor import TicketEditor, validate_custom_fields
+from .schemas import TicketCreate
+from .snapshot import SnapshotContext
+
+
+def ticket_code(number: int) -> str:
+    return f"T-{number:06d}"
+
+
+def can_see(principal: Principal, ticket: Ticket) -> bool:
+    if principal.role != "agent":
+        return True
+    return ticket.department_id in principal.department_ids or (
+        principal.agent_id is not None and ticket.agent_id == principal.agent_id
+    )
+
+
+def visible_to(principal: Principal, query: Select[Any]) -> Select[Any]:
+    if principal.role != "agent":
+        return query
+    clauses: list[ColumnElement[bool]] = [Ticket.department_id.in_(list(principal.department_ids))]
+    if principal.agent_id is not None:
+        clauses.append(Ticket.agent_id == principal.agent_id)
+    return query.where(or_(*clauses))
+
+
+async def get_visible(
+    session: AsyncSession, principal: Principal, ticket_id: uuid.UUID, *, lock: bool = False
+) -> Ticket:
+    query = select(Ticket).where(Ticket.id == ticket_id)
+    if lock:
+        query = query.with_for_update()
+    ticket = (await session.execute(query)).scalar_one_or_none()
+    if ticket is None or not can_see(principal, ticket):
+        raise NotFound(f"no ticket with id {ticket_id}")
+    return ticket
+
+
+async def _resolve_customer(
+    session: AsyncSession, data: TicketCreate, now: datetime, ctx: SnapshotContext
+) -> uuid.UUID | None:
+    if data.customer_id is not None:
+        customer = await session.get(Customer, data.customer_id)
+        if customer is None:
+            raise Unprocessable(
+                f"customer_id: no customer with id {data.customer_id}", code="unknown_reference"
+            )
+        ctx.customer_email = customer.email
+        customer_id = customer.id
+    elif data.customer is not None:
+        ref = data.customer
+        values = {
+            "id": uuid.uuid4(),
+            "name": ref.name,
+            "email": ref.email.lower() if ref.email else None,
+            "phone": ref.phone,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if ref.email:
+            stmt = pg_insert(Customer).values(**values)
+            # A known customer keeps their name unless the new ticket brings one.
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[Customer.email],
+                set_={"name": func.coalesce(stmt.excluded.name, Customer.name)},
+            )
+            customer_id = (await session.execute(stmt.returning(Customer.id))).scalar_one()
+        else:
+            await session.execute(pg_insert(Customer).values(**values))
+            customer_id = values["id"]  # type: ignore[assignment]
+        ctx.customer_email = values["email"]  # type: ignore[assignment]
+    else:
+        return None
+    ctx.customer_group_ids = list(
+        (
+            await session.execute(
+                select(CustomerGroupMember.group_id).where(
+                    CustomerGroupMember.customer_id == customer_id
+                )
+            )
+        ).scalars()
+    )
+    return customer_id
+
+
+async def create_ticket(
+    session: AsyncSession, data: TicketCreate, origin: Origin, now: datetime, topics: Topics
+) -> TicketEditor:
+    if (
+        data.status in ("chatting", "calling")
+        and data.channel != {"chatting": "chat", "calling": "call"}[data.status]
+    ):
+        raise Conflict(
+            f"status: {data.status} does not fit a {data.channel} ticket", code="invalid_transition"
+        )
+    ctx = SnapshotContext()
+    customer_id = await _resolve_customer(session, data, now, ctx)
+    custom_fields = await validate_custom_fields(session, data.custom_fields)
+    number = int(await session.scalar(select(ticket_number_seq.next_value())) or 0)
+    ticket = Ticket(
+        id=uuid.uuid4(),
+        number=number,
+        code=ticket_code(number),
+        subject=data.subject,
+        status=data.status,
+        channel=data.channel,
+        priority=data.priority,
+        department_id=None,
+        agent_id=None,
+        customer_id=customer_id,
+        sla_level=data.sla_level,
+        tags=[],
+        custom_fields={k: v for k, v in custom_fields.items() if v is not None},
+        referrer_url=data.referrer_url,
+        created_from_invitation=data.created_from_invitation,
+        created_at=now,
+        updated_at=now,
+        status_changed_at=now,
+        message_count=0,
+        version=1,
+    )
+    session.add(ticket)
+    editor = TicketEditor(session, ticket, origin, now, topics, context=ctx)
+    editor.mark_created()
+    if data.department_id is not None or data.agent_id is not None:
+        await editor.transfer(
+            department_id=data.department_id,
+            agent_id=data.agent_id,
+            department_given=data.department_id is not None,
+            agent_given=data.agent_id is not None,
+        )
+    if data.tags:
+        await editor.set_tags(data.tags)
+    await session.flush()
+    if data.message is not None:
+        m = data.message
+        editor.add_message(
+            author_kind=m.author_kind,
+            author_id=m.author_id or (customer_id if m.author_kind == "customer" else None),
+            body=m.body,
+            internal=m.internal,
+            from_address=m.from_address or ctx.customer_email,
+            to=m.to,
+            cc=m.cc,
+            bcc=m.bcc,
+            subject=m.subject or data.subject,
+        )
+    await editor.save()
+    return editor
+
+
+def ticket_filters(
+    *,
+    status: list[str] | None,
+    department_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    unassigned: bool | None,
+    customer_id: uuid.UUID | None,
+    channel: str | None,
+    priority: str | None,
+    tag: str | None,
+    include_deleted: bool,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> list[Any]:
+    clauses: list[Any] = []
+    if status:
+        clauses.append(Ticket.status.in_(status))
+    elif not include_deleted:
+        clauses.append(Ticket.deleted_at.is_(None))
+    if department_id is not None:
+        clauses.append(Ticket.department_id == department_id)
+    if agent_id is not None:
+        clauses.append(Ticket.agent_id == agent_id)
+    if unassigned is not None:
+        clauses.append(Ticket.agent_id.is_(None) if unassigned else Ticket.agent_id.is_not(None))
+    if customer_id is not None:
+        clauses.append(Ticket.customer_id == customer_id)
+    if channel is not None:
+        clauses.append(Ticket.channel == channel)
+    if priority is not None:
+        clauses.append(Ticket.priority == priority)
+    if tag is not None:
+        clauses.append(Ticket.tags.contains([tag]))
+    if created_after is not None:
+        clauses.append(Ticket.created_at >= created_after)
+    if created_before is not None:
+        clauses.append(Ticket.created_at < created_before)
+    return clauses
+
+
+def after_cursor(at: datetime, id_: uuid.UUID) -> Any:
+    """Rows after (at, id) in newest-first order."""
+    return or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < id_))

@@ -1,0 +1,180 @@
+"""Fixtures shared by the whole suite.
+
+The session starts its own PostgreSQL cluster and broker (helpdesk_devstack.pytest_plugin).
+Each test gets a fresh database copied from a migrated template and its own topic prefix,
+so tests never see each other's rows or events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from helpdesk_devstack.broker import LocalBroker, ensure_topics
+from helpdesk_devstack.postgres import LocalPostgres
+from helpdesk_events import EventBase, ManualClock, Topics, decode_event
+from helpdesk_ticket_api.cli import migrate
+from helpdesk_ticket_api.config import Settings
+from helpdesk_ticket_api.main import create_app
+
+pytest_plugins = ["helpdesk_devstack.pytest_plugin"]
+
+ADMIN_KEY = "test-admin-key"
+SERVICE_KEY = "test-service-key"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+async def ticket_api_template(pg_server: LocalPostgres) -> str:
+    """A database with ticket-api's migrations applied, copied for each test."""
+    name = "tpl_ticket_api"
+    await pg_server.drop_database(name)
+    await pg_server.create_database(name)
+    await asyncio.to_thread(migrate, Settings(database_url=pg_server.url_for(name)))
+    return name
+
+
+@pytest.fixture
+async def database_url(pg_server: LocalPostgres, ticket_api_template: str) -> AsyncIterator[str]:
+    name = f"t_{next(_counter)}_{uuid.uuid4().hex[:8]}"
+    await pg_server.create_database(name, template=ticket_api_template)
+    yield pg_server.url_for(name)
+    await pg_server.drop_database(name)
+
+
+@pytest.fixture
+async def topics(kafka_broker: LocalBroker) -> Topics:
+    t = Topics(prefix=f"t{next(_counter)}-{uuid.uuid4().hex[:6]}.")
+    await ensure_topics(kafka_broker.bootstrap_servers, t.all(), partitions=3)
+    return t
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def settings(database_url: str, topics: Topics, kafka_broker: LocalBroker) -> Settings:
+    return Settings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+        topic_prefix=topics.prefix,
+        admin_key=ADMIN_KEY,
+        service_key=SERVICE_KEY,
+        db_pool_size=5,
+        db_max_overflow=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client with the admin key, talking to the app in process."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app),
+        base_url="http://ticket-api",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def client_for(app: Any) -> Callable[[str], httpx.AsyncClient]:
+    """Build a client that authenticates with another key (close it with ``async with``)."""
+
+    def build(key: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://ticket-api",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+
+    return build
+
+
+class Api:
+    """Small helpers to set up directory records in tests."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.client.post(path, json=body)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def department(self, name: str | None = None) -> dict[str, Any]:
+        return await self._post("/v1/departments", {"name": name or f"Dept {uuid.uuid4().hex[:6]}"})
+
+    async def agent(self, departments: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+        body = {
+            "name": extra.pop("name", "Agent"),
+            "email": extra.pop("email", f"agent-{uuid.uuid4().hex[:8]}@example.com"),
+            "department_ids": departments or [],
+            **extra,
+        }
+        return await self._post("/v1/agents", body)
+
+    async def agent_key(self, agent_id: str) -> str:
+        created = await self._post(
+            "/v1/api-keys", {"name": "agent key", "role": "agent", "agent_id": agent_id}
+        )
+        return str(created["key"])
+
+    async def ticket(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("subject", "Printer on fire")
+        body.setdefault("channel", "email")
+        body.setdefault("customer", {"email": "customer@example.com", "name": "Cleo Customer"})
+        body.setdefault("message", {"body": "It is on fire."})
+        return await self._post("/v1/tickets", body)
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client)
+
+
+async def collect_events(
+    bootstrap_servers: str,
+    topic: str,
+    count: int,
+    *,
+    timeout: float = 20.0,
+    predicate: Callable[[EventBase], bool] | None = None,
+) -> list[EventBase]:
+    """Read a topic from the beginning until ``count`` matching events arrived (or time out)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=f"collector-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    events: list[EventBase] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while len(events) < count and loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    event = decode_event(record.value or b"")
+                    if predicate is None or predicate(event):
+                        events.append(event)
+    finally:
+        await consumer.stop()
+    return events
