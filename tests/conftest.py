@@ -154,8 +154,11 @@ async def collect_events(
     *,
     timeout: float = 20.0,
     predicate: Callable[[EventBase], bool] | None = None,
-) -> list[EventBase]:
-    """Read a topic from the beginning until ``count`` matching events arrived (or time out)."""
+    distinct: bool = False,
+) -> list[Any]:
+    """Read a topic from the beginning until ``count`` matching events arrived (or time out).
+
+    With ``distinct``, a redelivered event (same id) counts once."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers,
@@ -164,7 +167,8 @@ async def collect_events(
         enable_auto_commit=False,
     )
     await consumer.start()
-    events: list[EventBase] = []
+    events: list[Any] = []
+    seen: set[uuid.UUID] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
@@ -173,6 +177,9 @@ async def collect_events(
             for records in batches.values():
                 for record in records:
                     event = decode_event(record.value or b"")
+                    if distinct and event.id in seen:
+                        continue
+                    seen.add(event.id)
                     if predicate is None or predicate(event):
                         events.append(event)
     finally:

@@ -6,8 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
-
-from helpdesk_devstack import LocalBroker, ensure_topics, free_port
+from helpdesk_devstack import BrokerError, LocalBroker, ensure_topics, free_port
 from helpdesk_devstack.ports import port_is_free
 
 
@@ -36,12 +35,16 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 def consumer(bootstrap: str, topic: str, group: str) -> AIOKafkaConsumer:
+    # Tansu completes a group join only after a wait tied to the session timeout (and a
+    # rejoin only after the departed member's session expires), so keep it short.
     return AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=300,
     )
 
 
@@ -117,5 +120,5 @@ async def test_killed_broker_restarts_on_the_same_port(own_broker: LocalBroker):
 
 async def test_start_refuses_a_port_already_in_use(kafka_broker: LocalBroker):
     intruder = LocalBroker(kafka_broker.port)
-    with pytest.raises(RuntimeError, match="already in use"):
+    with pytest.raises(BrokerError, match="already in use"):
         intruder.start()

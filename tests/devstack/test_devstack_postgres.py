@@ -1,12 +1,13 @@
 import os
+import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
-
 from helpdesk_devstack import LocalPostgres, free_port
 
 
@@ -17,6 +18,7 @@ def own_cluster() -> Iterator[LocalPostgres]:
     cluster = LocalPostgres(data_dir, free_port(), fast=True)
     yield cluster
     cluster.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def fetchval(dsn: str, sql: str) -> object:
@@ -71,6 +73,20 @@ async def test_starts_over_a_stale_pid_file_from_a_killed_run(own_cluster: Local
 
     assert own_cluster.is_running()
     assert await fetchval(own_cluster.dsn_for("helpdesk"), "SELECT 1") == 1
+
+
+async def test_starts_again_after_the_server_was_killed(own_cluster: LocalPostgres):
+    own_cluster.start()
+    dsn = own_cluster.dsn_for(own_cluster.database)
+    conn = await asyncpg.connect(dsn)  # a backend that outlives its postmaster for a moment
+    postmaster = int((own_cluster.data_dir / "postmaster.pid").read_text().split()[0])
+
+    os.kill(postmaster, signal.SIGKILL)
+    assert not own_cluster.is_running()
+    own_cluster.start()
+
+    assert await fetchval(dsn, "SELECT 1") == 1
+    conn.terminate()
 
 
 async def test_create_database_from_template_and_drop(pg_server: LocalPostgres):

@@ -25,6 +25,9 @@ class LocalBroker:
     """A Tansu broker on 127.0.0.1:`port`, storing topics and offsets in memory only.
 
     Tansu has no idempotent producer: aiokafka producers need enable_idempotence=False.
+    Its consumer groups are slow to settle: a join takes about half the session timeout,
+    and a member that left (even cleanly) holds up the next rebalance until its session
+    expires, so tests that restart consumers want a short session_timeout_ms.
     """
 
     def __init__(self, port: int, log_path: Path | None = None) -> None:

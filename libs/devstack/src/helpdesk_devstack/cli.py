@@ -20,9 +20,12 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
+from aiokafka.errors import KafkaError
+
 from helpdesk_devstack._aio import run_sync
 from helpdesk_devstack.broker import LocalBroker, ensure_topics
 from helpdesk_devstack.errors import DevstackError
+from helpdesk_devstack.ports import port_is_free
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_devstack.stack import (
     MIGRATION_COMMANDS,
@@ -82,10 +85,8 @@ def find_repo_root(start: Path | None = None) -> Path:
 
 
 def _up(root: Path, procfile: Path) -> int:
-    local = root / ".local"
-    logs = local / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with _run_lock(local), _stop_on_signals() as shield_cleanup, ExitStack() as cleanups:
+    with _run_lock(root / ".local"), _stop_on_signals() as shield_cleanup, ExitStack() as cleanups:
+        cleanups.callback(print, "local stack stopped", flush=True)
         try:
             database_url = os.environ.get("DATABASE_URL")
             if database_url is None:
@@ -100,7 +101,10 @@ def _up(root: Path, procfile: Path) -> int:
                 _announce(f"starting the broker on port {broker.port}", broker.start)
                 bootstrap_servers = broker.bootstrap_servers
             partitions = _env_int("HELPDESK_TOPIC_PARTITIONS", DEFAULT_TOPIC_PARTITIONS)
-            created = run_sync(ensure_topics(bootstrap_servers, TOPICS, partitions))
+            try:
+                created = run_sync(ensure_topics(bootstrap_servers, TOPICS, partitions))
+            except KafkaError as exc:
+                raise DevstackError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
             print(f"topics: {len(created)} created, {len(TOPICS) - len(created)} already there")
             env = _service_env(database_url, bootstrap_servers)
             _run_migrations(root, env)
@@ -126,8 +130,8 @@ def _migrate(root: Path) -> int:
                 cleanups.callback(postgres.stop)
             postgres.start()
             database_url = postgres.url
-        bootstrap_servers = os.environ.get(
-            "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
+        bootstrap_servers = (
+            os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _local_broker(root).bootstrap_servers
         )
         _run_migrations(root, _service_env(database_url, bootstrap_servers))
     return 0
@@ -177,8 +181,7 @@ class _PidFileBroker(LocalBroker):
             if f"tcp://127.0.0.1:{self.port}".encode() in cmdline.read_bytes():
                 os.kill(int(cmdline.parent.name), signal.SIGKILL)
                 deadline = time.monotonic() + 5
-                # Exited but not yet reaped, a process's cmdline reads empty.
-                while cmdline.read_bytes() and time.monotonic() < deadline:
+                while not port_is_free(self.port) and time.monotonic() < deadline:
                     time.sleep(0.05)
         except (OSError, ValueError):
             pass
@@ -222,7 +225,7 @@ def _run_migrations(root: Path, env: Mapping[str, str]) -> None:
             )
 
 
-def _stop_honcho(honcho: "subprocess.Popen[bytes]") -> None:
+def _stop_honcho(honcho: subprocess.Popen[bytes]) -> None:
     # honcho stops the services itself: SIGTERM first, SIGKILL after 5 seconds.
     if honcho.poll() is None:
         honcho.terminate()
@@ -322,8 +325,8 @@ def _banner(database_url: str, bootstrap_servers: str, env: Mapping[str, str], r
     lines += [
         f"  Admin key    {env['HELPDESK_ADMIN_KEY']}   (Authorization: Bearer <key>)",
         f"  Service key  {env['HELPDESK_SERVICE_KEY']}",
-        f"  Logs         services below; servers in {logs}",
-        "  Stop         Ctrl-C (services, then broker, then PostgreSQL)",
+        f"  Logs         services below; local PostgreSQL and broker in {logs}",
+        "  Stop         Ctrl-C (stops the services, then the local broker and PostgreSQL)",
     ]
     rule = "=" * 78
     return "\n".join([rule, *lines, rule])

@@ -1,5 +1,6 @@
 """A PostgreSQL cluster in a data folder, run with the system's server binaries."""
 
+import functools
 import os
 import pwd
 import shutil
@@ -46,8 +47,8 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-def _server_os_user() -> str | None:
-    """The OS user the server runs as: None means the current one.
+def _server_account() -> pwd.struct_passwd | None:
+    """The OS account the server runs as: None means the current one.
 
     PostgreSQL refuses to run as root, so as root we use the distribution's `postgres`
     user or create an unprivileged system user for it.
@@ -56,23 +57,28 @@ def _server_os_user() -> str | None:
         return None
     for name in ("postgres", _FALLBACK_OS_USER):
         try:
-            pwd.getpwnam(name)
+            return pwd.getpwnam(name)
         except KeyError:
             continue
-        return name
+    # /usr/sbin is often missing from PATH in CI and under sudo.
+    useradd = shutil.which("useradd") or shutil.which("useradd", path="/usr/sbin:/sbin")
+    if useradd is None:
+        raise PostgresError(
+            "running as root, PostgreSQL needs an unprivileged user: create "
+            f"{_FALLBACK_OS_USER!r} (useradd was not found)"
+        )
     result = subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home", "--shell",
+        [useradd, "--system", "--user-group", "--no-create-home", "--shell",
          "/usr/sbin/nologin", _FALLBACK_OS_USER],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     try:
-        pwd.getpwnam(_FALLBACK_OS_USER)
+        return pwd.getpwnam(_FALLBACK_OS_USER)
     except KeyError:
         raise PostgresError(
             f"cannot create the system user {_FALLBACK_OS_USER!r} to run PostgreSQL as: "
             f"{result.stderr.strip()}"
         ) from None
-    return _FALLBACK_OS_USER
 
 
 def _quote_ident(name: str) -> str:
@@ -106,8 +112,6 @@ class LocalPostgres:
         self.database = database
         self.fast = fast
         self.log_path = (log_path or self.data_dir / "postgres.log").resolve()
-        self._os_user: str | None = None
-        self._os_user_resolved = False
 
     @property
     def url(self) -> str:
@@ -158,11 +162,10 @@ class LocalPostgres:
         pid = self._postmaster_pid()
         if pid is None:
             return False
-        proc = Path(f"/proc/{pid}")
-        if proc.is_dir():
+        if Path("/proc").is_dir():
             # PIDs get reused; the postmaster's working directory is its data directory.
             try:
-                return os.readlink(proc / "cwd") == str(self.data_dir)
+                return os.readlink(f"/proc/{pid}/cwd") == str(self.data_dir)
             except OSError:
                 return False
         try:
@@ -170,7 +173,7 @@ class LocalPostgres:
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
+            pass  # alive, and owned by the server's user
         return True
 
     async def create_database(self, name: str, template: str | None = None) -> None:
@@ -252,12 +255,15 @@ class LocalPostgres:
             lock.unlink()
 
     def _processes_in_data_dir(self) -> list[int]:
-        # Every server process (postmaster and backends) runs with the data directory as
-        # its working directory.
+        # Every server process (postmaster and backends) is named postgres and runs with
+        # the data directory as its working directory.
         pids = []
         for proc in Path("/proc").glob("[0-9]*"):
             try:
-                if os.readlink(proc / "cwd") == str(self.data_dir):
+                if (
+                    os.readlink(proc / "cwd") == str(self.data_dir)
+                    and (proc / "comm").read_text().strip() == "postgres"
+                ):
                     pids.append(int(proc.name))
             except OSError:
                 continue
@@ -288,37 +294,37 @@ class LocalPostgres:
         path.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
         self._own(path)
 
-    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _pg_ctl(self, action: str, *options: str) -> subprocess.CompletedProcess[str]:
         return self._run_as_server_user(
-            [str(find_pg_bin() / "pg_ctl"), args[0], "-D", str(self.data_dir), *args[1:]]
+            [str(find_pg_bin() / "pg_ctl"), action, "-D", str(self.data_dir), *options]
         )
 
     def _run_as_server_user(self, args: list[str]) -> subprocess.CompletedProcess[str]:
-        os_user = self._server_os_user()
-        prefix = ["runuser", "-u", os_user, "--"] if os_user else []
-        # The server user may not be able to enter the caller's working directory.
+        account = self._account
         return subprocess.run(
-            [*prefix, *args],
+            args,
+            # The server user may not be allowed into the caller's working directory.
             cwd=self.data_dir,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             check=False,
         )
 
-    def _server_os_user(self) -> str | None:
-        if not self._os_user_resolved:
-            self._os_user = _server_os_user()
-            self._os_user_resolved = True
-        return self._os_user
+    @functools.cached_property
+    def _account(self) -> pwd.struct_passwd | None:
+        return _server_account()
 
     def _own(self, path: Path, *, touch: bool = False) -> None:
         if touch:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
-        os_user = self._server_os_user()
-        if os_user is not None:
-            shutil.chown(path, os_user, pwd.getpwnam(os_user).pw_gid)
+        account = self._account
+        if account is not None:
+            os.chown(path, account.pw_uid, account.pw_gid)
 
     def _postmaster_pid(self) -> int | None:
         lines = self._pidfile_lines()

@@ -173,6 +173,8 @@ class ConsumerRunner:
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         max_records: int = 500,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 3_000,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -191,6 +193,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
         )
 
     async def start(self) -> None:

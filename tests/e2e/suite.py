@@ -1,0 +1,127 @@
+"""Starts the suite's real processes for end-to-end tests.
+
+Each service is a ``ServiceProcess`` launched from the workspace's console scripts with its
+environment, waited on until ready, and killable with SIGKILL to test crash recovery.
+Later services add a factory method to ``Suite``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    ready_url: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        if self.ready_url is not None:
+            self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.ready_url or "", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, as a crash or an OOM kill."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+@dataclass
+class Suite:
+    database_url: str
+    bootstrap_servers: str
+    topic_prefix: str
+    log_dir: Path
+    admin_key: str
+    service_key: str
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    def base_env(self) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TICKET_API_", "HELPDESK_"))
+        }
+        env.update(
+            DATABASE_URL=self.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=self.bootstrap_servers,
+            HELPDESK_TOPIC_PREFIX=self.topic_prefix,
+            HELPDESK_ADMIN_KEY=self.admin_key,
+            HELPDESK_SERVICE_KEY=self.service_key,
+            LOG_LEVEL="INFO",
+        )
+        return env
+
+    def ticket_api(self, port: int) -> ServiceProcess:
+        env = self.base_env() | {"TICKET_API_PORT": str(port)}
+        return self._add(
+            ServiceProcess(
+                "ticket-api",
+                [str(BIN / "helpdesk-ticket-api"), "serve"],
+                env,
+                self.log_dir / "ticket-api.log",
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+            )
+        )
+
+    def relay(self, name: str = "relay") -> ServiceProcess:
+        return self._add(
+            ServiceProcess(
+                name,
+                [str(BIN / "helpdesk-ticket-api"), "relay"],
+                self.base_env(),
+                self.log_dir / f"{name}.log",
+            )
+        )
+
+    def _add(self, process: ServiceProcess) -> ServiceProcess:
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()

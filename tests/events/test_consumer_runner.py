@@ -1,0 +1,213 @@
+"""The consumer loop: dedupe in the handler's transaction, unknown types ignored, offsets
+committed after handling, poisoned events parked — on real PostgreSQL and the real broker."""
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from helpdesk_events import ConsumerRunner, encode_event
+from helpdesk_ticket_api.db import make_engine, make_session_factory
+from helpdesk_ticket_api.models import CONSUMER
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from tests.events.helpers import ticket_event
+
+
+@pytest.fixture
+async def sessions(database_url):
+    engine = make_engine(database_url, pool_size=5, max_overflow=5)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE tickets.applied (event_id uuid, version int, partition int)")
+        )
+    yield make_session_factory(engine)
+    await engine.dispose()
+
+
+async def applied(sessions) -> list[tuple[uuid.UUID, int]]:
+    async with sessions() as session:
+        rows = await session.execute(text("SELECT event_id, version FROM tickets.applied"))
+        return [(r[0], r[1]) for r in rows]
+
+
+async def on_updated(event, ctx):
+    await ctx.session.execute(
+        text("INSERT INTO tickets.applied VALUES (:e, :v, :p)"),
+        {"e": event.id, "v": event.ticket.version, "p": ctx.record.partition},
+    )
+    if event.ticket.subject == "v-poison":
+        raise RuntimeError("this event always fails")
+
+
+def runner(kafka_broker, topics, sessions, name="test-consumer", **kwargs):
+    return ConsumerRunner(
+        name=name,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        topics=[topics.tickets],
+        handlers={"ticket.updated": on_updated},
+        session_factory=sessions,
+        tables=CONSUMER,
+        retry_backoff=0.01,
+        # Tansu only notices a departed member when its session times out: keep it short.
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=200,
+        **kwargs,
+    )
+
+
+async def produce(kafka_broker, topic, payloads):
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    await producer.start()
+    try:
+        for key, value in payloads:
+            await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def run_until(consumer, condition, timeout=20.0):
+    stop = asyncio.Event()
+    await consumer.start()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+        await consumer.stop()
+
+
+async def test_each_event_applied_once_and_unknown_types_skipped(kafka_broker, topics, sessions):
+    ticket_id = uuid.uuid4()
+    events = [ticket_event(ticket_id, v) for v in range(1, 6)]
+    unknown = encode_event(ticket_event(ticket_id, 99)).replace(b"ticket.updated", b"ticket.beamed")
+    payloads = [(str(ticket_id).encode(), encode_event(e)) for e in events]
+    # The same event delivered twice (as a producer retry would) and an unknown type.
+    payloads.insert(2, payloads[1])
+    payloads.append((str(ticket_id).encode(), unknown))
+    await produce(kafka_broker, topics.tickets, payloads)
+
+    async def done():
+        return len(await applied(sessions)) >= 5
+
+    await run_until(runner(kafka_broker, topics, sessions), done)
+    rows = await applied(sessions)
+    assert sorted(v for _, v in rows) == [1, 2, 3, 4, 5]
+    assert [v for _, v in rows] == [1, 2, 3, 4, 5], "handled out of order within a partition"
+
+
+async def test_offsets_are_committed_so_a_restart_resumes(kafka_broker, topics, sessions):
+    ticket_id = uuid.uuid4()
+    first = [ticket_event(ticket_id, v) for v in (1, 2, 3)]
+    await produce(
+        kafka_broker, topics.tickets, [(str(ticket_id).encode(), encode_event(e)) for e in first]
+    )
+
+    async def three():
+        return len(await applied(sessions)) >= 3
+
+    await run_until(runner(kafka_broker, topics, sessions), three)
+    # Forget the dedupe rows: if the restarted consumer re-read old events, they would apply again.
+    async with sessions() as session, session.begin():
+        await session.execute(text("DELETE FROM tickets.processed_event"))
+    second = [ticket_event(ticket_id, v) for v in (4, 5)]
+    await produce(
+        kafka_broker, topics.tickets, [(str(ticket_id).encode(), encode_event(e)) for e in second]
+    )
+
+    async def five():
+        return len(await applied(sessions)) >= 5
+
+    await run_until(runner(kafka_broker, topics, sessions), five)
+    assert sorted(v for _, v in await applied(sessions)) == [1, 2, 3, 4, 5]
+
+
+async def test_redelivery_after_a_crash_before_the_offset_commit_is_absorbed(
+    kafka_broker, topics, sessions
+):
+    """A consumer handled events but died before committing offsets: the next one re-reads
+    them, and the dedupe row written with the handler's work keeps them from applying twice."""
+    ticket_id = uuid.uuid4()
+    events = [ticket_event(ticket_id, v) for v in (1, 2, 3)]
+    await produce(
+        kafka_broker, topics.tickets, [(str(ticket_id).encode(), encode_event(e)) for e in events]
+    )
+
+    from aiokafka import AIOKafkaConsumer
+
+    crashed = runner(kafka_broker, topics, sessions)
+    raw = AIOKafkaConsumer(
+        topics.tickets,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        group_id="test-consumer",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await raw.start()
+    handled = 0
+    async with asyncio.timeout(20):
+        while handled < 3:
+            for records in (await raw.getmany(timeout_ms=200)).values():
+                for record in records:
+                    await crashed.handle_record(record)
+                    handled += 1
+    await raw.stop()  # no commit: the process "died"
+    assert len(await applied(sessions)) == 3
+
+    def duplicates_skipped() -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "consumer_events_skipped_total",
+                {"consumer": "test-consumer", "reason": "duplicate"},
+            )
+            or 0.0
+        )
+
+    before = duplicates_skipped()
+
+    async def redelivered():
+        return duplicates_skipped() - before >= 3
+
+    await run_until(runner(kafka_broker, topics, sessions), redelivered)
+    assert sorted(v for _, v in await applied(sessions)) == [1, 2, 3]
+
+
+async def test_a_poisoned_event_is_parked_and_the_partition_moves_on(
+    kafka_broker, topics, sessions
+):
+    ticket_id = uuid.uuid4()
+    poison = ticket_event(ticket_id, 1).model_copy(
+        update={
+            "ticket": ticket_event(ticket_id, 1).ticket.model_copy(update={"subject": "v-poison"})
+        }
+    )
+    after = ticket_event(ticket_id, 2)
+    await produce(
+        kafka_broker,
+        topics.tickets,
+        [
+            (str(ticket_id).encode(), b"{this is not an event"),
+            (str(ticket_id).encode(), encode_event(poison)),
+            (str(ticket_id).encode(), encode_event(after)),
+        ],
+    )
+
+    async def moved_on():
+        return any(v == 2 for _, v in await applied(sessions))
+
+    await run_until(runner(kafka_broker, topics, sessions, max_attempts=3), moved_on)
+    async with sessions() as session:
+        dead = (
+            await session.execute(
+                text("SELECT event_id, error FROM tickets.dead_event ORDER BY id")
+            )
+        ).all()
+    assert len(dead) == 2
+    assert dead[0].event_id is None and "undecodable" in dead[0].error
+    assert dead[1].event_id == poison.id and "always fails" in dead[1].error
+    # The failed attempts rolled back with their transaction: only the good event applied.
+    assert [v for _, v in await applied(sessions)] == [2]
