@@ -1,0 +1,1 @@
+"""The condition language shared by rules, SLA rules and time rules."""
