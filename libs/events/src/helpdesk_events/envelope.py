@@ -220,6 +220,34 @@ class AgentAvailabilityChanged(_AgentEvent):
     type: Literal["agent.availability_changed"] = "agent.availability_changed"
 
 
+class OutboundRequest(_Frozen):
+    """Something the notifier must send on a rule's behalf, already rendered."""
+
+    kind: Literal["send_email", "send_answer", "call_url", "http_request"]
+    to: list[str] = []
+    cc: list[str] = []
+    bcc: list[str] = []
+    subject: str | None = None
+    body: str | None = None
+    url: str | None = None
+    method: str | None = None
+    headers: dict[str, str] = {}
+    # Stable across retries of the same rule action: the notifier sends once per key.
+    dedupe_key: str
+
+
+class NotificationRequested(EventBase):
+    """A rule asked for an e-mail, an answer to the customer, or an HTTP call (topic
+    ``helpdesk.notifications``, keyed by ticket)."""
+
+    type: Literal["notification.requested"] = "notification.requested"
+    request: OutboundRequest
+    ticket: TicketSnapshot | None = None
+
+    def partition_key(self) -> bytes:
+        return str(self.ticket_id or self.id).encode()
+
+
 class UnknownEvent(EventBase):
     """An event of a type this version does not know; consumers skip it."""
 
@@ -255,6 +283,7 @@ Event = Annotated[
         AgentCreated,
         AgentUpdated,
         AgentAvailabilityChanged,
+        NotificationRequested,
     ],
     Field(discriminator="type"),
 ]
@@ -276,6 +305,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         AgentCreated,
         AgentUpdated,
         AgentAvailabilityChanged,
+        NotificationRequested,
     )
 )
 

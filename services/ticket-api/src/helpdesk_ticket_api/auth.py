@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import Depends, Request
+from helpdesk_service.errors import Forbidden, Unauthorized
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .errors import Forbidden, Unauthorized
-from .models import AgentDepartment, ApiKey
+from .models import Agent, AgentDepartment, ApiKey
 
 Role = Literal["admin", "agent", "service"]
 
@@ -41,6 +41,8 @@ class Principal:
     name: str
     role: Role
     agent_id: uuid.UUID | None = None
+    # For agent keys: the agent's own name, which the history shows (not the key's name).
+    agent_name: str | None = None
     # For agents: the departments whose tickets they may see.
     department_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
 
@@ -106,7 +108,17 @@ async def authenticate(request: Request) -> Principal:
             if row is None:
                 raise Unauthorized("unknown or revoked API key")
             departments: frozenset[uuid.UUID] = frozenset()
+            agent_name: str | None = None
             if row.role == "agent" and row.agent_id is not None:
+                agent = (
+                    await session.execute(
+                        select(Agent.name, Agent.active).where(Agent.id == row.agent_id)
+                    )
+                ).one_or_none()
+                # A deactivated agent's keys stop working with them.
+                if agent is None or not agent.active:
+                    raise Unauthorized("the agent this API key belongs to is deactivated")
+                agent_name = agent.name
                 departments = frozenset(
                     (
                         await session.execute(
@@ -121,6 +133,7 @@ async def authenticate(request: Request) -> Principal:
             name=row.name,
             role=row.role,
             agent_id=row.agent_id,
+            agent_name=agent_name,
             department_ids=departments,
         )
         state.key_cache.put(digest, principal)

@@ -15,13 +15,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def migrate(settings: Settings) -> None:
-    from alembic import command
-    from alembic.config import Config
+    from helpdesk_service.migrations import upgrade
 
-    config = Config()
-    config.set_main_option("script_location", str(HERE / "migrations"))
-    config.set_main_option("sqlalchemy.url", settings.database_url)
-    command.upgrade(config, "head")
+    upgrade(HERE / "migrations", settings.database_url)
 
 
 def serve(settings: Settings) -> None:

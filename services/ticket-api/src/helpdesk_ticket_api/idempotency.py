@@ -8,16 +8,17 @@ fails, its claim rolls back with it and the retry runs for real.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+from helpdesk_service.errors import Unprocessable
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .errors import Unprocessable
 from .models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
@@ -30,9 +31,13 @@ class StoredResponse:
 
 
 def request_hash(path: str, body: Any) -> str:
-    return hashlib.sha256(
-        path.encode() + b"\0" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
+    try:
+        encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # A value orjson cannot encode (an integer beyond 64 bits): the request is still the
+        # client's to validate, so hash it another deterministic way.
+        encoded = json.dumps(body, sort_keys=True, default=str).encode()
+    return hashlib.sha256(path.encode() + b"\0" + encoded).hexdigest()
 
 
 async def claim(

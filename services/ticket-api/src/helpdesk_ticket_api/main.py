@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from helpdesk_events import Clock, SystemClock, Topics
+from helpdesk_service.errors import BodySizeLimit, error_body, install_error_handlers
+from helpdesk_service.responses import JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -16,9 +18,8 @@ from .auth import KeyCache, ensure_bootstrap_key
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .directory.router import router as directory_router
-from .errors import BodySizeLimit, error_body, install_error_handlers
-from .responses import JsonResponse
 from .tickets.router import router as tickets_router
+from .whoami import router as whoami_router
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.include_router(tickets_router)
     app.include_router(directory_router)
+    app.include_router(whoami_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -22,7 +21,9 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+# The PostgreSQL ARRAY: its comparators (contains / @>) are what the tag filter uses.
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base

@@ -15,6 +15,9 @@ from helpdesk_events import (
     Change,
     add_to_outbox,
 )
+from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from helpdesk_service.pagination import encode_cursor, time_id_cursor
+from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import AdminOnly, AnyRole, Principal, generate_key, hash_key
 from ..deps import Ctx, Session
-from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..models import (
     OUTBOX,
     Agent,
@@ -37,8 +39,6 @@ from ..models import (
     Ticket,
 )
 from ..origin import origin_of
-from ..pagination import encode_cursor, time_id_cursor
-from ..responses import JsonResponse
 from . import schemas as s
 
 router = APIRouter(prefix="/v1", tags=["directory"])

@@ -8,6 +8,7 @@ domain events to the outbox — all in the caller's transaction.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -31,11 +32,11 @@ from helpdesk_events import (
     Topics,
     add_to_outbox,
 )
+from helpdesk_service.errors import Conflict, NotFound, Unprocessable
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import Conflict, NotFound, Unprocessable
 from ..models import (
     OUTBOX,
     Agent,
@@ -244,7 +245,7 @@ class TicketEditor:
 
     # -- messages, ratings, lifecycle ----------------------------------------------------
 
-    def add_message(
+    async def add_message(
         self,
         *,
         author_kind: str,
@@ -260,6 +261,9 @@ class TicketEditor:
         self._ensure_editable()
         if internal and author_kind == "customer":
             raise Unprocessable("internal: customers cannot write internal notes")
+        if author_kind == "agent" and author_id is not None:
+            # An agent's reply can make them responsible: it must be a real agent.
+            await _require(self.session, Agent, author_id, "author_id", "agent")
         message = Message(
             id=uuid.uuid4(),
             ticket_id=self.ticket.id,
@@ -392,13 +396,14 @@ class TicketEditor:
             ]
         events: list[EventBase] = []
         owned: set[str] = set()
+        public = {f: c for f, c in self._changes.items() if f not in _INTERNAL_FIELDS}
         for kind, data in self._pending_primary:
             if kind == "message":
                 events.append(
                     MessageAdded(
                         **base,
                         ticket=snapshot,
-                        changes=self._changes,
+                        changes=public,
                         message=message_snapshot(data["message"]),
                     )
                 )
@@ -408,7 +413,7 @@ class TicketEditor:
                     TicketRated(
                         **base,
                         ticket=snapshot,
-                        changes=self._changes,
+                        changes=public,
                         rating=RatingSnapshot(
                             id=r.id,
                             ticket_id=r.ticket_id,
@@ -422,7 +427,7 @@ class TicketEditor:
                 )
             elif kind in ("deleted", "restored"):
                 lifecycle = TicketDeleted if kind == "deleted" else TicketRestored
-                events.append(lifecycle(**base, ticket=snapshot, changes=self._changes))
+                events.append(lifecycle(**base, ticket=snapshot, changes=public))
                 owned |= {"status", "status_changed_at", "deleted_at"}
         by_category: dict[type[TicketEventBase], dict[str, Change]] = {}
         for field, change in self._changes.items():
@@ -624,13 +629,19 @@ async def validate_custom_fields(session: AsyncSession, values: dict[str, Any]) 
     return cleaned
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
 def _check_field_value(definition: CustomFieldDefinition, value: Any) -> Any:
     where = f"custom_fields.{definition.key}"
     kind = definition.type
     if kind == "text" and isinstance(value, str) and len(value) <= 10_000:
         return value
     if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
-        return value
+        # Finite, and an integer JSON readers everywhere (and our own encoder) can hold.
+        if math.isfinite(value) and not (isinstance(value, int) and abs(value) > _MAX_SAFE_INT):
+            return value
+        raise Unprocessable(f"{where}: expected a finite number within ±{_MAX_SAFE_INT}")
     if kind == "boolean" and isinstance(value, bool):
         return value
     if kind == "date" and isinstance(value, str):

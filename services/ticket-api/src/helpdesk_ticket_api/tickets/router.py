@@ -9,16 +9,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from helpdesk_events import Actor
+from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from helpdesk_service.pagination import decode_cursor, encode_cursor, time_id_cursor
+from helpdesk_service.responses import JsonResponse
 from sqlalchemy import and_, or_, select
 
 from .. import idempotency
 from ..auth import AdminOnly, AdminOrService, AnyRole, Principal
 from ..deps import Ctx, Session
-from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
-from ..pagination import decode_cursor, encode_cursor, time_id_cursor
-from ..responses import JsonResponse
 from . import schemas as s
 from .editor import TicketEditor, lock_ticket, purge_ticket
 from .service import (
@@ -184,7 +184,9 @@ async def patch_ticket(
         raise Unprocessable("give at least one field to change")
 
     async def change(editor: TicketEditor) -> None:
-        if "subject" in given and data.subject is not None:
+        if "subject" in given:
+            if data.subject is None:
+                raise Unprocessable("subject: cannot be null")
             editor.set_subject(data.subject)
         if "status" in given:
             if data.status is None:
@@ -356,16 +358,22 @@ async def add_message(
         from_address = data.from_address
         if data.author_kind == "customer":
             author_id = author_id or ticket.customer_id
+            customer = (
+                await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
+            )
             # The integration that posts it is only the messenger: the customer acted.
             origin = Origin(
-                actor=Actor(kind="customer", id=str(author_id) if author_id else None),
+                actor=Actor(
+                    kind="customer",
+                    id=str(author_id) if author_id else None,
+                    name=customer.name if customer and customer.id == author_id else None,
+                ),
                 correlation_id=origin.correlation_id,
             )
-            if from_address is None and ticket.customer_id is not None:
-                customer = await session.get(Customer, ticket.customer_id)
-                from_address = customer.email if customer else None
+            if from_address is None and customer is not None:
+                from_address = customer.email
         editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
-        message = editor.add_message(
+        message = await editor.add_message(
             author_kind=data.author_kind,
             author_id=author_id,
             body=data.body,
@@ -430,8 +438,13 @@ async def rate(
     ticket = await get_visible(session, principal, ticket_id, lock=True)
     origin = origin_of(principal, correlation_id)
     if ticket.customer_id is not None:
+        customer = await session.get(Customer, ticket.customer_id)
         origin = Origin(
-            actor=Actor(kind="customer", id=str(ticket.customer_id)),
+            actor=Actor(
+                kind="customer",
+                id=str(ticket.customer_id),
+                name=customer.name if customer else None,
+            ),
             correlation_id=origin.correlation_id,
         )
     editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
@@ -541,7 +554,11 @@ async def apply_actions(
                 if index != len(batch.actions) - 1:
                     raise Unprocessable(f"actions[{index}]: purge must be the last action")
                 await editor.save()
-                event = await purge_ticket(session, ticket, origin, ctx.clock.now(), ctx.topics)
+                try:
+                    event = await purge_ticket(session, ticket, origin, ctx.clock.now(), ctx.topics)
+                except Conflict as exc:
+                    exc.message = f"actions[{index}] (purge): {exc.message}"
+                    raise
                 ids = [e.id for e in editor.events] + [event.id]
                 return 200, {"ticket": None, "purged": True, "event_ids": [str(i) for i in ids]}
             try:
@@ -603,7 +620,7 @@ async def _apply(editor: TicketEditor, action: Any) -> None:
         case s.RestoreAction():
             editor.restore()
         case s.AddMessageAction():
-            editor.add_message(
+            await editor.add_message(
                 author_kind=action.author_kind,
                 author_id=action.author_id,
                 body=action.body,

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import Topics
+from helpdesk_service.errors import Conflict, NotFound, Unprocessable
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
-from ..errors import Conflict, NotFound, Unprocessable
 from ..models import Customer, CustomerGroupMember, Ticket, ticket_number_seq
 from ..origin import Origin
 from .editor import TicketEditor, validate_custom_fields
@@ -151,7 +151,7 @@ async def create_ticket(
     await session.flush()
     if data.message is not None:
         m = data.message
-        editor.add_message(
+        await editor.add_message(
             author_kind=m.author_kind,
             author_id=m.author_id or (customer_id if m.author_kind == "customer" else None),
             body=m.body,

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,7 +58,10 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    parts = [str(p) for p in loc]
+    # Drop the location "body", not fields that happen to be named body (a message's body).
+    if parts[:1] == ["body"]:
+        parts = parts[1:]
     out = ""
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
@@ -105,8 +108,14 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("conflict", "the change conflicts with the current data; retry", None), 409
         )
 
-    @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError) -> JsonResponse:
+    @app.exception_handler(DBAPIError)
+    async def _data(_: Request, exc: DBAPIError) -> JsonResponse:
+        # asyncpg's data exceptions (SQLSTATE class 22: a NUL character in a text, a number out
+        # of range…) reach SQLAlchemy as a plain DBAPIError, not as DataError: either way the
+        # client sent a value the database refuses. Anything else is our fault: a 500.
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if not isinstance(exc, DataError) and not str(sqlstate or "").startswith("22"):
+            raise exc
         log.info("data error: %s", exc.orig)
         return JsonResponse(error_body("invalid", "a value is out of range or malformed"), 422)
 

@@ -1,0 +1,2 @@
+"""What every helpdesk HTTP service shares: the error format and body limit, JSON responses,
+health/readiness/metrics endpoints, API-key authentication against ticket-api, cursors."""

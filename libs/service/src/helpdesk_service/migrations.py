@@ -1,0 +1,50 @@
+"""Alembic wiring every service shares: its own schema, its own version table, one migrator
+at a time (an advisory lock), scripts shipped inside the service's package."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def upgrade(script_location: Path, database_url: str) -> None:
+    """Bring a service's schema to the newest revision (``helpdesk-<service> migrate``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", database_url)
+    command.upgrade(config, "head")
+
+
+def run_env(target_metadata: MetaData, schema: str) -> None:
+    """The body of a service's ``migrations/env.py``."""
+    from alembic import context
+
+    def run(connection: Connection) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            include_name=lambda name, type_, _: type_ != "schema" or name == schema,
+        )
+        with context.begin_transaction():
+            # Two replicas migrating at once: the second waits, then finds nothing to do.
+            connection.execute(text(f"SELECT pg_advisory_xact_lock(hashtext('migrate:{schema}'))"))
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_async_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        async with engine.connect() as conn:
+            await conn.run_sync(run)
+            await conn.commit()
+        await engine.dispose()
+
+    asyncio.run(main())

@@ -1,0 +1,129 @@
+"""``helpdesk-rule-engine serve | worker | migrate``.
+
+``serve`` runs the admin API; ``worker`` consumes ``helpdesk.tickets`` and publishes the
+notifier's requests from the outbox. Scale workers up to the topic's partition count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from .config import Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def migrate(settings: Settings) -> None:
+    from helpdesk_service.migrations import upgrade
+
+    upgrade(HERE / "migrations", settings.database_url)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "helpdesk_rule_engine.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        access_log=os.environ.get("ACCESS_LOG", "0") == "1",
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    import httpx
+    from helpdesk_events import ConsumerRunner, EventProducer, OutboxRelay, SystemClock, Topics
+    from helpdesk_service.db import make_engine, make_session_factory
+
+    from .clients.ticket_api import TicketApiClient
+    from .handlers.tickets import RuleEngine
+    from .models import CONSUMER, OUTBOX
+    from .rules.service import RuleCache
+
+    stop = stop or asyncio.Event()
+    topics = Topics(settings.topic_prefix)
+    engine = make_engine(settings.database_url, application_name="rule-engine-worker", pool_size=10)
+    sessions = make_session_factory(engine)
+    http = httpx.AsyncClient(
+        base_url=settings.ticket_api_url,
+        timeout=10.0,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
+    )
+    rules = RuleEngine(
+        ticket_api=TicketApiClient(http, settings.service_key or ""),
+        cache=RuleCache(),
+        topics=topics,
+        max_depth=settings.max_depth,
+    )
+    consumer = ConsumerRunner(
+        name=settings.consumer_group,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=[topics.tickets],
+        handlers=rules.handlers(),
+        session_factory=sessions,
+        tables=CONSUMER,
+        clock=SystemClock(),
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
+    producer = EventProducer(
+        settings.kafka_bootstrap_servers,
+        enable_idempotence=settings.kafka_enable_idempotence,
+        client_id="rule-engine-relay",
+    )
+    try:
+        while not stop.is_set():
+            try:
+                await producer.start()
+                await consumer.start()
+                break
+            except Exception as exc:
+                logging.warning("rule-engine: broker not reachable yet (%s); retrying", exc)
+                await asyncio.sleep(1)
+        relay = OutboxRelay(engine, OUTBOX, producer)
+        logging.info("rule-engine worker: consuming %s", topics.tickets)
+        await asyncio.gather(consumer.run(stop), relay.run(stop))
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await http.aclose()
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="helpdesk-rule-engine")
+    parser.add_argument("command", choices=["serve", "worker", "migrate"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings()
+    if args.command == "migrate":
+        migrate(settings)
+    elif args.command == "serve":
+        serve(settings)
+    else:
+        import uvloop
+
+        async def worker() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_worker(settings, stop)
+
+        uvloop.run(worker())
+
+
+if __name__ == "__main__":
+    main()

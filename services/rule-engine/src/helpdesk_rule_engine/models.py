@@ -1,0 +1,74 @@
+"""Tables of the ``rules`` schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from helpdesk_events import consumer_tables, outbox_tables
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, Uuid, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+OUTBOX = outbox_tables(Base.metadata)
+CONSUMER = consumer_tables(Base.metadata)
+
+
+class Rule(Base):
+    __tablename__ = "rule"
+    __table_args__ = (Index("ix_rule_kind_position", "kind", "position"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    # "action" rules react to triggers; "sla" rules set the SLA level of new tickets first.
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean)
+    # A shadow rule records what it would have done without doing it.
+    shadow: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    position: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(50))
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RuleSetVersion(Base):
+    """One row, bumped on every rule change, so every instance knows to recompile."""
+
+    __tablename__ = "rule_set_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+class RuleFiring(Base):
+    """The loop guard: a rule fires at most once per originating change (correlation id)."""
+
+    __tablename__ = "rule_firing"
+
+    rule_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Evaluation(Base):
+    """What the engine decided for one event: per rule, the outcome and the condition trace."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = (Index("ix_evaluation_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event_type: Mapped[str] = mapped_column(String(100))
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    depth: Mapped[int] = mapped_column(Integer)
+    triggers: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,209 @@
+"""/v1/rules: rule CRUD, dry-run tests, and the evaluation traces ("why did / didn't rule X
+fire on ticket Y?")."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from helpdesk_events import Change, TicketSnapshot
+from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.errors import NotFound, Unprocessable
+from helpdesk_service.responses import JsonResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..engine.plan import plan_actions
+from ..engine.ruleset import compile_rule
+from ..models import Evaluation, Rule
+from . import schemas as s
+from .service import bump_version, check_rule, dump_actions, new_rule, next_position
+
+router = APIRouter(prefix="/v1", tags=["rules"])
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_session)]
+
+
+def _out(rule: Rule) -> dict[str, Any]:
+    return s.RuleOut.model_validate(rule).model_dump(mode="json")
+
+
+@router.post("/rules", status_code=201, response_model=s.RuleOut)
+async def create_rule(
+    data: s.RuleIn, request: Request, session: Session, _: Principal = AdminOnly
+) -> JsonResponse:
+    """Create a rule. Conditions: see libs/conditions/README.md; actions: docs/rule-engine.md."""
+    actions = dump_actions(data.actions)
+    check_rule(data.kind, data.trigger, data.conditions, actions)
+    position = (
+        data.position if data.position is not None else await next_position(session, data.kind)
+    )
+    rule = new_rule(data, position, request.app.state.clock.now())
+    session.add(rule)
+    await bump_version(session)
+    await session.commit()
+    return JsonResponse(_out(rule), 201)
+
+
+@router.get("/rules")
+async def list_rules(
+    session: Session,
+    kind: str | None = None,
+    trigger: s.Trigger | None = None,
+    active: bool | None = None,
+    _: Principal = AnyRole,
+) -> JsonResponse:
+    """Rules in evaluation order: SLA rules first, then action rules, by position."""
+    query = select(Rule)
+    if kind is not None:
+        query = query.where(Rule.kind == kind)
+    if trigger is not None:
+        query = query.where(Rule.trigger == trigger)
+    if active is not None:
+        query = query.where(Rule.active.is_(active))
+    rows = (
+        await session.execute(query.order_by(Rule.kind.desc(), Rule.position, Rule.id))
+    ).scalars()
+    return JsonResponse({"items": [_out(r) for r in rows]})
+
+
+async def _get(session: AsyncSession, rule_id: uuid.UUID) -> Rule:
+    rule = await session.get(Rule, rule_id)
+    if rule is None:
+        raise NotFound(f"no rule with id {rule_id}")
+    return rule
+
+
+@router.get("/rules/{rule_id}", response_model=s.RuleOut)
+async def get_rule(rule_id: uuid.UUID, session: Session, _: Principal = AnyRole) -> JsonResponse:
+    return JsonResponse(_out(await _get(session, rule_id)))
+
+
+@router.patch("/rules/{rule_id}", response_model=s.RuleOut)
+async def patch_rule(
+    rule_id: uuid.UUID,
+    data: s.RulePatch,
+    request: Request,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    rule = await _get(session, rule_id)
+    given = data.model_fields_set
+    for field in given - {"actions", "notes"}:
+        value = getattr(data, field)
+        if value is None:
+            raise Unprocessable(f"{field}: cannot be null")
+        setattr(rule, field, value)
+    if "notes" in given:
+        rule.notes = data.notes
+    if "actions" in given and data.actions is not None:
+        rule.actions = dump_actions(data.actions)
+    check_rule(rule.kind, rule.trigger, rule.conditions, rule.actions)
+    rule.updated_at = request.app.state.clock.now()
+    await bump_version(session)
+    await session.commit()
+    return JsonResponse(_out(rule))
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+async def delete_rule(
+    rule_id: uuid.UUID, session: Session, _: Principal = AdminOnly
+) -> JsonResponse:
+    await _get(session, rule_id)
+    await session.execute(delete(Rule).where(Rule.id == rule_id))
+    await bump_version(session)
+    await session.commit()
+    return JsonResponse(None, 204)
+
+
+class RuleTest(BaseModel):
+    """Evaluate a draft rule against a ticket, without acting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: s.RuleIn
+    ticket_id: uuid.UUID | None = None
+    ticket: dict[str, Any] | None = Field(
+        default=None, description="a ticket snapshot instead of ticket_id"
+    )
+    changes: dict[str, Change] = Field(
+        default={}, description="for changed / changed_to / changed_from"
+    )
+    at: datetime | None = Field(
+        default=None, description="evaluate as of this instant (default: now)"
+    )
+
+
+@router.post("/rules/test")
+async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole) -> JsonResponse:
+    """Would this rule fire on this ticket, and what would it do? Nothing is changed."""
+    actions = dump_actions(data.rule.actions)
+    check_rule(data.rule.kind, data.rule.trigger, data.rule.conditions, actions)
+    if (data.ticket_id is None) == (data.ticket is None):
+        raise Unprocessable("give ticket_id or ticket, not both or neither")
+    if data.ticket_id is not None:
+        raw = await request.app.state.ticket_api.get_ticket(data.ticket_id)
+        if raw is None:
+            raise Unprocessable(
+                f"ticket_id: no ticket with id {data.ticket_id}", code="unknown_reference"
+            )
+    else:
+        raw = data.ticket
+    try:
+        ticket = TicketSnapshot.model_validate(raw)
+    except ValueError as exc:
+        raise Unprocessable(f"ticket: not a ticket snapshot ({exc})") from exc
+    draft = new_rule(data.rule, 0, request.app.state.clock.now())
+    compiled = compile_rule(draft)
+    now = data.at or request.app.state.clock.now()
+    trace = compiled.conditions.explain(ticket, data.changes, now)
+    plan = plan_actions(compiled.actions, ticket, "dry-run")
+    return JsonResponse(
+        {
+            "matched": trace["matched"],
+            "trace": trace,
+            "would_do": plan.describe() if trace["matched"] else None,
+        }
+    )
+
+
+@router.get("/tickets/{ticket_id}/evaluations", tags=["traces"])
+async def evaluations(
+    ticket_id: uuid.UUID,
+    session: Session,
+    rule_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    _: Principal = AnyRole,
+) -> JsonResponse:
+    """What the engine decided for this ticket's events, newest first: per rule, the outcome
+    (fired, not_matched, already_fired, depth_limit, shadow, skipped, failed), the reason,
+    every condition with the value it saw, and the actions taken."""
+    query = select(Evaluation).where(Evaluation.ticket_id == ticket_id)
+    if rule_id is not None:
+        query = query.where(Evaluation.results.contains([{"rule_id": str(rule_id)}]))
+    rows = (await session.execute(query.order_by(Evaluation.id.desc()).limit(limit))).scalars()
+    items = []
+    for row in rows:
+        results = [r for r in row.results if rule_id is None or r["rule_id"] == str(rule_id)]
+        items.append(
+            {
+                "event_id": str(row.event_id),
+                "event_type": row.event_type,
+                "correlation_id": str(row.correlation_id),
+                "depth": row.depth,
+                "triggers": row.triggers,
+                "evaluated_at": row.evaluated_at.isoformat(),
+                "results": results,
+            }
+        )
+    return JsonResponse({"items": items})

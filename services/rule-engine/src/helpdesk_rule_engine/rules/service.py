@@ -1,0 +1,107 @@
+"""Storing rules, and the compiled rule set every instance keeps in memory."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from helpdesk_service.errors import Unprocessable
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..engine.conditions import condition_errors
+from ..engine.ruleset import RuleSet
+from ..models import Rule, RuleSetVersion
+from .schemas import SLA_RULE_ACTIONS
+
+
+class RuleCache:
+    """Recompiles the rule set when ``rule_set_version`` moved (checked on every event: one
+    primary-key read), so a rule saved on any instance applies to the next event."""
+
+    def __init__(self) -> None:
+        self._ruleset: RuleSet | None = None
+
+    async def current(self, session: AsyncSession) -> RuleSet:
+        version = int(
+            await session.scalar(select(RuleSetVersion.version).where(RuleSetVersion.id == 1)) or 0
+        )
+        if self._ruleset is None or self._ruleset.version != version:
+            rows = (
+                (await session.execute(select(Rule).where(Rule.active.is_(True)))).scalars().all()
+            )
+            self._ruleset = RuleSet.build(version, rows)
+        return self._ruleset
+
+
+async def bump_version(session: AsyncSession) -> None:
+    await session.execute(
+        update(RuleSetVersion)
+        .where(RuleSetVersion.id == 1)
+        .values(version=RuleSetVersion.version + 1)
+    )
+
+
+def check_rule(
+    kind: str, trigger: str, conditions: dict[str, Any], actions: list[dict[str, Any]]
+) -> None:
+    """What pydantic cannot see alone: conditions, SLA rule limits, purge placement."""
+    errors = condition_errors(conditions, pointer="conditions")
+    if kind == "sla":
+        if trigger != "ticket_created":
+            errors.append(
+                {"field": "trigger", "message": "SLA rules run on new tickets: use ticket_created"}
+            )
+        for index, action in enumerate(actions):
+            if action["type"] not in SLA_RULE_ACTIONS:
+                errors.append(
+                    {
+                        "field": f"actions[{index}].type",
+                        "message": f"SLA rules can only {' or '.join(sorted(SLA_RULE_ACTIONS))}, not {action['type']}",
+                    }
+                )
+    ticket_changes = [
+        i
+        for i, a in enumerate(actions)
+        if a["type"] not in ("stop_rules", "send_email", "call_url", "http_request")
+    ]
+    purges = [i for i, a in enumerate(actions) if a["type"] == "purge"]
+    if purges and purges[0] != ticket_changes[-1]:
+        errors.append(
+            {
+                "field": f"actions[{purges[0]}]",
+                "message": "purge must be the last action that changes the ticket",
+            }
+        )
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), details=errors
+        )
+
+
+async def next_position(session: AsyncSession, kind: str) -> int:
+    current = await session.scalar(select(func.max(Rule.position)).where(Rule.kind == kind))
+    return 10 if current is None else int(current) + 10
+
+
+def new_rule(data: Any, position: int, now: datetime) -> Rule:
+    return Rule(
+        id=uuid.uuid4(),
+        kind=data.kind,
+        name=data.name,
+        notes=data.notes,
+        active=data.active,
+        shadow=data.shadow,
+        position=position,
+        trigger=data.trigger,
+        conditions=data.conditions,
+        actions=dump_actions(data.actions),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def dump_actions(actions: list[Any]) -> list[dict[str, Any]]:
+    # Only what the admin set: a transfer to a department alone must not gain "agent_id": null.
+    return [a.model_dump(mode="json", exclude_unset=True) for a in actions]
