@@ -44,7 +44,15 @@ from .envelope import (
     decode_event,
     encode_event,
 )
-from .outbox import SHARD_COUNT, OutboxRelay, OutboxTables, add_to_outbox, outbox_tables, shard_of
+from .outbox import (
+    SHARD_COUNT,
+    OutboxRelay,
+    OutboxTables,
+    add_to_outbox,
+    outbox_rows,
+    outbox_tables,
+    shard_of,
+)
 from .topics import Topics
 
 __all__ = [
@@ -94,6 +102,7 @@ __all__ = [
     "consumer_tables",
     "decode_event",
     "encode_event",
+    "outbox_rows",
     "outbox_tables",
     "shard_of",
 ]

@@ -19,6 +19,7 @@ from .config import Settings
 from .db import make_engine, make_session_factory
 from .directory.router import router as directory_router
 from .tickets.router import router as tickets_router
+from .tickets.search import router as search_router
 from .whoami import router as whoami_router
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.include_router(tickets_router)
+    app.include_router(search_router)
     app.include_router(directory_router)
     app.include_router(whoami_router)
 

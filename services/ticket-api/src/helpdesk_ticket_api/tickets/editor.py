@@ -31,9 +31,10 @@ from helpdesk_events import (
     TicketUpdated,
     Topics,
     add_to_outbox,
+    outbox_rows,
 )
 from helpdesk_service.errors import Conflict, NotFound, Unprocessable
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,9 +104,9 @@ class TicketEditor:
         self._changes: dict[str, Change] = {}
         self._primary: list[EventBase] = []
         self._pending_primary: list[tuple[str, dict[str, Any]]] = []
-        self._notes: list[tuple[str, str | None, Any]] = []
         self._context = context or SnapshotContext()
         self._created = False
+        self._new_messages: list[Message] = []
         self.events: list[EventBase] = []
 
     # -- field changes -------------------------------------------------------------------
@@ -278,7 +279,10 @@ class TicketEditor:
             body=body,
             created_at=self.now,
         )
-        self.session.add(message)
+        if self._created:
+            self._new_messages.append(message)
+        else:
+            self.session.add(message)
         self._set("message_count", self.ticket.message_count + 1)
         if not internal:
             self._set("last_message_at", self.now)
@@ -324,7 +328,6 @@ class TicketEditor:
         )
         self.session.add(row)
         self._pending_primary.append(("rating", {"rating": row}))
-        self._notes.append(("rated", None, {"rating": rating, "agent_id": _jsonable(row.agent_id)}))
         return row
 
     def delete(self) -> None:
@@ -369,7 +372,33 @@ class TicketEditor:
         self.events.extend(events)
         self._changes = {}
         self._pending_primary = []
-        self._notes = []
+        return events
+
+    async def save_new(self) -> list[EventBase]:
+        """Write a new ticket with its first message, history and event in one statement.
+
+        Creation is the hottest write: one round trip instead of an ORM flush per row."""
+        assert self._created, "save_new is for tickets made with mark_created()"
+        ticket = self.ticket
+        snapshot = ticket_snapshot(ticket, self._context)
+        events = self._build_events(snapshot)
+        ticket_table = _table(Ticket)
+        message_table = _table(Message)
+        ctes: list[Any] = [
+            insert(ticket_table).values(_row(ticket_table, ticket)).cte("new_ticket")
+        ]
+        if self._new_messages:
+            rows = [_row(message_table, m) for m in self._new_messages]
+            ctes.append(insert(message_table).values(rows).cte("new_message"))
+        history = self._history_rows(events)
+        if history:
+            ctes.append(insert(_table(HistoryEntry)).values(history).cte("new_history"))
+        await self.session.execute(
+            insert(OUTBOX.outbox).values(outbox_rows(self.topics.tickets, events)).add_cte(*ctes)
+        )
+        self.events.extend(events)
+        self._changes = {}
+        self._pending_primary = []
         return events
 
     def _base(self) -> dict[str, Any]:
@@ -443,6 +472,11 @@ class TicketEditor:
         return events
 
     async def _write_history(self, events: list[EventBase]) -> None:
+        rows = self._history_rows(events)
+        if rows:
+            await self.session.execute(insert(HistoryEntry), rows)
+
+    def _history_rows(self, events: list[EventBase]) -> list[dict[str, Any]]:
         o = self.origin
         rows: list[dict[str, Any]] = []
 
@@ -496,8 +530,16 @@ class TicketEditor:
                 if field in _INTERNAL_FIELDS:
                     continue
                 row(action, event, field, change.before, change.after)
-        if rows:
-            await self.session.execute(insert(HistoryEntry), rows)
+        return rows
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _row(table: Table, obj: Any) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in table.columns}
 
 
 # Bookkeeping columns whose changes are not news on their own.

@@ -44,7 +44,8 @@ async def _ticket_out(
         snapshot = editor.events[-1].ticket  # type: ignore[attr-defined]
     else:
         snapshot = ticket_snapshot(ticket, await load_context(session, ticket))
-    return s.TicketOut.model_validate(snapshot.model_dump()).model_dump(mode="json")
+    out: dict[str, Any] = snapshot.model_dump(mode="json")
+    return out
 
 
 async def _respond(
@@ -52,12 +53,13 @@ async def _respond(
     session: Session,
     principal: Principal,
     key: str | None,
-    body: Any,
+    body: Callable[[], Any],
     run: Callable[[], Awaitable[tuple[int, Any]]],
 ) -> JsonResponse:
-    """Run a write once per Idempotency-Key, commit, and answer."""
+    """Run a write once per Idempotency-Key, commit, and answer. ``body`` gives what
+    identifies the request (only computed when there is a key)."""
     if key is not None:
-        digest = idempotency.request_hash(request.url.path, body)
+        digest = idempotency.request_hash(request.url.path, body())
         stored = await idempotency.claim(
             session, principal.principal_id, key, digest, request.app.state.clock.now()
         )
@@ -112,7 +114,7 @@ async def create(
         return 201, await _ticket_out(session, editor.ticket, editor)
 
     return await _respond(
-        request, session, principal, idempotency_key, data.model_dump(mode="json"), run
+        request, session, principal, idempotency_key, lambda: data.model_dump(mode="json"), run
     )
 
 
@@ -388,7 +390,7 @@ async def add_message(
         return 201, s.MessageOut.model_validate(message).model_dump(mode="json", by_alias=True)
 
     return await _respond(
-        request, session, principal, idempotency_key, data.model_dump(mode="json"), run
+        request, session, principal, idempotency_key, lambda: data.model_dump(mode="json"), run
     )
 
 
@@ -580,7 +582,7 @@ async def apply_actions(
         session,
         principal,
         idempotency_key,
-        {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")},
+        lambda: {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")},
         run,
     )
 

@@ -8,12 +8,11 @@ from typing import Any
 
 from helpdesk_events import Topics
 from helpdesk_service.errors import Conflict, NotFound, Unprocessable
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import ColumnElement, Select, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
-from ..models import Customer, CustomerGroupMember, Ticket, ticket_number_seq
+from ..models import Ticket
 from ..origin import Origin
 from .editor import TicketEditor, validate_custom_fields
 from .schemas import TicketCreate
@@ -53,51 +52,60 @@ async def get_visible(
     return ticket
 
 
-async def _resolve_customer(
+_CUSTOMER_BY_EMAIL = text(
+    """
+    WITH c AS (
+        INSERT INTO tickets.customer AS cu (id, name, email, phone, created_at, updated_at)
+        VALUES (:id, :name, :email, :phone, :now, :now)
+        ON CONFLICT (email) DO UPDATE SET name = COALESCE(EXCLUDED.name, cu.name)
+        RETURNING cu.id, cu.email
+    )
+    SELECT c.id, c.email, nextval('tickets.ticket_number_seq') AS number,
+           ARRAY(SELECT g.group_id FROM tickets.customer_group_member g
+                 WHERE g.customer_id = c.id) AS group_ids
+    FROM c
+    """
+)
+_CUSTOMER_BY_ID = text(
+    """
+    SELECT c.id, c.email, nextval('tickets.ticket_number_seq') AS number,
+           ARRAY(SELECT g.group_id FROM tickets.customer_group_member g
+                 WHERE g.customer_id = c.id) AS group_ids
+    FROM tickets.customer c WHERE c.id = :id
+    """
+)
+_NO_CUSTOMER = text("SELECT nextval('tickets.ticket_number_seq') AS number")
+
+
+async def _customer_and_number(
     session: AsyncSession, data: TicketCreate, now: datetime, ctx: SnapshotContext
-) -> uuid.UUID | None:
+) -> tuple[uuid.UUID | None, int]:
+    """Find or create the customer and draw the ticket number, in one round trip."""
     if data.customer_id is not None:
-        customer = await session.get(Customer, data.customer_id)
-        if customer is None:
+        row = (await session.execute(_CUSTOMER_BY_ID, {"id": data.customer_id})).first()
+        if row is None:
             raise Unprocessable(
                 f"customer_id: no customer with id {data.customer_id}", code="unknown_reference"
             )
-        ctx.customer_email = customer.email
-        customer_id = customer.id
     elif data.customer is not None:
         ref = data.customer
-        values = {
-            "id": uuid.uuid4(),
-            "name": ref.name,
-            "email": ref.email.lower() if ref.email else None,
-            "phone": ref.phone,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if ref.email:
-            stmt = pg_insert(Customer).values(**values)
-            # A known customer keeps their name unless the new ticket brings one.
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[Customer.email],
-                set_={"name": func.coalesce(stmt.excluded.name, Customer.name)},
-            )
-            customer_id = (await session.execute(stmt.returning(Customer.id))).scalar_one()
-        else:
-            await session.execute(pg_insert(Customer).values(**values))
-            customer_id = values["id"]  # type: ignore[assignment]
-        ctx.customer_email = values["email"]  # type: ignore[assignment]
-    else:
-        return None
-    ctx.customer_group_ids = list(
-        (
+        row = (
             await session.execute(
-                select(CustomerGroupMember.group_id).where(
-                    CustomerGroupMember.customer_id == customer_id
-                )
+                _CUSTOMER_BY_EMAIL,
+                {
+                    "id": uuid.uuid4(),
+                    "name": ref.name,
+                    "email": ref.email.lower() if ref.email else None,
+                    "phone": ref.phone,
+                    "now": now,
+                },
             )
-        ).scalars()
-    )
-    return customer_id
+        ).one()
+    else:
+        return None, int((await session.execute(_NO_CUSTOMER)).one().number)
+    ctx.customer_email = row.email
+    ctx.customer_group_ids = list(row.group_ids)
+    return row.id, int(row.number)
 
 
 async def create_ticket(
@@ -111,9 +119,8 @@ async def create_ticket(
             f"status: {data.status} does not fit a {data.channel} ticket", code="invalid_transition"
         )
     ctx = SnapshotContext()
-    customer_id = await _resolve_customer(session, data, now, ctx)
+    customer_id, number = await _customer_and_number(session, data, now, ctx)
     custom_fields = await validate_custom_fields(session, data.custom_fields)
-    number = int(await session.scalar(select(ticket_number_seq.next_value())) or 0)
     ticket = Ticket(
         id=uuid.uuid4(),
         number=number,
@@ -136,7 +143,6 @@ async def create_ticket(
         message_count=0,
         version=1,
     )
-    session.add(ticket)
     editor = TicketEditor(session, ticket, origin, now, topics, context=ctx)
     editor.mark_created()
     if data.department_id is not None or data.agent_id is not None:
@@ -148,7 +154,6 @@ async def create_ticket(
         )
     if data.tags:
         await editor.set_tags(data.tags)
-    await session.flush()
     if data.message is not None:
         m = data.message
         await editor.add_message(
@@ -162,7 +167,7 @@ async def create_ticket(
             bcc=m.bcc,
             subject=m.subject or data.subject,
         )
-    await editor.save()
+    await editor.save_new()
     return editor
 
 
