@@ -19,6 +19,8 @@ from aiokafka import AIOKafkaConsumer
 from helpdesk_devstack.broker import LocalBroker, ensure_topics
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import EventBase, ManualClock, Topics, decode_event
+from helpdesk_rule_engine.cli import migrate as migrate_rule_engine
+from helpdesk_rule_engine.config import Settings as RuleEngineSettings
 from helpdesk_ticket_api.cli import migrate
 from helpdesk_ticket_api.config import Settings
 from helpdesk_ticket_api.main import create_app
@@ -31,19 +33,22 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-async def ticket_api_template(pg_server: LocalPostgres) -> str:
-    """A database with ticket-api's migrations applied, copied for each test."""
-    name = "tpl_ticket_api"
+async def suite_template(pg_server: LocalPostgres) -> str:
+    """A database with every service's migrations applied (each in its own schema, as in
+    ``make run``), copied for each test."""
+    name = "tpl_suite"
     await pg_server.drop_database(name)
     await pg_server.create_database(name)
-    await asyncio.to_thread(migrate, Settings(database_url=pg_server.url_for(name)))
+    url = pg_server.url_for(name)
+    await asyncio.to_thread(migrate, Settings(database_url=url))
+    await asyncio.to_thread(migrate_rule_engine, RuleEngineSettings(database_url=url))
     return name
 
 
 @pytest.fixture
-async def database_url(pg_server: LocalPostgres, ticket_api_template: str) -> AsyncIterator[str]:
+async def database_url(pg_server: LocalPostgres, suite_template: str) -> AsyncIterator[str]:
     name = f"t_{next(_counter)}_{uuid.uuid4().hex[:8]}"
-    await pg_server.create_database(name, template=ticket_api_template)
+    await pg_server.create_database(name, template=suite_template)
     yield pg_server.url_for(name)
     await pg_server.drop_database(name)
 

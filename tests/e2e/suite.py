@@ -118,6 +118,37 @@ class Suite:
             )
         )
 
+    def rule_engine(self, port: int, ticket_api_port: int) -> ServiceProcess:
+        env = self.base_env() | {
+            "RULE_ENGINE_PORT": str(port),
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+        }
+        return self._add(
+            ServiceProcess(
+                "rule-engine",
+                [str(BIN / "helpdesk-rule-engine"), "serve"],
+                env,
+                self.log_dir / "rule-engine.log",
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+            )
+        )
+
+    def rule_worker(self, ticket_api_port: int, name: str = "rule-worker") -> ServiceProcess:
+        env = self.base_env() | {
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            # The local broker notices a departed group member only when its session ends.
+            "RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+        }
+        return self._add(
+            ServiceProcess(
+                name,
+                [str(BIN / "helpdesk-rule-engine"), "worker"],
+                env,
+                self.log_dir / f"{name}.log",
+            )
+        )
+
     def _add(self, process: ServiceProcess) -> ServiceProcess:
         self.processes.append(process)
         return process

@@ -11,7 +11,10 @@ TOPICS: Final = (
 )
 
 # Run in order before the services start, with DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS set.
-MIGRATION_COMMANDS: Final = (("helpdesk-ticket-api", "migrate"),)
+MIGRATION_COMMANDS: Final = (
+    ("helpdesk-ticket-api", "migrate"),
+    ("helpdesk-rule-engine", "migrate"),
+)
 
 
 class ServiceEndpoint(NamedTuple):
@@ -20,7 +23,10 @@ class ServiceEndpoint(NamedTuple):
     docs_path: str | None = "/docs"
 
 
-SERVICE_ENDPOINTS: Final = (ServiceEndpoint("ticket-api", "http://127.0.0.1:8000"),)
+SERVICE_ENDPOINTS: Final = (
+    ServiceEndpoint("ticket-api", "http://127.0.0.1:8000"),
+    ServiceEndpoint("rule-engine", "http://127.0.0.1:8001"),
+)
 
 # Services of the design that have not landed yet, named in the banner.
-PENDING_SERVICES: Final = ("rule-engine", "router", "sla-tracker", "scheduler", "notifier")
+PENDING_SERVICES: Final = ("router", "sla-tracker", "scheduler", "notifier")

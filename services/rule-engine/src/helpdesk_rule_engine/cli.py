@@ -58,9 +58,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         timeout=10.0,
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
     )
+    ticket_api = TicketApiClient(http, settings.service_key or "")
     rules = RuleEngine(
-        ticket_api=TicketApiClient(http, settings.service_key or ""),
-        cache=RuleCache(),
+        ticket_api=ticket_api,
+        cache=RuleCache(ticket_api),
         topics=topics,
         max_depth=settings.max_depth,
     )

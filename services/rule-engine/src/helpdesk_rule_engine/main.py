@@ -19,7 +19,13 @@ from .config import Settings
 from .rules.router import router as rules_router
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ticket_api_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """``ticket_api_transport`` lets tests talk to an in-process ticket-api."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -30,7 +36,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
-        http = httpx.AsyncClient(base_url=settings.ticket_api_url, timeout=10.0)
+        http = httpx.AsyncClient(
+            base_url=settings.ticket_api_url, timeout=10.0, transport=ticket_api_transport
+        )
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
         app.state.auth = RemoteKeyAuth(http, bootstrap_keys={settings.admin_key or "": "admin"})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from helpdesk_conditions import CustomField
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,20 @@ class TicketApiClient:
             )
         body: dict[str, Any] = response.json()
         return body
+
+    async def custom_fields(self) -> list[CustomField]:
+        """Custom field definitions, for conditions on custom fields."""
+        try:
+            response = await self._client.get(
+                "/v1/custom-fields", params={"limit": 500}, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            raise TicketApiError(f"reading custom fields failed: {exc!r}") from exc
+        if response.status_code != 200:
+            raise TicketApiError(
+                f"reading custom fields: ticket-api answered {response.status_code}"
+            )
+        return [
+            CustomField(key=d["key"], type=d["type"], options=tuple(d.get("options") or ()))
+            for d in response.json()["items"]
+        ]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpdesk_conditions import CustomField
 from pydantic import TypeAdapter
 
 from ..rules.schemas import Action
@@ -43,11 +44,13 @@ class RuleSet:
     _index: dict[tuple[str, str], list[CompiledRule]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, version: int, rows: Sequence[Any]) -> RuleSet:
+    def build(
+        cls, version: int, rows: Sequence[Any], custom_fields: Sequence[CustomField] = ()
+    ) -> RuleSet:
         ruleset = cls(version)
         for row in rows:
             try:
-                rule = compile_rule(row)
+                rule = compile_rule(row, custom_fields)
             except Exception:
                 log.exception("rule %s (%s) does not compile; it is skipped", row.id, row.name)
                 continue
@@ -73,7 +76,7 @@ class RuleSet:
         return sum(len(r) for r in self._index.values())
 
 
-def compile_rule(row: Any) -> CompiledRule:
+def compile_rule(row: Any, custom_fields: Sequence[CustomField] = ()) -> CompiledRule:
     return CompiledRule(
         id=row.id,
         name=row.name,
@@ -81,6 +84,6 @@ def compile_rule(row: Any) -> CompiledRule:
         position=row.position,
         trigger=row.trigger,
         shadow=row.shadow,
-        conditions=compile_conditions(row.conditions),
+        conditions=compile_conditions(row.conditions, custom_fields),
         actions=tuple(_ACTIONS.validate_python(row.actions)),
     )

@@ -135,7 +135,7 @@ class RuleEngine:
                             id=uuid.uuid5(_NAMESPACE, request.dedupe_key),
                             occurred_at=now,
                             ticket_id=event.ticket_id,
-                            actor=rule.actor,  # type: ignore[arg-type]
+                            actor=rule.actor,
                             correlation_id=event.correlation_id,
                             causation_id=event.id,
                             depth=event.depth + 1,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..engine.conditions import uses_custom_fields
 from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
 from ..models import Evaluation, Rule
@@ -164,7 +165,12 @@ async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole)
     except ValueError as exc:
         raise Unprocessable(f"ticket: not a ticket snapshot ({exc})") from exc
     draft = new_rule(data.rule, 0, request.app.state.clock.now())
-    compiled = compile_rule(draft)
+    custom_fields = (
+        await request.app.state.ticket_api.custom_fields()
+        if uses_custom_fields(draft.conditions)
+        else []
+    )
+    compiled = compile_rule(draft, custom_fields)
     now = data.at or request.app.state.clock.now()
     trace = compiled.conditions.explain(ticket, data.changes, now)
     plan = plan_actions(compiled.actions, ticket, "dry-run")

@@ -10,7 +10,8 @@ from helpdesk_service.errors import Unprocessable
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..engine.conditions import condition_errors
+from ..clients.ticket_api import TicketApiClient
+from ..engine.conditions import condition_errors, uses_custom_fields
 from ..engine.ruleset import RuleSet
 from ..models import Rule, RuleSetVersion
 from .schemas import SLA_RULE_ACTIONS
@@ -18,9 +19,11 @@ from .schemas import SLA_RULE_ACTIONS
 
 class RuleCache:
     """Recompiles the rule set when ``rule_set_version`` moved (checked on every event: one
-    primary-key read), so a rule saved on any instance applies to the next event."""
+    primary-key read), so a rule saved on any instance applies to the next event. Custom
+    field definitions come from ticket-api when a rule needs them."""
 
-    def __init__(self) -> None:
+    def __init__(self, ticket_api: TicketApiClient) -> None:
+        self._ticket_api = ticket_api
         self._ruleset: RuleSet | None = None
 
     async def current(self, session: AsyncSession) -> RuleSet:
@@ -31,7 +34,12 @@ class RuleCache:
             rows = (
                 (await session.execute(select(Rule).where(Rule.active.is_(True)))).scalars().all()
             )
-            self._ruleset = RuleSet.build(version, rows)
+            custom_fields = (
+                await self._ticket_api.custom_fields()
+                if any(uses_custom_fields(r.conditions) for r in rows)
+                else []
+            )
+            self._ruleset = RuleSet.build(version, rows, custom_fields)
         return self._ruleset
 
 
@@ -53,12 +61,13 @@ def check_rule(
             errors.append(
                 {"field": "trigger", "message": "SLA rules run on new tickets: use ticket_created"}
             )
+        allowed = " or ".join(sorted(SLA_RULE_ACTIONS))
         for index, action in enumerate(actions):
             if action["type"] not in SLA_RULE_ACTIONS:
                 errors.append(
                     {
                         "field": f"actions[{index}].type",
-                        "message": f"SLA rules can only {' or '.join(sorted(SLA_RULE_ACTIONS))}, not {action['type']}",
+                        "message": f"SLA rules can only {allowed}, not {action['type']}",
                     }
                 )
     ticket_changes = [

@@ -1,0 +1,135 @@
+"""Fixtures for rule-engine tests: ticket-api and rule-engine in process on one database,
+and a pump that delivers ticket events to the real handler without Kafka."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from helpdesk_events import ConsumerRunner, ManualClock, Topics
+from helpdesk_rule_engine.clients.ticket_api import TicketApiClient
+from helpdesk_rule_engine.config import Settings as RuleEngineSettings
+from helpdesk_rule_engine.handlers.tickets import RuleEngine
+from helpdesk_rule_engine.main import create_app as create_rule_engine
+from helpdesk_rule_engine.models import CONSUMER
+from helpdesk_rule_engine.rules.service import RuleCache
+from helpdesk_service.db import make_engine, make_session_factory
+from sqlalchemy import text
+
+from tests.conftest import ADMIN_KEY, SERVICE_KEY
+from tests.rule_engine.pump import Pump
+
+
+@pytest.fixture
+def topics() -> Topics:
+    # Events are pumped from the outbox table, not through the broker.
+    return Topics(prefix=f"re-{uuid.uuid4().hex[:6]}.")
+
+
+@pytest.fixture
+async def rule_app(app: Any, database_url: str, clock: ManualClock) -> AsyncIterator[Any]:
+    application = create_rule_engine(
+        RuleEngineSettings(
+            database_url=database_url,
+            admin_key=ADMIN_KEY,
+            service_key=SERVICE_KEY,
+            ticket_api_url="http://ticket-api",
+            db_pool_size=3,
+            db_max_overflow=3,
+        ),
+        clock=clock,
+        ticket_api_transport=httpx.ASGITransport(app),
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def rules(rule_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The rule-engine admin API, with the admin key."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(rule_app),
+        base_url="http://rule-engine",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    ) as client:
+        yield client
+
+
+class Engine:
+    """The handler wired to the in-process ticket-api, plus the pump that feeds it."""
+
+    def __init__(self, pump: Pump, handler: RuleEngine, db: Any) -> None:
+        self.pump = pump
+        self.handler = handler
+        self._db = db
+
+    async def drain(self) -> list[Any]:
+        events = await self.pump.drain()
+        async with self._db.connect() as conn:
+            dead = (
+                await conn.execute(text("SELECT event_type, error FROM rules.dead_event"))
+            ).all()
+        assert not dead, f"the handler failed: {dead}"
+        return events
+
+    async def notifications(self) -> list[dict[str, Any]]:
+        """The notifier requests rules queued (rules.outbox), oldest first."""
+        import orjson
+
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(text("SELECT payload FROM rules.outbox ORDER BY id"))).all()
+        return [orjson.loads(r.payload) for r in rows]
+
+
+@pytest.fixture
+def max_depth() -> int:
+    return 10
+
+
+@pytest.fixture
+async def engine(
+    app: Any, database_url: str, clock: ManualClock, topics: Topics, max_depth: int
+) -> AsyncIterator[Engine]:
+    db = make_engine(database_url, application_name="rule-engine-test", pool_size=3, max_overflow=3)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ticket-api")
+    ticket_api = TicketApiClient(http, SERVICE_KEY)
+    handler = RuleEngine(
+        ticket_api=ticket_api,
+        cache=RuleCache(ticket_api),
+        topics=topics,
+        max_depth=max_depth,
+    )
+    runner = ConsumerRunner(
+        name="rule-engine",
+        bootstrap_servers="127.0.0.1:1",
+        topics=[topics.tickets],
+        handlers=handler.handlers(),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    yield Engine(Pump(db, runner), handler, db)
+    await http.aclose()
+    await db.dispose()
+
+
+def cond(field: str, op: str, value: Any = None, **extra: Any) -> dict[str, Any]:
+    c: dict[str, Any] = {"field": field, "op": op, **extra}
+    if value is not None:
+        c["value"] = value
+    return c
+
+
+def any_of(*groups: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"any": [{"all": g} for g in groups]}
+
+
+async def make_rule(rules: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", f"rule {uuid.uuid4().hex[:6]}")
+    response = await rules.post("/v1/rules", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]

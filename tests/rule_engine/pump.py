@@ -1,0 +1,62 @@
+"""Drives the rule engine without Kafka: takes ticket-api's committed outbox rows in order
+(as the relay would), hands each to the real ConsumerRunner path (dedupe + handler in one
+transaction), and repeats until no new events appear — so cascades run to the end, on real
+PostgreSQL, deterministically."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+from helpdesk_events import ConsumerRunner, EventBase, decode_event
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class Pump:
+    def __init__(self, engine: AsyncEngine, runner: ConsumerRunner) -> None:
+        self._engine = engine
+        self._runner = runner
+        self._offset = 0
+        self.delivered: list[EventBase] = []
+
+    async def take_outbox(self, schema: str = "tickets") -> list[tuple[str, bytes, bytes]]:
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        f"DELETE FROM {schema}.outbox WHERE id IN (SELECT id FROM {schema}.outbox ORDER BY id) RETURNING id, topic, key, payload"
+                    )
+                )
+            ).all()
+        return [(r.topic, bytes(r.key), bytes(r.payload)) for r in sorted(rows, key=lambda r: r.id)]
+
+    async def drain(self, max_rounds: int = 30) -> list[EventBase]:
+        """Deliver every pending ticket event, and what rules cause, until quiet."""
+        delivered: list[EventBase] = []
+        for _ in range(max_rounds):
+            batch = [r for r in await self.take_outbox() if r[0].endswith("helpdesk.tickets")]
+            if not batch:
+                self.delivered.extend(delivered)
+                return delivered
+            for topic, key, value in batch:
+                await self.deliver(topic, key, value)
+                delivered.append(decode_event(value))
+        raise AssertionError(f"events still flowing after {max_rounds} rounds: a loop?")
+
+    async def deliver(self, topic: str, key: bytes, value: bytes) -> None:
+        self._offset += 1
+        record: ConsumerRecord[Any, Any] = ConsumerRecord(
+            topic=topic,
+            partition=0,
+            offset=self._offset,
+            timestamp=0,
+            timestamp_type=0,
+            key=key,
+            value=value,
+            checksum=None,
+            serialized_key_size=len(key),
+            serialized_value_size=len(value),
+            headers=(),
+        )
+        await self._runner.handle_record(record)
