@@ -126,7 +126,8 @@ class FieldSpec:
         if self.nullable_bool:
             ops = (*ops, "is_set", "is_empty")
         if self.change_key is not None:
-            ops = (*ops, *CHANGE_OPS)
+            # What a date changed to is rarely useful; "changed" still is (e.g. a reply came).
+            ops = (*ops, "changed") if self.type == "date" else (*ops, *CHANGE_OPS)
         return ops
 
 

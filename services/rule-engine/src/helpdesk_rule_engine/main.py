@@ -54,7 +54,8 @@ def create_app(
         version="1.0.0",
         description=(
             "Action rules and SLA rules. Rules run on ticket events in order; every decision is "
-            "recorded with the conditions' values, so 'why did (not) this rule fire?' has an answer."
+            "recorded with the conditions' values, so 'why did (not) this rule fire?' is "
+            "answered."
         ),
         lifespan=lifespan,
         default_response_class=JsonResponse,

@@ -189,7 +189,8 @@ class RuleEngine:
             error = result.body.get("error", {})
             entry.update(
                 outcome="failed",
-                reason=f"ticket-api refused the changes ({result.status_code}): {error.get('message')}",
+                reason=f"ticket-api refused the changes ({result.status_code}): "
+                f"{error.get('message')}",
             )
             return ticket
         entry["event_ids"] = result.body.get("event_ids", [])
