@@ -90,8 +90,18 @@ def max_depth() -> int:
 
 
 @pytest.fixture
+def full_traces() -> bool:
+    return True
+
+
+@pytest.fixture
 async def engine(
-    app: Any, database_url: str, clock: ManualClock, topics: Topics, max_depth: int
+    app: Any,
+    database_url: str,
+    clock: ManualClock,
+    topics: Topics,
+    max_depth: int,
+    full_traces: bool,
 ) -> AsyncIterator[Engine]:
     db = make_engine(database_url, application_name="rule-engine-test", pool_size=3, max_overflow=3)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ticket-api")
@@ -101,6 +111,7 @@ async def engine(
         cache=RuleCache(ticket_api),
         topics=topics,
         max_depth=max_depth,
+        full_traces=full_traces,
     )
     runner = ConsumerRunner(
         name="rule-engine",

@@ -177,3 +177,27 @@ async def test_rules_api_needs_an_admin_key(rule_app, rules):
             await service.post("/v1/rules", json={"name": "x", "actions": [{"type": "resolve"}]})
         ).status_code == 403
         assert (await service.get("/v1/rules")).status_code == 200
+
+
+@pytest.mark.parametrize("full_traces", [False])
+async def test_traces_of_matching_rules_only_when_configured(api, rules, engine, full_traces):
+    hit = await make_rule(
+        rules,
+        name="hit",
+        conditions=any_of([cond("priority", "is", "high")]),
+        actions=[{"type": "add_tags", "tags": ["x"]}],
+    )
+    miss = await make_rule(
+        rules,
+        name="miss",
+        conditions=any_of([cond("priority", "is", "low")]),
+        actions=[{"type": "add_tags", "tags": ["y"]}],
+    )
+    created = await api.ticket(priority="high")
+    await engine.drain()
+    (evaluation,) = [
+        e for e in await evaluations(rules, created["id"]) if e["event_type"] == "ticket.created"
+    ]
+    by_rule = {r["rule_id"]: r for r in evaluation["results"]}
+    assert by_rule[hit["id"]]["outcome"] == "fired" and "trace" in by_rule[hit["id"]]
+    assert by_rule[miss["id"]]["outcome"] == "not_matched" and "trace" not in by_rule[miss["id"]]

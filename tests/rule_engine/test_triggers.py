@@ -108,3 +108,48 @@ async def test_agent_rated_and_tags_changed(api, client, rules, engine):
     now = (await client.get(f"/v1/tickets/{ticket['id']}")).json()
     assert now["tags"] == ["rated"]
     assert now["priority"] == "high", "a rule's change triggers the rules of the next trigger"
+
+
+async def test_sla_breached(api, client, rules, engine, clock, topics):
+    """The sla-tracker publishes sla.breached on helpdesk.sla; escalation rules react."""
+    import uuid
+
+    from helpdesk_events import Actor, SlaBreached, SlaTarget, TicketSnapshot, encode_event
+
+    await make_rule(
+        rules,
+        trigger="sla_breached",
+        conditions={
+            "any": [{"all": [{"field": "priority", "op": "in", "value": ["high", "urgent"]}]}]
+        },
+        actions=[
+            {"type": "change_priority", "priority": "urgent"},
+            {
+                "type": "send_email",
+                "to": ["lead@example.com"],
+                "subject": "Late: {{ ticket.code }}",
+                "body": "b",
+            },
+        ],
+    )
+    high = await api.ticket(priority="high")
+    low = await api.ticket(priority="low")
+    await engine.drain()
+    for created in (high, low):
+        snapshot = TicketSnapshot.model_validate(
+            (await client.get(f"/v1/tickets/{created['id']}")).json()
+        )
+        event = SlaBreached(
+            occurred_at=clock.now(),
+            ticket_id=snapshot.id,
+            ticket=snapshot,
+            actor=Actor(kind="sla_tracker"),
+            correlation_id=uuid.uuid4(),
+            sla=SlaTarget(level="gold", target="first_response", due_at=clock.now()),
+        )
+        await engine.pump.deliver(topics.sla, event.partition_key(), encode_event(event))
+    await engine.drain()
+    assert (await client.get(f"/v1/tickets/{high['id']}")).json()["priority"] == "urgent"
+    assert (await client.get(f"/v1/tickets/{low['id']}")).json()["priority"] == "low"
+    (mail,) = [n["request"] for n in await engine.notifications()]
+    assert mail["subject"] == f"Late: {high['code']}"

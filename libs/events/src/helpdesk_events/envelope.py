@@ -198,6 +198,22 @@ class MessageAdded(TicketEventBase):
     message: MessageSnapshot
 
 
+class SlaTarget(_Frozen):
+    """Which response target of which SLA level a ticket missed (or is about to)."""
+
+    level: str
+    target: Literal["first_response", "next_response", "chat_response", "call_response"]
+    due_at: datetime
+
+
+class SlaBreached(TicketEventBase):
+    """A ticket's response was not given by its SLA due date (topic ``helpdesk.sla``, keyed
+    by ticket). Published by the sla-tracker; sets off the rule trigger ``sla_breached``."""
+
+    type: Literal["sla.breached"] = "sla.breached"
+    sla: SlaTarget
+
+
 class _AgentEvent(EventBase):
     agent_id: uuid.UUID
     agent: AgentSnapshot
@@ -284,6 +300,7 @@ Event = Annotated[
         AgentUpdated,
         AgentAvailabilityChanged,
         NotificationRequested,
+        SlaBreached,
     ],
     Field(discriminator="type"),
 ]
@@ -306,6 +323,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         AgentUpdated,
         AgentAvailabilityChanged,
         NotificationRequested,
+        SlaBreached,
     )
 )
 

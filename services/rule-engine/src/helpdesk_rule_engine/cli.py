@@ -64,11 +64,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         cache=RuleCache(ticket_api),
         topics=topics,
         max_depth=settings.max_depth,
+        full_traces=settings.full_traces,
     )
     consumer = ConsumerRunner(
         name=settings.consumer_group,
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        topics=[topics.tickets],
+        topics=[topics.tickets, topics.sla],
         handlers=rules.handlers(),
         session_factory=sessions,
         tables=CONSUMER,
@@ -91,7 +92,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                 logging.warning("rule-engine: broker not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(1)
         relay = OutboxRelay(engine, OUTBOX, producer)
-        logging.info("rule-engine worker: consuming %s", topics.tickets)
+        logging.info("rule-engine worker: consuming %s and %s", topics.tickets, topics.sla)
         await asyncio.gather(consumer.run(stop), relay.run(stop))
     finally:
         await consumer.stop()

@@ -1,14 +1,21 @@
-"""Rules compiled for evaluation, indexed by kind and trigger."""
+"""Rules compiled for evaluation, indexed by kind and trigger.
+
+The rules of one (kind, trigger) are compiled together into one function
+(``helpdesk_conditions.compile_rule_set``) that tells which of them match a ticket; each
+rule also keeps its own compiled conditions for re-checks and traces.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from helpdesk_conditions import CustomField
+from helpdesk_conditions import ConditionError, CustomField, RuleSetMatcher, compile_rule_set
+from helpdesk_events import Change, TicketSnapshot
 from pydantic import TypeAdapter
 
 from ..rules.schemas import Action
@@ -31,52 +38,100 @@ class CompiledRule:
 
     @property
     def actor(self) -> dict[str, str]:
-        return {
-            "kind": "sla_rule" if self.kind == "sla" else "rule",
-            "id": str(self.id),
-            "name": self.name,
-        }
+        kind = "sla_rule" if self.kind == "sla" else "rule"
+        return {"kind": kind, "id": str(self.id), "name": self.name}
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    rules: tuple[CompiledRule, ...]
+    matching: RuleSetMatcher
 
 
 @dataclass
 class RuleSet:
     version: int
-    _index: dict[tuple[str, str], list[CompiledRule]] = field(default_factory=dict)
+    _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
 
     @classmethod
     def build(
         cls, version: int, rows: Sequence[Any], custom_fields: Sequence[CustomField] = ()
     ) -> RuleSet:
         ruleset = cls(version)
-        for row in rows:
+        by_key: dict[tuple[str, str], list[Any]] = {}
+        for row in sorted(rows, key=lambda r: (r.position, str(r.id))):
+            by_key.setdefault((row.kind, row.trigger), []).append(row)
+        for key, group in by_key.items():
+            usable = group
             try:
-                rule = compile_rule(row, custom_fields)
-            except Exception:
-                log.exception("rule %s (%s) does not compile; it is skipped", row.id, row.name)
-                continue
-            ruleset._index.setdefault((rule.kind, rule.trigger), []).append(rule)
-        for rules in ruleset._index.values():
-            rules.sort(key=lambda r: (r.position, str(r.id)))
+                compiled = compile_rule_set(
+                    [r.conditions for r in usable], custom_fields=custom_fields
+                )
+            except ConditionError:
+                # Rules are validated on save; one that no longer compiles (say, its custom
+                # field was deleted) is skipped rather than stopping every other rule.
+                usable = [row for row in group if _compiles(row, custom_fields)]
+                compiled = compile_rule_set(
+                    [r.conditions for r in usable], custom_fields=custom_fields
+                )
+            rules = tuple(
+                _rule(row, CompiledConditions(conditions))
+                for row, conditions in zip(usable, compiled.rules, strict=True)
+            )
+            ruleset._buckets[key] = _Bucket(rules, compiled.matching)
         return ruleset
 
     def candidates(self, triggers: Sequence[str], *, new_ticket: bool) -> list[CompiledRule]:
         """SLA rules first (on new tickets), then action rules of every trigger, in order."""
-        sla = list(self._index.get(("sla", "ticket_created"), ())) if new_ticket else []
+        sla = list(self._rules("sla", "ticket_created")) if new_ticket else []
         seen: set[uuid.UUID] = set()
         actions: list[CompiledRule] = []
         for trigger in triggers:
-            for rule in self._index.get(("action", trigger), ()):
+            for rule in self._rules("action", trigger):
                 if rule.id not in seen:
                     seen.add(rule.id)
                     actions.append(rule)
         actions.sort(key=lambda r: (r.position, str(r.id)))
         return sla + actions
 
+    def matching(
+        self,
+        triggers: Sequence[str],
+        *,
+        new_ticket: bool,
+        ticket: TicketSnapshot,
+        changes: Mapping[str, Change] | None,
+        now: datetime,
+    ) -> set[uuid.UUID]:
+        """The ids of the candidate rules whose conditions hold, one call per bucket."""
+        keys = [("action", t) for t in triggers]
+        if new_ticket:
+            keys.insert(0, ("sla", "ticket_created"))
+        matched: set[uuid.UUID] = set()
+        for key in keys:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                matched.update(bucket.rules[i].id for i in bucket.matching(ticket, changes, now))
+        return matched
+
+    def _rules(self, kind: str, trigger: str) -> tuple[CompiledRule, ...]:
+        bucket = self._buckets.get((kind, trigger))
+        return bucket.rules if bucket is not None else ()
+
     def __len__(self) -> int:
-        return sum(len(r) for r in self._index.values())
+        return sum(len(b.rules) for b in self._buckets.values())
 
 
-def compile_rule(row: Any, custom_fields: Sequence[CustomField] = ()) -> CompiledRule:
+def _compiles(row: Any, custom_fields: Sequence[CustomField]) -> bool:
+    try:
+        compile_rule(row, custom_fields)
+    except (ConditionError, ValueError):
+        log.exception("rule %s (%s) does not compile; it is skipped", row.id, row.name)
+        return False
+    return True
+
+
+def _rule(row: Any, conditions: CompiledConditions) -> CompiledRule:
     return CompiledRule(
         id=row.id,
         name=row.name,
@@ -84,6 +139,10 @@ def compile_rule(row: Any, custom_fields: Sequence[CustomField] = ()) -> Compile
         position=row.position,
         trigger=row.trigger,
         shadow=row.shadow,
-        conditions=compile_conditions(row.conditions, custom_fields),
+        conditions=conditions,
         actions=tuple(_ACTIONS.validate_python(row.actions)),
     )
+
+
+def compile_rule(row: Any, custom_fields: Sequence[CustomField] = ()) -> CompiledRule:
+    return _rule(row, compile_conditions(row.conditions, custom_fields))

@@ -42,12 +42,20 @@ _NAMESPACE = uuid.UUID("5b0c3e9e-7d3f-4a59-9a8e-0f6c1f1c2a10")
 
 class RuleEngine:
     def __init__(
-        self, *, ticket_api: TicketApiClient, cache: RuleCache, topics: Topics, max_depth: int
+        self,
+        *,
+        ticket_api: TicketApiClient,
+        cache: RuleCache,
+        topics: Topics,
+        max_depth: int,
+        full_traces: bool = True,
     ) -> None:
         self._ticket_api = ticket_api
         self._cache = cache
         self._topics = topics
         self._max_depth = max_depth
+        # Off: only rules that matched keep their condition trace (for very large rule sets).
+        self._full_traces = full_traces
 
     def handlers(self) -> dict[str, Any]:
         types = (
@@ -55,6 +63,7 @@ class RuleEngine:
             "ticket.status_changed",
             "ticket.transferred",
             "ticket.rated",
+            "sla.breached",
             "ticket.tags_changed",
             "message.added",
         )
@@ -67,11 +76,16 @@ class RuleEngine:
         if not triggers or event.ticket.deleted_at is not None:
             return
         ruleset = await self._cache.current(ctx.session)
-        candidates = ruleset.candidates(triggers, new_ticket=event.type == "ticket.created")
+        new_ticket = event.type == "ticket.created"
+        candidates = ruleset.candidates(triggers, new_ticket=new_ticket)
         if not candidates:
             return
         now = ctx.clock.now()
         ticket: TicketSnapshot | None = event.ticket
+        # One pass over every candidate; re-checked rule by rule once a rule changed the ticket.
+        matched_first = ruleset.matching(
+            triggers, new_ticket=new_ticket, ticket=event.ticket, changes=event.changes, now=now
+        )
         results: list[dict[str, Any]] = []
         stopped_by: str | None = None
         for rule in candidates:
@@ -87,9 +101,13 @@ class RuleEngine:
             if stopped_by is not None:
                 entry.update(outcome="skipped", reason=f"stopped by rule {stopped_by!r}")
                 continue
-            trace = rule.conditions.explain(ticket, event.changes, now)
-            entry["trace"] = trace
-            if not trace["matched"]:
+            if ticket is event.ticket:
+                matched = rule.id in matched_first
+            else:
+                matched = rule.conditions.matches(ticket, event.changes, now)
+            if matched or self._full_traces:
+                entry["trace"] = rule.conditions.explain(ticket, event.changes, now)
+            if not matched:
                 entry.update(outcome="not_matched", reason="no condition group held")
                 continue
             if event.depth >= self._max_depth:

@@ -8,6 +8,7 @@ domain events to the outbox — all in the caller's transaction.
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Iterable
@@ -34,7 +35,16 @@ from helpdesk_events import (
     outbox_rows,
 )
 from helpdesk_service.errors import Conflict, NotFound, Unprocessable
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import (
+    BindParameter,
+    Table,
+    TextClause,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -382,20 +392,20 @@ class TicketEditor:
         ticket = self.ticket
         snapshot = ticket_snapshot(ticket, self._context)
         events = self._build_events(snapshot)
-        ticket_table = _table(Ticket)
-        message_table = _table(Message)
-        ctes: list[Any] = [
-            insert(ticket_table).values(_row(ticket_table, ticket)).cte("new_ticket")
-        ]
-        if self._new_messages:
-            rows = [_row(message_table, m) for m in self._new_messages]
-            ctes.append(insert(message_table).values(rows).cte("new_message"))
         history = self._history_rows(events)
-        if history:
-            ctes.append(insert(_table(HistoryEntry)).values(history).cte("new_history"))
-        await self.session.execute(
-            insert(OUTBOX.outbox).values(outbox_rows(self.topics.tickets, events)).add_cte(*ctes)
+        rows = outbox_rows(self.topics.tickets, events)
+        statement = _creation_statement(
+            len(self._new_messages), tuple(history[0]) if history else (), len(history), len(rows)
         )
+        params: dict[str, Any] = {}
+        _bind(params, "t0_", _row(_table(Ticket), ticket))
+        for i, message in enumerate(self._new_messages):
+            _bind(params, f"m{i}_", _row(_table(Message), message))
+        for i, entry in enumerate(history):
+            _bind(params, f"h{i}_", entry)
+        for i, row in enumerate(rows):
+            _bind(params, f"o{i}_", row)
+        await self.session.execute(statement, params)
         self.events.extend(events)
         self._changes = {}
         self._pending_primary = []
@@ -540,6 +550,50 @@ def _table(model: Any) -> Table:
 
 def _row(table: Table, obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in table.columns}
+
+
+def _bind(params: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
+    for key, value in row.items():
+        params[prefix + key] = value
+
+
+@functools.cache
+def _creation_statement(
+    messages: int, history_columns: tuple[str, ...], history: int, outbox: int
+) -> TextClause:
+    """One INSERT … WITH statement writing a new ticket, its messages, history and events.
+
+    Written as text (and cached per shape) because SQLAlchemy compiles multi-row INSERTs
+    in CTEs anew on every execution, which costs more than the database's work."""
+    binds: list[BindParameter[Any]] = []
+
+    def values(table: Table, prefix: str, columns: list[str], count: int) -> str:
+        tuples = []
+        for i in range(count):
+            names = [f"{prefix}{i}_{name}" for name in columns]
+            binds.extend(
+                bindparam(n, type_=table.c[c].type) for n, c in zip(names, columns, strict=True)
+            )
+            tuples.append("(" + ", ".join(f":{n}" for n in names) + ")")
+        target = f"{table.schema}.{table.name}" if table.schema else table.name
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        return f"INSERT INTO {target} ({quoted}) VALUES {', '.join(tuples)}"
+
+    ticket_table = _table(Ticket)
+    ticket_columns = [c.key for c in ticket_table.columns]
+    parts = [f"new_ticket AS ({values(ticket_table, 't', ticket_columns, 1)})"]
+    if messages:
+        message_table = _table(Message)
+        columns = [c.key for c in message_table.columns]
+        parts.append(f"new_messages AS ({values(message_table, 'm', columns, messages)})")
+    if history:
+        history_table = _table(HistoryEntry)
+        parts.append(
+            f"new_history AS ({values(history_table, 'h', list(history_columns), history)})"
+        )
+    outbox_columns = ["shard", "topic", "key", "event_type", "payload"]
+    sql = "WITH " + ", ".join(parts) + " " + values(OUTBOX.outbox, "o", outbox_columns, outbox)
+    return text(sql).bindparams(*binds)
 
 
 # Bookkeeping columns whose changes are not news on their own.
