@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -118,6 +119,21 @@ def install_error_handlers(app: FastAPI) -> None:
             raise exc
         log.info("data error: %s", exc.orig)
         return JsonResponse(error_body("invalid", "a value is out of range or malformed"), 422)
+
+    # The same two cases from statements run on plain asyncpg connections.
+    @app.exception_handler(asyncpg.DataError)
+    async def _pg_data(_: Request, exc: asyncpg.DataError) -> JsonResponse:
+        log.info("data error: %s", exc)
+        return JsonResponse(error_body("invalid", "a value is out of range or malformed"), 422)
+
+    @app.exception_handler(asyncpg.IntegrityConstraintViolationError)
+    async def _pg_integrity(
+        _: Request, exc: asyncpg.IntegrityConstraintViolationError
+    ) -> JsonResponse:
+        log.info("integrity error: %s", exc)
+        return JsonResponse(
+            error_body("conflict", "the change conflicts with the current data; retry", None), 409
+        )
 
 
 class BodySizeLimit:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from helpdesk_events import Clock, SystemClock, Topics
@@ -13,6 +14,7 @@ from helpdesk_service.errors import BodySizeLimit, error_body, install_error_han
 from helpdesk_service.responses import JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from .auth import KeyCache, ensure_bootstrap_key
 from .config import Settings
@@ -37,6 +39,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
+        # Plain asyncpg connections for the single-statement inbound ticket path.
+        app.state.pg = await asyncpg.create_pool(
+            make_url(settings.database_url).set(drivername="postgresql").render_as_string(False),
+            min_size=0,
+            max_size=settings.db_pool_size,
+            server_settings={"application_name": "ticket-api"},
+            reset=_no_reset,
+        )
         now = app.state.clock.now()
         if settings.admin_key:
             await ensure_bootstrap_key(
@@ -49,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             yield
         finally:
+            await app.state.pg.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -93,6 +104,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return _with_body_limit(app, settings.max_body_bytes)
+
+
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """The inbound path runs single statements and never changes session state, so the
+    reset query asyncpg would send on every release is a wasted round trip."""
 
 
 def _with_body_limit(app: FastAPI, limit: int) -> FastAPI:

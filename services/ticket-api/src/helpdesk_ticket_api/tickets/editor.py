@@ -384,15 +384,22 @@ class TicketEditor:
         self._pending_primary = []
         return events
 
+    @property
+    def new_messages(self) -> list[Message]:
+        return list(self._new_messages)
+
+    def prepare_new(self) -> tuple[list[EventBase], list[dict[str, Any]]]:
+        """The events and history rows of a new ticket, for whoever writes it."""
+        assert self._created, "prepare_new is for tickets made with mark_created()"
+        events = self._build_events(ticket_snapshot(self.ticket, self._context))
+        return events, self._history_rows(events)
+
     async def save_new(self) -> list[EventBase]:
         """Write a new ticket with its first message, history and event in one statement.
 
         Creation is the hottest write: one round trip instead of an ORM flush per row."""
-        assert self._created, "save_new is for tickets made with mark_created()"
         ticket = self.ticket
-        snapshot = ticket_snapshot(ticket, self._context)
-        events = self._build_events(snapshot)
-        history = self._history_rows(events)
+        events, history = self.prepare_new()
         rows = outbox_rows(self.topics.tickets, events)
         statement = _creation_statement(
             len(self._new_messages), tuple(history[0]) if history else (), len(history), len(rows)

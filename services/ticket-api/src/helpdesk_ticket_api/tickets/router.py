@@ -19,6 +19,7 @@ from ..auth import AdminOnly, AdminOrService, AnyRole, Principal
 from ..deps import Ctx, Session
 from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
+from . import inbound
 from . import schemas as s
 from .editor import TicketEditor, lock_ticket, purge_ticket
 from .service import (
@@ -106,6 +107,17 @@ async def create(
     """Create a ticket, optionally with its first message and the customer (found by e-mail)."""
     if principal.role == "agent" and data.message and data.message.author_kind == "agent":
         data.message.author_id = principal.agent_id
+
+    if inbound.eligible(data, idempotency_key):
+        snapshot = await inbound.create_inbound(
+            request.app.state.pg,
+            session,
+            data,
+            origin_of(principal, correlation_id),
+            ctx.clock.now(),
+            ctx.topics,
+        )
+        return JsonResponse(snapshot, 201)
 
     async def run() -> tuple[int, Any]:
         editor = await create_ticket(
