@@ -91,7 +91,7 @@ def max_depth() -> int:
 
 @pytest.fixture
 def full_traces() -> bool:
-    return True
+    return False
 
 
 @pytest.fixture

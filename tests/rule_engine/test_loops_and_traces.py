@@ -179,8 +179,8 @@ async def test_rules_api_needs_an_admin_key(rule_app, rules):
         assert (await service.get("/v1/rules")).status_code == 200
 
 
-@pytest.mark.parametrize("full_traces", [False])
-async def test_traces_of_matching_rules_only_when_configured(api, rules, engine, full_traces):
+@pytest.mark.parametrize("full_traces", [False, True])
+async def test_traces_stored_or_recomputed(api, rules, engine, clock, full_traces):
     hit = await make_rule(
         rules,
         name="hit",
@@ -199,5 +199,18 @@ async def test_traces_of_matching_rules_only_when_configured(api, rules, engine,
         e for e in await evaluations(rules, created["id"]) if e["event_type"] == "ticket.created"
     ]
     by_rule = {r["rule_id"]: r for r in evaluation["results"]}
-    assert by_rule[hit["id"]]["outcome"] == "fired" and "trace" in by_rule[hit["id"]]
-    assert by_rule[miss["id"]]["outcome"] == "not_matched" and "trace" not in by_rule[miss["id"]]
+    assert by_rule[hit["id"]]["outcome"] == "fired" and by_rule[hit["id"]]["trace"]["matched"]
+    missed = by_rule[miss["id"]]
+    assert missed["outcome"] == "not_matched" and missed["trace"]["matched"] is False
+    assert "high" in repr(missed["trace"]) and "low" in repr(missed["trace"])
+    assert missed.get("trace_recomputed", False) is (not full_traces)
+    if not full_traces:
+        assert missed["rule_changed_since"] is False
+        clock.advance(minutes=5)
+        await rules.patch(f"/v1/rules/{miss['id']}", json={"notes": "edited"})
+        (again,) = [
+            e
+            for e in await evaluations(rules, created["id"], miss["id"])
+            if e["event_type"] == "ticket.created"
+        ]
+        assert again["results"][0]["rule_changed_since"] is True

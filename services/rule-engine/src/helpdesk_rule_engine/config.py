@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     consumer_group: str = "rule-engine"
     # Cascades of rules triggering rules stop at this depth; the stop is recorded.
     max_depth: int = 10
-    # Keep the condition trace of every evaluated rule (true) or only of rules that matched.
-    full_traces: bool = True
+    # Store the condition trace of every evaluated rule (true), or only of rules that matched
+    # (false; the others are recomputed on request from the stored ticket).
+    full_traces: bool = False
     max_body_bytes: int = 1_048_576
     db_pool_size: int = 10
     db_max_overflow: int = 10

@@ -71,4 +71,7 @@ class Evaluation(Base):
     depth: Mapped[int] = mapped_column(Integer)
     triggers: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # The ticket snapshots the rules saw, by version, and what the event changed.
+    tickets: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

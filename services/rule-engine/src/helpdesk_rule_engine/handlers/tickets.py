@@ -48,13 +48,14 @@ class RuleEngine:
         cache: RuleCache,
         topics: Topics,
         max_depth: int,
-        full_traces: bool = True,
+        full_traces: bool = False,
     ) -> None:
         self._ticket_api = ticket_api
         self._cache = cache
         self._topics = topics
         self._max_depth = max_depth
-        # Off: only rules that matched keep their condition trace (for very large rule sets).
+        # Off (default): only rules that matched store their condition trace; the others'
+        # are recomputed on request from the stored ticket.
         self._full_traces = full_traces
 
     def handlers(self) -> dict[str, Any]:
@@ -87,6 +88,9 @@ class RuleEngine:
             triggers, new_ticket=new_ticket, ticket=event.ticket, changes=event.changes, now=now
         )
         results: list[dict[str, Any]] = []
+        # The tickets the rules were evaluated against (later rules see earlier rules'
+        # changes), so a trace left out here can be recomputed when someone asks.
+        seen_tickets: dict[int, dict[str, Any]] = {}
         stopped_by: str | None = None
         for rule in candidates:
             entry: dict[str, Any] = {
@@ -101,6 +105,9 @@ class RuleEngine:
             if stopped_by is not None:
                 entry.update(outcome="skipped", reason=f"stopped by rule {stopped_by!r}")
                 continue
+            entry["ticket_version"] = ticket.version
+            if ticket.version not in seen_tickets:
+                seen_tickets[ticket.version] = ticket.model_dump(mode="json")
             if ticket is event.ticket:
                 matched = rule.id in matched_first
             else:
@@ -176,6 +183,8 @@ class RuleEngine:
                 depth=event.depth,
                 triggers=triggers,
                 results=results,
+                tickets={str(v): t for v, t in seen_tickets.items()},
+                changes={f: c.model_dump(mode="json") for f, c in event.changes.items()},
                 evaluated_at=now,
             )
         )

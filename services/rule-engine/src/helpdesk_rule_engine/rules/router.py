@@ -186,6 +186,7 @@ async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole)
 @router.get("/tickets/{ticket_id}/evaluations", tags=["traces"])
 async def evaluations(
     ticket_id: uuid.UUID,
+    request: Request,
     session: Session,
     rule_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -193,14 +194,26 @@ async def evaluations(
 ) -> JsonResponse:
     """What the engine decided for this ticket's events, newest first: per rule, the outcome
     (fired, not_matched, already_fired, depth_limit, shadow, skipped, failed), the reason,
-    every condition with the value it saw, and the actions taken."""
+    every condition with the value it saw, and the actions taken.
+
+    Traces of rules that did not match are not stored by default
+    (``RULE_ENGINE_FULL_TRACES``); they are recomputed here from the ticket the rule saw,
+    with the rule as it is now (``trace_recomputed``; ``rule_changed_since`` says whether
+    the rule was edited after the evaluation)."""
     query = select(Evaluation).where(Evaluation.ticket_id == ticket_id)
     if rule_id is not None:
         query = query.where(Evaluation.results.contains([{"rule_id": str(rule_id)}]))
     rows = (await session.execute(query.order_by(Evaluation.id.desc()).limit(limit))).scalars()
+    explainer = _Explainer(session, request)
     items = []
     for row in rows:
-        results = [r for r in row.results if rule_id is None or r["rule_id"] == str(rule_id)]
+        results = []
+        for result in row.results:
+            if rule_id is not None and result["rule_id"] != str(rule_id):
+                continue
+            if "trace" not in result and result.get("outcome") == "not_matched":
+                result = {**result, **await explainer.trace(row, result)}
+            results.append(result)
         items.append(
             {
                 "event_id": str(row.event_id),
@@ -213,3 +226,39 @@ async def evaluations(
             }
         )
     return JsonResponse({"items": items})
+
+
+class _Explainer:
+    """Recomputes traces for an evaluations response, compiling each rule once."""
+
+    def __init__(self, session: AsyncSession, request: Request) -> None:
+        self._session = session
+        self._request = request
+        self._rules: dict[str, tuple[Rule | None, Any]] = {}
+
+    async def trace(self, row: Evaluation, result: dict[str, Any]) -> dict[str, Any]:
+        rule_id = result["rule_id"]
+        if rule_id not in self._rules:
+            rule = await self._session.get(Rule, uuid.UUID(rule_id))
+            compiled = None
+            if rule is not None:
+                custom_fields = (
+                    await self._request.app.state.ticket_api.custom_fields()
+                    if uses_custom_fields(rule.conditions)
+                    else []
+                )
+                compiled = compile_rule(rule, custom_fields)
+            self._rules[rule_id] = (rule, compiled)
+        rule, compiled = self._rules[rule_id]
+        ticket = (row.tickets or {}).get(str(result.get("ticket_version")))
+        if rule is None or compiled is None or ticket is None:
+            return {"trace": None, "trace_recomputed": False}
+        changes = {f: Change.model_validate(c) for f, c in (row.changes or {}).items()}
+        trace = compiled.conditions.explain(
+            TicketSnapshot.model_validate(ticket), changes, row.evaluated_at
+        )
+        return {
+            "trace": trace,
+            "trace_recomputed": True,
+            "rule_changed_since": rule.updated_at > row.evaluated_at,
+        }

@@ -1,0 +1,1 @@
+"""Benchmarks of the helpdesk suite: `make bench` runs bench/run.py."""

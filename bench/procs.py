@@ -1,0 +1,134 @@
+"""Child processes of the benchmark, each in its own session so that the benchmark, not a
+terminal's Ctrl-C, decides the order they stop in; every one is stopped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+class Process:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait_http_ok(self, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise BenchError(f"{self.name} exited while starting:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"{self.name} not ready at {url} after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to the whole process group (uvicorn's workers too), then SIGKILL."""
+        popen = self.popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout)
+        # Workers may outlive their supervisor: clear the group in any case.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        if popen.poll() is None:
+            popen.wait()
+        self.popen = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Processes:
+    """Every child process the benchmark started, stopped newest first by `close()`."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._live: list[Process] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        process = Process(name, argv, env, self.log_dir / f"{name}.log")
+        self._live.append(process)
+        process.start()
+        return process
+
+    def stop(self, process: Process) -> None:
+        process.stop()
+        if process in self._live:
+            self._live.remove(process)
+
+    def close(self) -> None:
+        while self._live:
+            self.stop(self._live[-1])
+
+    def run_json(self, name: str, args: list[str], timeout: float) -> dict[str, Any]:
+        """Run a Python module of bench/ and return the JSON object it printed last."""
+        process = self.start(name, [sys.executable, "-m", *args], dict(os.environ))
+        assert process.popen is not None
+        try:
+            returncode = process.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{name} did not finish within {timeout:.0f}s") from None
+        finally:
+            self.stop(process)
+        if returncode != 0:
+            raise BenchError(f"{name} failed with exit code {returncode}:\n{process.log_tail()}")
+        lines = process.log_path.read_text(errors="replace").strip().splitlines()
+        for line in reversed(lines):
+            if line.startswith("{"):
+                result: dict[str, Any] = orjson.loads(line)
+                return result
+        raise BenchError(f"{name} printed no result:\n{process.log_tail()}")

@@ -1,0 +1,324 @@
+"""``make bench`` (rule engine): rule-set evaluations per second in process, and ticket
+created → rule's change committed, end to end through the real processes.
+
+Writes bench/RULES.md and bench/results/rules.json. ``--quick`` for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a script (python bench/rules.py): make `bench` importable as a package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer
+from helpdesk_devstack.broker import LocalBroker, ensure_topics
+from helpdesk_devstack.ports import free_port
+from helpdesk_devstack.postgres import LocalPostgres
+from helpdesk_events import TicketSnapshot
+from helpdesk_rule_engine.engine.ruleset import RuleSet
+
+from bench.machine import describe
+from bench.procs import ROOT, Processes
+
+BIN = Path(sys.executable).parent
+TRIGGERS = (
+    "ticket_created", "ticket_created_from_email", "status_changed", "ticket_transferred",
+    "offline_message_added", "agent_rated", "tags_changed", "customer_replied",
+    "agent_replied", "sla_breached",
+)  # fmt: skip
+WORDS = ("billing", "refund", "invoice", "login", "password", "crash", "slow", "urgent",
+         "cancel", "upgrade", "delivery", "broken", "api", "export", "gdpr")  # fmt: skip
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def log(message: str) -> None:
+    print(f"[rules {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def random_conditions(rng: random.Random) -> dict[str, Any]:
+    """One to three groups of one to three conditions over the usual fields."""
+
+    def condition() -> dict[str, Any]:
+        kind = rng.randrange(7)
+        if kind == 0:
+            return {"field": "subject", "op": "contains", "value": rng.choice(WORDS)}
+        if kind == 1:
+            return {"field": "body", "op": "contains", "value": rng.choice(WORDS)}
+        if kind == 2:
+            return {"field": "priority", "op": "in", "value": rng.sample(["low", "medium", "high", "urgent"], 2)}
+        if kind == 3:
+            return {"field": "tags", "op": "has_tag", "value": rng.choice(WORDS)}
+        if kind == 4:
+            return {"field": "channel", "op": "is", "value": rng.choice(["email", "chat", "web_form", "twitter"])}
+        if kind == 5:
+            return {"field": "created_at", "op": "within_last", "value": rng.randrange(1, 48), "unit": "hours"}
+        return {"field": "status", "op": "is_not", "value": rng.choice(["resolved", "spam", "postponed"])}
+
+    return {"any": [{"all": [condition() for _ in range(rng.randrange(1, 4))]} for _ in range(rng.randrange(1, 4))]}
+
+
+def rule_rows(count: int, triggers: tuple[str, ...], rng: random.Random) -> list[Any]:
+    return [
+        SimpleNamespace(
+            id=uuid.uuid4(), name=f"rule {i}", kind="action", position=i * 10,
+            trigger=triggers[i % len(triggers)], shadow=False, active=True,
+            conditions=random_conditions(rng), actions=[{"type": "add_tags", "tags": ["seen"]}],
+        )
+        for i in range(count)
+    ]
+
+
+def tickets(count: int, rng: random.Random) -> list[TicketSnapshot]:
+    out = []
+    for i in range(count):
+        words = " ".join(rng.sample(WORDS, 3))
+        created = NOW - timedelta(hours=rng.randrange(0, 72))
+        out.append(
+            TicketSnapshot.model_validate(
+                {
+                    "id": uuid.uuid4(), "code": f"T-{i:06d}", "subject": f"Question about {words}",
+                    "status": rng.choice(["new", "open", "answered", "resolved"]),
+                    "channel": rng.choice(["email", "chat", "web_form", "twitter"]),
+                    "priority": rng.choice(["low", "medium", "high", "urgent"]),
+                    "tags": rng.sample(WORDS, rng.randrange(0, 3)), "created_at": created,
+                    "updated_at": created, "status_changed_at": created, "version": 1,
+                    "last_message": {
+                        "id": uuid.uuid4(), "ticket_id": uuid.uuid4(), "author_kind": "customer",
+                        "body": f"Hello, {words} " * 20, "created_at": created,
+                    },
+                }
+            )
+        )
+    return out
+
+
+def in_process(seconds: float) -> dict[str, Any]:
+    """Events a second through the engine's decision (which rules match, in order), and
+    with the condition traces the worker stores by default."""
+    rng = random.Random(7)
+    sample = tickets(2000, rng)
+    results: dict[str, Any] = {}
+    layouts = {
+        "500 rules over 10 triggers": (500, TRIGGERS),
+        "500 rules on one trigger (worst case)": (500, ("ticket_created",)),
+    }
+    for label, (count, triggers) in layouts.items():
+        started = time.perf_counter()
+        ruleset = RuleSet.build(1, rule_rows(count, triggers, rng))
+        compile_s = time.perf_counter() - started
+        event_triggers = ["ticket_created", "ticket_created_from_email"]
+        per_event = len(ruleset.candidates(event_triggers, new_ticket=True))
+        row: dict[str, Any] = {"rules": count, "rules_per_event": per_event, "compile_s": compile_s}
+        for mode in ("decision", "decision + traces"):
+            done, matched = 0, 0
+            deadline = time.perf_counter() + seconds
+            start = time.perf_counter()
+            while time.perf_counter() < deadline:
+                for ticket in sample[:200]:
+                    candidates = ruleset.candidates(event_triggers, new_ticket=True)
+                    hits = ruleset.matching(event_triggers, new_ticket=True, ticket=ticket, changes=None, now=NOW)
+                    if mode != "decision":
+                        for rule in candidates:
+                            rule.conditions.explain(ticket, None, NOW)
+                    matched += len(hits)
+                    done += 1
+            elapsed = time.perf_counter() - start
+            row[mode] = {"events_per_s": done / elapsed, "matched_per_event": matched / done}
+            log(f"{label}: {mode}: {done / elapsed:,.0f} events/s ({per_event} rules each)")
+        results[label] = row
+    return results
+
+
+async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> dict[str, Any]:
+    """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
+    (both stamped by ticket-api when they commit, so: until the change is visible)."""
+    procs = Processes(workdir / "logs")
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
+    admin = "hd_bench_" + secrets.token_urlsafe(16)
+    service = "hd_bench_" + secrets.token_urlsafe(16)
+    api_port, rules_port = free_port(), free_port()
+    await asyncio.to_thread(pg.start)
+    await asyncio.to_thread(broker.start)
+    try:
+        prefix = "bench."
+        await ensure_topics(broker.bootstrap_servers, [f"{prefix}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")], 6)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "HELPDESK_"))}
+        env.update(
+            DATABASE_URL=pg.url, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            HELPDESK_TOPIC_PREFIX=prefix, HELPDESK_ADMIN_KEY=admin, HELPDESK_SERVICE_KEY=service,
+            HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}", LOG_LEVEL="WARNING",
+            TICKET_API_PORT=str(api_port), RULE_ENGINE_PORT=str(rules_port),
+            RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS="6000", RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS="500",
+        )
+        for command in ("helpdesk-ticket-api", "helpdesk-rule-engine"):
+            subprocess.run([str(BIN / command), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
+        procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
+        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(f"http://127.0.0.1:{rules_port}/readyz")
+        procs.start("rule-worker", [str(BIN / "helpdesk-rule-engine"), "worker"], env)
+        headers = {"Authorization": f"Bearer {admin}"}
+        rng = random.Random(11)
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.post(f"http://127.0.0.1:{api_port}/v1/departments", json={"name": "Billing"}) as r:
+                billing = (await r.json())["id"]
+            # The one rule that fires, among others on the same trigger that do not.
+            for i in range(rules - 1):
+                body = {"name": f"filler {i}", "trigger": TRIGGERS[i % len(TRIGGERS)], "conditions": random_conditions(rng),
+                        "actions": [{"type": "add_tags", "tags": ["never"]}]}
+                body["conditions"]["any"][0]["all"].append({"field": "subject", "op": "contains", "value": "zzz-no-such-word"})
+                async with http.post(f"http://127.0.0.1:{rules_port}/v1/rules", json=body) as r:
+                    assert r.status == 201, await r.text()
+            async with http.post(
+                f"http://127.0.0.1:{rules_port}/v1/rules",
+                json={"name": "Billing to Billing", "trigger": "ticket_created",
+                      "conditions": {"any": [{"all": [{"field": "subject", "op": "contains", "value": "billing"}]}]},
+                      "actions": [{"type": "transfer", "department_id": billing}]},
+            ) as r:
+                assert r.status == 201, await r.text()
+            consumer = AIOKafkaConsumer(
+                f"{prefix}helpdesk.tickets", bootstrap_servers=broker.bootstrap_servers,
+                group_id=f"bench-{uuid.uuid4().hex}", auto_offset_reset="earliest", enable_auto_commit=False,
+            )
+            await consumer.start()
+            created: dict[str, datetime] = {}
+            changed: dict[str, datetime] = {}
+
+            async def collect(stop: asyncio.Event) -> None:
+                while not stop.is_set():
+                    for records in (await consumer.getmany(timeout_ms=200)).values():
+                        for record in records:
+                            event = orjson.loads(record.value or b"{}")
+                            at = datetime.fromisoformat(event["occurred_at"])
+                            if event["type"] == "ticket.created":
+                                created[event["ticket_id"]] = at
+                            elif event["type"] == "ticket.transferred" and event["actor"]["kind"] == "rule":
+                                changed[event["ticket_id"]] = at
+
+            stop = asyncio.Event()
+            collector = asyncio.create_task(collect(stop))
+            total = int(rate * seconds)
+            log(f"end to end: {rules} rules, posting {total} tickets at {rate:.0f}/s")
+            failures = 0
+
+            async def post(i: int) -> None:
+                nonlocal failures
+                body = {"subject": f"billing question {i}", "channel": "email",
+                        "customer": {"email": f"c{i % 500}@example.com"}, "message": {"body": "My invoice is wrong."}}
+                async with http.post(f"http://127.0.0.1:{api_port}/v1/tickets", json=body) as r:
+                    if r.status != 201:
+                        failures += 1
+
+            start = time.perf_counter()
+            tasks = []
+            for i in range(total):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post(i)))
+            await asyncio.gather(*tasks)
+            sent_for = time.perf_counter() - start
+            deadline = time.perf_counter() + 60
+            while len(changed) < total - failures and time.perf_counter() < deadline:
+                await asyncio.sleep(0.2)
+            stop.set()
+            await collector
+            await consumer.stop()
+        latencies = sorted((changed[t] - created[t]).total_seconds() * 1000 for t in changed if t in created)
+        if not latencies:
+            raise RuntimeError("no rule change arrived")
+        return {
+            "rules": rules, "rate_per_s": rate, "tickets": total, "posted_per_s": total / sent_for,
+            "failed_posts": failures, "changed": len(latencies),
+            "p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "max_ms": latencies[-1],
+        }
+    finally:
+        procs.close()
+        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(pg.stop)
+
+
+def report(results: dict[str, Any], path: Path) -> None:
+    machine = results["machine"]
+    lines = [
+        "# Benchmarks: rule engine", "",
+        f"Measured by `make bench` (`bench/rules.py`) on {results['started_at']}.", "",
+        "## Machine", "",
+        f"{machine.get('nproc', '?')} CPUs ({machine.get('cpu_model', '?')}), {machine.get('memory_gib', '?')} GiB, "
+        f"Python {machine.get('python', '?')}. PostgreSQL, the broker, ticket-api, its relay, the rule "
+        "engine and the load generator share these cores.", "",
+        "## Targets", "",
+        "| Target | Goal | Measured | Result |", "| --- | --- | --- | --- |",
+    ]
+    spread = results["in_process"]["500 rules over 10 triggers"]
+    worst = results["in_process"]["500 rules on one trigger (worst case)"]
+    e2e = results.get("end_to_end")
+    rate = spread["decision"]["events_per_s"]
+    lines.append(f"| rule-set evaluations in process, 500 active rules | >= 20,000/s | {rate:,.0f}/s (decision; {spread['rules_per_event']} rules per event) | {'pass' if rate >= 20000 else '**MISS**'} |")
+    if e2e:
+        ok = e2e["p99_ms"] <= 250 and e2e["posted_per_s"] >= 0.95 * e2e["rate_per_s"]
+        lines.append(f"| ticket created → rule's change committed, at {e2e['rate_per_s']:.0f} tickets/s | p99 <= 250 ms | p50 {e2e['p50_ms']:.0f} ms, p99 {e2e['p99_ms']:.0f} ms, max {e2e['max_ms']:.0f} ms | {'pass' if ok else '**MISS**'} |")
+    lines += ["", "## In process", "",
+              "One evaluation = all candidate rules of one event (a new e-mail ticket: triggers `ticket_created` and `ticket_created_from_email`). *decision* is which rules match (one compiled function per trigger); *decision + traces* also builds the per-condition trace the worker stores for every candidate by default (`RULE_ENGINE_FULL_TRACES=false` keeps traces of matching rules only).", "",
+              "| layout | rules per event | compile | decision | decision + traces |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, row in (("500 rules over 10 triggers", spread), ("500 rules on one trigger (worst case)", worst)):
+        lines.append(f"| {label} | {row['rules_per_event']} | {row['compile_s']:.2f} s | {row['decision']['events_per_s']:,.0f}/s | {row['decision + traces']['events_per_s']:,.0f}/s |")
+    if e2e:
+        lines += ["", "## End to end", "",
+                  f"Real processes: ticket-api (1 worker), its relay, rule-engine API and worker, PostgreSQL (fsync on), the broker. {e2e['rules']} active rules, one of which transfers every posted ticket (subject contains \"billing\") to Billing. {e2e['tickets']} tickets posted at {e2e['rate_per_s']:.0f}/s (achieved {e2e['posted_per_s']:.0f}/s, {e2e['failed_posts']} failed); latency = the rule's `ticket.transferred` event time minus the `ticket.created` time, both stamped by ticket-api at commit, i.e. until the change is visible through the API. {e2e['changed']} of {e2e['tickets']} changes arrived.", "",
+                  "| p50 | p99 | max |", "| ---: | ---: | ---: |",
+                  f"| {e2e['p50_ms']:.0f} ms | {e2e['p99_ms']:.0f} ms | {e2e['max_ms']:.0f} ms |"]
+    lines += ["", "## Reproduce", "", "```", "make bench                          # API, relay and rule engine", ".venv/bin/python bench/rules.py --quick", "```", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rules", type=int, default=500)
+    parser.add_argument("--skip-e2e", action="store_true")
+    args = parser.parse_args(argv)
+    seconds = 1.0 if args.quick else 3.0
+    workdir = Path(tempfile.mkdtemp(prefix="helpdesk-rules-bench-"))
+    # PostgreSQL runs as another user (as root): it must reach its data directory.
+    workdir.chmod(0o755)
+    results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    results["machine"] = describe(workdir)
+    results["in_process"] = in_process(seconds)
+    if not args.skip_e2e:
+        e2e_seconds = 3.0 if args.quick else args.seconds
+        results["end_to_end"] = asyncio.run(end_to_end(workdir, args.rate, e2e_seconds, args.rules))
+        log(f"end to end: {json.dumps(results['end_to_end'])}")
+    out = ROOT / "bench" / "results" / ("rules-quick.json" if args.quick else "rules.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    report(results, ROOT / "bench" / ("RULES-quick.md" if args.quick else "RULES.md"))
+    log(f"report: bench/{'RULES-quick.md' if args.quick else 'RULES.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
