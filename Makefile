@@ -52,6 +52,7 @@ format: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/rules.py
 
 migrate: $(INSTALLED)
 	$(VENV)/bin/helpdesk-devstack migrate

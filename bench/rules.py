@@ -64,24 +64,52 @@ def random_conditions(rng: random.Random) -> dict[str, Any]:
         if kind == 1:
             return {"field": "body", "op": "contains", "value": rng.choice(WORDS)}
         if kind == 2:
-            return {"field": "priority", "op": "in", "value": rng.sample(["low", "medium", "high", "urgent"], 2)}
+            return {
+                "field": "priority",
+                "op": "in",
+                "value": rng.sample(["low", "medium", "high", "urgent"], 2),
+            }
         if kind == 3:
             return {"field": "tags", "op": "has_tag", "value": rng.choice(WORDS)}
         if kind == 4:
-            return {"field": "channel", "op": "is", "value": rng.choice(["email", "chat", "web_form", "twitter"])}
+            return {
+                "field": "channel",
+                "op": "is",
+                "value": rng.choice(["email", "chat", "web_form", "twitter"]),
+            }
         if kind == 5:
-            return {"field": "created_at", "op": "within_last", "value": rng.randrange(1, 48), "unit": "hours"}
-        return {"field": "status", "op": "is_not", "value": rng.choice(["resolved", "spam", "postponed"])}
+            return {
+                "field": "created_at",
+                "op": "within_last",
+                "value": rng.randrange(1, 48),
+                "unit": "hours",
+            }
+        return {
+            "field": "status",
+            "op": "is_not",
+            "value": rng.choice(["resolved", "spam", "postponed"]),
+        }
 
-    return {"any": [{"all": [condition() for _ in range(rng.randrange(1, 4))]} for _ in range(rng.randrange(1, 4))]}
+    return {
+        "any": [
+            {"all": [condition() for _ in range(rng.randrange(1, 4))]}
+            for _ in range(rng.randrange(1, 4))
+        ]
+    }
 
 
 def rule_rows(count: int, triggers: tuple[str, ...], rng: random.Random) -> list[Any]:
     return [
         SimpleNamespace(
-            id=uuid.uuid4(), name=f"rule {i}", kind="action", position=i * 10,
-            trigger=triggers[i % len(triggers)], shadow=False, active=True,
-            conditions=random_conditions(rng), actions=[{"type": "add_tags", "tags": ["seen"]}],
+            id=uuid.uuid4(),
+            name=f"rule {i}",
+            kind="action",
+            position=i * 10,
+            trigger=triggers[i % len(triggers)],
+            shadow=False,
+            active=True,
+            conditions=random_conditions(rng),
+            actions=[{"type": "add_tags", "tags": ["seen"]}],
         )
         for i in range(count)
     ]
@@ -95,15 +123,23 @@ def tickets(count: int, rng: random.Random) -> list[TicketSnapshot]:
         out.append(
             TicketSnapshot.model_validate(
                 {
-                    "id": uuid.uuid4(), "code": f"T-{i:06d}", "subject": f"Question about {words}",
+                    "id": uuid.uuid4(),
+                    "code": f"T-{i:06d}",
+                    "subject": f"Question about {words}",
                     "status": rng.choice(["new", "open", "answered", "resolved"]),
                     "channel": rng.choice(["email", "chat", "web_form", "twitter"]),
                     "priority": rng.choice(["low", "medium", "high", "urgent"]),
-                    "tags": rng.sample(WORDS, rng.randrange(0, 3)), "created_at": created,
-                    "updated_at": created, "status_changed_at": created, "version": 1,
+                    "tags": rng.sample(WORDS, rng.randrange(0, 3)),
+                    "created_at": created,
+                    "updated_at": created,
+                    "status_changed_at": created,
+                    "version": 1,
                     "last_message": {
-                        "id": uuid.uuid4(), "ticket_id": uuid.uuid4(), "author_kind": "customer",
-                        "body": f"Hello, {words} " * 20, "created_at": created,
+                        "id": uuid.uuid4(),
+                        "ticket_id": uuid.uuid4(),
+                        "author_kind": "customer",
+                        "body": f"Hello, {words} " * 20,
+                        "created_at": created,
                     },
                 }
             )
@@ -117,7 +153,7 @@ def in_process(seconds: float) -> dict[str, Any]:
     rng = random.Random(7)
     sample = tickets(2000, rng)
     results: dict[str, Any] = {}
-    layouts = {
+    layouts: dict[str, tuple[int, tuple[str, ...]]] = {
         "500 rules over 10 triggers": (500, TRIGGERS),
         "500 rules on one trigger (worst case)": (500, ("ticket_created",)),
     }
@@ -135,7 +171,9 @@ def in_process(seconds: float) -> dict[str, Any]:
             while time.perf_counter() < deadline:
                 for ticket in sample[:200]:
                     candidates = ruleset.candidates(event_triggers, new_ticket=True)
-                    hits = ruleset.matching(event_triggers, new_ticket=True, ticket=ticket, changes=None, now=NOW)
+                    hits = ruleset.matching(
+                        event_triggers, new_ticket=True, ticket=ticket, changes=None, now=NOW
+                    )
                     if mode != "decision":
                         for rule in candidates:
                             rule.conditions.explain(ticket, None, NOW)
@@ -161,43 +199,86 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
     await asyncio.to_thread(broker.start)
     try:
         prefix = "bench."
-        await ensure_topics(broker.bootstrap_servers, [f"{prefix}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")], 6)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "HELPDESK_"))}
+        await ensure_topics(
+            broker.bootstrap_servers,
+            [f"{prefix}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")],
+            6,
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "HELPDESK_"))
+        }
         env.update(
-            DATABASE_URL=pg.url, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-            HELPDESK_TOPIC_PREFIX=prefix, HELPDESK_ADMIN_KEY=admin, HELPDESK_SERVICE_KEY=service,
-            HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}", LOG_LEVEL="WARNING",
-            TICKET_API_PORT=str(api_port), RULE_ENGINE_PORT=str(rules_port),
-            RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS="6000", RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS="500",
+            DATABASE_URL=pg.url,
+            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            HELPDESK_TOPIC_PREFIX=prefix,
+            HELPDESK_ADMIN_KEY=admin,
+            HELPDESK_SERVICE_KEY=service,
+            HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}",
+            LOG_LEVEL="WARNING",
+            TICKET_API_PORT=str(api_port),
+            RULE_ENGINE_PORT=str(rules_port),
+            RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS="6000",
+            RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS="500",
         )
         for command in ("helpdesk-ticket-api", "helpdesk-rule-engine"):
-            subprocess.run([str(BIN / command), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
-        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
+            await asyncio.to_thread(
+                subprocess.run,
+                [str(BIN / command), "migrate"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(
+            f"http://127.0.0.1:{api_port}/readyz"
+        )
         procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
-        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(f"http://127.0.0.1:{rules_port}/readyz")
+        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(
+            f"http://127.0.0.1:{rules_port}/readyz"
+        )
         procs.start("rule-worker", [str(BIN / "helpdesk-rule-engine"), "worker"], env)
         headers = {"Authorization": f"Bearer {admin}"}
         rng = random.Random(11)
         async with aiohttp.ClientSession(headers=headers) as http:
-            async with http.post(f"http://127.0.0.1:{api_port}/v1/departments", json={"name": "Billing"}) as r:
+            async with http.post(
+                f"http://127.0.0.1:{api_port}/v1/departments", json={"name": "Billing"}
+            ) as r:
                 billing = (await r.json())["id"]
             # The one rule that fires, among others on the same trigger that do not.
             for i in range(rules - 1):
-                body = {"name": f"filler {i}", "trigger": TRIGGERS[i % len(TRIGGERS)], "conditions": random_conditions(rng),
-                        "actions": [{"type": "add_tags", "tags": ["never"]}]}
-                body["conditions"]["any"][0]["all"].append({"field": "subject", "op": "contains", "value": "zzz-no-such-word"})
+                body: dict[str, Any] = {
+                    "name": f"filler {i}",
+                    "trigger": TRIGGERS[i % len(TRIGGERS)],
+                    "conditions": random_conditions(rng),
+                    "actions": [{"type": "add_tags", "tags": ["never"]}],
+                }
+                body["conditions"]["any"][0]["all"].append(
+                    {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
+                )
                 async with http.post(f"http://127.0.0.1:{rules_port}/v1/rules", json=body) as r:
                     assert r.status == 201, await r.text()
             async with http.post(
                 f"http://127.0.0.1:{rules_port}/v1/rules",
-                json={"name": "Billing to Billing", "trigger": "ticket_created",
-                      "conditions": {"any": [{"all": [{"field": "subject", "op": "contains", "value": "billing"}]}]},
-                      "actions": [{"type": "transfer", "department_id": billing}]},
+                json={
+                    "name": "Billing to Billing",
+                    "trigger": "ticket_created",
+                    "conditions": {
+                        "any": [
+                            {"all": [{"field": "subject", "op": "contains", "value": "billing"}]}
+                        ]
+                    },
+                    "actions": [{"type": "transfer", "department_id": billing}],
+                },
             ) as r:
                 assert r.status == 201, await r.text()
             consumer = AIOKafkaConsumer(
-                f"{prefix}helpdesk.tickets", bootstrap_servers=broker.bootstrap_servers,
-                group_id=f"bench-{uuid.uuid4().hex}", auto_offset_reset="earliest", enable_auto_commit=False,
+                f"{prefix}helpdesk.tickets",
+                bootstrap_servers=broker.bootstrap_servers,
+                group_id=f"bench-{uuid.uuid4().hex}",
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
             )
             await consumer.start()
             created: dict[str, datetime] = {}
@@ -211,7 +292,10 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
                             at = datetime.fromisoformat(event["occurred_at"])
                             if event["type"] == "ticket.created":
                                 created[event["ticket_id"]] = at
-                            elif event["type"] == "ticket.transferred" and event["actor"]["kind"] == "rule":
+                            elif (
+                                event["type"] == "ticket.transferred"
+                                and event["actor"]["kind"] == "rule"
+                            ):
                                 changed[event["ticket_id"]] = at
 
             stop = asyncio.Event()
@@ -222,8 +306,12 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
 
             async def post(i: int) -> None:
                 nonlocal failures
-                body = {"subject": f"billing question {i}", "channel": "email",
-                        "customer": {"email": f"c{i % 500}@example.com"}, "message": {"body": "My invoice is wrong."}}
+                body = {
+                    "subject": f"billing question {i}",
+                    "channel": "email",
+                    "customer": {"email": f"c{i % 500}@example.com"},
+                    "message": {"body": "My invoice is wrong."},
+                }
                 async with http.post(f"http://127.0.0.1:{api_port}/v1/tickets", json=body) as r:
                     if r.status != 201:
                         failures += 1
@@ -243,12 +331,18 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
             stop.set()
             await collector
             await consumer.stop()
-        latencies = sorted((changed[t] - created[t]).total_seconds() * 1000 for t in changed if t in created)
+        latencies = sorted(
+            (changed[t] - created[t]).total_seconds() * 1000 for t in changed if t in created
+        )
         if not latencies:
             raise RuntimeError("no rule change arrived")
         return {
-            "rules": rules, "rate_per_s": rate, "tickets": total, "posted_per_s": total / sent_for,
-            "failed_posts": failures, "changed": len(latencies),
+            "rules": rules,
+            "rate_per_s": rate,
+            "tickets": total,
+            "posted_per_s": total / sent_for,
+            "failed_posts": failures,
+            "changed": len(latencies),
             "p50_ms": statistics.median(latencies),
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
             "max_ms": latencies[-1],
@@ -259,37 +353,102 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
         await asyncio.to_thread(pg.stop)
 
 
+IN_PROCESS_NOTE = (
+    "One evaluation = all candidate rules of one event (a new e-mail ticket: triggers "
+    "`ticket_created` and `ticket_created_from_email`). *decision* is which rules match (one "
+    "compiled function per trigger), what the worker computes for every event; *decision + "
+    "traces* also builds the per-condition trace of every candidate, which the worker stores "
+    "only with `RULE_ENGINE_FULL_TRACES=true` (by default it stores traces of matching rules "
+    "and recomputes the others on request)."
+)
+E2E_NOTE = (
+    "Real processes: ticket-api (1 worker), its relay, rule-engine API and worker, PostgreSQL "
+    "(fsync on), the broker. {rules} active rules; one transfers every posted ticket (subject "
+    'contains "billing") to Billing. {tickets} tickets posted at {rate:.0f}/s (achieved '
+    "{posted:.0f}/s, {failed} failed). Latency = the rule's `ticket.transferred` event time "
+    "minus the `ticket.created` time, both stamped by ticket-api at commit, i.e. until the "
+    "change is visible through the API. {changed} of {tickets} changes arrived within 60 s "
+    "after the last post."
+)
+
+
 def report(results: dict[str, Any], path: Path) -> None:
     machine = results["machine"]
-    lines = [
-        "# Benchmarks: rule engine", "",
-        f"Measured by `make bench` (`bench/rules.py`) on {results['started_at']}.", "",
-        "## Machine", "",
-        f"{machine.get('nproc', '?')} CPUs ({machine.get('cpu_model', '?')}), {machine.get('memory_gib', '?')} GiB, "
-        f"Python {machine.get('python', '?')}. PostgreSQL, the broker, ticket-api, its relay, the rule "
-        "engine and the load generator share these cores.", "",
-        "## Targets", "",
-        "| Target | Goal | Measured | Result |", "| --- | --- | --- | --- |",
-    ]
     spread = results["in_process"]["500 rules over 10 triggers"]
     worst = results["in_process"]["500 rules on one trigger (worst case)"]
     e2e = results.get("end_to_end")
     rate = spread["decision"]["events_per_s"]
-    lines.append(f"| rule-set evaluations in process, 500 active rules | >= 20,000/s | {rate:,.0f}/s (decision; {spread['rules_per_event']} rules per event) | {'pass' if rate >= 20000 else '**MISS**'} |")
+    lines = [
+        "# Benchmarks: rule engine",
+        "",
+        f"Measured by `make bench` (`bench/rules.py`) on {results['started_at']}.",
+        "",
+        "## Machine",
+        "",
+        f"{machine.get('nproc', '?')} CPUs ({machine.get('cpu_model', '?')}), "
+        f"{machine.get('memory_gib', '?')} GiB, Python {machine.get('python', '?')}, "
+        f"{machine.get('postgres', '?')}. PostgreSQL, the broker, ticket-api, its relay, the "
+        "rule engine and the load generator share these cores.",
+        "",
+        "## Targets",
+        "",
+        "| Target | Goal | Measured | Result |",
+        "| --- | --- | --- | --- |",
+        f"| rule-set evaluations in process, 500 active rules | >= 20,000/s | {rate:,.0f}/s "
+        f"(decision; {spread['rules_per_event']} rules per event) | "
+        f"{'pass' if rate >= 20000 else '**MISS**'} |",
+    ]
     if e2e:
-        ok = e2e["p99_ms"] <= 250 and e2e["posted_per_s"] >= 0.95 * e2e["rate_per_s"]
-        lines.append(f"| ticket created → rule's change committed, at {e2e['rate_per_s']:.0f} tickets/s | p99 <= 250 ms | p50 {e2e['p50_ms']:.0f} ms, p99 {e2e['p99_ms']:.0f} ms, max {e2e['max_ms']:.0f} ms | {'pass' if ok else '**MISS**'} |")
-    lines += ["", "## In process", "",
-              "One evaluation = all candidate rules of one event (a new e-mail ticket: triggers `ticket_created` and `ticket_created_from_email`). *decision* is which rules match (one compiled function per trigger); *decision + traces* also builds the per-condition trace the worker stores for every candidate by default (`RULE_ENGINE_FULL_TRACES=false` keeps traces of matching rules only).", "",
-              "| layout | rules per event | compile | decision | decision + traces |", "| --- | ---: | ---: | ---: | ---: |"]
-    for label, row in (("500 rules over 10 triggers", spread), ("500 rules on one trigger (worst case)", worst)):
-        lines.append(f"| {label} | {row['rules_per_event']} | {row['compile_s']:.2f} s | {row['decision']['events_per_s']:,.0f}/s | {row['decision + traces']['events_per_s']:,.0f}/s |")
+        ok = e2e["p99_ms"] <= 250 and e2e["changed"] == e2e["tickets"] - e2e["failed_posts"]
+        lines.append(
+            f"| ticket created → rule's change committed, {e2e['rate_per_s']:.0f} tickets/s | "
+            f"p99 <= 250 ms | p50 {e2e['p50_ms']:,.0f} ms, p99 {e2e['p99_ms']:,.0f} ms "
+            f"({e2e['changed']}/{e2e['tickets']} arrived) | {'pass' if ok else '**MISS**'} |"
+        )
+    lines += [
+        "",
+        "## In process",
+        "",
+        IN_PROCESS_NOTE,
+        "",
+        "| layout | rules per event | compile | decision | decision + traces |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, row in (("500 rules over 10 triggers", spread), ("500 rules on one trigger", worst)):
+        lines.append(
+            f"| {label} | {row['rules_per_event']} | {row['compile_s']:.2f} s | "
+            f"{row['decision']['events_per_s']:,.0f}/s | "
+            f"{row['decision + traces']['events_per_s']:,.0f}/s |"
+        )
     if e2e:
-        lines += ["", "## End to end", "",
-                  f"Real processes: ticket-api (1 worker), its relay, rule-engine API and worker, PostgreSQL (fsync on), the broker. {e2e['rules']} active rules, one of which transfers every posted ticket (subject contains \"billing\") to Billing. {e2e['tickets']} tickets posted at {e2e['rate_per_s']:.0f}/s (achieved {e2e['posted_per_s']:.0f}/s, {e2e['failed_posts']} failed); latency = the rule's `ticket.transferred` event time minus the `ticket.created` time, both stamped by ticket-api at commit, i.e. until the change is visible through the API. {e2e['changed']} of {e2e['tickets']} changes arrived.", "",
-                  "| p50 | p99 | max |", "| ---: | ---: | ---: |",
-                  f"| {e2e['p50_ms']:.0f} ms | {e2e['p99_ms']:.0f} ms | {e2e['max_ms']:.0f} ms |"]
-    lines += ["", "## Reproduce", "", "```", "make bench                          # API, relay and rule engine", ".venv/bin/python bench/rules.py --quick", "```", ""]
+        note = E2E_NOTE.format(
+            rules=e2e["rules"],
+            tickets=e2e["tickets"],
+            rate=e2e["rate_per_s"],
+            posted=e2e["posted_per_s"],
+            failed=e2e["failed_posts"],
+            changed=e2e["changed"],
+        )
+        lines += [
+            "",
+            "## End to end",
+            "",
+            note,
+            "",
+            "| p50 | p99 | max |",
+            "| ---: | ---: | ---: |",
+            f"| {e2e['p50_ms']:,.0f} ms | {e2e['p99_ms']:,.0f} ms | {e2e['max_ms']:,.0f} ms |",
+        ]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        "make bench                                # API, relay and rule engine",
+        ".venv/bin/python bench/rules.py --quick   # a smoke run of this part",
+        "```",
+        "",
+    ]
     path.write_text("\n".join(lines))
 
 
