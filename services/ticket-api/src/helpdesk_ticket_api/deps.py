@@ -24,7 +24,7 @@ async def session_dep(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def context_dep(request: Request) -> AppContext:
+async def context_dep(request: Request) -> AppContext:
     state = request.app.state
     return AppContext(clock=state.clock, topics=state.topics)
 

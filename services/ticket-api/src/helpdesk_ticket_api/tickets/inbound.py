@@ -184,11 +184,13 @@ def _encode(value: Any, pg_type: str) -> Any:
 
 
 def _values(table: Table, row: Any, from_db: dict[str, str]) -> list[Any]:
-    return [
-        _encode(getattr(row, c.key), _pg_type(c.type))
-        for c in table.columns
-        if c.key not in from_db
-    ]
+    return [_encode(getattr(row, key), kind) for key, kind in _parameters(table, tuple(from_db))]
+
+
+@functools.cache
+def _parameters(table: Table, from_db: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(column, PostgreSQL type) of the columns passed as parameters, in statement order."""
+    return tuple((c.key, _pg_type(c.type)) for c in table.columns if c.key not in from_db)
 
 
 @functools.cache
