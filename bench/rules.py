@@ -254,9 +254,11 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
                     "conditions": random_conditions(rng),
                     "actions": [{"type": "add_tags", "tags": ["never"]}],
                 }
-                body["conditions"]["any"][0]["all"].append(
-                    {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
-                )
+                # Evaluated on every event of their trigger, but never matching.
+                for group in body["conditions"]["any"]:
+                    group["all"].append(
+                        {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
+                    )
                 async with http.post(f"http://127.0.0.1:{rules_port}/v1/rules", json=body) as r:
                     assert r.status == 201, await r.text()
             async with http.post(
@@ -300,6 +302,15 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
 
             stop = asyncio.Event()
             collector = asyncio.create_task(collect(stop))
+            # Warm up: the worker must have joined its group and compiled the rules.
+            warm = {"subject": "billing warm-up", "customer": {"email": "warm@example.com"}}
+            async with http.post(f"http://127.0.0.1:{api_port}/v1/tickets", json=warm) as r:
+                warm_id = (await r.json())["id"]
+            async with asyncio.timeout(120):
+                while warm_id not in changed:
+                    await asyncio.sleep(0.1)
+            created.clear()
+            changed.clear()
             total = int(rate * seconds)
             log(f"end to end: {rules} rules, posting {total} tickets at {rate:.0f}/s")
             failures = 0

@@ -175,6 +175,7 @@ class ConsumerRunner:
         max_records: int = 500,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
+        fetch_max_wait_ms: int = 20,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -195,6 +196,8 @@ class ConsumerRunner:
             max_poll_interval_ms=300_000,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
+            # The broker may hold a fetch this long waiting for data; new events should not.
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
 
     async def start(self) -> None:
