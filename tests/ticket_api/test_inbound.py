@@ -10,17 +10,28 @@ async def outbox_events(database_url):
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(text("SELECT payload FROM tickets.outbox ORDER BY id"))).all()
+            rows = (
+                await conn.execute(text("SELECT payload FROM tickets.outbox ORDER BY id"))
+            ).all()
     finally:
         await engine.dispose()
     return [orjson.loads(r.payload) for r in rows]
 
 
 async def test_known_customer_with_groups(api, client, database_url):
-    groups = [(await client.post("/v1/customer-groups", json={"name": n})).json()["id"] for n in ("VIP", "EU")]
-    customer = (await client.post("/v1/customers", json={"email": "Vera@Example.com", "name": "Vera", "group_ids": groups})).json()
+    groups = [
+        (await client.post("/v1/customer-groups", json={"name": n})).json()["id"]
+        for n in ("VIP", "EU")
+    ]
+    customer = (
+        await client.post(
+            "/v1/customers", json={"email": "Vera@Example.com", "name": "Vera", "group_ids": groups}
+        )
+    ).json()
     first = await api.ticket(customer={"email": "vera@example.com"}, subject="One")
-    second = await api.ticket(customer={"email": "VERA@example.com", "name": "Vera V."}, subject="Two")
+    second = await api.ticket(
+        customer={"email": "VERA@example.com", "name": "Vera V."}, subject="Two"
+    )
 
     for ticket in (first, second):
         assert ticket["customer_id"] == customer["id"]
@@ -43,7 +54,9 @@ async def test_known_customer_with_groups(api, client, database_url):
 
 async def test_new_customer_and_no_message(api, client, database_url):
     ticket = await api.ticket(customer={"email": "new@example.com"}, message=None)
-    customers = (await client.get("/v1/customers", params={"email": "new@example.com"})).json()["items"]
+    customers = (await client.get("/v1/customers", params={"email": "new@example.com"})).json()[
+        "items"
+    ]
     assert [c["id"] for c in customers] == [ticket["customer_id"]]
     assert ticket["customer_group_ids"] == [] and ticket["message_count"] == 0
     (event,) = await outbox_events(database_url)
