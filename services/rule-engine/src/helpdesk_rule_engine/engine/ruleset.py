@@ -52,6 +52,10 @@ class _Bucket:
 class RuleSet:
     version: int
     _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
+    # The rule set never changes once built, so each combination of triggers is sorted once.
+    _candidates: dict[tuple[tuple[str, ...], bool], tuple[CompiledRule, ...]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def build(
@@ -81,18 +85,16 @@ class RuleSet:
             ruleset._buckets[key] = _Bucket(rules, compiled.matching)
         return ruleset
 
-    def candidates(self, triggers: Sequence[str], *, new_ticket: bool) -> list[CompiledRule]:
+    def candidates(self, triggers: Sequence[str], *, new_ticket: bool) -> tuple[CompiledRule, ...]:
         """SLA rules first (on new tickets), then action rules of every trigger, in order."""
-        sla = list(self._rules("sla", "ticket_created")) if new_ticket else []
-        seen: set[uuid.UUID] = set()
-        actions: list[CompiledRule] = []
-        for trigger in triggers:
-            for rule in self._rules("action", trigger):
-                if rule.id not in seen:
-                    seen.add(rule.id)
-                    actions.append(rule)
-        actions.sort(key=lambda r: (r.position, str(r.id)))
-        return sla + actions
+        key = (tuple(triggers), new_ticket)
+        cached = self._candidates.get(key)
+        if cached is None:
+            sla = self._rules("sla", "ticket_created") if new_ticket else ()
+            by_id = {rule.id: rule for t in triggers for rule in self._rules("action", t)}
+            actions = sorted(by_id.values(), key=lambda r: (r.position, str(r.id)))
+            cached = self._candidates[key] = (*sla, *actions)
+        return cached
 
     def matching(
         self,
