@@ -16,7 +16,7 @@ from helpdesk_conditions import (
     parse_conditions,
     validate_conditions,
 )
-from helpdesk_ticket_api import models
+from helpdesk_ticket_api.db import Base
 from pydantic import BaseModel, ValidationError
 
 from .conftest import CUSTOM_FIELDS
@@ -31,10 +31,17 @@ def issues(data: Any, custom_fields: Any = CUSTOM_FIELDS) -> list[tuple[str, str
 
 
 def test_value_lists_are_ticket_apis() -> None:
-    assert models.STATUSES == STATUSES
-    assert models.CHANNELS == CHANNELS
-    assert models.PRIORITIES == PRIORITIES
-    assert models.SOCIAL_CHANNELS == SOCIAL_CHANNELS
+    """Conditions accept exactly the values ticket-api's database accepts."""
+    checks = {
+        c.name: str(c.sqltext)
+        for c in Base.metadata.tables["tickets.ticket"].constraints
+        if hasattr(c, "sqltext")
+    }
+    for column, values in (("status", STATUSES), ("priority", PRIORITIES)):
+        (check,) = [text for name, text in checks.items() if f"{column}_valid" in str(name)]
+        assert all(f"'{v}'" in check for v in values)
+        assert check.count("'") == 2 * len(values)
+    assert set(SOCIAL_CHANNELS) < set(CHANNELS)
 
 
 def test_a_valid_set_has_no_issues() -> None:

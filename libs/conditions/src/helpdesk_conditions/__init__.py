@@ -6,15 +6,18 @@ agree: ``compile_python`` (a predicate over a ``TicketSnapshot``, for the rule e
 See README.md for the language.
 """
 
-from .fields import (
+from helpdesk_events.vocabulary import (
     AVAILABILITY,
     CHANNELS,
-    FIELDS,
     MESSAGE_AUTHORS,
-    OPERATORS,
     PRIORITIES,
     SOCIAL_CHANNELS,
     STATUSES,
+)
+
+from .fields import (
+    FIELDS,
+    OPERATORS,
     CustomField,
     CustomFieldType,
     FieldSpec,

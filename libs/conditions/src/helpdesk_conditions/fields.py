@@ -1,7 +1,7 @@
 """The fields a condition can test, their types, and the operators each type accepts.
 
-Value lists are copied from ticket-api's models rather than imported, so the library does
-not depend on the service; tests check that the copies match.
+The fields' value lists are the ticket vocabulary of helpdesk_events, which ticket-api uses
+too.
 """
 
 from __future__ import annotations
@@ -11,36 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-STATUSES = (
-    "new",
-    "open",
-    "answered",
-    "resolved",
-    "postponed",
-    "spam",
-    "deleted",
-    "chatting",
-    "calling",
+from helpdesk_events.vocabulary import (
+    AVAILABILITY,
+    CHANNELS,
+    MESSAGE_AUTHORS,
+    PRIORITIES,
+    STATUSES,
 )
-CHANNELS = (
-    "email",
-    "chat",
-    "call",
-    "web_form",
-    "api",
-    "facebook",
-    "twitter",
-    "instagram",
-    "whatsapp",
-    "viber",
-    "telegram",
-    "offline_message",
-    "portal",
-)
-SOCIAL_CHANNELS = ("facebook", "twitter", "instagram", "whatsapp", "viber", "telegram")
-PRIORITIES = ("low", "medium", "high", "urgent")
-AVAILABILITY = ("online", "away", "offline")
-MESSAGE_AUTHORS = ("customer", "agent", "system")
 
 FieldType = Literal[
     "text", "enum", "uuid", "number", "date", "bool", "tags", "address_list", "uuid_list"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from helpdesk_events.vocabulary import SOCIAL_CHANNELS
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -46,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from .fields import CHANGE_OPS, SOCIAL_CHANNELS
+from .fields import CHANGE_OPS
 from .model import (
     CompiledCondition,
     ConditionError,

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 import httpx
 from fastapi import Depends, Request
@@ -108,17 +108,35 @@ async def authenticate(request: Request) -> Principal:
     return await auth.principal_for(token.strip())
 
 
-def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Principal = Depends(authenticate)) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(
-                f"this endpoint needs the role {' or '.join(roles)}; your key has {principal.role}"
-            )
-        return principal
-
-    return check
+class HasRole(Protocol):
+    @property
+    def role(self) -> str: ...
 
 
+P = TypeVar("P", bound=HasRole)
+
+
+def role_guard(
+    authenticate: Callable[[Request], Awaitable[P]],
+) -> Callable[..., Callable[..., Awaitable[P]]]:
+    """Build ``require(*roles)``: a dependency that authenticates with ``authenticate`` and
+    refuses (403) keys of other roles. ticket-api checks keys itself, other services ask it."""
+
+    def require(*roles: Role) -> Callable[..., Awaitable[P]]:
+        async def check(principal: P = Depends(authenticate)) -> P:
+            if principal.role not in roles:
+                raise Forbidden(
+                    f"this endpoint needs the role {' or '.join(roles)}; "
+                    f"your key has {principal.role}"
+                )
+            return principal
+
+        return check
+
+    return require
+
+
+require = role_guard(authenticate)
 AnyRole = Depends(require("admin", "agent", "service"))
 AdminOnly = Depends(require("admin"))
 AdminOrService = Depends(require("admin", "service"))

@@ -11,13 +11,13 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from fastapi import Depends, Request
-from helpdesk_service.errors import Forbidden, Unauthorized
+from helpdesk_service.auth import role_guard
+from helpdesk_service.errors import Unauthorized
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -140,15 +140,7 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Principal = Depends(authenticate)) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(
-                f"this endpoint needs the role {' or '.join(roles)}; your key has {principal.role}"
-            )
-        return principal
-
-    return check
+require = role_guard(authenticate)
 
 
 AnyRole = Depends(require("admin", "agent", "service"))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
+from helpdesk_events.vocabulary import PRIORITIES, STATUSES
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -28,35 +29,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
 
-STATUSES = (
-    "new",
-    "open",
-    "answered",
-    "resolved",
-    "postponed",
-    "spam",
-    "deleted",
-    "chatting",
-    "calling",
-)
-CHANNELS = (
-    "email",
-    "chat",
-    "call",
-    "web_form",
-    "api",
-    "facebook",
-    "twitter",
-    "instagram",
-    "whatsapp",
-    "viber",
-    "telegram",
-    "offline_message",
-    "portal",
-)
-SOCIAL_CHANNELS = ("facebook", "twitter", "instagram", "whatsapp", "viber", "telegram")
-PRIORITIES = ("low", "medium", "high", "urgent")
-AVAILABILITY = ("online", "away", "offline")
 # Channels an agent's availability is tracked on (the router distributes work per channel).
 AVAILABILITY_CHANNELS = ("email", "chat", "call", "social")
 

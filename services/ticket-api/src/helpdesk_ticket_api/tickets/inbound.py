@@ -37,6 +37,7 @@ from ..models import OUTBOX, HistoryEntry, Message, Ticket
 from ..origin import Origin
 from .editor import TicketEditor
 from .schemas import TicketCreate
+from .service import new_ticket
 from .snapshot import SnapshotContext
 
 CUSTOMER = uuid.UUID("00000000-0000-4000-8000-00000000c057")
@@ -79,28 +80,7 @@ async def create_inbound(
     assert data.customer is not None
     assert data.customer.email is not None
     email = data.customer.email.lower()
-    ticket = Ticket(
-        id=uuid.uuid4(),
-        number=0,
-        code=CODE,
-        subject=data.subject,
-        status=data.status,
-        channel=data.channel,
-        priority=data.priority,
-        department_id=None,
-        agent_id=None,
-        customer_id=CUSTOMER,
-        sla_level=data.sla_level,
-        tags=[],
-        custom_fields={},
-        referrer_url=data.referrer_url,
-        created_from_invitation=data.created_from_invitation,
-        created_at=now,
-        updated_at=now,
-        status_changed_at=now,
-        message_count=0,
-        version=1,
-    )
+    ticket = new_ticket(data, now, number=0, code=CODE, customer_id=CUSTOMER, custom_fields={})
     context = SnapshotContext(customer_email=email, customer_group_ids=[GROUP])
     editor = TicketEditor(session, ticket, origin, now, topics, context=context)
     editor.mark_created()

@@ -23,6 +23,40 @@ def ticket_code(number: int) -> str:
     return f"T-{number:06d}"
 
 
+def new_ticket(
+    data: TicketCreate,
+    now: datetime,
+    *,
+    number: int,
+    code: str,
+    customer_id: uuid.UUID | None,
+    custom_fields: dict[str, Any],
+) -> Ticket:
+    """A new ticket's row, before responsibility, tags and its first message are applied."""
+    return Ticket(
+        id=uuid.uuid4(),
+        number=number,
+        code=code,
+        subject=data.subject,
+        status=data.status,
+        channel=data.channel,
+        priority=data.priority,
+        department_id=None,
+        agent_id=None,
+        customer_id=customer_id,
+        sla_level=data.sla_level,
+        tags=[],
+        custom_fields=custom_fields,
+        referrer_url=data.referrer_url,
+        created_from_invitation=data.created_from_invitation,
+        created_at=now,
+        updated_at=now,
+        status_changed_at=now,
+        message_count=0,
+        version=1,
+    )
+
+
 def can_see(principal: Principal, ticket: Ticket) -> bool:
     if principal.role != "agent":
         return True
@@ -121,27 +155,13 @@ async def create_ticket(
     ctx = SnapshotContext()
     customer_id, number = await _customer_and_number(session, data, now, ctx)
     custom_fields = await validate_custom_fields(session, data.custom_fields)
-    ticket = Ticket(
-        id=uuid.uuid4(),
+    ticket = new_ticket(
+        data,
+        now,
         number=number,
         code=ticket_code(number),
-        subject=data.subject,
-        status=data.status,
-        channel=data.channel,
-        priority=data.priority,
-        department_id=None,
-        agent_id=None,
         customer_id=customer_id,
-        sla_level=data.sla_level,
-        tags=[],
         custom_fields={k: v for k, v in custom_fields.items() if v is not None},
-        referrer_url=data.referrer_url,
-        created_from_invitation=data.created_from_invitation,
-        created_at=now,
-        updated_at=now,
-        status_changed_at=now,
-        message_count=0,
-        version=1,
     )
     editor = TicketEditor(session, ticket, origin, now, topics, context=ctx)
     editor.mark_created()

@@ -6,10 +6,11 @@ import uuid
 from dataclasses import dataclass
 
 from helpdesk_events import MessageSnapshot, TicketSnapshot
+from helpdesk_events.vocabulary import SOCIAL_CHANNELS
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import SOCIAL_CHANNELS, Agent, Customer, CustomerGroupMember, Message, Ticket
+from ..models import Agent, Customer, CustomerGroupMember, Message, Ticket
 
 
 def availability_channel(ticket_channel: str) -> str:
