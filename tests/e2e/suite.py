@@ -96,8 +96,8 @@ class Suite:
         )
         return env
 
-    def ticket_api(self, port: int) -> ServiceProcess:
-        env = self.base_env() | {"TICKET_API_PORT": str(port)}
+    def ticket_api(self, port: int, workers: int = 1) -> ServiceProcess:
+        env = self.base_env() | {"TICKET_API_PORT": str(port), "TICKET_API_WORKERS": str(workers)}
         return self._add(
             ServiceProcess(
                 "ticket-api",
@@ -118,9 +118,10 @@ class Suite:
             )
         )
 
-    def rule_engine(self, port: int, ticket_api_port: int) -> ServiceProcess:
+    def rule_engine(self, port: int, ticket_api_port: int, workers: int = 1) -> ServiceProcess:
         env = self.base_env() | {
             "RULE_ENGINE_PORT": str(port),
+            "RULE_ENGINE_WORKERS": str(workers),
             "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
         }
         return self._add(

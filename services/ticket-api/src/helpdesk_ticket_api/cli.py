@@ -21,19 +21,9 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn
+    from helpdesk_service.serve import serve as run
 
-    uvicorn.run(
-        "helpdesk_ticket_api.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-        access_log=os.environ.get("ACCESS_LOG", "0") == "1",
-        loop="uvloop",
-        http="httptools",
-    )
+    run("helpdesk_ticket_api.main:create_app", settings.host, settings.port, settings.workers)
 
 
 async def run_relay(settings: Settings) -> None:

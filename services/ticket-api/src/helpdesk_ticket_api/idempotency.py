@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from helpdesk_service.errors import Unprocessable
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,27 +40,42 @@ def request_hash(path: str, body: Any) -> str:
     return hashlib.sha256(path.encode() + b"\0" + encoded).hexdigest()
 
 
+_RECORDS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+# Built once: constructing a statement costs more than running it through the cache.
+_CLAIM = (
+    pg_insert(_RECORDS)
+    .values(
+        principal_id=bindparam("b_principal_id"),
+        key=bindparam("b_key"),
+        request_hash=bindparam("b_request_hash"),
+        created_at=bindparam("b_created_at"),
+    )
+    .on_conflict_do_nothing()
+    .returning(_RECORDS.c.key)
+)
+_STORED = select(_RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.response).where(
+    _RECORDS.c.principal_id == bindparam("b_principal_id"), _RECORDS.c.key == bindparam("b_key")
+)
+_STORE = (
+    update(_RECORDS)
+    .where(
+        _RECORDS.c.principal_id == bindparam("b_principal_id"), _RECORDS.c.key == bindparam("b_key")
+    )
+    .values(status_code=bindparam("b_status_code"), response=bindparam("b_response"))
+)
+
+
 async def claim(
     session: AsyncSession, principal_id: str, key: str, digest: str, now: datetime
 ) -> StoredResponse | None:
     """Claim the key for this request, or return the response stored under it."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key: give 1 to {MAX_KEY_LENGTH} characters")
-    inserted = await session.execute(
-        pg_insert(IdempotencyRecord)
-        .values(principal_id=principal_id, key=key, request_hash=digest, created_at=now)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
-    )
+    ids = {"b_principal_id": principal_id, "b_key": key}
+    inserted = await session.execute(_CLAIM, {**ids, "b_request_hash": digest, "b_created_at": now})
     if inserted.first() is not None:
         return None
-    stored = (
-        await session.execute(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key
-            )
-        )
-    ).scalar_one()
+    stored = (await session.execute(_STORED, ids)).one()
     if stored.request_hash != digest:
         raise Unprocessable(
             "Idempotency-Key was already used for a different request; use a new key",
@@ -73,7 +88,11 @@ async def store(
     session: AsyncSession, principal_id: str, key: str, status_code: int, body: Any
 ) -> None:
     await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key)
-        .values(status_code=status_code, response=body)
+        _STORE,
+        {
+            "b_principal_id": principal_id,
+            "b_key": key,
+            "b_status_code": status_code,
+            "b_response": body,
+        },
     )

@@ -12,8 +12,9 @@ import functools
 import math
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from helpdesk_events import (
     Change,
@@ -41,17 +42,21 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     delete,
+    func,
     insert,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import (
     OUTBOX,
     Agent,
     AgentDepartment,
+    Customer,
+    CustomerGroupMember,
     CustomFieldDefinition,
     Department,
     HistoryEntry,
@@ -86,27 +91,128 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-async def lock_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> Ticket:
-    ticket = (
-        await session.execute(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
-    ).scalar_one_or_none()
-    if ticket is None:
+# The ticket row, locked, with everything its snapshot needs: one round trip.
+_LOCKED_TICKET = (
+    select(
+        Ticket,
+        Customer.email,
+        func.array(
+            select(CustomerGroupMember.group_id)
+            .where(CustomerGroupMember.customer_id == Ticket.customer_id)
+            .scalar_subquery()
+        ),
+        Agent.availability,
+        Message,
+    )
+    .outerjoin(Customer, Customer.id == Ticket.customer_id)
+    .outerjoin(Agent, Agent.id == Ticket.agent_id)
+    .outerjoin(Message, Message.id == Ticket.last_message_id)
+    .where(Ticket.id == bindparam("ticket_id"))
+    .with_for_update(of=Ticket)
+)
+
+
+async def find_locked(
+    session: AsyncSession, ticket_id: uuid.UUID
+) -> tuple[Ticket, SnapshotContext] | None:
+    """Lock the ticket's row and load what its snapshot needs beyond the row."""
+    row = (await session.execute(_LOCKED_TICKET, {"ticket_id": ticket_id})).first()
+    if row is None:
+        return None
+    ticket, email, group_ids, availability, last_message = row
+    context = SnapshotContext(
+        customer_email=email,
+        customer_group_ids=list(group_ids or []),
+        agent_availability=dict(availability or {}) if ticket.agent_id is not None else None,
+        last_message=last_message,
+    )
+    return ticket, context
+
+
+async def lock_ticket(
+    session: AsyncSession, ticket_id: uuid.UUID
+) -> tuple[Ticket, SnapshotContext]:
+    found = await find_locked(session, ticket_id)
+    if found is None:
         raise NotFound(f"no ticket with id {ticket_id}")
-    return ticket
+    return found
+
+
+@dataclass(frozen=True)
+class AgentRef:
+    name: str
+    active: bool
+    availability: dict[str, str]
+
+
+# What shape of write ``save`` needs: (ticket columns or "insert", messages, history columns,
+# history rows, outbox rows). Each store turns it into its own cached statement.
+WriteShape = tuple[str | tuple[str, ...] | None, int, tuple[str, ...], int, int]
+
+
+class EditorStore(Protocol):
+    """The reads and writes an editor needs, through the ORM session or a plain connection."""
+
+    async def department_exists(self, department_id: uuid.UUID) -> bool: ...
+
+    async def agent(self, agent_id: uuid.UUID) -> AgentRef | None: ...
+
+    async def is_member(self, agent_id: uuid.UUID, department_id: uuid.UUID) -> bool: ...
+
+    async def ensure_tags(self, names: list[str], now: datetime) -> None: ...
+
+    async def load_context(self, ticket: Ticket, known: SnapshotContext) -> SnapshotContext: ...
+
+    async def write(self, shape: WriteShape, params: dict[str, Any]) -> None: ...
+
+
+class SessionStore:
+    """The editor's reads and writes through the request's SQLAlchemy session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def department_exists(self, department_id: uuid.UUID) -> bool:
+        return await self.session.get(Department, department_id) is not None
+
+    async def agent(self, agent_id: uuid.UUID) -> AgentRef | None:
+        agent = await self.session.get(Agent, agent_id)
+        if agent is None:
+            return None
+        return AgentRef(agent.name, agent.active, dict(agent.availability or {}))
+
+    async def is_member(self, agent_id: uuid.UUID, department_id: uuid.UUID) -> bool:
+        return await _is_member(self.session, agent_id, department_id)
+
+    async def ensure_tags(self, names: list[str], now: datetime) -> None:
+        await _ensure_tags(self.session, names, now)
+
+    async def load_context(self, ticket: Ticket, known: SnapshotContext) -> SnapshotContext:
+        return await load_context(self.session, ticket, known)
+
+    async def write(self, shape: WriteShape, params: dict[str, Any]) -> None:
+        await self.session.execute(_write_statement(*shape), params)
 
 
 class TicketEditor:
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | None,
         ticket: Ticket,
         origin: Origin,
         now: datetime,
         topics: Topics,
         *,
         context: SnapshotContext | None = None,
+        store: EditorStore | None = None,
     ) -> None:
-        self.session = session
+        """``session`` may be None when ``store`` is given: then only the changes the
+        store supports (not messages, ratings or custom fields) can be made."""
+        if store is None:
+            assert session is not None, "give a session or a store"
+            store = SessionStore(session)
+        self.store = store
+        self._session = session
         self.ticket = ticket
         self.origin = origin
         self.now = now
@@ -117,7 +223,13 @@ class TicketEditor:
         self._context = context or SnapshotContext()
         self._created = False
         self._new_messages: list[Message] = []
+        self._orm_pending = False
         self.events: list[EventBase] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._session is not None, "this change needs the ORM session"
+        return self._session
 
     # -- field changes -------------------------------------------------------------------
 
@@ -132,7 +244,8 @@ class TicketEditor:
                 del self._changes[field]
         else:
             self._changes[field] = Change(before=_jsonable(before), after=_jsonable(value))
-        setattr(self.ticket, field, value)
+        # The editor writes the row itself (``save``): the ORM must not flush it again.
+        set_committed_value(self.ticket, field, value)
 
     def _ensure_editable(self) -> None:
         if self.ticket.deleted_at is not None:
@@ -205,21 +318,31 @@ class TicketEditor:
         if not department_given and not agent_given:
             raise Unprocessable("transfer: give department_id, agent_id or both")
         target_department = department_id if department_given else self.ticket.department_id
-        if department_given and department_id is not None:
-            await _require(self.session, Department, department_id, "department_id", "department")
+        if (
+            department_given
+            and department_id is not None
+            and not await self.store.department_exists(department_id)
+        ):
+            raise Unprocessable(
+                f"department_id: no department with id {department_id}", code="unknown_reference"
+            )
         target_agent = agent_id if agent_given else None
         if target_agent is not None:
-            agent = await _require(self.session, Agent, target_agent, "agent_id", "agent")
+            agent = await self.store.agent(target_agent)
+            if agent is None:
+                raise Unprocessable(
+                    f"agent_id: no agent with id {target_agent}", code="unknown_reference"
+                )
             if not agent.active:
                 raise Unprocessable(f"agent_id: agent {agent.name} is deactivated")
-            if target_department is not None and not await _is_member(
-                self.session, target_agent, target_department
+            if target_department is not None and not await self.store.is_member(
+                target_agent, target_department
             ):
                 raise Unprocessable(
                     f"agent_id: agent {agent.name} is not in department {target_department}; "
                     "add them to it or transfer to one of their departments"
                 )
-            self._context.agent_availability = dict(agent.availability or {})
+            self._context.agent_availability = agent.availability
         else:
             self._context.agent_availability = None
         self._set("department_id", target_department)
@@ -233,7 +356,7 @@ class TicketEditor:
     async def set_tags(self, tags: Iterable[str]) -> None:
         self._ensure_editable()
         wanted = _dedupe(tags)
-        await _ensure_tags(self.session, wanted, self.now)
+        await self.store.ensure_tags(wanted, self.now)
         self._set("tags", wanted)
 
     async def add_tags(self, tags: Iterable[str]) -> None:
@@ -289,10 +412,7 @@ class TicketEditor:
             body=body,
             created_at=self.now,
         )
-        if self._created:
-            self._new_messages.append(message)
-        else:
-            self.session.add(message)
+        self._new_messages.append(message)
         self._set("message_count", self.ticket.message_count + 1)
         if not internal:
             self._set("last_message_at", self.now)
@@ -337,6 +457,7 @@ class TicketEditor:
             created_at=self.now,
         )
         self.session.add(row)
+        self._orm_pending = True
         self._pending_primary.append(("rating", {"rating": row}))
         return row
 
@@ -369,19 +490,40 @@ class TicketEditor:
         """Write history rows and outbox events for everything changed so far."""
         if not self.changed:
             return []
+        assert not self._created, "a new ticket is written by save_new()"
         ticket = self.ticket
-        if not self._created:
-            ticket.version += 1
-            ticket.updated_at = self.now
-        await self.session.flush()
-        ctx = await load_context(self.session, ticket, self._context)
-        snapshot = ticket_snapshot(ticket, ctx)
-        events = self._build_events(snapshot)
-        await self._write_history(events)
-        await add_to_outbox(self.session, OUTBOX, self.topics.tickets, events)
+        columns = tuple(self._changes)
+        set_committed_value(ticket, "version", ticket.version + 1)
+        set_committed_value(ticket, "updated_at", self.now)
+        if self._orm_pending:
+            await self.session.flush()
+            self._orm_pending = False
+        ctx = await self.store.load_context(ticket, self._context)
+        events = self._build_events(ticket_snapshot(ticket, ctx))
+        history = self._history_rows(events)
+        rows = outbox_rows(self.topics.tickets, events)
+        messages = self._new_messages
+        shape: WriteShape = (
+            ("version", "updated_at", *columns),
+            len(messages),
+            tuple(history[0]) if history else (),
+            len(history),
+            len(rows),
+        )
+        params: dict[str, Any] = {"t0_id": ticket.id}
+        for name in ("version", "updated_at", *columns):
+            params["t0_" + name] = getattr(ticket, name)
+        for i, message in enumerate(messages):
+            _bind(params, f"m{i}_", _row(_table(Message), message))
+        for i, entry in enumerate(history):
+            _bind(params, f"h{i}_", entry)
+        for i, row in enumerate(rows):
+            _bind(params, f"o{i}_", row)
+        await self.store.write(shape, params)
         self.events.extend(events)
         self._changes = {}
         self._pending_primary = []
+        self._new_messages = []
         return events
 
     @property
@@ -401,8 +543,12 @@ class TicketEditor:
         ticket = self.ticket
         events, history = self.prepare_new()
         rows = outbox_rows(self.topics.tickets, events)
-        statement = _creation_statement(
-            len(self._new_messages), tuple(history[0]) if history else (), len(history), len(rows)
+        statement = _write_statement(
+            "insert",
+            len(self._new_messages),
+            tuple(history[0]) if history else (),
+            len(history),
+            len(rows),
         )
         params: dict[str, Any] = {}
         _bind(params, "t0_", _row(_table(Ticket), ticket))
@@ -488,11 +634,6 @@ class TicketEditor:
             events.append(cls(**base, ticket=snapshot, changes=changes))
         return events
 
-    async def _write_history(self, events: list[EventBase]) -> None:
-        rows = self._history_rows(events)
-        if rows:
-            await self.session.execute(insert(HistoryEntry), rows)
-
     def _history_rows(self, events: list[EventBase]) -> list[dict[str, Any]]:
         o = self.origin
         rows: list[dict[str, Any]] = []
@@ -565,14 +706,25 @@ def _bind(params: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
 
 
 @functools.cache
-def _creation_statement(
-    messages: int, history_columns: tuple[str, ...], history: int, outbox: int
+def _write_statement(
+    ticket: str | tuple[str, ...] | None,
+    messages: int,
+    history_columns: tuple[str, ...],
+    history: int,
+    outbox: int,
 ) -> TextClause:
-    """One INSERT … WITH statement writing a new ticket, its messages, history and events.
+    """One statement writing a ticket, its new messages, history rows and events.
 
-    Written as text (and cached per shape) because SQLAlchemy compiles multi-row INSERTs
-    in CTEs anew on every execution, which costs more than the database's work."""
+    ``ticket`` is ``"insert"`` for a new ticket, the columns to update for a changed one
+    (``:t0_id`` names the row), or None when the row itself did not change. Written as text
+    and cached per shape because SQLAlchemy compiles multi-row INSERTs in CTEs anew on every
+    execution, and one round trip instead of an ORM flush per row is most of the cost of a
+    change."""
     binds: list[BindParameter[Any]] = []
+    ticket_table = _table(Ticket)
+
+    def target(table: Table) -> str:
+        return f"{table.schema}.{table.name}" if table.schema else table.name
 
     def values(table: Table, prefix: str, columns: list[str], count: int) -> str:
         tuples = []
@@ -582,24 +734,32 @@ def _creation_statement(
                 bindparam(n, type_=table.c[c].type) for n, c in zip(names, columns, strict=True)
             )
             tuples.append("(" + ", ".join(f":{n}" for n in names) + ")")
-        target = f"{table.schema}.{table.name}" if table.schema else table.name
         quoted = ", ".join(f'"{c}"' for c in columns)
-        return f"INSERT INTO {target} ({quoted}) VALUES {', '.join(tuples)}"
+        return f"INSERT INTO {target(table)} ({quoted}) VALUES {', '.join(tuples)}"
 
-    ticket_table = _table(Ticket)
-    ticket_columns = [c.key for c in ticket_table.columns]
-    parts = [f"new_ticket AS ({values(ticket_table, 't', ticket_columns, 1)})"]
+    parts: list[str] = []
+    if ticket == "insert":
+        parts.append(values(ticket_table, "t", [c.key for c in ticket_table.columns], 1))
+    elif ticket:
+        binds.extend(bindparam(f"t0_{c}", type_=ticket_table.c[c].type) for c in ticket)
+        binds.append(bindparam("t0_id", type_=ticket_table.c.id.type))
+        assignments = ", ".join(f'"{c}" = :t0_{c}' for c in ticket)
+        parts.append(f"UPDATE {target(ticket_table)} SET {assignments} WHERE id = :t0_id")
     if messages:
         message_table = _table(Message)
         columns = [c.key for c in message_table.columns]
-        parts.append(f"new_messages AS ({values(message_table, 'm', columns, messages)})")
+        parts.append(values(message_table, "m", columns, messages))
     if history:
-        history_table = _table(HistoryEntry)
-        parts.append(
-            f"new_history AS ({values(history_table, 'h', list(history_columns), history)})"
-        )
-    outbox_columns = ["shard", "topic", "key", "event_type", "payload"]
-    sql = "WITH " + ", ".join(parts) + " " + values(OUTBOX.outbox, "o", outbox_columns, outbox)
+        parts.append(values(_table(HistoryEntry), "h", list(history_columns), history))
+    if outbox:
+        outbox_columns = ["shard", "topic", "key", "event_type", "payload"]
+        parts.append(values(OUTBOX.outbox, "o", outbox_columns, outbox))
+    if not parts:
+        return text("SELECT 1")
+    *ctes, last = parts
+    sql = last
+    if ctes:
+        sql = "WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(ctes)) + " " + last
     return text(sql).bindparams(*binds)
 
 
@@ -633,7 +793,13 @@ def _created_summary(snapshot: Any) -> dict[str, Any]:
 
 
 async def purge_ticket(
-    session: AsyncSession, ticket: Ticket, origin: Origin, now: datetime, topics: Topics
+    session: AsyncSession,
+    ticket: Ticket,
+    origin: Origin,
+    now: datetime,
+    topics: Topics,
+    *,
+    context: SnapshotContext | None = None,
 ) -> EventBase:
     """Remove a deleted (or spam) ticket for good; its history stays for audit."""
     if ticket.status not in ("deleted", "spam"):
@@ -641,7 +807,7 @@ async def purge_ticket(
             f"ticket {ticket.code} is {ticket.status}; only deleted or spam tickets can be purged",
             code="invalid_transition",
         )
-    ctx = await load_context(session, ticket)
+    ctx = await load_context(session, ticket, context)
     snapshot = ticket_snapshot(ticket, ctx)
     event = TicketPurged(
         occurred_at=now,

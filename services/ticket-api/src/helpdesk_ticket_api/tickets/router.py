@@ -19,7 +19,7 @@ from ..auth import AdminOnly, AdminOrService, AnyRole, Principal
 from ..deps import Ctx, Session
 from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
-from . import inbound
+from . import inbound, writeback
 from . import schemas as s
 from .editor import TicketEditor, lock_ticket, purge_ticket
 from .service import (
@@ -27,6 +27,7 @@ from .service import (
     can_see,
     create_ticket,
     get_visible,
+    lock_visible,
     ticket_filters,
     visible_to,
 )
@@ -83,9 +84,14 @@ async def _edit(
     correlation_id: uuid.UUID | None,
     change: Callable[[TicketEditor], Awaitable[None]],
 ) -> JsonResponse:
-    ticket = await get_visible(session, principal, ticket_id, lock=True)
+    ticket, context = await lock_visible(session, principal, ticket_id)
     editor = TicketEditor(
-        session, ticket, origin_of(principal, correlation_id), ctx.clock.now(), ctx.topics
+        session,
+        ticket,
+        origin_of(principal, correlation_id),
+        ctx.clock.now(),
+        ctx.topics,
+        context=context,
     )
     await change(editor)
     await editor.save()
@@ -337,9 +343,14 @@ async def purge(
     principal: Principal = AdminOnly,
 ) -> JsonResponse:
     """Remove a deleted or spam ticket for good. Its history stays readable."""
-    ticket = await get_visible(session, principal, ticket_id, lock=True)
+    ticket, context = await lock_visible(session, principal, ticket_id)
     await purge_ticket(
-        session, ticket, origin_of(principal, correlation_id), ctx.clock.now(), ctx.topics
+        session,
+        ticket,
+        origin_of(principal, correlation_id),
+        ctx.clock.now(),
+        ctx.topics,
+        context=context,
     )
     await session.commit()
     return JsonResponse(None, 204)
@@ -366,7 +377,7 @@ async def add_message(
         data.author_id = principal.agent_id
 
     async def run() -> tuple[int, Any]:
-        ticket = await get_visible(session, principal, ticket_id, lock=True)
+        ticket, context = await lock_visible(session, principal, ticket_id)
         origin = origin_of(principal, correlation_id)
         author_id = data.author_id
         from_address = data.from_address
@@ -386,7 +397,7 @@ async def add_message(
             )
             if from_address is None and customer is not None:
                 from_address = customer.email
-        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
+        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
         message = await editor.add_message(
             author_kind=data.author_kind,
             author_id=author_id,
@@ -449,7 +460,7 @@ async def rate(
     principal: Principal = AdminOrService,
 ) -> JsonResponse:
     """Record the customer's rating of the agent responsible for the ticket."""
-    ticket = await get_visible(session, principal, ticket_id, lock=True)
+    ticket, context = await lock_visible(session, principal, ticket_id)
     origin = origin_of(principal, correlation_id)
     if ticket.customer_id is not None:
         customer = await session.get(Customer, ticket.customer_id)
@@ -461,7 +472,7 @@ async def rate(
             ),
             correlation_id=origin.correlation_id,
         )
-    editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
+    editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
     rating = editor.rate(data.rating, data.comment)
     await editor.save()
     payload = s.RatingOut.model_validate(rating).model_dump(mode="json")
@@ -555,21 +566,42 @@ async def apply_actions(
         depth=batch.depth,
     )
 
+    def identity() -> dict[str, Any]:
+        return {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")}
+
+    if writeback.eligible(batch):
+        status, body, replayed = await writeback.apply_batch(
+            request.app.state.pg,
+            ticket_id,
+            batch,
+            principal_id=principal.principal_id,
+            key=idempotency_key,
+            digest=idempotency.request_hash(request.url.path, identity()),
+            origin=origin,
+            now=ctx.clock.now(),
+            topics=ctx.topics,
+            apply=_apply,
+        )
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return JsonResponse(body, status, headers=headers)
+
     async def run() -> tuple[int, Any]:
-        ticket = await lock_ticket(session, ticket_id)
+        ticket, context = await lock_ticket(session, ticket_id)
         if batch.expected_version is not None and ticket.version != batch.expected_version:
             raise Conflict(
                 f"ticket is at version {ticket.version}, not {batch.expected_version}",
                 code="version_mismatch",
             )
-        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics)
+        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
         for index, action in enumerate(batch.actions):
             if isinstance(action, s.PurgeAction):
                 if index != len(batch.actions) - 1:
                     raise Unprocessable(f"actions[{index}]: purge must be the last action")
                 await editor.save()
                 try:
-                    event = await purge_ticket(session, ticket, origin, ctx.clock.now(), ctx.topics)
+                    event = await purge_ticket(
+                        session, ticket, origin, ctx.clock.now(), ctx.topics, context=context
+                    )
                 except Conflict as exc:
                     exc.message = f"actions[{index}] (purge): {exc.message}"
                     raise
@@ -594,7 +626,7 @@ async def apply_actions(
         session,
         principal,
         idempotency_key,
-        lambda: {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")},
+        identity,
         run,
     )
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from helpdesk_events import Topics
 from helpdesk_service.errors import Conflict, NotFound, Unprocessable
-from sqlalchemy import ColumnElement, Select, and_, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
 from ..models import Ticket
 from ..origin import Origin
-from .editor import TicketEditor, validate_custom_fields
+from .editor import TicketEditor, find_locked, validate_custom_fields
 from .schemas import TicketCreate
 from .snapshot import SnapshotContext
 
@@ -74,16 +74,21 @@ def visible_to(principal: Principal, query: Select[Any]) -> Select[Any]:
     return query.where(or_(*clauses))
 
 
-async def get_visible(
-    session: AsyncSession, principal: Principal, ticket_id: uuid.UUID, *, lock: bool = False
-) -> Ticket:
-    query = select(Ticket).where(Ticket.id == ticket_id)
-    if lock:
-        query = query.with_for_update()
-    ticket = (await session.execute(query)).scalar_one_or_none()
+async def get_visible(session: AsyncSession, principal: Principal, ticket_id: uuid.UUID) -> Ticket:
+    ticket = await session.get(Ticket, ticket_id)
     if ticket is None or not can_see(principal, ticket):
         raise NotFound(f"no ticket with id {ticket_id}")
     return ticket
+
+
+async def lock_visible(
+    session: AsyncSession, principal: Principal, ticket_id: uuid.UUID
+) -> tuple[Ticket, SnapshotContext]:
+    """The ticket, locked for a change, with what its snapshot needs."""
+    found = await find_locked(session, ticket_id)
+    if found is None or not can_see(principal, found[0]):
+        raise NotFound(f"no ticket with id {ticket_id}")
+    return found
 
 
 _CUSTOMER_BY_EMAIL = text(

@@ -1,0 +1,123 @@
+"""The asyncpg write-back path (simple actions) against the general ORM path: for the same
+batch on the same kind of ticket, both must answer, record and publish exactly the same."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from helpdesk_ticket_api.tickets import writeback
+from helpdesk_ticket_api.tickets.schemas import ActionBatch
+
+from .helpers import error_of, history
+from .test_actions import RULE, act
+from .test_inbound import outbox_events
+
+# Forces the general path without changing anything.
+NO_OP_GENERAL = {"type": "set_custom_fields", "values": {}}
+
+
+def _normalise(value: Any, ids: dict[str, str]) -> Any:
+    """Replace what differs between two tickets by design (their ids, codes)."""
+    if isinstance(value, dict):
+        return {k: _normalise(v, ids) for k, v in value.items() if k not in ("id", "event_id")}
+    if isinstance(value, list):
+        return [_normalise(v, ids) for v in value]
+    if isinstance(value, str):
+        for real, placeholder in ids.items():
+            value = value.replace(real, placeholder)
+    return value
+
+
+async def _run(api, client, service, database_url, actions, **extra):
+    ticket = await api.ticket()
+    before = len(await outbox_events(database_url))
+    response = await act(service, ticket, actions, **extra)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    ids = {ticket["id"]: "<ticket>", ticket["code"]: "<code>"}
+    if ticket["last_message"]:
+        ids[ticket["last_message"]["id"]] = "<message>"
+    events = (await outbox_events(database_url))[before:]
+    assert [e["id"] for e in events] == body["event_ids"]
+    steps = [h for h in await history(client, ticket["id"]) if h["action"] != "created"]
+    return (
+        _normalise({k: v for k, v in body.items() if k != "event_ids"}, ids),
+        _normalise(steps, ids),
+        _normalise(events, ids),
+    )
+
+
+async def test_both_paths_answer_record_and_publish_the_same(api, client, service, database_url):
+    billing = await api.department("Billing")
+    agent = await api.agent([billing["id"]], availability={"email": "online"})
+    correlation, causation = str(uuid.uuid4()), str(uuid.uuid4())
+    actions = [
+        {"type": "transfer", "department_id": billing["id"], "agent_id": agent["id"]},
+        {"type": "set_priority", "priority": "urgent"},
+        {"type": "add_tags", "tags": ["vip", "billing", "vip"]},
+        {"type": "remove_tags", "tags": ["billing"]},
+        {"type": "set_sla_level", "sla_level": "gold"},
+        {"type": "set_subject", "subject": "Invoice wrong"},
+        {"type": "set_status", "status": "open"},
+        {"type": "mark_spam"},
+        {"type": "mark_not_spam"},
+        {"type": "delete"},
+        {"type": "restore"},
+    ]
+    extra = {"correlation_id": correlation, "causation_id": causation, "depth": 2}
+    # The first batch takes the asyncpg path, the second the general one.
+    assert writeback.eligible(ActionBatch.model_validate({"actor": RULE, "actions": actions}))
+    assert not writeback.eligible(
+        ActionBatch.model_validate({"actor": RULE, "actions": [*actions, NO_OP_GENERAL]})
+    )
+    fast = await _run(api, client, service, database_url, actions, **extra)
+    general = await _run(api, client, service, database_url, [*actions, NO_OP_GENERAL], **extra)
+    assert fast == general
+    answer, steps, events = fast
+    assert answer["ticket"]["agent_status"] == "online"
+    assert answer["ticket"]["tags"] == ["vip"]
+    assert answer["ticket"]["last_message"]["body"] == "It is on fire."
+    assert {e["type"] for e in events} >= {"ticket.transferred", "ticket.deleted"}
+    assert all(s["actor"]["name"] == RULE["name"] and s["depth"] == 2 for s in steps)
+
+
+async def test_nothing_to_change_still_answers_with_the_ticket(api, service, database_url):
+    ticket = await api.ticket(priority="high")
+    fast = await act(service, ticket, [{"type": "set_priority", "priority": "high"}])
+    assert fast.status_code == 200, fast.text
+    assert fast.json()["event_ids"] == []
+    assert fast.json()["ticket"]["version"] == ticket["version"]
+    assert fast.json()["ticket"]["customer_email"] == "customer@example.com"
+
+
+async def test_fast_path_errors_and_replays_like_the_general_one(api, client, service):
+    ticket = await api.ticket()
+    unknown = str(uuid.uuid4())
+    response = await act(service, ticket, [{"type": "transfer", "department_id": unknown}])
+    error = error_of(response, 422, "unknown_reference")
+    assert error["message"] == (
+        f"actions[0] (transfer): department_id: no department with id {unknown}"
+    )
+    response = await act(
+        service,
+        ticket,
+        [{"type": "set_priority", "priority": "low"}, {"type": "set_status", "status": "deleted"}],
+    )
+    error = error_of(response, 422, "invalid_transition")
+    assert error["message"].startswith("actions[1] (set_status): status: use DELETE")
+    # Nothing of a refused batch is kept.
+    assert [h["action"] for h in await history(client, ticket["id"])] == ["created"]
+
+    key = uuid.uuid4().hex
+    first = await act(service, ticket, [{"type": "resolve"}], key=key)
+    again = await act(service, ticket, [{"type": "resolve"}], key=key)
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    other = await act(service, ticket, [{"type": "set_priority", "priority": "low"}], key=key)
+    error_of(other, 422, "idempotency_key_reused")
+    missing = await act(
+        service, {"id": str(uuid.uuid4())}, [{"type": "resolve"}], key=uuid.uuid4().hex
+    )
+    error_of(missing, 404)
