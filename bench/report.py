@@ -292,9 +292,8 @@ def _worker_split(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- {label}: CPU-seconds of the busiest API processes per run: "
                 + "; ".join(parts)
-                + ". uvicorn's workers share one listening socket and whichever is awake "
-                "accepts a whole burst of new connections, so a client with a fixed pool of "
-                "keep-alive connections can end up on one worker."
+                + ". Each worker listens on its own SO_REUSEPORT socket "
+                "(helpdesk_service.serve), so the kernel spreads connections over them."
             )
     return lines
 

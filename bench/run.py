@@ -362,7 +362,7 @@ class Bench:
         )
         try:
             api.wait_http_ok(url + "/readyz")
-            # uvicorn's supervisor starts its workers before /readyz answers; wait for all.
+            # /readyz answers as soon as one worker serves; give the others a moment.
             time.sleep(1.0 if workers > 1 else 0.2)
             common: dict[str, Any] = {
                 "target": "http",

@@ -20,6 +20,7 @@ from .auth import KeyCache, ensure_bootstrap_key
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .directory.router import router as directory_router
+from .tickets.fastlane import InboundFastLane
 from .tickets.router import router as tickets_router
 from .tickets.search import router as search_router
 from .whoami import router as whoami_router
@@ -112,5 +113,7 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
 
 
 def _with_body_limit(app: FastAPI, limit: int) -> FastAPI:
+    # Outermost last: the body limit applies to the fast lane too.
+    app.add_middleware(InboundFastLane)
     app.add_middleware(BodySizeLimit, limit=limit)
     return app

@@ -206,12 +206,12 @@ class TicketEditor:
         context: SnapshotContext | None = None,
         store: EditorStore | None = None,
     ) -> None:
-        """``session`` may be None when ``store`` is given: then only the changes the
-        store supports (not messages, ratings or custom fields) can be made."""
-        if store is None:
-            assert session is not None, "give a session or a store"
+        """With ``store`` and no ``session``, only the changes the store supports (not
+        messages by agents, ratings or custom fields) can be made; with neither, only what
+        needs no database (a new ticket prepared for ``inbound``)."""
+        if store is None and session is not None:
             store = SessionStore(session)
-        self.store = store
+        self._store = store
         self._session = session
         self.ticket = ticket
         self.origin = origin
@@ -225,6 +225,11 @@ class TicketEditor:
         self._new_messages: list[Message] = []
         self._orm_pending = False
         self.events: list[EventBase] = []
+
+    @property
+    def store(self) -> EditorStore:
+        assert self._store is not None, "this change needs the database"
+        return self._store
 
     @property
     def session(self) -> AsyncSession:

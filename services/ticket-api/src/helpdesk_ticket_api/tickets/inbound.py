@@ -70,7 +70,7 @@ def eligible(data: TicketCreate, idempotency_key: str | None) -> bool:
 
 async def create_inbound(
     pool: asyncpg.Pool,
-    session: AsyncSession,
+    session: AsyncSession | None,
     data: TicketCreate,
     origin: Origin,
     now: datetime,
