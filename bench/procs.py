@@ -105,6 +105,10 @@ class Processes:
         process.start()
         return process
 
+    @property
+    def by_name(self) -> dict[str, Process]:
+        return {process.name: process for process in self._live}
+
     def stop(self, process: Process) -> None:
         process.stop()
         if process in self._live:

@@ -36,6 +36,7 @@ from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import TicketSnapshot
 from helpdesk_rule_engine.engine.ruleset import RuleSet
 
+from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.procs import ROOT, Processes
 
@@ -327,6 +328,14 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
                     if r.status != 201:
                         failures += 1
 
+            window = CpuWindow(
+                {
+                    **{name: [proc.pid] for name, proc in procs.by_name.items()},
+                    "postgresql": [pg._postmaster_pid() or 0],
+                    "broker": [broker.pid or 0],
+                }
+            )
+            window.start()
             start = time.perf_counter()
             tasks = []
             for i in range(total):
@@ -339,6 +348,7 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
             deadline = time.perf_counter() + 60
             while len(changed) < total - failures and time.perf_counter() < deadline:
                 await asyncio.sleep(0.2)
+            cpu = window.stop()
             stop.set()
             await collector
             await consumer.stop()
@@ -357,6 +367,11 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
             "p50_ms": statistics.median(latencies),
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
             "max_ms": latencies[-1],
+            "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+            "cpu_ms_per_ticket": {
+                k: round(cpu[k] * 1000 / total, 2)
+                for k in (*procs.by_name, "postgresql", "broker", "kernel_threads")
+            },
         }
     finally:
         procs.close()
@@ -467,7 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="end-to-end posting time (10; --quick: 3)"
+    )
     parser.add_argument("--rules", type=int, default=500)
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args(argv)
@@ -479,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"] = describe(workdir)
     results["in_process"] = in_process(seconds)
     if not args.skip_e2e:
-        e2e_seconds = 3.0 if args.quick else args.seconds
+        e2e_seconds = args.seconds or (3.0 if args.quick else 10.0)
         results["end_to_end"] = asyncio.run(end_to_end(workdir, args.rate, e2e_seconds, args.rules))
         log(f"end to end: {json.dumps(results['end_to_end'])}")
     out = ROOT / "bench" / "results" / ("rules-quick.json" if args.quick else "rules.json")

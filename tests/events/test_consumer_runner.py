@@ -211,3 +211,94 @@ async def test_a_poisoned_event_is_parked_and_the_partition_moves_on(
     assert dead[1].event_id == poison.id and "always fails" in dead[1].error
     # The failed attempts rolled back with their transaction: only the good event applied.
     assert [v for _, v in await applied(sessions)] == [2]
+
+
+def _record(event, offset=0):
+    from aiokafka.structs import ConsumerRecord
+
+    value = encode_event(event)
+    return ConsumerRecord(
+        topic="t",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k",
+        value=value,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
+@pytest.mark.parametrize("driver_transaction", [True, False])
+async def test_a_failed_handler_leaves_nothing_and_the_connection_clean(
+    database_url, sessions, driver_transaction
+):
+    """The transaction is driven on the driver connection: a failure rolls back the dedupe
+    row and everything the handler wrote (through the session or the driver connection), and
+    the pooled connection is not left inside it."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+
+        async def handler(event, ctx):
+            await ctx.session.execute(
+                text("INSERT INTO tickets.applied VALUES (:e, :v, 0)"),
+                {"e": event.id, "v": event.ticket.version},
+            )
+            driver = await ctx.driver_connection()
+            await driver.execute(
+                "INSERT INTO tickets.applied VALUES ($1, $2, 1)", event.id, event.ticket.version
+            )
+            if event.ticket.subject == "v1":
+                raise RuntimeError("fails")
+
+        consumer = ConsumerRunner(
+            name="it's-a-test",
+            bootstrap_servers="127.0.0.1:1",
+            topics=["t"],
+            handlers={"ticket.updated": handler},
+            session_factory=make_session_factory(engine),
+            tables=CONSUMER,
+            max_attempts=1,
+        )
+        if not driver_transaction:
+            consumer._engine = None  # the fallback: SQLAlchemy's own transaction
+        ticket_id = uuid.uuid4()
+        failing, good = ticket_event(ticket_id, 1), ticket_event(ticket_id, 2)
+        await consumer.handle_record(_record(failing, 0))
+        await consumer.handle_record(_record(good, 1))
+        await consumer.handle_record(_record(good, 1))  # redelivered: skipped
+        async with engine.connect() as conn:
+            # The pool's only connection, as the next event would get it.
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            in_tx = driver.is_in_transaction()
+            processed = (
+                (
+                    await conn.execute(
+                        text("SELECT event_id FROM tickets.processed_event WHERE consumer = :c"),
+                        {"c": "it's-a-test"},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            dead = (
+                (
+                    await conn.execute(
+                        text("SELECT event_id FROM tickets.dead_event WHERE consumer = :c"),
+                        {"c": "it's-a-test"},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert sorted(await applied(sessions)) == [(good.id, 2), (good.id, 2)]
+    assert processed == [good.id]
+    assert dead == [failing.id]
+    assert in_tx is False
+    await consumer.stop()

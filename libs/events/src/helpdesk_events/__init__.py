@@ -8,6 +8,7 @@ from .bus import (
     Handler,
     HandlerContext,
     consumer_tables,
+    driver_connection,
 )
 from .clock import Clock, ManualClock, SystemClock
 from .envelope import (
@@ -105,6 +106,7 @@ __all__ = [
     "add_to_outbox",
     "consumer_tables",
     "decode_event",
+    "driver_connection",
     "encode_event",
     "outbox_rows",
     "outbox_tables",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from .clock import Clock, SystemClock
 from .envelope import EventBase, UndecodableEvent, UnknownEvent, decode_event, encode_event
@@ -125,13 +126,56 @@ def consumer_tables(metadata: MetaData) -> ConsumerTables:
     return ConsumerTables(processed=processed, dead=dead)
 
 
-@dataclass
 class HandlerContext:
-    """What a handler gets besides the event: the transaction to do its work in, and time."""
+    """What a handler gets besides the event: the transaction to do its work in, and time.
 
-    session: AsyncSession
-    clock: Clock
-    record: ConsumerRecord[bytes, bytes]
+    ``session`` is opened on first use, inside the event's transaction: a handler that
+    only sends statements through ``driver_connection()`` never pays for one."""
+
+    def __init__(
+        self,
+        session: AsyncSession | None,
+        clock: Clock,
+        record: ConsumerRecord[bytes, bytes],
+        *,
+        open_session: Callable[[], AsyncSession] | None = None,
+        driver: Any = None,
+    ) -> None:
+        self.clock = clock
+        self.record = record
+        self._session = session
+        self._open_session = open_session
+        self._driver = driver
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            if self._open_session is None:
+                raise RuntimeError("this handler context has no session")
+            self._session = self._open_session()
+        return self._session
+
+    @property
+    def opened_session(self) -> AsyncSession | None:
+        """The session, if the handler used it."""
+        return self._session
+
+    async def driver_connection(self) -> Any:
+        """The asyncpg connection of the event's transaction (begun with the dedupe insert),
+        for hot-path statements without SQLAlchemy's per-statement cost. What runs on it
+        commits or rolls back with the event, like the session's work."""
+        if self._driver is not None:
+            return self._driver
+        return await driver_connection(self.session)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection of the session's current transaction. The transaction must
+    already be under way (a statement ran through the session): statements sent before
+    that would run outside it."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
@@ -187,6 +231,22 @@ class ConsumerRunner:
         self._retry_backoff = retry_backoff
         self._max_records = max_records
         self._pending: dict[TopicPartition, int] = {}
+        processed = tables.processed
+        table = f'"{processed.schema}".{processed.name}' if processed.schema else processed.name
+        consumer = "'" + name.replace("'", "''") + "'"
+        # BEGIN and the dedupe insert go out as one simple query (one round trip; its status
+        # says whether the row was new). Only a UUID is added per event.
+        self._begin_and_claim = (
+            f"BEGIN; INSERT INTO {table} (consumer, event_id) VALUES ({consumer}, '",
+            "') ON CONFLICT DO NOTHING",
+        )
+        bind = session_factory.kw.get("bind")
+        # Connections on which SQLAlchemy neither begins nor commits: the runner does.
+        self._engine: AsyncEngine | None = (
+            bind.execution_options(isolation_level="AUTOCOMMIT")
+            if isinstance(bind, AsyncEngine)
+            else None
+        )
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=name,
@@ -274,6 +334,48 @@ class ConsumerRunner:
     async def _apply_once(
         self, event: EventBase, handler: Handler, record: ConsumerRecord[bytes, bytes]
     ) -> None:
+        if self._engine is None:
+            await self._apply_in_session(event, handler, record)
+            return
+        async with self._engine.connect() as connection:
+            # The transaction is driven here, on the driver connection; SQLAlchemy is told
+            # not to begin or commit one of its own, so the handler's session works inside it.
+            # (Just checked out, so reading the driver connection needs no I/O.)
+            sync = connection.sync_connection
+            raw = sync.connection if sync is not None else await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            ctx: HandlerContext | None = None
+            try:
+                head, tail = self._begin_and_claim
+                status = await driver.execute(f"{head}{uuid.UUID(str(event.id))}{tail}")
+                if status == "INSERT 0 0":
+                    EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
+                    await driver.execute("ROLLBACK")
+                    return
+                ctx = HandlerContext(
+                    None,
+                    self._clock,
+                    record,
+                    open_session=lambda: self._sessions(bind=connection),
+                    driver=driver,
+                )
+                await handler(event, ctx)
+                session = ctx.opened_session
+                if session is not None:
+                    await session.commit()  # flushes the handler's ORM work, if any
+                await driver.execute("COMMIT")
+            except BaseException:
+                await _abandon(connection, driver)
+                raise
+            finally:
+                if ctx is not None and ctx.opened_session is not None:
+                    await ctx.opened_session.close()
+        EVENTS_HANDLED.labels(self.name, event.type).inc()
+
+    async def _apply_in_session(
+        self, event: EventBase, handler: Handler, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        """The same for a session factory not bound to an engine: SQLAlchemy's transaction."""
         processed = self._tables.processed
         async with self._sessions() as session, session.begin():
             claimed = await session.execute(
@@ -285,7 +387,7 @@ class ConsumerRunner:
             if claimed.first() is None:
                 EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
                 return
-            await handler(event, HandlerContext(session=session, clock=self._clock, record=record))
+            await handler(event, HandlerContext(session, self._clock, record))
         EVENTS_HANDLED.labels(self.name, event.type).inc()
 
     async def _park(
@@ -305,3 +407,14 @@ class ConsumerRunner:
                     error=error[:4000],
                 )
             )
+
+
+async def _abandon(connection: AsyncConnection, driver: Any) -> None:
+    """Roll back a transaction begun on the driver connection; if that fails, the connection
+    must not go back to the pool (it could still be inside the transaction)."""
+    try:
+        if not driver.is_closed() and driver.is_in_transaction():
+            await driver.execute("ROLLBACK")
+    except BaseException:
+        await connection.invalidate()
+        raise

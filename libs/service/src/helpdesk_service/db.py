@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
@@ -25,13 +28,22 @@ def schema_metadata(schema: str) -> MetaData:
 
 
 def make_engine(
-    url: str, *, application_name: str, pool_size: int = 20, max_overflow: int = 10
+    url: str,
+    *,
+    application_name: str,
+    pool_size: int = 20,
+    max_overflow: int = 10,
+    json_serializer: Callable[[Any], str] | None = None,
 ) -> AsyncEngine:
+    options: dict[str, Any] = {}
+    if json_serializer is not None:
+        options["json_serializer"] = json_serializer
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         connect_args={"server_settings": {"application_name": application_name}},
+        **options,
     )
 
 

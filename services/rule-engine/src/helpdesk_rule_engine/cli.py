@@ -25,18 +25,9 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn
+    from helpdesk_service.serve import serve as run
 
-    uvicorn.run(
-        "helpdesk_rule_engine.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-        access_log=os.environ.get("ACCESS_LOG", "0") == "1",
-        loop="uvloop",
-        http="httptools",
-    )
+    run("helpdesk_rule_engine.main:create_app", settings.host, settings.port, settings.workers)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -45,13 +36,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from helpdesk_service.db import make_engine, make_session_factory
 
     from .clients.ticket_api import TicketApiClient
+    from .db import json_dumps
     from .handlers.tickets import RuleEngine
     from .models import CONSUMER, OUTBOX
     from .rules.service import RuleCache
 
     stop = stop or asyncio.Event()
     topics = Topics(settings.topic_prefix)
-    engine = make_engine(settings.database_url, application_name="rule-engine-worker", pool_size=10)
+    engine = make_engine(
+        settings.database_url,
+        application_name="rule-engine-worker",
+        pool_size=10,
+        json_serializer=json_dumps,
+    )
     sessions = make_session_factory(engine)
     http = httpx.AsyncClient(
         base_url=settings.ticket_api_url,

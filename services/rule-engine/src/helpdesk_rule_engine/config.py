@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8001
+    # HTTP worker processes of `serve` (not the event consumers of `worker`).
+    workers: int = 1
     consumer_group: str = "rule-engine"
     # Cascades of rules triggering rules stop at this depth; the stop is recorded.
     max_depth: int = 10

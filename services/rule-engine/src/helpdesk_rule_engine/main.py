@@ -16,6 +16,7 @@ from helpdesk_service.responses import JsonResponse
 
 from .clients.ticket_api import TicketApiClient
 from .config import Settings
+from .db import json_dumps
 from .rules.router import router as rules_router
 
 
@@ -35,6 +36,7 @@ def create_app(
             application_name="rule-engine",
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            json_serializer=json_dumps,
         )
         http = httpx.AsyncClient(
             base_url=settings.ticket_api_url, timeout=10.0, transport=ticket_api_transport

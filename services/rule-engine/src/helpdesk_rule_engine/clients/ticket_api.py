@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 from helpdesk_conditions import CustomField
 
 
@@ -33,6 +34,7 @@ class TicketApiClient:
     def __init__(self, client: httpx.AsyncClient, service_key: str) -> None:
         self._client = client
         self._headers = {"Authorization": f"Bearer {service_key}"}
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
 
     async def apply_actions(
         self, ticket_id: uuid.UUID, batch: dict[str, Any], idempotency_key: str
@@ -40,8 +42,8 @@ class TicketApiClient:
         try:
             response = await self._client.post(
                 f"/v1/tickets/{ticket_id}/actions",
-                json=batch,
-                headers={**self._headers, "Idempotency-Key": idempotency_key},
+                content=orjson.dumps(batch),
+                headers={**self._json_headers, "Idempotency-Key": idempotency_key},
             )
         except httpx.HTTPError as exc:
             raise TicketApiError(f"write-back to ticket {ticket_id} failed: {exc!r}") from exc
@@ -49,7 +51,8 @@ class TicketApiClient:
             raise TicketApiError(
                 f"write-back to ticket {ticket_id}: ticket-api answered {response.status_code}"
             )
-        return WriteBackResult(response.status_code, response.json() if response.content else {})
+        content = response.content
+        return WriteBackResult(response.status_code, orjson.loads(content) if content else {})
 
     async def get_ticket(self, ticket_id: uuid.UUID) -> dict[str, Any] | None:
         try:

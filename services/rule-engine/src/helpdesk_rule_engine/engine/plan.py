@@ -42,10 +42,16 @@ def template_context(ticket: TicketSnapshot) -> dict[str, Any]:
 
 def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix: str) -> Plan:
     plan = Plan()
-    context = template_context(ticket)
+    # Dumping the ticket costs more than most plans: only when a template needs it.
+    contexts: list[dict[str, Any]] = []
+
+    def context() -> dict[str, Any]:
+        if not contexts:
+            contexts.append(template_context(ticket))
+        return contexts[0]
 
     def text(template: str | None) -> str | None:
-        return None if template is None else render(template, context)
+        return None if template is None else render(template, context())
 
     for index, action in enumerate(actions):
         key = f"{dedupe_prefix}:{index}"
@@ -126,7 +132,7 @@ def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix
                             kind="http_request",
                             url=text(action.url),
                             method=action.method,
-                            headers={k: render(v, context) for k, v in action.headers.items()},
+                            headers={k: render(v, context()) for k, v in action.headers.items()},
                             body=text(action.body),
                             dedupe_key=key,
                         )

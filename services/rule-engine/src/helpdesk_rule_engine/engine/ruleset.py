@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from helpdesk_conditions import ConditionError, CustomField, RuleSetMatcher, compile_rule_set
@@ -40,6 +41,11 @@ class CompiledRule:
     def actor(self) -> dict[str, str]:
         kind = "sla_rule" if self.kind == "sla" else "rule"
         return {"kind": kind, "id": str(self.id), "name": self.name}
+
+    @cached_property
+    def result_head(self) -> dict[str, str]:
+        """How an evaluation's results name this rule (copy before adding to it)."""
+        return {"rule_id": str(self.id), "rule_name": self.name, "kind": self.kind}
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,64 @@ from helpdesk_events import (
     add_to_outbox,
 )
 from prometheus_client import Counter
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..clients.ticket_api import TicketApiClient
+from ..db import json_dumps
 from ..engine.plan import plan_actions
+from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
-from ..models import OUTBOX, Evaluation, RuleFiring
+from ..models import OUTBOX, Evaluation, RuleFiring, RuleSetVersion
 from ..rules.service import RuleCache
 
 log = logging.getLogger(__name__)
+
+_NOT_MATCHED = "no condition group held"
+
+
+class _RuleSetMoved(Exception):
+    """rule_set_version moved since the rule set was compiled; nothing was written yet."""
+
+
+def _name(table: Any) -> str:
+    return f'"{table.schema}".{table.name}'
+
+
+# The worker's statements, written once and sent to asyncpg as they are (prepared once per
+# connection): the SQLAlchemy statement machinery costs more than PostgreSQL does here.
+_FIRING = _name(RuleFiring.__table__)
+_EVALUATION = _name(Evaluation.__table__)
+_CURRENT_VERSION = (
+    f"COALESCE((SELECT version FROM {_name(RuleSetVersion.__table__)} WHERE id = 1), 0)"
+)
+_RULE_SET_VERSION = f"SELECT {_CURRENT_VERSION}"
+_CLAIM_FIRING = (
+    f"INSERT INTO {_FIRING} (rule_id, correlation_id, event_id, fired_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true"
+)
+# The same, written only if the rule set is still the one evaluated: (version, claimed).
+_CLAIM_FIRING_AT_VERSION = (
+    f"WITH v AS (SELECT {_CURRENT_VERSION} AS version), "
+    f"claim AS (INSERT INTO {_FIRING} (rule_id, correlation_id, event_id, fired_at) "
+    "SELECT $1::uuid, $2::uuid, $3::uuid, $4::timestamptz FROM v WHERE v.version = $5::bigint "
+    "ON CONFLICT DO NOTHING RETURNING true) "
+    "SELECT v.version, EXISTS (SELECT FROM claim) FROM v"
+)
+_EVALUATION_COLUMNS = (
+    "event_id, event_type, ticket_id, correlation_id, depth, triggers, results, tickets, "
+    "changes, evaluated_at"
+)
+_EVALUATION_VALUES = (
+    "$1::uuid, $2::varchar, $3::uuid, $4::uuid, $5::integer, $6::varchar[], "
+    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz"
+)
+_INSERT_EVALUATION = (
+    f"INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) VALUES ({_EVALUATION_VALUES})"
+)
+# The same, written only if the rule set is still the one evaluated (returns a row if so).
+_INSERT_EVALUATION_AT_VERSION = (
+    f"INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) SELECT {_EVALUATION_VALUES} "
+    f"WHERE {_CURRENT_VERSION} = $11::bigint RETURNING true"
+)
 
 RULES_FIRED = Counter("rules_fired_total", "Rules that fired", ["kind"])
 CASCADES_STOPPED = Counter("rules_cascade_stopped_total", "Rule firings refused at the depth limit")
@@ -76,10 +124,38 @@ class RuleEngine:
         triggers = triggers_for(event)
         if not triggers or event.ticket.deleted_at is not None:
             return
-        ruleset = await self._cache.current(ctx.session)
+        # Statements go straight to asyncpg, inside the transaction ConsumerRunner began.
+        db = await ctx.driver_connection()
+        ruleset = self._cache.cached
+        # Is the rule set known to be current for this event? Not yet when it comes from the
+        # cache: the first statement that writes checks rule_set_version in passing, and
+        # writes nothing if it moved; the event is then evaluated again with the new rules.
+        checked = ruleset is None
+        if ruleset is None:
+            ruleset = await self._cache.current(ctx.session)
+        while True:
+            try:
+                await self._evaluate(event, ctx, db, ruleset, triggers, checked=checked)
+                return
+            except _RuleSetMoved:
+                ruleset = await self._cache.current(ctx.session)
+                checked = True
+
+    async def _evaluate(
+        self,
+        event: TicketEventBase,
+        ctx: HandlerContext,
+        db: Any,
+        ruleset: RuleSet,
+        triggers: list[str],
+        *,
+        checked: bool,
+    ) -> None:
         new_ticket = event.type == "ticket.created"
         candidates = ruleset.candidates(triggers, new_ticket=new_ticket)
         if not candidates:
+            if not checked and await db.fetchval(_RULE_SET_VERSION) != ruleset.version:
+                raise _RuleSetMoved
             return
         now = ctx.clock.now()
         ticket: TicketSnapshot | None = event.ticket
@@ -92,51 +168,69 @@ class RuleEngine:
         # changes), so a trace left out here can be recomputed when someone asks.
         seen_tickets: dict[int, dict[str, Any]] = {}
         stopped_by: str | None = None
+        cascades_stopped = 0
+        full_traces = self._full_traces
         for rule in candidates:
-            entry: dict[str, Any] = {
-                "rule_id": str(rule.id),
-                "rule_name": rule.name,
-                "kind": rule.kind,
-            }
-            results.append(entry)
             if ticket is None:
-                entry.update(outcome="skipped", reason="an earlier rule purged the ticket")
+                results.append(
+                    {
+                        **rule.result_head,
+                        "outcome": "skipped",
+                        "reason": "an earlier rule purged the ticket",
+                    }
+                )
                 continue
             if stopped_by is not None:
-                entry.update(outcome="skipped", reason=f"stopped by rule {stopped_by!r}")
+                results.append(
+                    {
+                        **rule.result_head,
+                        "outcome": "skipped",
+                        "reason": f"stopped by rule {stopped_by!r}",
+                    }
+                )
                 continue
-            entry["ticket_version"] = ticket.version
             if ticket.version not in seen_tickets:
                 seen_tickets[ticket.version] = ticket.model_dump(mode="json")
             if ticket is event.ticket:
                 matched = rule.id in matched_first
             else:
                 matched = rule.conditions.matches(ticket, event.changes, now)
-            if matched or self._full_traces:
-                entry["trace"] = rule.conditions.explain(ticket, event.changes, now)
+            if not matched and not full_traces:
+                # The common case, kept short: most candidates do not match.
+                results.append(
+                    {
+                        **rule.result_head,
+                        "ticket_version": ticket.version,
+                        "outcome": "not_matched",
+                        "reason": _NOT_MATCHED,
+                    }
+                )
+                continue
+            entry: dict[str, Any] = {**rule.result_head, "ticket_version": ticket.version}
+            results.append(entry)
+            entry["trace"] = rule.conditions.explain(ticket, event.changes, now)
             if not matched:
-                entry.update(outcome="not_matched", reason="no condition group held")
+                entry.update(outcome="not_matched", reason=_NOT_MATCHED)
                 continue
             if event.depth >= self._max_depth:
-                CASCADES_STOPPED.inc()
+                cascades_stopped += 1
                 entry.update(
                     outcome="depth_limit",
                     reason=f"cascade stopped: the change is {event.depth} automatic steps from the "
                     f"original request (limit {self._max_depth})",
                 )
                 continue
-            claimed = await ctx.session.execute(
-                pg_insert(RuleFiring)
-                .values(
-                    rule_id=rule.id,
-                    correlation_id=event.correlation_id,
-                    event_id=event.id,
-                    fired_at=now,
+            claim = (rule.id, event.correlation_id, event.id, now)
+            if checked:
+                claimed = await db.fetchval(_CLAIM_FIRING, *claim) is not None
+            else:
+                version, claimed = await db.fetchrow(
+                    _CLAIM_FIRING_AT_VERSION, *claim, ruleset.version
                 )
-                .on_conflict_do_nothing()
-                .returning(RuleFiring.rule_id)
-            )
-            if claimed.first() is None:
+                if version != ruleset.version:
+                    raise _RuleSetMoved
+                checked = True
+            if not claimed:
                 entry.update(
                     outcome="already_fired",
                     reason="this rule already fired for the same originating change (loop guard)",
@@ -174,20 +268,24 @@ class RuleEngine:
             RULES_FIRED.labels(rule.kind).inc()
             if plan.stop:
                 stopped_by = rule.name
-        await ctx.session.execute(
-            insert(Evaluation).values(
-                event_id=event.id,
-                event_type=event.type,
-                ticket_id=event.ticket_id,
-                correlation_id=event.correlation_id,
-                depth=event.depth,
-                triggers=triggers,
-                results=results,
-                tickets={str(v): t for v, t in seen_tickets.items()},
-                changes={f: c.model_dump(mode="json") for f, c in event.changes.items()},
-                evaluated_at=now,
-            )
+        row = (
+            event.id,
+            event.type,
+            event.ticket_id,
+            event.correlation_id,
+            event.depth,
+            triggers,
+            json_dumps(results),
+            json_dumps({str(v): t for v, t in seen_tickets.items()}),
+            json_dumps({f: c.model_dump(mode="json") for f, c in event.changes.items()}),
+            now,
         )
+        if checked:
+            await db.execute(_INSERT_EVALUATION, *row)
+        elif await db.fetchval(_INSERT_EVALUATION_AT_VERSION, *row, ruleset.version) is None:
+            raise _RuleSetMoved
+        if cascades_stopped:
+            CASCADES_STOPPED.inc(cascades_stopped)
 
     async def _apply(
         self,

@@ -18,22 +18,25 @@ from .schemas import SLA_RULE_ACTIONS
 
 
 class RuleCache:
-    """Recompiles the rule set when ``rule_set_version`` moved (checked on every event: one
-    primary-key read), so a rule saved on any instance applies to the next event. Custom
-    field definitions come from ticket-api when a rule needs them."""
+    """The compiled rule set, recompiled when ``rule_set_version`` moved, so a rule saved on
+    any instance applies to the next event. ``current`` checks the version (one primary-key
+    read); the worker instead checks it inside the first statement it writes with (see
+    ``handlers/tickets.py``) and calls ``current`` again only when it moved. Custom field
+    definitions come from ticket-api when a rule needs them."""
 
     def __init__(self, ticket_api: TicketApiClient) -> None:
         self._ticket_api = ticket_api
         self._ruleset: RuleSet | None = None
 
+    @property
+    def cached(self) -> RuleSet | None:
+        """The rule set compiled last, without asking whether it is still current."""
+        return self._ruleset
+
     async def current(self, session: AsyncSession) -> RuleSet:
-        version = int(
-            await session.scalar(select(RuleSetVersion.version).where(RuleSetVersion.id == 1)) or 0
-        )
+        version = int(await session.scalar(_VERSION) or 0)
         if self._ruleset is None or self._ruleset.version != version:
-            rows = (
-                (await session.execute(select(Rule).where(Rule.active.is_(True)))).scalars().all()
-            )
+            rows = (await session.execute(_ACTIVE_RULES)).scalars().all()
             custom_fields = (
                 await self._ticket_api.custom_fields()
                 if any(uses_custom_fields(r.conditions) for r in rows)
@@ -41,6 +44,10 @@ class RuleCache:
             )
             self._ruleset = RuleSet.build(version, rows, custom_fields)
         return self._ruleset
+
+
+_VERSION = select(RuleSetVersion.version).where(RuleSetVersion.id == 1)
+_ACTIVE_RULES = select(Rule).where(Rule.active.is_(True))
 
 
 async def bump_version(session: AsyncSession) -> None:
