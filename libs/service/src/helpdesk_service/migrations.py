@@ -48,3 +48,21 @@ def run_env(target_metadata: MetaData, schema: str) -> None:
         await engine.dispose()
 
     asyncio.run(main())
+
+
+def compression_sql(schema: str, columns: dict[str, list[str]], method: str) -> str:
+    """SQL that sets the TOAST compression of these columns ({table: [column, ...]}).
+
+    A server built without ``method`` (lz4 is optional at build time) keeps its default: the
+    statement then changes nothing instead of failing the migration."""
+    statements = "; ".join(
+        f'ALTER TABLE "{schema}"."{table}" ALTER COLUMN "{column}" SET COMPRESSION {method}'
+        for table, names in columns.items()
+        for column in names
+    )
+    return (
+        "DO $$ BEGIN "
+        f"EXECUTE $sql${statements}$sql$; "
+        "EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL; "
+        "END $$"
+    )
