@@ -41,12 +41,12 @@ async def on_updated(event, ctx):
         raise RuntimeError("this event always fails")
 
 
-def runner(kafka_broker, topics, sessions, name="test-consumer", **kwargs):
+def runner(kafka_broker, topics, sessions, name="test-consumer", handler=on_updated, **kwargs):
     return ConsumerRunner(
         name=name,
         bootstrap_servers=kafka_broker.bootstrap_servers,
         topics=[topics.tickets],
-        handlers={"ticket.updated": on_updated},
+        handlers={"ticket.updated": handler},
         session_factory=sessions,
         tables=CONSUMER,
         retry_backoff=0.01,
@@ -302,3 +302,47 @@ async def test_a_failed_handler_leaves_nothing_and_the_connection_clean(
     assert dead == [failing.id]
     assert in_tx is False
     await consumer.stop()
+
+
+async def test_tickets_are_handled_side_by_side_each_in_order(kafka_broker, topics, sessions):
+    """A slow ticket does not hold up another ticket in the same partition; each ticket's own
+    events still run one after the other, in offset order."""
+    slow, fast = uuid.uuid4(), uuid.uuid4()
+    fast_done = asyncio.Event()
+    seen: list[tuple[uuid.UUID, int]] = []
+    running: dict[uuid.UUID, int] = {}
+
+    async def handler(event, ctx):
+        running[event.ticket_id] = running.get(event.ticket_id, 0) + 1
+        assert running[event.ticket_id] == 1, "two events of one ticket at once"
+        try:
+            if event.ticket_id == slow and event.ticket.version == 1:
+                # Finishes only once the other ticket's events went past it.
+                await asyncio.wait_for(fast_done.wait(), timeout=10)
+            seen.append((event.ticket_id, event.ticket.version))
+            if event.ticket_id == fast and event.ticket.version == 2:
+                fast_done.set()
+        finally:
+            running[event.ticket_id] -= 1
+
+    order = [(slow, 1), (fast, 1), (slow, 2), (fast, 2), (slow, 3)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        for ticket_id, version in order:
+            event = ticket_event(ticket_id, version)
+            batch.append(key=str(ticket_id).encode(), value=encode_event(event), timestamp=None)
+        await producer.send_batch(batch, topics.tickets, partition=0)
+    finally:
+        await producer.stop()
+    consumer = runner(kafka_broker, topics, sessions, handler=handler)
+
+    async def done():
+        return len(seen) == len(order)
+
+    await run_until(consumer, done)
+    assert [v for t, v in seen if t == slow] == [1, 2, 3]
+    assert [v for t, v in seen if t == fast] == [1, 2]
+    # The fast ticket finished before the slow one's first event did.
+    assert seen.index((fast, 2)) < seen.index((slow, 1))

@@ -199,7 +199,9 @@ class ConsumerRunner:
 
     For every record: decode; skip unknown types; in one transaction insert the event id into
     ``processed_event`` (skip if already there) and run the handler; commit the offset after
-    the partition's batch. Partitions are handled concurrently, records within one in order.
+    the partition's batch. Events with different keys (different tickets) are handled
+    concurrently, up to ``max_in_flight`` at a time; events with the same key — and so every
+    event of one ticket — strictly in order.
     A handler that keeps failing is retried ``max_attempts`` times, then the record is parked
     in ``dead_event`` so one poisoned event cannot stall its partition forever.
     """
@@ -220,8 +222,11 @@ class ConsumerRunner:
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
         fetch_max_wait_ms: int = 20,
+        max_in_flight: int = 16,
     ) -> None:
         self.name = name
+        # Bounds the handlers running at once (each holds a database connection).
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._topics = list(topics)
         self._handlers = dict(handlers)
         self._sessions = session_factory
@@ -296,9 +301,19 @@ class ConsumerRunner:
     async def _handle_partition(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
+        # One lane per key, in offset order; the lanes run side by side. The partition's
+        # offset moves only once all of them are done (a restart re-reads the batch and the
+        # dedupe table drops what was already applied).
+        lanes: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
         for record in records:
-            await self.handle_record(record)
-            self._pending[tp] = record.offset + 1
+            lanes.setdefault(record.key, []).append(record)
+        await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+        self._pending[tp] = records[-1].offset + 1
+
+    async def _handle_lane(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            async with self._slots:
+                await self.handle_record(record)
 
     async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

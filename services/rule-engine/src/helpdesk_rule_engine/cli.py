@@ -46,7 +46,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     engine = make_engine(
         settings.database_url,
         application_name="rule-engine-worker",
-        pool_size=10,
+        # A connection per event in flight, one for the relay, a few for the rule cache.
+        pool_size=settings.max_in_flight + 4,
+        max_overflow=0,
         json_serializer=json_dumps,
     )
     sessions = make_session_factory(engine)
@@ -73,6 +75,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         clock=SystemClock(),
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_in_flight=settings.max_in_flight,
     )
     producer = EventProducer(
         settings.kafka_bootstrap_servers,

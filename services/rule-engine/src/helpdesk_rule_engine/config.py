@@ -60,3 +60,6 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    # Events of different tickets evaluated at once by one worker (each holds a database
+    # connection; one ticket's events always run one after the other).
+    max_in_flight: int = Field(default=16, ge=1, le=64)
