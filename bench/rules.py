@@ -190,6 +190,10 @@ def in_process(seconds: float) -> dict[str, Any]:
 async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> dict[str, Any]:
     """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
+    # A fresh cluster and broker for every rate.
+    workdir = workdir / f"e2e-{rate:g}"
+    workdir.mkdir()
+    workdir.chmod(0o755)
     procs = Processes(workdir / "logs")
     pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
     broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
@@ -465,6 +469,32 @@ def report(results: dict[str, Any], path: Path) -> None:
             "| ---: | ---: | ---: |",
             f"| {e2e['p50_ms']:,.0f} ms | {e2e['p99_ms']:,.0f} ms | {e2e['max_ms']:,.0f} ms |",
         ]
+        runs = results.get("end_to_end_rates") or [e2e]
+        processes = ("ticket-api", "relay", "rule-worker", "postgresql", "broker")
+        lines += [
+            "",
+            "The same run at other rates (fresh processes and database each), with the CPU each "
+            "process spent per ticket (posting until the last change arrived; from /proc). The "
+            "machine has 2 CPU-seconds per second: at a rate where the total per ticket times "
+            "the rate nears 2 s, queues grow and latency with them.",
+            "",
+            "| tickets/s | p50 | p99 | arrived | "
+            + " | ".join(processes)
+            + " | all processes, per ticket | machine busy |",
+            "| ---: | ---: | ---: | ---: | "
+            + " | ".join("---:" for _ in processes)
+            + " | ---: | ---: |",
+        ]
+        for run in sorted(runs, key=lambda r: r["rate_per_s"]):
+            per = run.get("cpu_ms_per_ticket", {})
+            total = sum(per.values())
+            busy = run.get("cpu_seconds", {}).get("machine_busy_fraction", 0.0)
+            lines.append(
+                f"| {run['rate_per_s']:.0f} | {run['p50_ms']:,.0f} ms | {run['p99_ms']:,.0f} ms | "
+                f"{run['changed']}/{run['tickets']} | "
+                + " | ".join(f"{per.get(k, 0.0):.2f} ms" for k in processes)
+                + f" | {total:.1f} ms | {busy:.0%} |"
+            )
     lines += [
         "",
         "## Reproduce",
@@ -486,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=None, help="end-to-end posting time (10; --quick: 3)"
     )
     parser.add_argument("--rules", type=int, default=500)
+    parser.add_argument(
+        "--also-rates",
+        default="50,100,150",
+        help="end-to-end runs at these rates too, to show where latency turns (comma-separated)",
+    )
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args(argv)
     seconds = 1.0 if args.quick else 3.0
@@ -497,8 +532,14 @@ def main(argv: list[str] | None = None) -> int:
     results["in_process"] = in_process(seconds)
     if not args.skip_e2e:
         e2e_seconds = args.seconds or (3.0 if args.quick else 10.0)
-        results["end_to_end"] = asyncio.run(end_to_end(workdir, args.rate, e2e_seconds, args.rules))
-        log(f"end to end: {json.dumps(results['end_to_end'])}")
+        rates = sorted({args.rate, *(float(r) for r in args.also_rates.split(",") if r)})
+        runs = []
+        for rate in rates:
+            run = asyncio.run(end_to_end(workdir, rate, e2e_seconds, args.rules))
+            log(f"end to end: {json.dumps(run)}")
+            runs.append(run)
+        results["end_to_end"] = next(r for r in runs if r["rate_per_s"] == args.rate)
+        results["end_to_end_rates"] = runs
     out = ROOT / "bench" / "results" / ("rules-quick.json" if args.quick else "rules.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))
