@@ -351,7 +351,7 @@ def _statement_check(results: dict[str, Any]) -> list[str]:
             continue
         if api_set == raw_set:
             lines.append(
-                f"- {label}: the raw transaction runs exactly the API's per-ticket statements "
+                f"- {label}: the raw run sends exactly the API's per-ticket statements "
                 f"({len(api_set)} besides BEGIN/COMMIT; query texts compared in "
                 "pg_stat_statements)."
             )
@@ -619,8 +619,9 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Ticket creation: API next to the same SQL on the same PostgreSQL",
         "",
-        "The raw-SQL run executes the API's exact statements in one transaction (see "
-        "bench/workload.py and the statement check below) with asyncpg prepared statements, at "
+        "The raw-SQL run sends the API's exact statement for a new inbound ticket (one `WITH` "
+        "statement: customer upsert, number, ticket, message, history, outbox event; see "
+        "bench/workload.py and the statement check below) as an asyncpg prepared statement, at "
         "the same concurrency and rate, from the same kind of separate process.",
         "",
         *_creation_table(results),
