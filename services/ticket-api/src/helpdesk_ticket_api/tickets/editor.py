@@ -518,13 +518,7 @@ class TicketEditor:
         params: dict[str, Any] = {"t0_id": ticket.id}
         for name in ("version", "updated_at", *columns):
             params["t0_" + name] = getattr(ticket, name)
-        for i, message in enumerate(messages):
-            _bind(params, f"m{i}_", _row(_table(Message), message))
-        for i, entry in enumerate(history):
-            _bind(params, f"h{i}_", entry)
-        for i, row in enumerate(rows):
-            _bind(params, f"o{i}_", row)
-        await self.store.write(shape, params)
+        await self.store.write(shape, _write_params(params, messages, history, rows))
         self.events.extend(events)
         self._changes = {}
         self._pending_primary = []
@@ -548,7 +542,7 @@ class TicketEditor:
         ticket = self.ticket
         events, history = self.prepare_new()
         rows = outbox_rows(self.topics.tickets, events)
-        statement = _write_statement(
+        shape: WriteShape = (
             "insert",
             len(self._new_messages),
             tuple(history[0]) if history else (),
@@ -557,13 +551,7 @@ class TicketEditor:
         )
         params: dict[str, Any] = {}
         _bind(params, "t0_", _row(_table(Ticket), ticket))
-        for i, message in enumerate(self._new_messages):
-            _bind(params, f"m{i}_", _row(_table(Message), message))
-        for i, entry in enumerate(history):
-            _bind(params, f"h{i}_", entry)
-        for i, row in enumerate(rows):
-            _bind(params, f"o{i}_", row)
-        await self.session.execute(statement, params)
+        await self.store.write(shape, _write_params(params, self._new_messages, history, rows))
         self.events.extend(events)
         self._changes = {}
         self._pending_primary = []
@@ -703,6 +691,22 @@ def _table(model: Any) -> Table:
 
 def _row(table: Table, obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in table.columns}
+
+
+def _write_params(
+    params: dict[str, Any],
+    messages: list[Message],
+    history: list[dict[str, Any]],
+    outbox: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Add the parameters of ``_write_statement``'s message, history and outbox rows."""
+    for i, message in enumerate(messages):
+        _bind(params, f"m{i}_", _row(_table(Message), message))
+    for i, entry in enumerate(history):
+        _bind(params, f"h{i}_", entry)
+    for i, row in enumerate(outbox):
+        _bind(params, f"o{i}_", row)
+    return params
 
 
 def _bind(params: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:

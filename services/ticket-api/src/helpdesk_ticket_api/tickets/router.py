@@ -607,11 +607,7 @@ async def apply_actions(
                     raise
                 ids = [e.id for e in editor.events] + [event.id]
                 return 200, {"ticket": None, "purged": True, "event_ids": [str(i) for i in ids]}
-            try:
-                await _apply(editor, action)
-            except (Unprocessable, Conflict) as exc:
-                exc.message = f"actions[{index}] ({action.type}): {exc.message}"
-                raise
+            await writeback.apply_numbered(_apply, editor, index, action)
         await editor.save()
         return 200, {
             "ticket": await _ticket_out(session, ticket, editor)

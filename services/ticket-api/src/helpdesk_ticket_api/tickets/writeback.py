@@ -90,11 +90,7 @@ async def apply_batch(
             None, ticket, origin, now, topics, context=context, store=ConnectionStore(conn)
         )
         for index, action in enumerate(batch.actions):
-            try:
-                await apply(editor, action)
-            except (Unprocessable, Conflict) as exc:
-                exc.message = f"actions[{index}] ({action.type}): {exc.message}"
-                raise
+            await apply_numbered(apply, editor, index, action)
         await editor.save()
         if editor.events:
             snapshot = editor.events[-1].ticket  # type: ignore[attr-defined]
@@ -107,6 +103,15 @@ async def apply_batch(
         }
         await conn.execute(_STORE, principal_id, key, 200, orjson.dumps(body).decode())
     return 200, body, False
+
+
+async def apply_numbered(apply: Apply, editor: TicketEditor, index: int, action: Any) -> None:
+    """Apply one action of a batch; a refusal names it (``actions[1] (transfer): …``)."""
+    try:
+        await apply(editor, action)
+    except (Unprocessable, Conflict) as exc:
+        exc.message = f"actions[{index}] ({action.type}): {exc.message}"
+        raise
 
 
 async def _snapshot(conn: asyncpg.Connection, ticket: Ticket, context: SnapshotContext) -> Any:
