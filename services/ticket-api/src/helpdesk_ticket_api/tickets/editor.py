@@ -191,7 +191,7 @@ class SessionStore:
         return await load_context(self.session, ticket, known)
 
     async def write(self, shape: WriteShape, params: dict[str, Any]) -> None:
-        await self.session.execute(_write_statement(*shape), params)
+        await self.session.execute(write_statement(*shape), params)
 
 
 class TicketEditor:
@@ -699,7 +699,7 @@ def _write_params(
     history: list[dict[str, Any]],
     outbox: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Add the parameters of ``_write_statement``'s message, history and outbox rows."""
+    """Add the parameters of ``write_statement``'s message, history and outbox rows."""
     for i, message in enumerate(messages):
         _bind(params, f"m{i}_", _row(_table(Message), message))
     for i, entry in enumerate(history):
@@ -715,7 +715,7 @@ def _bind(params: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
 
 
 @functools.cache
-def _write_statement(
+def write_statement(
     ticket: str | tuple[str, ...] | None,
     messages: int,
     history_columns: tuple[str, ...],

@@ -137,7 +137,8 @@ def _table(model: Any) -> Table:
     return table
 
 
-def _pg_type(column_type: Any) -> str:
+def pg_type(column_type: Any) -> str:
+    """The PostgreSQL type to cast an asyncpg parameter of this column type to."""
     for sa_type, name in (
         (Uuid, "uuid"),
         (Boolean, "boolean"),
@@ -154,7 +155,7 @@ def _pg_type(column_type: Any) -> str:
     return "text"
 
 
-_HISTORY_TYPES = {c: _pg_type(_table(HistoryEntry).c[c].type) for c in _HISTORY_COLUMNS}
+_HISTORY_TYPES = {c: pg_type(_table(HistoryEntry).c[c].type) for c in _HISTORY_COLUMNS}
 
 
 def _encode(value: Any, pg_type: str) -> Any:
@@ -170,7 +171,7 @@ def _values(table: Table, row: Any, from_db: dict[str, str]) -> list[Any]:
 @functools.cache
 def _parameters(table: Table, from_db: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """(column, PostgreSQL type) of the columns passed as parameters, in statement order."""
-    return tuple((c.key, _pg_type(c.type)) for c in table.columns if c.key not in from_db)
+    return tuple((c.key, pg_type(c.type)) for c in table.columns if c.key not in from_db)
 
 
 @functools.cache
@@ -186,7 +187,7 @@ def _statement(messages: int) -> str:
                 values.append(from_db[c.key])
             else:
                 n += 1
-                values.append(f"${n}::{_pg_type(c.type)}")
+                values.append(f"${n}::{pg_type(c.type)}")
         return ", ".join(columns), ", ".join(values)
 
     def name(table: Table) -> str:

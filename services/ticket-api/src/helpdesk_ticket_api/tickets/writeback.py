@@ -27,8 +27,8 @@ from .. import idempotency
 from ..models import Message, Ticket
 from ..origin import Origin
 from . import schemas as s
-from .editor import AgentRef, TicketEditor, WriteShape, _write_statement
-from .inbound import _pg_type
+from .editor import AgentRef, TicketEditor, WriteShape, write_statement
+from .inbound import pg_type
 from .snapshot import SnapshotContext, ticket_snapshot
 
 SIMPLE_ACTIONS = (
@@ -134,7 +134,7 @@ _STORE = """
 
 def _columns(model: Any) -> list[tuple[str, str]]:
     table: Table = model.__table__
-    return [(c.key, _pg_type(c.type)) for c in table.columns]
+    return [(c.key, pg_type(c.type)) for c in table.columns]
 
 
 _TICKET_COLUMNS = _columns(Ticket)
@@ -248,8 +248,8 @@ _BIND = re.compile(r"(?<![:\w]):(\w+)")
 @functools.cache
 def _raw_statement(*shape: Any) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
     """The editor's write statement with asyncpg's positional, typed parameters."""
-    clause = _write_statement(*shape)
-    kinds = {name: _pg_type(bind.type) for name, bind in clause._bindparams.items()}
+    clause = write_statement(*shape)
+    kinds = {name: pg_type(bind.type) for name, bind in clause._bindparams.items()}
     order: list[tuple[str, Callable[[Any], Any]]] = []
 
     def number(match: re.Match[str]) -> str:
