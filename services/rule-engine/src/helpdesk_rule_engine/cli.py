@@ -55,7 +55,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     http = httpx.AsyncClient(
         base_url=settings.ticket_api_url,
         timeout=10.0,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
+        # One write-back per event in flight. httpcore checks every pooled connection on
+        # each request, so a pool larger than the concurrency only costs CPU.
+        limits=httpx.Limits(
+            max_connections=settings.max_in_flight,
+            max_keepalive_connections=settings.max_in_flight,
+        ),
     )
     ticket_api = TicketApiClient(http, settings.service_key or "")
     rules = RuleEngine(
