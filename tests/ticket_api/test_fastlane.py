@@ -138,3 +138,24 @@ async def test_lane_respects_the_body_limit_and_roles(client, client_for):
         assert lane("served") == served + 1
         history = (await client.get(f"/v1/tickets/{response.json()['id']}/history")).json()
         assert history["items"][0]["actor"]["kind"] == "service"
+
+
+async def test_a_large_body_is_passed_on_whole(client):
+    """Past what the lane reads before deciding, the route gets the whole body: what was read
+    and the rest."""
+    await client.get("/v1/tickets", params={"limit": 1})
+    text = "é" * 150_000  # within the 200,000 characters allowed; 300 kB of UTF-8
+    body = httpx.Request("POST", "/", json=_body(30, message={"body": text})).content
+    assert len(body) > 256 * 1024
+
+    async def chunks():
+        for i in range(0, len(body), 64 * 1024):
+            yield body[i : i + 64 * 1024]
+
+    passed = lane("passed")
+    response = await client.post(
+        "/v1/tickets", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
+    assert lane("passed") == passed + 1
+    assert response.json()["last_message"]["body"] == text
