@@ -318,3 +318,26 @@ async def test_a_batch_that_changes_nothing(api, service):
     assert response.status_code == 200
     assert response.json()["event_ids"] == []
     assert response.json()["ticket"]["version"] == ticket["version"]
+
+
+async def test_a_batch_that_also_deletes_records_each_change_once(api, client, service):
+    billing = await api.department("Billing")
+    ticket = await api.ticket()
+    response = await act(
+        service,
+        ticket,
+        [
+            {"type": "transfer", "department_id": billing["id"]},
+            {"type": "set_priority", "priority": "high"},
+            {"type": "delete"},
+        ],
+    )
+    assert response.status_code == 200, response.text
+    changed = [h for h in await history(client, ticket["id"]) if h["action"] != "created"]
+    assert sorted((h["action"], h["field"]) for h in changed) == [
+        ("deleted", "deleted_at"),
+        ("deleted", "status"),
+        ("transferred", "department_id"),
+        ("updated", "priority"),
+    ]
+    assert len(response.json()["event_ids"]) == 3

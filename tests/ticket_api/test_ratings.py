@@ -76,3 +76,16 @@ async def test_invalid_ratings_are_refused(api, client):
         await client.post(f"/v1/tickets/{ticket['id']}/ratings", json={"rating": "neutral"})
     ).json()
     assert rating["agent_id"] is None
+
+
+async def test_a_deleted_ticket_cannot_be_rated(api, client):
+    ticket = await api.ticket()
+    assert (await client.delete(f"/v1/tickets/{ticket['id']}")).status_code == 200
+    response = await client.post(f"/v1/tickets/{ticket['id']}/ratings", json={"rating": "bad"})
+    error = error_of(response, 409, "ticket_deleted")
+    assert "restore it" in error["message"]
+    assert (await client.get(f"/v1/tickets/{ticket['id']}/ratings")).json() == []
+    # Restored, it can be rated again.
+    assert (await client.post(f"/v1/tickets/{ticket['id']}/restore")).status_code == 200
+    response = await client.post(f"/v1/tickets/{ticket['id']}/ratings", json={"rating": "good"})
+    assert response.status_code == 201, response.text

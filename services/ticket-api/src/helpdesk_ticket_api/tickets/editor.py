@@ -452,6 +452,7 @@ class TicketEditor:
             self._set("status_changed_at", self.now)
 
     def rate(self, rating: str, comment: str | None) -> Rating:
+        self._ensure_editable()
         row = Rating(
             id=uuid.uuid4(),
             ticket_id=self.ticket.id,
@@ -612,8 +613,11 @@ class TicketEditor:
                 )
             elif kind in ("deleted", "restored"):
                 lifecycle = TicketDeleted if kind == "deleted" else TicketRestored
-                events.append(lifecycle(**base, ticket=snapshot, changes=public))
-                owned |= {"status", "status_changed_at", "deleted_at"}
+                # Its own fields only: other changes of the same batch get their own events
+                # (and history rows), not a second mention here.
+                mine = {f: c for f, c in public.items() if f in _LIFECYCLE_FIELDS}
+                events.append(lifecycle(**base, ticket=snapshot, changes=mine))
+                owned |= _LIFECYCLE_FIELDS
         by_category: dict[type[TicketEventBase], dict[str, Change]] = {}
         for field, change in self._changes.items():
             if field in owned or field in _INTERNAL_FIELDS:
@@ -772,6 +776,8 @@ def write_statement(
     return text(sql).bindparams(*binds)
 
 
+# What deleting or restoring a ticket changes: announced by ticket.deleted / ticket.restored.
+_LIFECYCLE_FIELDS = frozenset({"status", "status_changed_at", "deleted_at"})
 # Bookkeeping columns whose changes are not news on their own.
 _INTERNAL_FIELDS = frozenset({"status_changed_at", "last_message_id", "message_count"})
 _MESSAGE_FIELDS = frozenset(
