@@ -6,13 +6,14 @@ import signal
 import sys
 import sysconfig
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpdesk_devstack import LocalPostgres, ensure_topics, free_port
 from helpdesk_devstack.ports import port_is_free
+
+from tests.procs import exited
 
 
 @pytest.fixture
@@ -44,20 +45,6 @@ async def read_until(stream: asyncio.StreamReader, needle: str, seen: list[str])
         seen.append(line)
         if needle in line:
             return line
-
-
-def exited(pid: int, timeout: float = 10) -> bool:
-    """Whether the process exits within `timeout` (an unreaped zombie counts as exited)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            return True
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.e2e

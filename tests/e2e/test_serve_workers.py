@@ -12,7 +12,7 @@ from helpdesk_devstack.ports import free_port
 
 from tests.conftest import ADMIN_KEY
 from tests.e2e.suite import ServiceProcess
-from tests.service.test_serve import exited, parent_of
+from tests.procs import exited, parent_of
 
 pytestmark = pytest.mark.e2e
 

@@ -23,6 +23,8 @@ import pytest
 from helpdesk_devstack.ports import free_port
 from helpdesk_service.serve import serve
 
+from tests.procs import exited, parent_of
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,24 +152,6 @@ async def spread(port: int, connections: int = 40, rounds: int = 3) -> Counter[i
     # Keep-alive: a connection stays with the worker that accepted it.
     assert all(len(set(pids)) == 1 for pids in per_connection), per_connection
     return Counter(pids[0] for pids in per_connection)
-
-
-def parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def exited(pid: int, timeout: float = 10) -> bool:
-    """Whether the process exits within `timeout` (an unreaped zombie counts as exited)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            return True
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return True
-        time.sleep(0.1)
-    return False
 
 
 async def test_keepalive_connections_spread_over_workers_and_sigterm_stops_all(start):

@@ -9,6 +9,7 @@ from .bus import (
     HandlerContext,
     consumer_tables,
     driver_connection,
+    start_when_reachable,
 )
 from .clock import Clock, ManualClock, SystemClock
 from .envelope import (
@@ -111,4 +112,5 @@ __all__ = [
     "outbox_rows",
     "outbox_tables",
     "shard_of",
+    "start_when_reachable",
 ]

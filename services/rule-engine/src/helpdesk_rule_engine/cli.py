@@ -32,7 +32,14 @@ def serve(settings: Settings) -> None:
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     import httpx
-    from helpdesk_events import ConsumerRunner, EventProducer, OutboxRelay, SystemClock, Topics
+    from helpdesk_events import (
+        ConsumerRunner,
+        EventProducer,
+        OutboxRelay,
+        SystemClock,
+        Topics,
+        start_when_reachable,
+    )
     from helpdesk_service.db import make_engine, make_session_factory
 
     from .clients.ticket_api import TicketApiClient
@@ -88,14 +95,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         client_id="rule-engine-relay",
     )
     try:
-        while not stop.is_set():
-            try:
-                await producer.start()
-                await consumer.start()
-                break
-            except Exception as exc:
-                logging.warning("rule-engine: broker not reachable yet (%s); retrying", exc)
-                await asyncio.sleep(1)
+        await start_when_reachable(stop, "rule-engine worker", producer.start, consumer.start)
         relay = OutboxRelay(engine, OUTBOX, producer)
         logging.info("rule-engine worker: consuming %s and %s", topics.tickets, topics.sla)
         await asyncio.gather(consumer.run(stop), relay.run(stop))

@@ -27,7 +27,7 @@ def serve(settings: Settings) -> None:
 
 
 async def run_relay(settings: Settings) -> None:
-    from helpdesk_events import EventProducer, OutboxRelay
+    from helpdesk_events import EventProducer, OutboxRelay, start_when_reachable
 
     from .db import make_engine
     from .models import OUTBOX
@@ -42,13 +42,7 @@ async def run_relay(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    while not stop.is_set():
-        try:
-            await producer.start()
-            break
-        except Exception as exc:
-            logging.warning("relay: broker not reachable yet (%s); retrying", exc)
-            await asyncio.sleep(1)
+    await start_when_reachable(stop, "relay", producer.start)
     relay = OutboxRelay(engine, OUTBOX, producer, batch_size=settings.relay_batch_size)
     logging.info("relay: publishing outbox to %s", settings.kafka_bootstrap_servers)
     try:

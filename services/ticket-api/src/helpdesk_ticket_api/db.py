@@ -1,44 +1,26 @@
-"""Engine, session factory and the metadata of the ``tickets`` schema.
+"""The ``tickets`` schema's metadata, and the engine under ticket-api's name.
 
 The request (or the consumer's unit of work) owns the transaction: code below it flushes,
-never commits.
+never commits. Engine and session setup come from helpdesk_service.db.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from helpdesk_service import db as shared
+from helpdesk_service.db import make_session_factory, schema_metadata
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
+
+__all__ = ["SCHEMA", "Base", "make_engine", "make_session_factory"]
 
 SCHEMA = "tickets"
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
 
 class Base(DeclarativeBase):
-    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+    metadata = schema_metadata(SCHEMA)
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "ticket-api"}},
+    return shared.make_engine(
+        url, application_name="ticket-api", pool_size=pool_size, max_overflow=max_overflow
     )
-
-
-def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

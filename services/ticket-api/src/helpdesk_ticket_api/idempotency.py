@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from helpdesk_service.errors import Unprocessable
 from sqlalchemy import Table, bindparam, select, update
@@ -65,23 +66,33 @@ _STORE = (
 )
 
 
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise Unprocessable(f"Idempotency-Key: give 1 to {MAX_KEY_LENGTH} characters")
+
+
+def _replay(
+    request_hash: str, status_code: int | None, response: Any, digest: str
+) -> StoredResponse:
+    if request_hash != digest:
+        raise Unprocessable(
+            "Idempotency-Key was already used for a different request; use a new key",
+            code="idempotency_key_reused",
+        )
+    return StoredResponse(status_code or 200, response)
+
+
 async def claim(
     session: AsyncSession, principal_id: str, key: str, digest: str, now: datetime
 ) -> StoredResponse | None:
     """Claim the key for this request, or return the response stored under it."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise Unprocessable(f"Idempotency-Key: give 1 to {MAX_KEY_LENGTH} characters")
+    check_key(key)
     ids = {"b_principal_id": principal_id, "b_key": key}
     inserted = await session.execute(_CLAIM, {**ids, "b_request_hash": digest, "b_created_at": now})
     if inserted.first() is not None:
         return None
     stored = (await session.execute(_STORED, ids)).one()
-    if stored.request_hash != digest:
-        raise Unprocessable(
-            "Idempotency-Key was already used for a different request; use a new key",
-            code="idempotency_key_reused",
-        )
-    return StoredResponse(stored.status_code or 200, stored.response)
+    return _replay(stored.request_hash, stored.status_code, stored.response, digest)
 
 
 async def store(
@@ -96,3 +107,38 @@ async def store(
             "b_response": body,
         },
     )
+
+
+# The same on a plain asyncpg connection (the write-back fast path), in its transaction.
+_CLAIM_SQL = """
+    INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at)
+    VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key
+"""
+_STORED_SQL = """
+    SELECT request_hash, status_code, response::text AS response
+    FROM tickets.idempotency_key WHERE principal_id = $1 AND key = $2
+"""
+_STORE_SQL = """
+    UPDATE tickets.idempotency_key SET status_code = $3, response = $4::jsonb
+    WHERE principal_id = $1 AND key = $2
+"""
+
+
+async def claim_on(
+    conn: asyncpg.Connection, principal_id: str, key: str, digest: str, now: datetime
+) -> StoredResponse | None:
+    """``claim`` on an asyncpg connection."""
+    check_key(key)
+    if await conn.fetchval(_CLAIM_SQL, principal_id, key, digest, now) is not None:
+        return None
+    stored = await conn.fetchrow(_STORED_SQL, principal_id, key)
+    return _replay(
+        stored["request_hash"], stored["status_code"], orjson.loads(stored["response"]), digest
+    )
+
+
+async def store_on(
+    conn: asyncpg.Connection, principal_id: str, key: str, status_code: int, body: Any
+) -> None:
+    """``store`` on an asyncpg connection."""
+    await conn.execute(_STORE_SQL, principal_id, key, status_code, orjson.dumps(body).decode())

@@ -587,11 +587,7 @@ async def apply_actions(
 
     async def run() -> tuple[int, Any]:
         ticket, context = await lock_ticket(session, ticket_id)
-        if batch.expected_version is not None and ticket.version != batch.expected_version:
-            raise Conflict(
-                f"ticket is at version {ticket.version}, not {batch.expected_version}",
-                code="version_mismatch",
-            )
+        writeback.check_version(ticket, batch.expected_version)
         editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
         for index, action in enumerate(batch.actions):
             if isinstance(action, s.PurgeAction):

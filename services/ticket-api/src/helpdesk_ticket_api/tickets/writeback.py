@@ -68,24 +68,12 @@ async def apply_batch(
     apply: Apply,
 ) -> tuple[int, Any, bool]:
     """Apply the batch once per key in one transaction: (status, body, replayed)."""
-    if not key or len(key) > idempotency.MAX_KEY_LENGTH:
-        raise Unprocessable(f"Idempotency-Key: give 1 to {idempotency.MAX_KEY_LENGTH} characters")
     async with pool.acquire() as conn, conn.transaction():
-        claimed = await conn.fetchval(_CLAIM, principal_id, key, digest, now)
-        if claimed is None:
-            stored = await conn.fetchrow(_STORED, principal_id, key)
-            if stored["request_hash"] != digest:
-                raise Unprocessable(
-                    "Idempotency-Key was already used for a different request; use a new key",
-                    code="idempotency_key_reused",
-                )
-            return stored["status_code"] or 200, orjson.loads(stored["response"]), True
+        stored = await idempotency.claim_on(conn, principal_id, key, digest, now)
+        if stored is not None:
+            return stored.status_code, stored.body, True
         ticket, context = await _lock(conn, ticket_id)
-        if batch.expected_version is not None and ticket.version != batch.expected_version:
-            raise Conflict(
-                f"ticket is at version {ticket.version}, not {batch.expected_version}",
-                code="version_mismatch",
-            )
+        check_version(ticket, batch.expected_version)
         editor = TicketEditor(
             None, ticket, origin, now, topics, context=context, store=ConnectionStore(conn)
         )
@@ -101,8 +89,16 @@ async def apply_batch(
             "purged": False,
             "event_ids": [str(e.id) for e in editor.events],
         }
-        await conn.execute(_STORE, principal_id, key, 200, orjson.dumps(body).decode())
+        await idempotency.store_on(conn, principal_id, key, 200, body)
     return 200, body, False
+
+
+def check_version(ticket: Ticket, expected: int | None) -> None:
+    """A write-back made for an older version of the ticket is refused (409)."""
+    if expected is not None and ticket.version != expected:
+        raise Conflict(
+            f"ticket is at version {ticket.version}, not {expected}", code="version_mismatch"
+        )
 
 
 async def apply_numbered(apply: Apply, editor: TicketEditor, index: int, action: Any) -> None:
@@ -116,20 +112,6 @@ async def apply_numbered(apply: Apply, editor: TicketEditor, index: int, action:
 
 async def _snapshot(conn: asyncpg.Connection, ticket: Ticket, context: SnapshotContext) -> Any:
     return ticket_snapshot(ticket, await ConnectionStore(conn).load_context(ticket, context))
-
-
-_CLAIM = """
-    INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at)
-    VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key
-"""
-_STORED = """
-    SELECT request_hash, status_code, response::text AS response
-    FROM tickets.idempotency_key WHERE principal_id = $1 AND key = $2
-"""
-_STORE = """
-    UPDATE tickets.idempotency_key SET status_code = $3, response = $4::jsonb
-    WHERE principal_id = $1 AND key = $2
-"""
 
 
 def _columns(model: Any) -> list[tuple[str, str]]:
