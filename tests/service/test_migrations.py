@@ -77,3 +77,34 @@ async def test_compression_sql_can_go_back_and_tolerates_unknown_methods(fresh_u
         assert (await compression(fresh_url))[("tickets", "outbox", "payload")] == "p"
     finally:
         await engine.dispose()
+
+
+async def test_both_services_migrate_down_to_nothing_and_up_again(fresh_url):
+    from alembic import command
+    from alembic.config import Config
+    from helpdesk_rule_engine import cli as rule_cli
+    from helpdesk_ticket_api import cli as ticket_cli
+
+    def config(package_dir) -> Config:
+        c = Config()
+        c.set_main_option("script_location", str(package_dir / "migrations"))
+        c.set_main_option("sqlalchemy.url", fresh_url)
+        return c
+
+    async def tables() -> set[tuple[str, str]]:
+        return {(schema, table) for schema, table, _ in await compression(fresh_url)}
+
+    await asyncio.to_thread(migrate_tickets, TicketSettings(database_url=fresh_url))
+    await asyncio.to_thread(migrate_rules, RuleSettings(database_url=fresh_url))
+    up = await tables()
+    for schema in ("tickets", "rules"):
+        assert {
+            (schema, t) for t in ("outbox", "outbox_shard", "processed_event", "dead_event")
+        } <= up
+    for package_dir in (ticket_cli.HERE, rule_cli.HERE):
+        await asyncio.to_thread(command.downgrade, config(package_dir), "base")
+    # Only the version tables stay.
+    assert await tables() == {("tickets", "alembic_version"), ("rules", "alembic_version")}
+    await asyncio.to_thread(migrate_tickets, TicketSettings(database_url=fresh_url))
+    await asyncio.to_thread(migrate_rules, RuleSettings(database_url=fresh_url))
+    assert await tables() == up

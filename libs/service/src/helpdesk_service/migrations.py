@@ -66,3 +66,34 @@ def compression_sql(schema: str, columns: dict[str, list[str]], method: str) -> 
         "EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL; "
         "END $$"
     )
+
+
+def create_event_tables(schema: str) -> None:
+    """In a service's first migration: the tables helpdesk_events owns — the outbox with its
+    shard rows (one per ``SHARD_COUNT``; a relay owns a shard by locking its row), and the
+    consumer's ``processed_event`` and ``dead_event`` — exactly as the library defines them."""
+    from alembic import op
+    from helpdesk_events import SHARD_COUNT, consumer_tables, outbox_tables
+
+    from .db import schema_metadata
+
+    metadata = schema_metadata(schema)
+    outbox_tables(metadata)
+    consumer_tables(metadata)
+    metadata.create_all(op.get_bind())
+    op.execute(
+        f'INSERT INTO "{schema}".outbox_shard (shard) SELECT generate_series(0, {SHARD_COUNT - 1})'
+    )
+
+
+def drop_event_tables(schema: str) -> None:
+    """The reverse of ``create_event_tables``."""
+    from alembic import op
+    from helpdesk_events import consumer_tables, outbox_tables
+
+    from .db import schema_metadata
+
+    metadata = schema_metadata(schema)
+    outbox_tables(metadata)
+    consumer_tables(metadata)
+    metadata.drop_all(op.get_bind())

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from helpdesk_service.migrations import create_event_tables, drop_event_tables
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
@@ -18,23 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "dead_event",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column("consumer", sa.String(length=100), nullable=False),
-        sa.Column("event_id", sa.Uuid(), nullable=True),
-        sa.Column("event_type", sa.String(length=100), nullable=True),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("error", sa.Text(), nullable=False),
-        sa.Column(
-            "failed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_event")),
-        schema="rules",
-    )
+    create_event_tables("rules")
     op.create_table(
         "evaluation",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
@@ -51,45 +36,6 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_evaluation_ticket", "evaluation", ["ticket_id", "id"], unique=False, schema="rules"
-    )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column("shard", sa.SmallInteger(), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.LargeBinary(), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        schema="rules",
-    )
-    op.create_index("ix_outbox_shard_id", "outbox", ["shard", "id"], unique=False, schema="rules")
-    op.create_table(
-        "outbox_shard",
-        sa.Column("shard", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("shard", name=op.f("pk_outbox_shard")),
-        schema="rules",
-    )
-    # One row per shard (helpdesk_events.SHARD_COUNT): a relay owns a shard by locking its row.
-    op.execute("INSERT INTO rules.outbox_shard (shard) SELECT generate_series(0, 15)")
-    op.create_table(
-        "processed_event",
-        sa.Column("consumer", sa.String(length=100), nullable=False),
-        sa.Column("event_id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_event")),
-        schema="rules",
     )
     op.create_table(
         "rule",
@@ -135,10 +81,6 @@ def downgrade() -> None:
     op.drop_table("rule_firing", schema="rules")
     op.drop_index("ix_rule_kind_position", table_name="rule", schema="rules")
     op.drop_table("rule", schema="rules")
-    op.drop_table("processed_event", schema="rules")
-    op.drop_table("outbox_shard", schema="rules")
-    op.drop_index("ix_outbox_shard_id", table_name="outbox", schema="rules")
-    op.drop_table("outbox", schema="rules")
     op.drop_index("ix_evaluation_ticket", table_name="evaluation", schema="rules")
     op.drop_table("evaluation", schema="rules")
-    op.drop_table("dead_event", schema="rules")
+    drop_event_tables("rules")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from helpdesk_service.migrations import create_event_tables, drop_event_tables
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
@@ -18,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    create_event_tables("tickets")
     op.execute("CREATE SEQUENCE tickets.ticket_number_seq")
     op.create_table(
         "agent",
@@ -82,23 +84,6 @@ def upgrade() -> None:
         schema="tickets",
     )
     op.create_table(
-        "dead_event",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column("consumer", sa.String(length=100), nullable=False),
-        sa.Column("event_id", sa.Uuid(), nullable=True),
-        sa.Column("event_type", sa.String(length=100), nullable=True),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("error", sa.Text(), nullable=False),
-        sa.Column(
-            "failed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_event")),
-        schema="tickets",
-    )
-    op.create_table(
         "department",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -118,45 +103,6 @@ def upgrade() -> None:
         sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("principal_id", "key", name=op.f("pk_idempotency_key")),
-        schema="tickets",
-    )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column("shard", sa.SmallInteger(), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.LargeBinary(), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        schema="tickets",
-    )
-    op.create_index("ix_outbox_shard_id", "outbox", ["shard", "id"], unique=False, schema="tickets")
-    op.create_table(
-        "outbox_shard",
-        sa.Column("shard", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("shard", name=op.f("pk_outbox_shard")),
-        schema="tickets",
-    )
-    # One row per shard (helpdesk_events.SHARD_COUNT): a relay owns a shard by locking its row.
-    op.execute("INSERT INTO tickets.outbox_shard (shard) SELECT generate_series(0, 15)")
-    op.create_table(
-        "processed_event",
-        sa.Column("consumer", sa.String(length=100), nullable=False),
-        sa.Column("event_id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_event")),
         schema="tickets",
     )
     op.create_table(
@@ -466,15 +412,11 @@ def downgrade() -> None:
     op.drop_index("ix_ticket_history_ticket", table_name="ticket_history", schema="tickets")
     op.drop_table("ticket_history", schema="tickets")
     op.drop_table("tag", schema="tickets")
-    op.drop_table("processed_event", schema="tickets")
-    op.drop_table("outbox_shard", schema="tickets")
-    op.drop_index("ix_outbox_shard_id", table_name="outbox", schema="tickets")
-    op.drop_table("outbox", schema="tickets")
     op.drop_table("idempotency_key", schema="tickets")
     op.drop_table("department", schema="tickets")
-    op.drop_table("dead_event", schema="tickets")
     op.drop_table("customer_group", schema="tickets")
     op.drop_table("customer", schema="tickets")
     op.drop_table("custom_field", schema="tickets")
     op.drop_table("agent", schema="tickets")
     op.execute("DROP SEQUENCE tickets.ticket_number_seq")
+    drop_event_tables("tickets")
