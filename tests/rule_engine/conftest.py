@@ -1,16 +1,20 @@
 """Fixtures for rule-engine tests: ticket-api and rule-engine in process on one database,
-and a pump that delivers ticket events to the real handler without Kafka."""
+ticket-api served over loopback HTTP as the rule engine reaches it in production, and a
+pump that delivers ticket events to the real handler without Kafka."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from helpdesk_events import ConsumerRunner, ManualClock, Topics
-from helpdesk_rule_engine.clients.ticket_api import TicketApiClient
+from helpdesk_rule_engine.clients.ticket_api import TicketApiClient, ticket_api_session
 from helpdesk_rule_engine.config import Settings as RuleEngineSettings
 from helpdesk_rule_engine.handlers.tickets import RuleEngine
 from helpdesk_rule_engine.main import create_app as create_rule_engine
@@ -30,18 +34,38 @@ def topics() -> Topics:
 
 
 @pytest.fixture
-async def rule_app(app: Any, database_url: str, clock: ManualClock) -> AsyncIterator[Any]:
+async def ticket_api_url(app: Any) -> AsyncIterator[str]:
+    """The in-process ticket-api, served by uvicorn on a free loopback port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.005)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    await task
+    sock.close()
+
+
+@pytest.fixture
+async def rule_app(
+    ticket_api_url: str, database_url: str, clock: ManualClock
+) -> AsyncIterator[Any]:
     application = create_rule_engine(
         RuleEngineSettings(
             database_url=database_url,
             admin_key=ADMIN_KEY,
             service_key=SERVICE_KEY,
-            ticket_api_url="http://ticket-api",
+            ticket_api_url=ticket_api_url,
             db_pool_size=3,
             db_max_overflow=3,
         ),
         clock=clock,
-        ticket_api_transport=httpx.ASGITransport(app),
     )
     async with application.router.lifespan_context(application):
         yield application
@@ -96,7 +120,7 @@ def full_traces() -> bool:
 
 @pytest.fixture
 async def engine(
-    app: Any,
+    ticket_api_url: str,
     database_url: str,
     clock: ManualClock,
     topics: Topics,
@@ -104,7 +128,7 @@ async def engine(
     full_traces: bool,
 ) -> AsyncIterator[Engine]:
     db = make_engine(database_url, application_name="rule-engine-test", pool_size=3, max_overflow=3)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ticket-api")
+    http = ticket_api_session(ticket_api_url)
     ticket_api = TicketApiClient(http, SERVICE_KEY)
     handler = RuleEngine(
         ticket_api=ticket_api,
@@ -124,7 +148,7 @@ async def engine(
         max_attempts=1,
     )
     yield Engine(Pump(db, runner), handler, db)
-    await http.aclose()
+    await http.close()
     await db.dispose()
 
 

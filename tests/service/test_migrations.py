@@ -4,6 +4,7 @@ and the compression migrations go down and up again."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -22,6 +23,9 @@ COMPRESSED = {
     ("rules", "evaluation", "results"),
     ("rules", "evaluation", "tickets"),
     ("rules", "evaluation", "changes"),
+    ("rules", "evaluation", "not_matched"),
+    ("rules", "evaluation", "not_matched_names"),
+    ("rules", "evaluation", "not_matched_versions"),
     ("rules", "outbox", "payload"),
 }
 
@@ -108,3 +112,53 @@ async def test_both_services_migrate_down_to_nothing_and_up_again(fresh_url):
     await asyncio.to_thread(migrate_tickets, TicketSettings(database_url=fresh_url))
     await asyncio.to_thread(migrate_rules, RuleSettings(database_url=fresh_url))
     assert await tables() == up
+
+
+async def test_rule_engine_0004_down_rebuilds_one_json_entry_per_rule(fresh_url):
+    """Going back below 0004 puts the not-matched arrays into ``results`` again, in order."""
+    from alembic import command
+    from alembic.config import Config
+    from helpdesk_rule_engine import cli as rule_cli
+
+    await asyncio.to_thread(migrate_rules, RuleSettings(database_url=fresh_url))
+    engine = create_async_engine(fresh_url)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    fired = {"rule_id": str(uuid.uuid4()), "rule_name": "hit", "kind": "action",
+             "index": 1, "ticket_version": 3, "outcome": "fired", "reason": None}  # fmt: skip
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO rules.rule (id, kind, name, active, shadow, position, trigger, "
+                    "conditions, actions, created_at, updated_at) VALUES (:id, 'sla', 'kept', "
+                    "true, false, 0, 'ticket_created', '{}', '[]', now(), now())"
+                ),
+                {"id": kept},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO rules.evaluation (event_id, event_type, ticket_id, "
+                    "correlation_id, depth, triggers, results, evaluated_at, not_matched, "
+                    "not_matched_names, not_matched_versions) VALUES (:e, 'ticket.created', :e, "
+                    ":e, 0, '{}', CAST(:r AS jsonb), now(), ARRAY[:a, :b]::uuid[], "
+                    "ARRAY['kept', 'dropped'], ARRAY[3, 4])"
+                ),
+                {"e": uuid.uuid4(), "r": json.dumps([fired]), "a": kept, "b": dropped},
+            )
+        config = Config()
+        config.set_main_option("script_location", str(rule_cli.HERE / "migrations"))
+        config.set_main_option("sqlalchemy.url", fresh_url)
+        await asyncio.to_thread(command.downgrade, config, "0003")
+        async with engine.connect() as conn:
+            (results,) = (await conn.execute(text("SELECT results FROM rules.evaluation"))).one()
+    finally:
+        await engine.dispose()
+    not_matched = {"outcome": "not_matched", "reason": "no condition group held"}
+    assert results == [
+        {"rule_id": str(kept), "rule_name": "kept", "kind": "sla", "ticket_version": 3,
+         **not_matched},
+        {k: v for k, v in fired.items() if k != "index"},
+        {"rule_id": str(dropped), "rule_name": "dropped", "kind": "action",
+         "ticket_version": 4, **not_matched},
+    ]  # fmt: skip
+    await asyncio.to_thread(migrate_rules, RuleSettings(database_url=fresh_url))

@@ -1,6 +1,6 @@
-"""The fast lane for new inbound tickets (tickets/fastlane.py) against the FastAPI route it
-stands in front of: for every request, the same answer; and only the eligible ones served
-by the lane itself."""
+"""The fast lane for new inbound tickets and write-backs (tickets/fastlane.py) against the
+FastAPI routes it stands in front of: for every request, the same answer; and only the
+eligible ones served by the lane itself."""
 
 from __future__ import annotations
 
@@ -17,21 +17,26 @@ from tests.conftest import ADMIN_KEY, SERVICE_KEY
 from .test_inbound import outbox_events
 
 
-def lane(outcome: str) -> float:
-    value = REGISTRY.get_sample_value("ticket_api_fast_lane_requests_total", {"outcome": outcome})
+def lane(outcome: str, route: str = "create") -> float:
+    value = REGISTRY.get_sample_value(
+        "ticket_api_fast_lane_requests_total", {"route": route, "outcome": outcome}
+    )
     return value or 0.0
 
 
 @pytest.fixture
-async def reference(settings, clock):
+async def reference_app(settings, clock):
     """The same service on the same database with the fast lane switched off."""
     application = create_app(settings.model_copy(update={"fast_lane": False}), clock=clock)
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(application), base_url="http://ticket-api"
-        ) as c,
-    ):
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def reference(reference_app):
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(reference_app), base_url="http://ticket-api"
+    ) as c:
         yield c
 
 
@@ -159,3 +164,119 @@ async def test_a_large_body_is_passed_on_whole(client):
     assert response.status_code == 201, response.text
     assert lane("passed") == passed + 1
     assert response.json()["last_message"]["body"] == text
+
+
+RULE = {"kind": "rule", "id": "rule-9", "name": "Lane rule"}
+BILLING = "<billing>"
+# (name, headers, body (dict = JSON, bytes = raw), served by the lane); the batch's
+# "<billing>" stands for a real department; "actor" is added unless the body is raw.
+WRITE_BACKS: list[tuple[str, dict[str, str | None], Any, bool]] = [
+    ("transfer", {}, {"actions": [{"type": "transfer", "department_id": BILLING}]}, True),
+    (
+        "priority, tags, status",
+        {},
+        {
+            "actions": [
+                {"type": "set_priority", "priority": "urgent"},
+                {"type": "add_tags", "tags": ["vip", "vip", "late"]},
+                {"type": "set_status", "status": "open"},
+            ],
+            "depth": 2,
+        },
+        True,
+    ),
+    ("nothing changes", {}, {"actions": [{"type": "set_priority", "priority": "medium"}]}, True),
+    (
+        "unknown department",
+        {},
+        {"actions": [{"type": "transfer", "department_id": str(uuid.UUID(int=7))}]},
+        True,
+    ),
+    ("old version", {}, {"actions": [{"type": "resolve"}], "expected_version": 99}, True),
+    ("key too long", {"Idempotency-Key": "k" * 201}, {"actions": [{"type": "resolve"}]}, True),
+    ("message", {}, {"actions": [{"type": "add_message", "body": "hi"}]}, False),
+    ("no key", {"Idempotency-Key": ""}, {"actions": [{"type": "resolve"}]}, True),
+    ("without key header", {"Idempotency-Key": None}, {"actions": [{"type": "resolve"}]}, False),
+    ("bad action", {}, {"actions": [{"type": "explode"}]}, False),
+    ("invalid json", {}, b'{"actions": [', False),
+    ("agent-only field", {}, {"actions": [{"type": "resolve"}], "actor": {"kind": "x"}}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "body", "served"), WRITE_BACKS, ids=[c[0] for c in WRITE_BACKS]
+)
+async def test_write_back_lane_answers_as_the_route_does(
+    api, client_for, reference_app, database_url, name, headers, body, served
+):
+    billing = await api.department(f"Billing {uuid.uuid4().hex[:6]}")
+    if isinstance(body, dict):
+        body = {"actor": RULE, **body}
+        body["actions"] = [
+            {k: billing["id"] if v == BILLING else v for k, v in a.items()} for a in body["actions"]
+        ]
+    answers = []
+    async with (
+        client_for(SERVICE_KEY) as lane_client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(reference_app),
+            base_url="http://ticket-api",
+            headers={"Authorization": f"Bearer {SERVICE_KEY}"},
+        ) as reference_client,
+    ):
+        await lane_client.get("/v1/tickets", params={"limit": 1})  # the key, cached
+        for c in (reference_client, lane_client):
+            ticket = await api.ticket(priority="medium")
+            sent = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+            sent.update(headers)
+            sent = {k: v for k, v in sent.items() if v is not None}
+            content = (
+                body if isinstance(body, bytes) else httpx.Request("POST", "/", json=body).content
+            )
+            url = f"/v1/tickets/{ticket['id']}/actions"
+            before = (lane("served", "actions"), lane("passed", "actions"))
+            response = await c.post(url, content=content, headers=sent)
+            after = (lane("served", "actions"), lane("passed", "actions"))
+            if c is lane_client:
+                assert after == (
+                    (before[0] + 1, before[1]) if served else (before[0], before[1] + 1)
+                ), name
+            answer = [
+                response.status_code,
+                response.json(),
+                response.headers.get("idempotent-replayed"),
+            ]
+            if response.status_code == 200:
+                # The same request again is a replay with the same answer.
+                again = await c.post(url, content=content, headers=sent)
+                assert again.status_code == 200 and again.json() == response.json()
+                assert again.headers["idempotent-replayed"] == "true"
+            ids = {ticket["id"], ticket["code"], ticket["last_message"]["id"]}
+            if response.status_code == 200:
+                ids |= set(response.json()["event_ids"])
+                ids.add((response.json()["ticket"]["last_message"] or {}).get("id"))
+            answers.append(_normalise(answer, ids))
+    assert answers[0] == answers[1], answers
+
+
+async def test_write_back_lane_leaves_other_roles_and_paths_to_the_route(api, client):
+    ticket = await api.ticket()
+    await client.get("/v1/tickets", params={"limit": 1})
+    batch = {"actor": RULE, "actions": [{"type": "resolve"}]}
+    passed = lane("passed", "actions")
+    # An admin key may write back too: served.
+    served = lane("served", "actions")
+    response = await client.post(
+        f"/v1/tickets/{ticket['id']}/actions", json=batch, headers={"Idempotency-Key": "adm-1"}
+    )
+    assert response.status_code == 200, response.text
+    assert lane("served", "actions") == served + 1
+    # Upper-case UUIDs are the route's to parse.
+    response = await client.post(
+        f"/v1/tickets/{ticket['id'].upper()}/actions",
+        json=batch,
+        headers={"Idempotency-Key": "adm-2"},
+    )
+    assert response.status_code == 200, response.text
+    assert lane("passed", "actions") == passed
+    assert lane("served", "actions") == served + 1

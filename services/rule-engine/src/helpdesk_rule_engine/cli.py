@@ -31,7 +31,6 @@ def serve(settings: Settings) -> None:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    import httpx
     from helpdesk_events import (
         ConsumerRunner,
         EventProducer,
@@ -42,7 +41,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     )
     from helpdesk_service.db import make_engine, make_session_factory
 
-    from .clients.ticket_api import TicketApiClient
+    from .clients.ticket_api import TicketApiClient, ticket_api_session
     from .db import json_dumps
     from .handlers.tickets import RuleEngine
     from .models import CONSUMER, OUTBOX
@@ -59,16 +58,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         json_serializer=json_dumps,
     )
     sessions = make_session_factory(engine)
-    http = httpx.AsyncClient(
-        base_url=settings.ticket_api_url,
-        timeout=10.0,
-        # One write-back per event in flight. httpcore checks every pooled connection on
-        # each request, so a pool larger than the concurrency only costs CPU.
-        limits=httpx.Limits(
-            max_connections=settings.max_in_flight,
-            max_keepalive_connections=settings.max_in_flight,
-        ),
-    )
+    # One write-back per event in flight.
+    http = ticket_api_session(settings.ticket_api_url, connections=settings.max_in_flight)
     ticket_api = TicketApiClient(http, settings.service_key or "")
     rules = RuleEngine(
         ticket_api=ticket_api,
@@ -102,7 +93,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     finally:
         await consumer.stop()
         await producer.stop()
-        await http.aclose()
+        await http.close()
         await engine.dispose()
 
 

@@ -14,19 +14,13 @@ from helpdesk_service.errors import BodySizeLimit, install_error_handlers
 from helpdesk_service.ops import ops_router
 from helpdesk_service.responses import JsonResponse
 
-from .clients.ticket_api import TicketApiClient
+from .clients.ticket_api import TicketApiClient, ticket_api_session
 from .config import Settings
 from .db import json_dumps
 from .rules.router import router as rules_router
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    clock: Clock | None = None,
-    ticket_api_transport: httpx.AsyncBaseTransport | None = None,
-) -> FastAPI:
-    """``ticket_api_transport`` lets tests talk to an in-process ticket-api."""
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -38,16 +32,16 @@ def create_app(
             max_overflow=settings.db_max_overflow,
             json_serializer=json_dumps,
         )
-        http = httpx.AsyncClient(
-            base_url=settings.ticket_api_url, timeout=10.0, transport=ticket_api_transport
-        )
+        http = httpx.AsyncClient(base_url=settings.ticket_api_url, timeout=10.0)
+        session = ticket_api_session(settings.ticket_api_url)
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
         app.state.auth = RemoteKeyAuth(http, bootstrap_keys={settings.admin_key or "": "admin"})
-        app.state.ticket_api = TicketApiClient(http, settings.service_key or "")
+        app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
         try:
             yield
         finally:
+            await session.close()
             await http.aclose()
             await engine.dispose()
 

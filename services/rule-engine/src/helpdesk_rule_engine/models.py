@@ -70,8 +70,48 @@ class Evaluation(Base):
     correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     depth: Mapped[int] = mapped_column(Integer)
     triggers: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    # Entries that say more than "did not match", each with its ``index`` in evaluation
+    # order (rows from before migration 0004: every entry, in order, without ``index``).
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # The rules that did not match, in order, filling the indexes ``results`` leaves free:
+    # id, name and the ticket version each saw (their traces are recomputed on request).
+    not_matched: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid))
+    not_matched_names: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    not_matched_versions: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     # The ticket snapshots the rules saw, by version, and what the event changed.
     tickets: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+NOT_MATCHED = "no condition group held"
+
+
+def evaluation_results(row: Evaluation) -> list[dict[str, Any]]:
+    """Every candidate's result in evaluation order, whichever way the row stores them.
+
+    Entries rebuilt from the not-matched arrays carry no ``kind`` and no trace; the
+    evaluations endpoint adds both from the rule as it is now."""
+    if row.not_matched is None:
+        return list(row.results)
+    placed = {entry["index"]: entry for entry in row.results}
+    rest = zip(
+        row.not_matched, row.not_matched_names or (), row.not_matched_versions or (), strict=True
+    )
+    out: list[dict[str, Any]] = []
+    for index in range(len(row.results) + len(row.not_matched)):
+        entry = placed.get(index)
+        if entry is not None:
+            out.append({k: v for k, v in entry.items() if k != "index"})
+            continue
+        rule_id, name, version = next(rest)
+        out.append(
+            {
+                "rule_id": str(rule_id),
+                "rule_name": name,
+                "ticket_version": version,
+                "outcome": "not_matched",
+                "reason": NOT_MATCHED,
+            }
+        )
+    return out

@@ -110,35 +110,37 @@ async def store(
 
 
 # The same on a plain asyncpg connection (the write-back fast path), in its transaction.
-_CLAIM_SQL = """
-    INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at)
-    VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key
-"""
+# The write-back sends the claim together with its first read and the store together with
+# its write, so these are fragments with their parameters numbered by the caller.
+def claim_sql(principal_id: str, key: str, request_hash: str, created_at: str) -> str:
+    """An INSERT … RETURNING key that claims the key (no row returned: already claimed);
+    the arguments are the SQL placeholders to use."""
+    return (
+        "INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at) "
+        f"VALUES ({principal_id}, {key}, {request_hash}, {created_at}) "
+        "ON CONFLICT DO NOTHING RETURNING key"
+    )
+
+
+def store_sql(principal_id: str, key: str, status_code: str, response: str) -> str:
+    """An UPDATE storing the response of a claimed key (placeholders as arguments)."""
+    return (
+        f"UPDATE tickets.idempotency_key SET status_code = {status_code}, "
+        f"response = {response} WHERE principal_id = {principal_id} AND key = {key}"
+    )
+
+
 _STORED_SQL = """
     SELECT request_hash, status_code, response::text AS response
     FROM tickets.idempotency_key WHERE principal_id = $1 AND key = $2
 """
-_STORE_SQL = """
-    UPDATE tickets.idempotency_key SET status_code = $3, response = $4::jsonb
-    WHERE principal_id = $1 AND key = $2
-"""
 
 
-async def claim_on(
-    conn: asyncpg.Connection, principal_id: str, key: str, digest: str, now: datetime
-) -> StoredResponse | None:
-    """``claim`` on an asyncpg connection."""
-    check_key(key)
-    if await conn.fetchval(_CLAIM_SQL, principal_id, key, digest, now) is not None:
-        return None
+async def stored_on(
+    conn: asyncpg.Connection, principal_id: str, key: str, digest: str
+) -> StoredResponse:
+    """The response stored for a key the caller failed to claim (``claim_sql``)."""
     stored = await conn.fetchrow(_STORED_SQL, principal_id, key)
     return _replay(
         stored["request_hash"], stored["status_code"], orjson.loads(stored["response"]), digest
     )
-
-
-async def store_on(
-    conn: asyncpg.Connection, principal_id: str, key: str, status_code: int, body: Any
-) -> None:
-    """``store`` on an asyncpg connection."""
-    await conn.execute(_STORE_SQL, principal_id, key, status_code, orjson.dumps(body).decode())

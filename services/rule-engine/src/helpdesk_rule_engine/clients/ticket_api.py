@@ -1,4 +1,10 @@
-"""Typed client for ticket-api: one shared AsyncClient, the service key, write-backs."""
+"""Typed client for ticket-api: one aiohttp session, the service key, write-backs.
+
+aiohttp rather than httpx: every rule that changes a ticket is one request, and measured
+against the same server with 16 requests in flight, httpx spent about 1.7 ms of CPU per
+request (its pool checks every pooled connection's socket on each request) and aiohttp
+0.15 ms. That was a third of the worker's CPU.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 from helpdesk_conditions import CustomField
 
@@ -30,57 +36,74 @@ class TicketApiError(RuntimeError):
     """ticket-api could not be reached or failed (5xx): the event is retried."""
 
 
+def ticket_api_session(
+    base_url: str, *, connections: int = 16, timeout: float = 10.0
+) -> aiohttp.ClientSession:
+    """The session a TicketApiClient talks through: at most ``connections`` at once (one per
+    event in flight is enough), kept alive between requests. Create it inside a running
+    event loop and close it when done."""
+    return aiohttp.ClientSession(
+        base_url.rstrip("/") + "/",
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        json_serialize=lambda value: orjson.dumps(value).decode(),
+        # Requests carry the service key; nothing else is sent, nothing kept.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
+
+
 class TicketApiClient:
-    def __init__(self, client: httpx.AsyncClient, service_key: str) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession, service_key: str) -> None:
+        self._session = session
         self._headers = {"Authorization": f"Bearer {service_key}"}
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
+
+    async def _request(
+        self, method: str, path: str, what: str, **options: Any
+    ) -> tuple[int, bytes]:
+        try:
+            async with self._session.request(method, path, **options) as response:
+                return response.status, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise TicketApiError(f"{what} failed: {exc!r}") from exc
 
     async def apply_actions(
         self, ticket_id: uuid.UUID, batch: dict[str, Any], idempotency_key: str
     ) -> WriteBackResult:
-        try:
-            response = await self._client.post(
-                f"/v1/tickets/{ticket_id}/actions",
-                content=orjson.dumps(batch),
-                headers={**self._json_headers, "Idempotency-Key": idempotency_key},
-            )
-        except httpx.HTTPError as exc:
-            raise TicketApiError(f"write-back to ticket {ticket_id} failed: {exc!r}") from exc
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            raise TicketApiError(
-                f"write-back to ticket {ticket_id}: ticket-api answered {response.status_code}"
-            )
-        content = response.content
-        return WriteBackResult(response.status_code, orjson.loads(content) if content else {})
+        what = f"write-back to ticket {ticket_id}"
+        status, content = await self._request(
+            "POST",
+            f"v1/tickets/{ticket_id}/actions",
+            what,
+            data=orjson.dumps(batch),
+            headers={**self._json_headers, "Idempotency-Key": idempotency_key},
+        )
+        if status >= 500 or status in (408, 429):
+            raise TicketApiError(f"{what}: ticket-api answered {status}")
+        return WriteBackResult(status, orjson.loads(content) if content else {})
 
     async def get_ticket(self, ticket_id: uuid.UUID) -> dict[str, Any] | None:
-        try:
-            response = await self._client.get(f"/v1/tickets/{ticket_id}", headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise TicketApiError(f"reading ticket {ticket_id} failed: {exc!r}") from exc
-        if response.status_code == 404:
+        what = f"reading ticket {ticket_id}"
+        status, content = await self._request(
+            "GET", f"v1/tickets/{ticket_id}", what, headers=self._headers
+        )
+        if status == 404:
             return None
-        if response.status_code != 200:
-            raise TicketApiError(
-                f"reading ticket {ticket_id}: ticket-api answered {response.status_code}"
-            )
-        body: dict[str, Any] = response.json()
+        if status != 200:
+            raise TicketApiError(f"{what}: ticket-api answered {status}")
+        body: dict[str, Any] = orjson.loads(content)
         return body
 
     async def custom_fields(self) -> list[CustomField]:
         """Custom field definitions, for conditions on custom fields."""
-        try:
-            response = await self._client.get(
-                "/v1/custom-fields", params={"limit": 500}, headers=self._headers
-            )
-        except httpx.HTTPError as exc:
-            raise TicketApiError(f"reading custom fields failed: {exc!r}") from exc
-        if response.status_code != 200:
-            raise TicketApiError(
-                f"reading custom fields: ticket-api answered {response.status_code}"
-            )
+        what = "reading custom fields"
+        status, content = await self._request(
+            "GET", "v1/custom-fields", what, params={"limit": "500"}, headers=self._headers
+        )
+        if status != 200:
+            raise TicketApiError(f"{what}: ticket-api answered {status}")
         return [
             CustomField(key=d["key"], type=d["type"], options=tuple(d.get("options") or ()))
-            for d in response.json()["items"]
+            for d in orjson.loads(content)["items"]
         ]

@@ -30,12 +30,10 @@ from ..db import json_dumps
 from ..engine.plan import plan_actions
 from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
-from ..models import OUTBOX, Evaluation, RuleFiring, RuleSetVersion
+from ..models import NOT_MATCHED, OUTBOX, Evaluation, RuleFiring, RuleSetVersion
 from ..rules.service import RuleCache
 
 log = logging.getLogger(__name__)
-
-_NOT_MATCHED = "no condition group held"
 
 
 class _RuleSetMoved(Exception):
@@ -68,11 +66,12 @@ _CLAIM_FIRING_AT_VERSION = (
 )
 _EVALUATION_COLUMNS = (
     "event_id, event_type, ticket_id, correlation_id, depth, triggers, results, tickets, "
-    "changes, evaluated_at"
+    "changes, evaluated_at, not_matched, not_matched_names, not_matched_versions"
 )
 _EVALUATION_VALUES = (
     "$1::uuid, $2::varchar, $3::uuid, $4::uuid, $5::integer, $6::varchar[], "
-    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz"
+    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::uuid[], "
+    "$12::text[], $13::integer[]"
 )
 _INSERT_EVALUATION = (
     f"INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) VALUES ({_EVALUATION_VALUES})"
@@ -80,7 +79,7 @@ _INSERT_EVALUATION = (
 # The same, written only if the rule set is still the one evaluated (returns a row if so).
 _INSERT_EVALUATION_AT_VERSION = (
     f"INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) SELECT {_EVALUATION_VALUES} "
-    f"WHERE {_CURRENT_VERSION} = $11::bigint RETURNING true"
+    f"WHERE {_CURRENT_VERSION} = $14::bigint RETURNING true"
 )
 
 RULES_FIRED = Counter("rules_fired_total", "Rules that fired", ["kind"])
@@ -163,18 +162,25 @@ class RuleEngine:
         matched_first = ruleset.matching(
             triggers, new_ticket=new_ticket, ticket=event.ticket, changes=event.changes, now=now
         )
+        # What each candidate came to, in evaluation order: the rules that did not match
+        # (most of them) as three arrays, every other outcome as an entry of `results`
+        # that records its place (`index`) in that order.
         results: list[dict[str, Any]] = []
+        not_matched: list[uuid.UUID] = []
+        not_matched_names: list[str] = []
+        not_matched_versions: list[int] = []
         # The tickets the rules were evaluated against (later rules see earlier rules'
         # changes), so a trace left out here can be recomputed when someone asks.
         seen_tickets: dict[int, dict[str, Any]] = {}
         stopped_by: str | None = None
         cascades_stopped = 0
         full_traces = self._full_traces
-        for rule in candidates:
+        for index, rule in enumerate(candidates):
             if ticket is None:
                 results.append(
                     {
                         **rule.result_head,
+                        "index": index,
                         "outcome": "skipped",
                         "reason": "an earlier rule purged the ticket",
                     }
@@ -184,6 +190,7 @@ class RuleEngine:
                 results.append(
                     {
                         **rule.result_head,
+                        "index": index,
                         "outcome": "skipped",
                         "reason": f"stopped by rule {stopped_by!r}",
                     }
@@ -197,20 +204,19 @@ class RuleEngine:
                 matched = rule.conditions.matches(ticket, event.changes, now)
             if not matched and not full_traces:
                 # The common case, kept short: most candidates do not match.
-                results.append(
-                    {
-                        **rule.result_head,
-                        "ticket_version": ticket.version,
-                        "outcome": "not_matched",
-                        "reason": _NOT_MATCHED,
-                    }
-                )
+                not_matched.append(rule.id)
+                not_matched_names.append(rule.name)
+                not_matched_versions.append(ticket.version)
                 continue
-            entry: dict[str, Any] = {**rule.result_head, "ticket_version": ticket.version}
+            entry: dict[str, Any] = {
+                **rule.result_head,
+                "index": index,
+                "ticket_version": ticket.version,
+            }
             results.append(entry)
             entry["trace"] = rule.conditions.explain(ticket, event.changes, now)
             if not matched:
-                entry.update(outcome="not_matched", reason=_NOT_MATCHED)
+                entry.update(outcome="not_matched", reason=NOT_MATCHED)
                 continue
             if event.depth >= self._max_depth:
                 cascades_stopped += 1
@@ -279,6 +285,9 @@ class RuleEngine:
             json_dumps({str(v): t for v, t in seen_tickets.items()}),
             json_dumps({f: c.model_dump(mode="json") for f, c in event.changes.items()}),
             now,
+            not_matched,
+            not_matched_names,
+            not_matched_versions,
         )
         if checked:
             await db.execute(_INSERT_EVALUATION, *row)

@@ -14,13 +14,13 @@ from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import any_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..engine.conditions import uses_custom_fields
 from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
-from ..models import Evaluation, Rule
+from ..models import Evaluation, Rule, evaluation_results
 from . import schemas as s
 from .service import bump_version, check_rule, dump_actions, new_rule, next_position
 
@@ -202,13 +202,18 @@ async def evaluations(
     the rule was edited after the evaluation)."""
     query = select(Evaluation).where(Evaluation.ticket_id == ticket_id)
     if rule_id is not None:
-        query = query.where(Evaluation.results.contains([{"rule_id": str(rule_id)}]))
+        query = query.where(
+            or_(
+                Evaluation.results.contains([{"rule_id": str(rule_id)}]),
+                any_(Evaluation.not_matched) == rule_id,
+            )
+        )
     rows = (await session.execute(query.order_by(Evaluation.id.desc()).limit(limit))).scalars()
     explainer = _Explainer(session, request)
     items = []
     for row in rows:
         results = []
-        for result in row.results:
+        for result in evaluation_results(row):
             if rule_id is not None and result["rule_id"] != str(rule_id):
                 continue
             if "trace" not in result and result.get("outcome") == "not_matched":
@@ -250,14 +255,17 @@ class _Explainer:
                 compiled = compile_rule(rule, custom_fields)
             self._rules[rule_id] = (rule, compiled)
         rule, compiled = self._rules[rule_id]
+        # Entries stored compactly name no kind: the rule's (it cannot change) if it exists.
+        kind = {"kind": result.get("kind", rule.kind if rule is not None else None)}
         ticket = (row.tickets or {}).get(str(result.get("ticket_version")))
         if rule is None or compiled is None or ticket is None:
-            return {"trace": None, "trace_recomputed": False}
+            return {**kind, "trace": None, "trace_recomputed": False}
         changes = {f: Change.model_validate(c) for f, c in (row.changes or {}).items()}
         trace = compiled.conditions.explain(
             TicketSnapshot.model_validate(ticket), changes, row.evaluated_at
         )
         return {
+            **kind,
             "trace": trace,
             "trace_recomputed": True,
             "rule_changed_since": rule.updated_at > row.evaluated_at,

@@ -559,15 +559,10 @@ async def apply_actions(
             "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
             code="idempotency_key_required",
         )
-    origin = Origin(
-        actor=Actor(kind=batch.actor.kind, id=batch.actor.id, name=batch.actor.name),
-        correlation_id=batch.correlation_id or uuid.uuid4(),
-        causation_id=batch.causation_id,
-        depth=batch.depth,
-    )
+    origin = writeback.origin_of_batch(batch)
 
     def identity() -> dict[str, Any]:
-        return {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")}
+        return writeback.identity(ticket_id, batch)
 
     if writeback.eligible(batch):
         status, body, replayed = await writeback.apply_batch(
@@ -580,7 +575,6 @@ async def apply_actions(
             origin=origin,
             now=ctx.clock.now(),
             topics=ctx.topics,
-            apply=_apply,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return JsonResponse(body, status, headers=headers)
@@ -603,7 +597,7 @@ async def apply_actions(
                     raise
                 ids = [e.id for e in editor.events] + [event.id]
                 return 200, {"ticket": None, "purged": True, "event_ids": [str(i) for i in ids]}
-            await writeback.apply_numbered(_apply, editor, index, action)
+            await writeback.apply_numbered(editor, index, action)
         await editor.save()
         return 200, {
             "ticket": await _ticket_out(session, ticket, editor)
@@ -621,52 +615,3 @@ async def apply_actions(
         identity,
         run,
     )
-
-
-async def _apply(editor: TicketEditor, action: Any) -> None:
-    match action:
-        case s.TransferAction():
-            given = action.model_fields_set
-            await editor.transfer(
-                department_id=action.department_id,
-                agent_id=action.agent_id,
-                department_given="department_id" in given,
-                agent_given="agent_id" in given,
-            )
-        case s.SetStatusAction():
-            editor.set_status(action.status)
-        case s.ResolveAction():
-            editor.set_status("resolved")
-        case s.SetPriorityAction():
-            editor.set_priority(action.priority)
-        case s.SetSlaLevelAction():
-            editor.set_sla_level(action.sla_level)
-        case s.SetSubjectAction():
-            editor.set_subject(action.subject)
-        case s.AddTagsAction():
-            await editor.add_tags(action.tags)
-        case s.RemoveTagsAction():
-            await editor.remove_tags(action.tags)
-        case s.SetCustomFieldsAction():
-            await editor.set_custom_fields(action.values)
-        case s.MarkSpamAction():
-            editor.mark_spam()
-        case s.MarkNotSpamAction():
-            editor.mark_not_spam()
-        case s.DeleteAction():
-            editor.delete()
-        case s.RestoreAction():
-            editor.restore()
-        case s.AddMessageAction():
-            await editor.add_message(
-                author_kind=action.author_kind,
-                author_id=action.author_id,
-                body=action.body,
-                internal=action.internal,
-                from_address=action.from_address,
-                to=action.to,
-                cc=action.cc,
-                subject=action.subject,
-            )
-        case _:
-            raise Unprocessable(f"unknown action {action!r}")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
-from helpdesk_events import Topics
+from helpdesk_events import Actor, Topics
 from helpdesk_service.errors import Conflict, NotFound, Unprocessable
 from sqlalchemy import Table
 
@@ -51,7 +51,19 @@ def eligible(batch: s.ActionBatch) -> bool:
     return all(isinstance(action, SIMPLE_ACTIONS) for action in batch.actions)
 
 
-Apply = Callable[[TicketEditor, Any], Awaitable[None]]
+def origin_of_batch(batch: s.ActionBatch) -> Origin:
+    """Who the history names for a write-back: the actor the service acts for."""
+    return Origin(
+        actor=Actor(kind=batch.actor.kind, id=batch.actor.id, name=batch.actor.name),
+        correlation_id=batch.correlation_id or uuid.uuid4(),
+        causation_id=batch.causation_id,
+        depth=batch.depth,
+    )
+
+
+def identity(ticket_id: uuid.UUID, batch: s.ActionBatch) -> dict[str, Any]:
+    """What an Idempotency-Key is bound to: the same key with another batch is refused."""
+    return {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")}
 
 
 async def apply_batch(
@@ -65,20 +77,36 @@ async def apply_batch(
     origin: Origin,
     now: datetime,
     topics: Topics,
-    apply: Apply,
 ) -> tuple[int, Any, bool]:
-    """Apply the batch once per key in one transaction: (status, body, replayed)."""
+    """Apply the batch once per key in one transaction: (status, body, replayed).
+
+    Four round trips: BEGIN; the key's claim, the ticket's lock and the departments the
+    batch names, in one statement; the editor's write with the stored response; COMMIT."""
+    idempotency.check_key(key)
+    departments = [
+        action.department_id
+        for action in batch.actions
+        if isinstance(action, s.TransferAction) and action.department_id is not None
+    ]
     async with pool.acquire() as conn, conn.transaction():
-        stored = await idempotency.claim_on(conn, principal_id, key, digest, now)
-        if stored is not None:
-            return stored.status_code, stored.body, True
-        ticket, context = await _lock(conn, ticket_id)
-        check_version(ticket, batch.expected_version)
-        editor = TicketEditor(
-            None, ticket, origin, now, topics, context=context, store=ConnectionStore(conn)
+        row = await conn.fetchrow(
+            _CLAIM_AND_LOCK, ticket_id, principal_id, key, digest, now, departments
         )
+        if not row["claimed"]:
+            stored = await idempotency.stored_on(conn, principal_id, key, digest)
+            return stored.status_code, stored.body, True
+        if row["id"] is None:
+            raise NotFound(f"no ticket with id {ticket_id}")
+        ticket, context = _locked(row)
+        check_version(ticket, batch.expected_version)
+        store = ConnectionStore(
+            conn,
+            departments=dict.fromkeys(departments, False) | dict.fromkeys(row["departments"], True),
+        )
+        store.defer_writes()
+        editor = TicketEditor(None, ticket, origin, now, topics, context=context, store=store)
         for index, action in enumerate(batch.actions):
-            await apply_numbered(apply, editor, index, action)
+            await apply_numbered(editor, index, action)
         await editor.save()
         if editor.events:
             snapshot = editor.events[-1].ticket  # type: ignore[attr-defined]
@@ -89,7 +117,7 @@ async def apply_batch(
             "purged": False,
             "event_ids": [str(e.id) for e in editor.events],
         }
-        await idempotency.store_on(conn, principal_id, key, 200, body)
+        await store.write_deferred(storing=(principal_id, key, 200, body))
     return 200, body, False
 
 
@@ -101,13 +129,63 @@ def check_version(ticket: Ticket, expected: int | None) -> None:
         )
 
 
-async def apply_numbered(apply: Apply, editor: TicketEditor, index: int, action: Any) -> None:
+async def apply_numbered(editor: TicketEditor, index: int, action: Any) -> None:
     """Apply one action of a batch; a refusal names it (``actions[1] (transfer): …``)."""
     try:
-        await apply(editor, action)
+        await apply_action(editor, action)
     except (Unprocessable, Conflict) as exc:
         exc.message = f"actions[{index}] ({action.type}): {exc.message}"
         raise
+
+
+async def apply_action(editor: TicketEditor, action: Any) -> None:
+    """Apply one write-back action (any kind; ``eligible`` says which run here)."""
+    match action:
+        case s.TransferAction():
+            given = action.model_fields_set
+            await editor.transfer(
+                department_id=action.department_id,
+                agent_id=action.agent_id,
+                department_given="department_id" in given,
+                agent_given="agent_id" in given,
+            )
+        case s.SetStatusAction():
+            editor.set_status(action.status)
+        case s.ResolveAction():
+            editor.set_status("resolved")
+        case s.SetPriorityAction():
+            editor.set_priority(action.priority)
+        case s.SetSlaLevelAction():
+            editor.set_sla_level(action.sla_level)
+        case s.SetSubjectAction():
+            editor.set_subject(action.subject)
+        case s.AddTagsAction():
+            await editor.add_tags(action.tags)
+        case s.RemoveTagsAction():
+            await editor.remove_tags(action.tags)
+        case s.SetCustomFieldsAction():
+            await editor.set_custom_fields(action.values)
+        case s.MarkSpamAction():
+            editor.mark_spam()
+        case s.MarkNotSpamAction():
+            editor.mark_not_spam()
+        case s.DeleteAction():
+            editor.delete()
+        case s.RestoreAction():
+            editor.restore()
+        case s.AddMessageAction():
+            await editor.add_message(
+                author_kind=action.author_kind,
+                author_id=action.author_id,
+                body=action.body,
+                internal=action.internal,
+                from_address=action.from_address,
+                to=action.to,
+                cc=action.cc,
+                subject=action.subject,
+            )
+        case _:
+            raise Unprocessable(f"unknown action {action!r}")
 
 
 async def _snapshot(conn: asyncpg.Connection, ticket: Ticket, context: SnapshotContext) -> Any:
@@ -135,6 +213,19 @@ _LOCK = f"""
     WHERE t.id = $1
     FOR UPDATE OF t
 """
+# The write-back's first statement: claim the Idempotency-Key, lock the ticket (a row of
+# NULLs when there is none), and look up the departments its transfers name.
+_CLAIM_AND_LOCK = f"""
+    WITH claim AS ({
+    idempotency.claim_sql("$2::varchar", "$3::varchar", "$4::varchar", "$5::timestamptz")
+}),
+    locked AS ({_LOCK})
+    SELECT EXISTS (SELECT FROM claim) AS claimed,
+           ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($6::uuid[]))
+               AS departments,
+           locked.*
+    FROM (SELECT) AS one LEFT JOIN locked ON true
+"""
 
 
 def _decode(value: Any, pg_type: str) -> Any:
@@ -143,10 +234,7 @@ def _decode(value: Any, pg_type: str) -> Any:
     return value
 
 
-async def _lock(conn: asyncpg.Connection, ticket_id: uuid.UUID) -> tuple[Ticket, SnapshotContext]:
-    row = await conn.fetchrow(_LOCK, ticket_id)
-    if row is None:
-        raise NotFound(f"no ticket with id {ticket_id}")
+def _locked(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
     ticket = Ticket(**{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
     message = None
     if row["m_id"] is not None:
@@ -164,10 +252,35 @@ async def _lock(conn: asyncpg.Connection, ticket_id: uuid.UUID) -> tuple[Ticket,
 class ConnectionStore:
     """The editor's reads and writes on a plain asyncpg connection (in its transaction)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, *, departments: dict[uuid.UUID, bool] | None = None
+    ) -> None:
         self.conn = conn
+        # Departments already looked up in this transaction: id -> exists.
+        self._departments = departments or {}
+        self._deferring = False
+        self._deferred: tuple[WriteShape, dict[str, Any]] | None = None
+
+    def defer_writes(self) -> None:
+        """Keep the editor's write for ``write_deferred``, which sends it with more."""
+        self._deferring = True
+
+    async def write_deferred(self, *, storing: tuple[str, str, int, Any]) -> None:
+        """Send the kept write (if any) together with the Idempotency-Key's response
+        (principal id, key, status, body), in one statement."""
+        stored = (*storing[:3], _json(storing[3]))
+        if self._deferred is None:
+            await self.conn.execute(_STORE, *stored)
+            return
+        shape, params = self._deferred
+        self._deferred = None
+        sql, names = _raw_statement(*shape, storing=True)
+        await self.conn.execute(sql, *(encode(params[n]) for n, encode in names), *stored)
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
+        known = self._departments.get(department_id)
+        if known is not None:
+            return known
         found = await self.conn.fetchval(
             "SELECT true FROM tickets.department WHERE id = $1", department_id
         )
@@ -220,16 +333,24 @@ class ConnectionStore:
         return ctx
 
     async def write(self, shape: WriteShape, params: dict[str, Any]) -> None:
+        if self._deferring:
+            assert self._deferred is None, "one write per transaction"
+            self._deferred = (shape, params)
+            return
         sql, names = _raw_statement(*shape)
         await self.conn.execute(sql, *(encode(params[n]) for n, encode in names))
 
 
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
+_STORE = idempotency.store_sql("$1::varchar", "$2::varchar", "$3::integer", "$4::jsonb")
 
 
 @functools.cache
-def _raw_statement(*shape: Any) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
-    """The editor's write statement with asyncpg's positional, typed parameters."""
+def _raw_statement(
+    *shape: Any, storing: bool = False
+) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
+    """The editor's write statement with asyncpg's positional, typed parameters;
+    ``storing``: with the Idempotency-Key's response (four more parameters) in front."""
     clause = write_statement(*shape)
     kinds = {name: pg_type(bind.type) for name, bind in clause._bindparams.items()}
     order: list[tuple[str, Callable[[Any], Any]]] = []
@@ -240,7 +361,18 @@ def _raw_statement(*shape: Any) -> tuple[str, list[tuple[str, Callable[[Any], An
         order.append((name, _json if kind == "jsonb" else _same))
         return f"${len(order)}::{kind}"
 
-    return _BIND.sub(number, clause.text), order
+    sql = _BIND.sub(number, clause.text)
+    if storing:
+        n = len(order)
+        store = idempotency.store_sql(
+            f"${n + 1}::varchar", f"${n + 2}::varchar", f"${n + 3}::integer", f"${n + 4}::jsonb"
+        )
+        # A data-modifying WITH query runs whether or not the statement reads it.
+        if sql.startswith("WITH "):
+            sql = f"WITH store AS ({store}), {sql.removeprefix('WITH ')}"
+        else:
+            sql = f"WITH store AS ({store}) {sql}"
+    return sql, order
 
 
 def _json(value: Any) -> str:
