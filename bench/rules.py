@@ -28,6 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 from aiokafka import AIOKafkaConsumer
 from helpdesk_devstack.broker import LocalBroker, ensure_topics
@@ -187,7 +188,9 @@ def in_process(seconds: float) -> dict[str, Any]:
     return results
 
 
-async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> dict[str, Any]:
+async def end_to_end(
+    workdir: Path, rate: float, seconds: float, rules: int, *, pg_statements: bool = False
+) -> dict[str, Any]:
     """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
     # A fresh cluster and broker for every rate.
@@ -195,7 +198,14 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
     workdir.mkdir()
     workdir.chmod(0o755)
     procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    pg = LocalPostgres(
+        workdir / "pg",
+        free_port(),
+        fast=False,
+        extra_settings={"shared_preload_libraries": "'pg_stat_statements'"}
+        if pg_statements
+        else None,
+    )
     broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
     admin = "hd_bench_" + secrets.token_urlsafe(16)
     service = "hd_bench_" + secrets.token_urlsafe(16)
@@ -289,6 +299,7 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
             )
             await consumer.start()
             created: dict[str, datetime] = {}
+            relayed: dict[str, datetime] = {}
             changed: dict[str, datetime] = {}
 
             async def collect(stop: asyncio.Event) -> None:
@@ -299,6 +310,10 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
                             at = datetime.fromisoformat(event["occurred_at"])
                             if event["type"] == "ticket.created":
                                 created[event["ticket_id"]] = at
+                                # When the relay handed it to the broker (producer time).
+                                relayed[event["ticket_id"]] = datetime.fromtimestamp(
+                                    record.timestamp / 1000, UTC
+                                )
                             elif (
                                 event["type"] == "ticket.transferred"
                                 and event["actor"]["kind"] == "rule"
@@ -315,6 +330,7 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
                 while warm_id not in changed:
                     await asyncio.sleep(0.1)
             created.clear()
+            relayed.clear()
             changed.clear()
             total = int(rate * seconds)
             log(f"end to end: {rules} rules, posting {total} tickets at {rate:.0f}/s")
@@ -356,11 +372,16 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
             stop.set()
             await collector
             await consumer.stop()
+            evaluated = await evaluation_times(pg.dsn_for(pg.database))
+            statements = (
+                await top_statements(pg.dsn_for(pg.database), total) if pg_statements else None
+            )
         latencies = sorted(
             (changed[t] - created[t]).total_seconds() * 1000 for t in changed if t in created
         )
         if not latencies:
             raise RuntimeError("no rule change arrived")
+        stages = stage_percentiles(created, relayed, evaluated, changed)
         return {
             "rules": rules,
             "rate_per_s": rate,
@@ -371,6 +392,8 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
             "p50_ms": statistics.median(latencies),
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
             "max_ms": latencies[-1],
+            "stages": stages,
+            **({"pg_statements": statements} if statements is not None else {}),
             "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
             "cpu_ms_per_ticket": {
                 k: round(cpu[k] * 1000 / total, 2)
@@ -381,6 +404,68 @@ async def end_to_end(workdir: Path, rate: float, seconds: float, rules: int) -> 
         procs.close()
         await asyncio.to_thread(broker.stop)
         await asyncio.to_thread(pg.stop)
+
+
+async def evaluation_times(dsn: str) -> dict[str, datetime]:
+    """When the worker evaluated each ticket's ticket.created event."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT ticket_id::text, evaluated_at FROM rules.evaluation "
+            "WHERE event_type = 'ticket.created'"
+        )
+    finally:
+        await conn.close()
+    return {r[0]: r[1] for r in rows}
+
+
+async def top_statements(dsn: str, tickets: int) -> list[dict[str, Any]]:
+    """The statements PostgreSQL spent most time on (pg_stat_statements), per ticket."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await conn.fetch(
+            "SELECT calls, total_exec_time, query FROM pg_stat_statements "
+            "WHERE calls >= $1 ORDER BY total_exec_time DESC LIMIT 15",
+            tickets // 2,
+        )
+    finally:
+        await conn.close()
+    return [
+        {
+            "calls_per_ticket": round(r["calls"] / tickets, 2),
+            "us_per_call": round(r["total_exec_time"] * 1000 / r["calls"], 1),
+            "us_per_ticket": round(r["total_exec_time"] * 1000 / tickets, 1),
+            "query": " ".join(r["query"].split())[:160],
+        }
+        for r in rows
+    ]
+
+
+def stage_percentiles(
+    created: dict[str, datetime],
+    relayed: dict[str, datetime],
+    evaluated: dict[str, datetime],
+    changed: dict[str, datetime],
+) -> dict[str, dict[str, float]]:
+    """p50/p99 of each step: ticket-api commit → relay sends it to the broker → the worker
+    evaluates it → the write-back commits."""
+    steps = {
+        "created → relayed": (created, relayed),
+        "relayed → evaluated": (relayed, evaluated),
+        "evaluated → changed": (evaluated, changed),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, (start, end) in steps.items():
+        values = sorted(
+            (end[t] - start[t]).total_seconds() * 1000 for t in changed if t in start and t in end
+        )
+        if values:
+            out[name] = {
+                "p50_ms": round(statistics.median(values), 1),
+                "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 1),
+            }
+    return out
 
 
 IN_PROCESS_NOTE = (
@@ -495,6 +580,40 @@ def report(results: dict[str, Any], path: Path) -> None:
                 + " | ".join(f"{per.get(k, 0.0):.2f} ms" for k in processes)
                 + f" | {total:.1f} ms | {busy:.0%} |"
             )
+        lines += [
+            "",
+            "Where the time goes, step by step (p50 / p99): ticket-api commits the ticket → its "
+            "relay hands the event to the broker → the worker evaluates it → ticket-api commits "
+            "the rule's change.",
+            "",
+            "| tickets/s | created → relayed | relayed → evaluated | evaluated → changed |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
+        for run in sorted(runs, key=lambda r: r["rate_per_s"]):
+            stages = run.get("stages", {})
+            cells = [
+                f"{stages[k]['p50_ms']:,.0f} / {stages[k]['p99_ms']:,.0f} ms"
+                if k in stages
+                else "n/a"
+                for k in ("created → relayed", "relayed → evaluated", "evaluated → changed")
+            ]
+            lines.append(f"| {run['rate_per_s']:.0f} | " + " | ".join(cells) + " |")
+        statements = e2e.get("pg_statements")
+        if statements:
+            lines += [
+                "",
+                f"PostgreSQL's busiest statements at {e2e['rate_per_s']:.0f}/s "
+                "(`--pg-statements`; execution time only, wall clock):",
+                "",
+                "| calls per ticket | µs per call | µs per ticket | statement |",
+                "| ---: | ---: | ---: | --- |",
+            ]
+            for row in statements:
+                query = row["query"].replace("|", "\\|")
+                lines.append(
+                    f"| {row['calls_per_ticket']} | {row['us_per_call']:,.0f} | "
+                    f"{row['us_per_ticket']:,.0f} | `{query}` |"
+                )
     lines += [
         "",
         "## Reproduce",
@@ -502,6 +621,8 @@ def report(results: dict[str, Any], path: Path) -> None:
         "```",
         "make bench                                # API, relay and rule engine",
         ".venv/bin/python bench/rules.py --quick   # a smoke run of this part",
+        ".venv/bin/python bench/rules.py --rate 150 --also-rates '' --pg-statements"
+        "  # one rate, with PostgreSQL's busiest statements",
         "```",
         "",
     ]
@@ -522,6 +643,12 @@ def main(argv: list[str] | None = None) -> int:
         help="end-to-end runs at these rates too, to show where latency turns (comma-separated)",
     )
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="load pg_stat_statements and report the statements PostgreSQL spent most time on "
+        "(costs a little CPU: the figures are then not the reference ones)",
+    )
     args = parser.parse_args(argv)
     seconds = 1.0 if args.quick else 3.0
     workdir = Path(tempfile.mkdtemp(prefix="helpdesk-rules-bench-"))
@@ -535,7 +662,9 @@ def main(argv: list[str] | None = None) -> int:
         rates = sorted({args.rate, *(float(r) for r in args.also_rates.split(",") if r)})
         runs = []
         for rate in rates:
-            run = asyncio.run(end_to_end(workdir, rate, e2e_seconds, args.rules))
+            run = asyncio.run(
+                end_to_end(workdir, rate, e2e_seconds, args.rules, pg_statements=args.pg_statements)
+            )
             log(f"end to end: {json.dumps(run)}")
             runs.append(run)
         results["end_to_end"] = next(r for r in runs if r["rate_per_s"] == args.rate)

@@ -5,7 +5,7 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from helpdesk_events import ConsumerRunner, encode_event
 from helpdesk_ticket_api.db import make_engine, make_session_factory
 from helpdesk_ticket_api.models import CONSUMER
@@ -346,3 +346,73 @@ async def test_tickets_are_handled_side_by_side_each_in_order(kafka_broker, topi
     assert [v for t, v in seen if t == fast] == [1, 2]
     # The fast ticket finished before the slow one's first event did.
     assert seen.index((fast, 2)) < seen.index((slow, 1))
+
+
+async def _send(kafka_broker, topic, events):
+    """Events to partition 0, keyed by ticket."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                topic, value=encode_event(event), key=str(event.ticket_id).encode(), partition=0
+            )
+    finally:
+        await producer.stop()
+
+
+async def _committed(kafka_broker, group, tp):
+    """The group's committed offset, read without joining the group."""
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, group_id=group)
+    await reader.start()
+    try:
+        return await reader.committed(tp)
+    finally:
+        await reader.stop()
+
+
+async def test_fetching_goes_on_while_a_ticket_is_slow_and_offsets_stop_below_it(
+    kafka_broker, topics, sessions
+):
+    """Events fetched after a slow one are handled without waiting for it; the committed
+    offset stays at the slow event until it is done, so a restart would handle it again."""
+    slow, fast = uuid.uuid4(), uuid.uuid4()
+    started, release = asyncio.Event(), asyncio.Event()
+    seen: list[tuple[uuid.UUID, int]] = []
+
+    async def handler(event, ctx):
+        if event.ticket_id == slow:
+            started.set()
+            await asyncio.wait_for(release.wait(), timeout=20)
+        seen.append((event.ticket_id, event.ticket.version))
+
+    group = f"pipeline-{uuid.uuid4().hex[:6]}"
+    consumer = runner(
+        kafka_broker, topics, sessions, name=group, handler=handler, commit_interval=0.05
+    )
+    tp = TopicPartition(topics.tickets, 0)
+    await _send(kafka_broker, topics.tickets, [ticket_event(slow, 1)])
+    stop = asyncio.Event()
+    await consumer.start()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        async with asyncio.timeout(20):
+            await started.wait()
+            # Sent only now: in a later fetch than the slow event.
+            await _send(kafka_broker, topics.tickets, [ticket_event(fast, v) for v in (1, 2, 3)])
+            while len(seen) < 3:
+                await asyncio.sleep(0.02)
+            assert seen == [(fast, 1), (fast, 2), (fast, 3)]
+            await asyncio.sleep(0.3)  # several commit intervals
+            assert await _committed(kafka_broker, group, tp) == 0
+            release.set()
+            while len(seen) < 4:
+                await asyncio.sleep(0.02)
+            while await _committed(kafka_broker, group, tp) != 4:
+                await asyncio.sleep(0.05)
+    finally:
+        release.set()
+        stop.set()
+        await task
+        await consumer.stop()
+    assert seen[-1] == (slow, 1)

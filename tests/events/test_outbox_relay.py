@@ -8,7 +8,7 @@ import pytest
 from helpdesk_events import EventProducer, OutboxRelay, add_to_outbox
 from helpdesk_ticket_api.db import make_engine, make_session_factory
 from helpdesk_ticket_api.models import OUTBOX
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import collect_events
 from tests.events.helpers import ticket_event
@@ -116,3 +116,32 @@ async def test_rows_stay_until_the_broker_takes_them(engine, tmp_path, topics):
         await producer.stop()
     finally:
         await asyncio.to_thread(broker.stop)
+
+
+async def test_the_relay_vacuums_the_outbox_it_empties(engine, producer, topics):
+    """A queue table piles up deleted rows faster than autovacuum visits: the relay vacuums
+    it after ``vacuum_every`` deletions, and its idle probe goes through the primary key."""
+
+    async def vacuums() -> int:
+        async with engine.connect() as conn:
+            return int(
+                await conn.scalar(
+                    text(
+                        "SELECT vacuum_count FROM pg_stat_user_tables "
+                        "WHERE schemaname = 'tickets' AND relname = 'outbox'"
+                    )
+                )
+            )
+
+    relay = OutboxRelay(engine, OUTBOX, producer, vacuum_every=50)
+    before = await vacuums()
+    await write(engine, topics.tickets, [ticket_event(uuid.uuid4(), 1) for _ in range(30)])
+    assert await relay.publish_batch() == 30
+    assert await relay.publish_batch(probe=True) == 0
+    await write(engine, topics.tickets, [ticket_event(uuid.uuid4(), 1) for _ in range(30)])
+    assert await relay.publish_batch() == 30
+    # Statistics reach pg_stat_user_tables with a delay of their own.
+    async with asyncio.timeout(10):
+        while await vacuums() != before + 1:
+            await asyncio.sleep(0.1)
+    assert await pending(engine) == 0

@@ -104,8 +104,12 @@ class LocalPostgres:
         *,
         fast: bool = False,
         log_path: Path | None = None,
+        extra_settings: dict[str, str] | None = None,
     ) -> None:
+        """``extra_settings``: more postgresql.conf lines, values as written there (e.g.
+        ``{"shared_preload_libraries": "'pg_stat_statements'"}``)."""
         self.data_dir = data_dir.resolve()
+        self.extra_settings = dict(extra_settings or {})
         self.port = port
         self.user = user
         self.password = password
@@ -290,6 +294,7 @@ class LocalPostgres:
             "synchronous_commit": durability,
             "full_page_writes": durability,
         }
+        settings.update(self.extra_settings)
         path = self.data_dir / _SETTINGS_FILE
         path.write_text("".join(f"{key} = {value}\n" for key, value in settings.items()))
         self._own(path)

@@ -8,6 +8,7 @@ dispatches, and commits offsets only after handling (at-least-once, applied once
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -202,6 +203,32 @@ async def driver_connection(session: AsyncSession) -> Any:
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 
 
+class _LaneStopped(Exception):
+    """An earlier event of the same key failed for good: the later ones are not run."""
+
+
+class _PartitionProgress:
+    """Which of a partition's dispatched offsets are done: the committable offset is the
+    first one that is not (or the next to fetch, when all are)."""
+
+    def __init__(self) -> None:
+        self._open: collections.deque[int] = collections.deque()
+        self._done: set[int] = set()
+        self._next: int | None = None
+
+    def dispatched(self, offset: int) -> None:
+        self._open.append(offset)
+        self._next = offset + 1
+
+    def done(self, offset: int) -> None:
+        self._done.add(offset)
+        while self._open and self._open[0] in self._done:
+            self._done.discard(self._open.popleft())
+
+    def committable(self) -> int | None:
+        return self._open[0] if self._open else self._next
+
+
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Commit what was handled before partitions move to another instance."""
 
@@ -209,7 +236,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._runner.commit_pending(revoked)
+        await self._runner.release(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s: assigned %s", self._runner.name, sorted(str(tp) for tp in assigned))
@@ -219,12 +246,21 @@ class ConsumerRunner:
     """Consume topics with a table of handlers, each event applied once.
 
     For every record: decode; skip unknown types; in one transaction insert the event id into
-    ``processed_event`` (skip if already there) and run the handler; commit the offset after
-    the partition's batch. Events with different keys (different tickets) are handled
-    concurrently, up to ``max_in_flight`` at a time; events with the same key — and so every
-    event of one ticket — strictly in order.
+    ``processed_event`` (skip if already there) and run the handler. Events with different
+    keys (different tickets) are handled concurrently, up to ``max_in_flight`` at a time;
+    events with the same key — and so every event of one ticket — strictly in order.
+
+    Fetching does not wait for handling: records are dispatched to their key's lane as they
+    arrive (at most ``max_records`` fetched and not yet done), so one slow event delays only
+    its own ticket. A partition's offset is committed up to its first record not yet done,
+    at most every ``commit_interval`` seconds, when partitions are taken away (after their
+    records in hand are done) and on stop; a restart re-reads from there, and the dedupe
+    table drops what was already applied.
+
     A handler that keeps failing is retried ``max_attempts`` times, then the record is parked
-    in ``dead_event`` so one poisoned event cannot stall its partition forever.
+    in ``dead_event`` so one poisoned event cannot stall its partition forever. If even that
+    fails (the database is gone), ``run`` stops fetching, lets the other records in hand
+    finish, commits what is done and raises.
     """
 
     def __init__(
@@ -244,10 +280,20 @@ class ConsumerRunner:
         heartbeat_interval_ms: int = 3_000,
         fetch_max_wait_ms: int = 20,
         max_in_flight: int = 16,
+        commit_interval: float = 0.2,
     ) -> None:
         self.name = name
         # Bounds the handlers running at once (each holds a database connection).
         self._slots = asyncio.Semaphore(max_in_flight)
+        # Bounds the records fetched and not yet done.
+        self._room = asyncio.Semaphore(max_records)
+        self._commit_interval = commit_interval
+        self._partitions: dict[TopicPartition, _PartitionProgress] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        # The last record dispatched to each lane (partition, key): the next waits for it.
+        self._tails: dict[tuple[TopicPartition, bytes | None], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
         self._topics = list(topics)
         self._handlers = dict(handlers)
         self._sessions = session_factory
@@ -256,7 +302,6 @@ class ConsumerRunner:
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
         self._max_records = max_records
-        self._pending: dict[TopicPartition, int] = {}
         processed = tables.processed
         table = f'"{processed.schema}".{processed.name}' if processed.schema else processed.name
         consumer = "'" + name.replace("'", "''") + "'"
@@ -297,17 +342,77 @@ class ConsumerRunner:
             await self._consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
-            if not batches:
-                continue
-            await asyncio.gather(
-                *(self._handle_partition(tp, records) for tp, records in batches.items())
-            )
+        loop = asyncio.get_running_loop()
+        last_commit = loop.time()
+        try:
+            while not stop.is_set() and self._failure is None:
+                batches = await self._consumer.getmany(
+                    timeout_ms=100, max_records=self._max_records
+                )
+                assigned = self._consumer.assignment()
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._room.acquire()
+                        if tp not in assigned or self._failure is not None:
+                            self._room.release()  # taken away meanwhile: its new owner reads it
+                            continue
+                        self._dispatch(tp, record)
+                if loop.time() - last_commit >= self._commit_interval:
+                    await self.commit_pending(None)
+                    last_commit = loop.time()
+        finally:
+            # Let what is in hand finish (each record's transaction is short), then commit.
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
             await self.commit_pending(None)
+        if self._failure is not None:
+            raise self._failure
+
+    def _dispatch(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        progress = self._partitions.get(tp)
+        if progress is None:
+            progress = self._partitions[tp] = _PartitionProgress()
+        progress.dispatched(record.offset)
+        lane = (tp, record.key)
+        task = asyncio.create_task(self._run_in_lane(self._tails.get(lane), record))
+        self._tails[lane] = task
+        self._tasks.add(task)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if self._tails.get(lane) is task:
+                del self._tails[lane]
+            self._room.release()
+            if task.cancelled():
+                return
+            failure = task.exception()
+            if failure is not None:
+                if self._failure is None and not isinstance(failure, _LaneStopped):
+                    log.error("%s: giving up: %r", self.name, failure)
+                    self._failure = failure
+                return
+            progress.done(record.offset)
+
+        task.add_done_callback(finished)
+
+    async def _run_in_lane(
+        self, previous: asyncio.Task[None] | None, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+            if previous.cancelled() or previous.exception() is not None:
+                raise _LaneStopped  # never run a ticket's events out of order
+        async with self._slots:
+            await self.handle_record(record)
 
     async def commit_pending(self, only: set[TopicPartition] | None) -> None:
-        offsets = {tp: offset for tp, offset in self._pending.items() if only is None or tp in only}
+        offsets = {}
+        for tp, progress in self._partitions.items():
+            if only is not None and tp not in only:
+                continue
+            offset = progress.committable()
+            if offset is not None and self._committed.get(tp) != offset:
+                offsets[tp] = offset
         if not offsets:
             return
         try:
@@ -316,25 +421,18 @@ class ConsumerRunner:
             # The partitions moved on; whoever owns them now re-reads from the last commit and
             # the dedupe table keeps those events from being applied twice.
             log.warning("%s: offset commit failed (%s); events will be re-read", self.name, exc)
-        for tp in offsets:
-            self._pending.pop(tp, None)
+            return
+        self._committed.update(offsets)
 
-    async def _handle_partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
-        # One lane per key, in offset order; the lanes run side by side. The partition's
-        # offset moves only once all of them are done (a restart re-reads the batch and the
-        # dedupe table drops what was already applied).
-        lanes: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
-        for record in records:
-            lanes.setdefault(record.key, []).append(record)
-        await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
-        self._pending[tp] = records[-1].offset + 1
-
-    async def _handle_lane(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in records:
-            async with self._slots:
-                await self.handle_record(record)
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        """Partitions are being taken away: finish their records in hand, commit, forget."""
+        tails = [task for (tp, _), task in self._tails.items() if tp in revoked]
+        if tails:
+            await asyncio.wait(tails)
+        await self.commit_pending(revoked)
+        for tp in revoked:
+            self._partitions.pop(tp, None)
+            self._committed.pop(tp, None)
 
     async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

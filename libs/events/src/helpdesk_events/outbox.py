@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
@@ -121,6 +122,7 @@ class OutboxRelay:
         idle_interval: float = 0.02,
         max_idle_interval: float = 0.05,
         error_backoff: float = 0.5,
+        vacuum_every: int = 2_000,
     ) -> None:
         self._engine = engine
         self._tables = tables
@@ -141,7 +143,15 @@ class OutboxRelay:
             "WHERE shard = ANY($1::smallint[]) ORDER BY id LIMIT $2"
         )
         self._delete = f"DELETE FROM {prefix}outbox WHERE id = ANY($1::bigint[])"
-        self._probe = f"SELECT EXISTS (SELECT FROM {prefix}outbox)"
+        # Through the primary key: a sequential scan would read every page the deleted rows
+        # still occupy (a busy outbox piles up thousands before autovacuum comes by).
+        self._probe = f"SELECT id FROM {prefix}outbox ORDER BY id LIMIT 1"
+        # A queue table: every row is inserted and deleted once. Vacuumed by the relay after
+        # this many deletions, so its scans stay short between autovacuum's visits (a
+        # minute apart by default).
+        self._vacuum = f"VACUUM {prefix}outbox"
+        self._vacuum_every = vacuum_every
+        self._deleted_since_vacuum = 0
 
     async def publish_batch(self, *, probe: bool = False) -> int:
         """Publish one batch; returns how many events went out (0 when idle).
@@ -150,10 +160,17 @@ class OutboxRelay:
         transaction (an idle relay polls often; a batch costs five round trips)."""
         async with self._engine.connect() as conn:
             driver: Any = (await conn.get_raw_connection()).driver_connection
-            if probe and not await driver.fetchval(self._probe):
+            if probe and await driver.fetchval(self._probe) is None:
                 return 0
             async with driver.transaction():
                 published = await self._publish(driver)
+            self._deleted_since_vacuum += published
+            if self._deleted_since_vacuum >= self._vacuum_every:
+                self._deleted_since_vacuum = 0
+                try:
+                    await driver.execute(self._vacuum)
+                except asyncpg.PostgresError as exc:  # e.g. not the table's owner
+                    log.warning("outbox relay: VACUUM failed (%s); autovacuum will do it", exc)
         if published:
             OUTBOX_PUBLISHED.inc(published)
         return published
