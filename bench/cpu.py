@@ -21,6 +21,9 @@ class ProcStat:
     ppid: int
     comm: str
     cpu_ticks: int
+    # When the process started (clock ticks after boot): a pid reused by a new process has
+    # another. The name is no test: a kernel worker's changes with the work it does.
+    started: int
 
 
 def _read_stat(pid_dir: Path) -> ProcStat | None:
@@ -32,8 +35,14 @@ def _read_stat(pid_dir: Path) -> ProcStat | None:
     left, _, right = raw.rpartition(")")
     comm = left.partition("(")[2]
     fields = right.split()
-    # fields[0] is state (field 3); utime and stime are fields 14 and 15.
-    return ProcStat(int(pid_dir.name), int(fields[1]), comm, int(fields[11]) + int(fields[12]))
+    # fields[0] is state (field 3); utime and stime are fields 14 and 15, starttime 22.
+    return ProcStat(
+        int(pid_dir.name),
+        int(fields[1]),
+        comm,
+        int(fields[11]) + int(fields[12]),
+        int(fields[19]),
+    )
 
 
 def snapshot() -> dict[int, ProcStat]:
@@ -100,7 +109,7 @@ class CpuWindow:
                 return 0
             before = self._before.get(pid) if self._before else None
             # A pid reused by a new process inside the window starts from zero.
-            same = before is not None and before.comm == now.comm
+            same = before is not None and before.started == now.started
             return now.cpu_ticks - (before.cpu_ticks if same and before else 0)
 
         named: set[int] = {os.getpid()}

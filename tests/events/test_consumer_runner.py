@@ -11,6 +11,7 @@ from helpdesk_ticket_api.db import make_engine, make_session_factory
 from helpdesk_ticket_api.models import CONSUMER
 from prometheus_client import REGISTRY
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tests.events.helpers import ticket_event
 
@@ -416,3 +417,61 @@ async def test_fetching_goes_on_while_a_ticket_is_slow_and_offsets_stop_below_it
         await task
         await consumer.stop()
     assert seen[-1] == (slow, 1)
+
+
+async def test_a_handler_can_write_the_processed_mark_itself(database_url, sessions):
+    """dedupe="handler": no transaction around the handler; it gets the table, the consumer
+    name and the event id, writes the mark with its outcome, and reports a duplicate."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    seen = []
+    try:
+
+        async def handler(event, ctx):
+            driver = await ctx.driver_connection()
+            seen.append((driver.is_in_transaction(), ctx.dedupe.consumer, ctx.dedupe.event_id))
+            marked = await driver.fetchval(
+                f"WITH mark AS (INSERT INTO {ctx.dedupe.table} (consumer, event_id) "
+                "VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true), "
+                "applied AS (INSERT INTO tickets.applied SELECT $2, $3, 0 "
+                "WHERE EXISTS (SELECT FROM mark)) SELECT EXISTS (SELECT FROM mark)",
+                ctx.dedupe.consumer,
+                ctx.dedupe.event_id,
+                event.ticket.version,
+            )
+            if not marked:
+                ctx.duplicate()
+
+        consumer = ConsumerRunner(
+            name="marks-itself",
+            bootstrap_servers="127.0.0.1:1",
+            topics=["t"],
+            handlers={"ticket.updated": handler},
+            session_factory=make_session_factory(engine),
+            tables=CONSUMER,
+            max_attempts=1,
+            dedupe="handler",
+        )
+        event = ticket_event(uuid.uuid4(), 1)
+        skipped = REGISTRY.get_sample_value(
+            "consumer_events_skipped_total", {"consumer": "marks-itself", "reason": "duplicate"}
+        )
+        await consumer.handle_record(_record(event, 0))
+        await consumer.handle_record(_record(event, 0))  # redelivered
+        after = REGISTRY.get_sample_value(
+            "consumer_events_skipped_total", {"consumer": "marks-itself", "reason": "duplicate"}
+        )
+    finally:
+        await engine.dispose()
+    assert seen == [(False, "marks-itself", event.id)] * 2
+    assert (after or 0) - (skipped or 0) == 1
+    assert await applied(sessions) == [(event.id, 1)]
+    with pytest.raises(ValueError, match="bound to an engine"):
+        ConsumerRunner(
+            name="x",
+            bootstrap_servers="127.0.0.1:1",
+            topics=["t"],
+            handlers={},
+            session_factory=async_sessionmaker(),
+            tables=CONSUMER,
+            dedupe="handler",
+        )

@@ -146,6 +146,7 @@ async def engine(
         tables=CONSUMER,
         clock=clock,
         max_attempts=1,
+        dedupe="handler",
     )
     yield Engine(Pump(db, runner), handler, db)
     await http.close()

@@ -4,6 +4,7 @@ bus (producer and consumer loop), the transactional outbox and its relay, and th
 from .bus import (
     ConsumerRunner,
     ConsumerTables,
+    Dedupe,
     EventProducer,
     Handler,
     HandlerContext,
@@ -73,6 +74,7 @@ __all__ = [
     "Clock",
     "ConsumerRunner",
     "ConsumerTables",
+    "Dedupe",
     "Event",
     "EventBase",
     "EventProducer",

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -148,11 +148,27 @@ async def start_when_reachable(
     return True
 
 
+@dataclass(frozen=True)
+class Dedupe:
+    """For handlers that record the event as processed themselves (``dedupe="handler"``):
+    ``table`` (schema-qualified, quoted) has the columns ``consumer`` and ``event_id``; the
+    event is processed once a row (this consumer's name, its id) is in it."""
+
+    table: str
+    consumer: str
+    event_id: uuid.UUID
+
+
 class HandlerContext:
     """What a handler gets besides the event: the transaction to do its work in, and time.
 
     ``session`` is opened on first use, inside the event's transaction: a handler that
-    only sends statements through ``driver_connection()`` never pays for one."""
+    only sends statements through ``driver_connection()`` never pays for one.
+
+    With ``dedupe="handler"`` there is no transaction: the handler's statements (and its
+    session, for reads) run in autocommit mode; it gets ``dedupe``, writes the processed
+    mark itself in the statement that records its outcome, and calls ``duplicate()`` when
+    the mark was already there."""
 
     def __init__(
         self,
@@ -162,12 +178,19 @@ class HandlerContext:
         *,
         open_session: Callable[[], AsyncSession] | None = None,
         driver: Any = None,
+        dedupe: Dedupe | None = None,
     ) -> None:
         self.clock = clock
         self.record = record
+        self.dedupe = dedupe
+        self.was_duplicate = False
         self._session = session
         self._open_session = open_session
         self._driver = driver
+
+    def duplicate(self) -> None:
+        """The event had already been processed: nothing was done (handler dedupe)."""
+        self.was_duplicate = True
 
     @property
     def session(self) -> AsyncSession:
@@ -281,8 +304,13 @@ class ConsumerRunner:
         fetch_max_wait_ms: int = 20,
         max_in_flight: int = 16,
         commit_interval: float = 0.2,
+        dedupe: Literal["runner", "handler"] = "runner",
     ) -> None:
         self.name = name
+        # "runner": each event's transaction begins with the dedupe insert, and the handler
+        # works inside it. "handler": no transaction; the handler writes the processed mark
+        # itself, together with its outcome (see HandlerContext), saving round trips.
+        self._dedupe = dedupe
         # Bounds the handlers running at once (each holds a database connection).
         self._slots = asyncio.Semaphore(max_in_flight)
         # Bounds the records fetched and not yet done.
@@ -311,6 +339,7 @@ class ConsumerRunner:
             f"BEGIN; INSERT INTO {table} (consumer, event_id) VALUES ({consumer}, '",
             "') ON CONFLICT DO NOTHING",
         )
+        self._processed_table = table
         bind = session_factory.kw.get("bind")
         # Connections on which SQLAlchemy neither begins nor commits: the runner does.
         self._engine: AsyncEngine | None = (
@@ -318,6 +347,8 @@ class ConsumerRunner:
             if isinstance(bind, AsyncEngine)
             else None
         )
+        if dedupe == "handler" and self._engine is None:
+            raise ValueError('dedupe="handler" needs a session factory bound to an engine')
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=name,
@@ -479,6 +510,28 @@ class ConsumerRunner:
             raw = sync.connection if sync is not None else await connection.get_raw_connection()
             driver: Any = raw.driver_connection
             ctx: HandlerContext | None = None
+            if self._dedupe == "handler":
+                ctx = HandlerContext(
+                    None,
+                    self._clock,
+                    record,
+                    open_session=lambda: self._sessions(bind=connection),
+                    driver=driver,
+                    dedupe=Dedupe(self._processed_table, self.name, uuid.UUID(str(event.id))),
+                )
+                try:
+                    await handler(event, ctx)
+                except BaseException:
+                    await _abandon(connection, driver)
+                    raise
+                finally:
+                    if ctx.opened_session is not None:
+                        await ctx.opened_session.close()
+                if ctx.was_duplicate:
+                    EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
+                    return
+                EVENTS_HANDLED.labels(self.name, event.type).inc()
+                return
             try:
                 head, tail = self._begin_and_claim
                 status = await driver.execute(f"{head}{uuid.UUID(str(event.id))}{tail}")

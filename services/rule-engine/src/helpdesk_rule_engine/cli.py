@@ -79,6 +79,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_in_flight=settings.max_in_flight,
+        # The handler writes the processed mark with its outcome (fewer round trips).
+        dedupe="handler",
     )
     producer = EventProducer(
         settings.kafka_bootstrap_servers,

@@ -10,6 +10,7 @@ recorded in ``rules.evaluation`` — which rule, why it did or didn't fire, with
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
@@ -21,7 +22,7 @@ from helpdesk_events import (
     TicketEventBase,
     TicketSnapshot,
     Topics,
-    add_to_outbox,
+    outbox_rows,
 )
 from prometheus_client import Counter
 
@@ -36,6 +37,10 @@ from ..rules.service import RuleCache
 log = logging.getLogger(__name__)
 
 
+class _AlreadyProcessed(Exception):
+    """The event's processed mark is already there (a redelivery): nothing to do."""
+
+
 class _RuleSetMoved(Exception):
     """rule_set_version moved since the rule set was compiled; nothing was written yet."""
 
@@ -46,23 +51,13 @@ def _name(table: Any) -> str:
 
 # The worker's statements, written once and sent to asyncpg as they are (prepared once per
 # connection): the SQLAlchemy statement machinery costs more than PostgreSQL does here.
+# They run in autocommit mode (ConsumerRunner with dedupe="handler"): an event that fires
+# no rule costs one statement, one that fires a rule one more per firing rule.
 _FIRING = _name(RuleFiring.__table__)
 _EVALUATION = _name(Evaluation.__table__)
+_OUTBOX = _name(OUTBOX.outbox)
 _CURRENT_VERSION = (
     f"COALESCE((SELECT version FROM {_name(RuleSetVersion.__table__)} WHERE id = 1), 0)"
-)
-_RULE_SET_VERSION = f"SELECT {_CURRENT_VERSION}"
-_CLAIM_FIRING = (
-    f"INSERT INTO {_FIRING} (rule_id, correlation_id, event_id, fired_at) "
-    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true"
-)
-# The same, written only if the rule set is still the one evaluated: (version, claimed).
-_CLAIM_FIRING_AT_VERSION = (
-    f"WITH v AS (SELECT {_CURRENT_VERSION} AS version), "
-    f"claim AS (INSERT INTO {_FIRING} (rule_id, correlation_id, event_id, fired_at) "
-    "SELECT $1::uuid, $2::uuid, $3::uuid, $4::timestamptz FROM v WHERE v.version = $5::bigint "
-    "ON CONFLICT DO NOTHING RETURNING true) "
-    "SELECT v.version, EXISTS (SELECT FROM claim) FROM v"
 )
 _EVALUATION_COLUMNS = (
     "event_id, event_type, ticket_id, correlation_id, depth, triggers, results, tickets, "
@@ -73,14 +68,68 @@ _EVALUATION_VALUES = (
     "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::uuid[], "
     "$12::text[], $13::integer[]"
 )
-_INSERT_EVALUATION = (
-    f"INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) VALUES ({_EVALUATION_VALUES})"
+
+
+@functools.cache
+def _claim_firing(processed: str) -> str:
+    """Claim a rule's firing for the event's correlation id, unless the event was already
+    processed or (``$5``, unless null) the rule set moved: (version, processed, inserted,
+    holder). The claim commits at once, before the write-back; a claim already held by the
+    same event (a redelivery after a crash) is this event's to use again, since its
+    write-back replays under the same Idempotency-Key."""
+    return (
+        f"WITH v AS (SELECT {_CURRENT_VERSION} AS version), "
+        f"seen AS (SELECT EXISTS (SELECT FROM {processed} WHERE consumer = $6::varchar "
+        "AND event_id = $3::uuid) AS done), "
+        f"claim AS (INSERT INTO {_FIRING} (rule_id, correlation_id, event_id, fired_at) "
+        "SELECT $1::uuid, $2::uuid, $3::uuid, $4::timestamptz FROM v, seen "
+        "WHERE ($5::bigint IS NULL OR v.version = $5::bigint) AND NOT seen.done "
+        "ON CONFLICT DO NOTHING RETURNING true) "
+        "SELECT v.version, seen.done, EXISTS (SELECT FROM claim) AS inserted, "
+        f"(SELECT f.event_id FROM {_FIRING} f WHERE f.rule_id = $1::uuid "
+        "AND f.correlation_id = $2::uuid) AS holder FROM v, seen"
+    )
+
+
+_VERSION_AND_MARK = (
+    f"WITH v AS (SELECT {_CURRENT_VERSION} AS version), "
+    "mark AS (INSERT INTO {processed} (consumer, event_id) "
+    "SELECT {consumer}, {event_id} FROM v "
+    "WHERE ({version}::bigint IS NULL OR v.version = {version}::bigint) "
+    "ON CONFLICT DO NOTHING RETURNING true)"
 )
-# The same, written only if the rule set is still the one evaluated (returns a row if so).
-_INSERT_EVALUATION_AT_VERSION = (
-    f"INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) SELECT {_EVALUATION_VALUES} "
-    f"WHERE {_CURRENT_VERSION} = $14::bigint RETURNING true"
-)
+
+
+@functools.cache
+def _mark(processed: str) -> str:
+    """Only the processed mark, unless (``$2`` unless null) the rule set moved:
+    (version, marked)."""
+    head = _VERSION_AND_MARK.format(
+        processed=processed, consumer="$3::varchar", event_id="$1::uuid", version="$2"
+    )
+    return f"{head} SELECT v.version, EXISTS (SELECT FROM mark) FROM v"
+
+
+@functools.cache
+def _finish(processed: str) -> str:
+    """The event's outcome in one statement: the processed mark, the evaluation and the
+    notification requests, all or (already processed; or, ``$14`` unless null, the rule set
+    moved) nothing: (version, marked)."""
+    head = _VERSION_AND_MARK.format(
+        processed=processed, consumer="$15::varchar", event_id="$1::uuid", version="$14"
+    )
+    return (
+        f"{head}, "
+        f"evaluation AS (INSERT INTO {_EVALUATION} ({_EVALUATION_COLUMNS}) "
+        f"SELECT {_EVALUATION_VALUES} WHERE EXISTS (SELECT FROM mark)), "
+        f"requests AS (INSERT INTO {_OUTBOX} (shard, topic, key, event_type, payload) "
+        "SELECT * FROM unnest($16::smallint[], $17::varchar[], $18::bytea[], $19::varchar[], "
+        "$20::bytea[]) WHERE EXISTS (SELECT FROM mark)) "
+        "SELECT v.version, EXISTS (SELECT FROM mark) FROM v"
+    )
+
+
+_OUTBOX_COLUMNS = ("shard", "topic", "key", "event_type", "payload")
 
 RULES_FIRED = Counter("rules_fired_total", "Rules that fired", ["kind"])
 CASCADES_STOPPED = Counter("rules_cascade_stopped_total", "Rule firings refused at the depth limit")
@@ -123,7 +172,10 @@ class RuleEngine:
         triggers = triggers_for(event)
         if not triggers or event.ticket.deleted_at is not None:
             return
-        # Statements go straight to asyncpg, inside the transaction ConsumerRunner began.
+        # Statements go straight to asyncpg, in autocommit mode: ConsumerRunner leaves the
+        # processed mark to this handler (dedupe="handler"), which writes it with the outcome.
+        if ctx.dedupe is None:
+            raise RuntimeError('the rule engine needs ConsumerRunner(dedupe="handler")')
         db = await ctx.driver_connection()
         ruleset = self._cache.cached
         # Is the rule set known to be current for this event? Not yet when it comes from the
@@ -135,6 +187,9 @@ class RuleEngine:
         while True:
             try:
                 await self._evaluate(event, ctx, db, ruleset, triggers, checked=checked)
+                return
+            except _AlreadyProcessed:
+                ctx.duplicate()
                 return
             except _RuleSetMoved:
                 ruleset = await self._cache.current(ctx.session)
@@ -152,9 +207,18 @@ class RuleEngine:
     ) -> None:
         new_ticket = event.type == "ticket.created"
         candidates = ruleset.candidates(triggers, new_ticket=new_ticket)
+        dedupe = ctx.dedupe
+        assert dedupe is not None
         if not candidates:
-            if not checked and await db.fetchval(_RULE_SET_VERSION) != ruleset.version:
+            # Nothing to evaluate or record, but the event is processed: a rule added later
+            # must not fire on it when it is delivered again.
+            version, marked = await db.fetchrow(
+                _mark(dedupe.table), event.id, None if checked else ruleset.version, dedupe.consumer
+            )
+            if not checked and version != ruleset.version:
                 raise _RuleSetMoved
+            if not marked:
+                raise _AlreadyProcessed
             return
         now = ctx.clock.now()
         ticket: TicketSnapshot | None = event.ticket
@@ -169,6 +233,7 @@ class RuleEngine:
         not_matched: list[uuid.UUID] = []
         not_matched_names: list[str] = []
         not_matched_versions: list[int] = []
+        requests: list[NotificationRequested] = []
         # The tickets the rules were evaluated against (later rules see earlier rules'
         # changes), so a trace left out here can be recomputed when someone asks.
         seen_tickets: dict[int, dict[str, Any]] = {}
@@ -226,16 +291,21 @@ class RuleEngine:
                     f"original request (limit {self._max_depth})",
                 )
                 continue
-            claim = (rule.id, event.correlation_id, event.id, now)
-            if checked:
-                claimed = await db.fetchval(_CLAIM_FIRING, *claim) is not None
-            else:
-                version, claimed = await db.fetchrow(
-                    _CLAIM_FIRING_AT_VERSION, *claim, ruleset.version
-                )
-                if version != ruleset.version:
-                    raise _RuleSetMoved
-                checked = True
+            version, processed, inserted, holder = await db.fetchrow(
+                _claim_firing(dedupe.table),
+                rule.id,
+                event.correlation_id,
+                event.id,
+                now,
+                None if checked else ruleset.version,
+                dedupe.consumer,
+            )
+            if processed:
+                raise _AlreadyProcessed
+            if not checked and version != ruleset.version:
+                raise _RuleSetMoved
+            checked = True
+            claimed = inserted or holder == event.id
             if not claimed:
                 entry.update(
                     outcome="already_fired",
@@ -251,10 +321,7 @@ class RuleEngine:
                 event, rule.actor, str(rule.id), plan.ticket_actions, entry, ticket
             )
             if plan.outbound:
-                await add_to_outbox(
-                    ctx.session,
-                    OUTBOX,
-                    self._topics.notifications,
+                requests.extend(
                     [
                         NotificationRequested(
                             id=uuid.uuid5(_NAMESPACE, request.dedupe_key),
@@ -268,7 +335,7 @@ class RuleEngine:
                             ticket=ticket or event.ticket,
                         )
                         for request in plan.outbound
-                    ],
+                    ]
                 )
             entry.setdefault("outcome", "fired")
             RULES_FIRED.labels(rule.kind).inc()
@@ -289,10 +356,18 @@ class RuleEngine:
             not_matched_names,
             not_matched_versions,
         )
-        if checked:
-            await db.execute(_INSERT_EVALUATION, *row)
-        elif await db.fetchval(_INSERT_EVALUATION_AT_VERSION, *row, ruleset.version) is None:
+        outbox = outbox_rows(self._topics.notifications, requests)
+        version, marked = await db.fetchrow(
+            _finish(dedupe.table),
+            *row,
+            None if checked else ruleset.version,
+            dedupe.consumer,
+            *([r[column] for r in outbox] for column in _OUTBOX_COLUMNS),
+        )
+        if not checked and version != ruleset.version:
             raise _RuleSetMoved
+        if not marked:
+            raise _AlreadyProcessed
         if cascades_stopped:
             CASCADES_STOPPED.inc(cascades_stopped)
 
