@@ -139,3 +139,19 @@ async def test_rows_in_the_older_all_json_form_are_read_as_before(api, client, r
         ("other", "sla", "skipped"),
     ]
     assert "high" in repr(legacy["results"][0]["trace"])
+
+
+async def test_rule_names_with_array_syntax_are_stored_as_written(api, rules, engine):
+    """The worker sends the not-matched arrays as PostgreSQL array literals: quotes,
+    backslashes, commas, braces and NULL-looking names must come back unchanged."""
+    names = ['say "hi", {now}', "back\\slash", "NULL", " spaced ", "ünïcode ✓"]
+    for name in names:
+        await make_rule(
+            rules, name=name, conditions=any_of([cond("priority", "is", "low")]),
+            actions=[{"type": "add_tags", "tags": ["x"]}],
+        )  # fmt: skip
+    created = await api.ticket(priority="high")
+    await engine.drain()
+    row = await stored(engine, created["id"], "ticket.created")
+    assert row.not_matched_names == [n.strip() for n in names]
+    assert len(row.not_matched) == len(names) == len(row.not_matched_versions)

@@ -47,6 +47,22 @@ class CompiledRule:
         """How an evaluation's results name this rule (copy before adding to it)."""
         return {"rule_id": str(self.id), "rule_name": self.name, "kind": self.kind}
 
+    @cached_property
+    def array_elements(self) -> tuple[str, str]:
+        """The rule's id and name as elements of PostgreSQL array literals (see
+        ``array_literal``): the worker lists the rules that did not match that way, which
+        costs a third of encoding a hundred UUID objects one by one."""
+        return str(self.id), _quoted_element(self.name)
+
+
+def _quoted_element(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_literal(elements: list[str]) -> str:
+    """``{a,b,…}``: elements already quoted where they need it (``array_elements``)."""
+    return "{" + ",".join(elements) + "}"
+
 
 @dataclass(frozen=True)
 class _Bucket:

@@ -29,7 +29,7 @@ from prometheus_client import Counter
 from ..clients.ticket_api import TicketApiClient
 from ..db import json_dumps
 from ..engine.plan import plan_actions
-from ..engine.ruleset import RuleSet
+from ..engine.ruleset import RuleSet, array_literal
 from ..engine.triggers import triggers_for
 from ..models import NOT_MATCHED, OUTBOX, Evaluation, RuleFiring, RuleSetVersion
 from ..rules.service import RuleCache
@@ -65,8 +65,8 @@ _EVALUATION_COLUMNS = (
 )
 _EVALUATION_VALUES = (
     "$1::uuid, $2::varchar, $3::uuid, $4::uuid, $5::integer, $6::varchar[], "
-    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::uuid[], "
-    "$12::text[], $13::integer[]"
+    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::text::uuid[], "
+    "$12::text::text[], $13::text::integer[]"
 )
 
 
@@ -230,9 +230,10 @@ class RuleEngine:
         # (most of them) as three arrays, every other outcome as an entry of `results`
         # that records its place (`index`) in that order.
         results: list[dict[str, Any]] = []
-        not_matched: list[uuid.UUID] = []
+        # (As array literal elements: see CompiledRule.array_elements.)
+        not_matched: list[str] = []
         not_matched_names: list[str] = []
-        not_matched_versions: list[int] = []
+        not_matched_versions: list[str] = []
         requests: list[NotificationRequested] = []
         # The tickets the rules were evaluated against (later rules see earlier rules'
         # changes), so a trace left out here can be recomputed when someone asks.
@@ -269,9 +270,10 @@ class RuleEngine:
                 matched = rule.conditions.matches(ticket, event.changes, now)
             if not matched and not full_traces:
                 # The common case, kept short: most candidates do not match.
-                not_matched.append(rule.id)
-                not_matched_names.append(rule.name)
-                not_matched_versions.append(ticket.version)
+                rule_id, name = rule.array_elements
+                not_matched.append(rule_id)
+                not_matched_names.append(name)
+                not_matched_versions.append(str(ticket.version))
                 continue
             entry: dict[str, Any] = {
                 **rule.result_head,
@@ -352,9 +354,9 @@ class RuleEngine:
             json_dumps({str(v): t for v, t in seen_tickets.items()}),
             json_dumps({f: c.model_dump(mode="json") for f, c in event.changes.items()}),
             now,
-            not_matched,
-            not_matched_names,
-            not_matched_versions,
+            array_literal(not_matched),
+            array_literal(not_matched_names),
+            array_literal(not_matched_versions),
         )
         outbox = outbox_rows(self._topics.notifications, requests)
         version, marked = await db.fetchrow(
