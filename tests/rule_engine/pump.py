@@ -1,7 +1,7 @@
 """Drives the rule engine without Kafka: takes ticket-api's committed outbox rows in order
-(as the relay would), hands each to the real ConsumerRunner path (dedupe + handler in one
-transaction), and repeats until no new events appear — so cascades run to the end, on real
-PostgreSQL, deterministically."""
+(as the relay would), hands each to the real ConsumerRunner path (dedupe and handler, as
+the worker runs them), and repeats until no new events appear — so cascades run to the
+end, on real PostgreSQL, deterministically."""
 
 from __future__ import annotations
 

@@ -41,7 +41,6 @@ async def test_a_crash_after_the_write_back_before_the_outcome_is_recorded(
         name="to billing",
         conditions=any_of([cond("subject", "contains", "invoice")]),
         actions=[{"type": "transfer", "department_id": billing["id"]}],
-        notes="x",
     )
     created = await api.ticket(subject="Invoice missing")
     (event, *_) = await engine.drain()
@@ -78,16 +77,15 @@ async def test_a_processed_event_is_not_evaluated_again_by_newer_rules(
     # And one that fires nothing is recorded once.
     assert await one(engine, "SELECT count(*) FROM rules.evaluation WHERE event_id = :e",
                      e=event.id) == 0  # fmt: skip
-    quiet = await make_rule(
+    await make_rule(
         rules, name="quiet", conditions=any_of([cond("subject", "is", "nope")]),
         actions=[{"type": "add_tags", "tags": ["q"]}],
     )  # fmt: skip
-    second = await api.ticket(subject="Hello again")
+    await api.ticket(subject="Hello again")
     (event2, *_) = await engine.drain()
     await redeliver(engine, topics, event2)
     assert await one(engine, "SELECT count(*) FROM rules.evaluation WHERE event_id = :e",
                      e=event2.id) == 1  # fmt: skip
-    assert second and quiet
 
 
 async def test_another_event_of_the_same_origin_finds_the_rule_already_fired(

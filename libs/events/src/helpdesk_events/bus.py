@@ -208,7 +208,8 @@ class HandlerContext:
     async def driver_connection(self) -> Any:
         """The asyncpg connection of the event's transaction (begun with the dedupe insert),
         for hot-path statements without SQLAlchemy's per-statement cost. What runs on it
-        commits or rolls back with the event, like the session's work."""
+        commits or rolls back with the event, like the session's work. With
+        ``dedupe="handler"`` there is no such transaction: statements commit one by one."""
         if self._driver is not None:
             return self._driver
         return await driver_connection(self.session)
@@ -269,7 +270,9 @@ class ConsumerRunner:
     """Consume topics with a table of handlers, each event applied once.
 
     For every record: decode; skip unknown types; in one transaction insert the event id into
-    ``processed_event`` (skip if already there) and run the handler. Events with different
+    ``processed_event`` (skip if already there) and run the handler — or, with
+    ``dedupe="handler"``, let the handler write that row with its outcome (see
+    HandlerContext). Events with different
     keys (different tickets) are handled concurrently, up to ``max_in_flight`` at a time;
     events with the same key — and so every event of one ticket — strictly in order.
 
@@ -384,8 +387,9 @@ class ConsumerRunner:
                 for tp, records in batches.items():
                     for record in records:
                         await self._room.acquire()
-                        if tp not in assigned or self._failure is not None:
-                            self._room.release()  # taken away meanwhile: its new owner reads it
+                        if tp not in assigned or self._failure is not None or stop.is_set():
+                            # Taken away meanwhile, or stopping: left for whoever reads next.
+                            self._room.release()
                             continue
                         self._dispatch(tp, record)
                 if loop.time() - last_commit >= self._commit_interval:
@@ -509,54 +513,40 @@ class ConsumerRunner:
             sync = connection.sync_connection
             raw = sync.connection if sync is not None else await connection.get_raw_connection()
             driver: Any = raw.driver_connection
-            ctx: HandlerContext | None = None
-            if self._dedupe == "handler":
-                ctx = HandlerContext(
-                    None,
-                    self._clock,
-                    record,
-                    open_session=lambda: self._sessions(bind=connection),
-                    driver=driver,
-                    dedupe=Dedupe(self._processed_table, self.name, uuid.UUID(str(event.id))),
-                )
-                try:
-                    await handler(event, ctx)
-                except BaseException:
-                    await _abandon(connection, driver)
-                    raise
-                finally:
-                    if ctx.opened_session is not None:
-                        await ctx.opened_session.close()
-                if ctx.was_duplicate:
-                    EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
-                    return
-                EVENTS_HANDLED.labels(self.name, event.type).inc()
-                return
+            event_id = uuid.UUID(str(event.id))
+            handler_marks = self._dedupe == "handler"
+            ctx = HandlerContext(
+                None,
+                self._clock,
+                record,
+                open_session=lambda: self._sessions(bind=connection),
+                driver=driver,
+                dedupe=Dedupe(self._processed_table, self.name, event_id)
+                if handler_marks
+                else None,
+            )
             try:
-                head, tail = self._begin_and_claim
-                status = await driver.execute(f"{head}{uuid.UUID(str(event.id))}{tail}")
-                if status == "INSERT 0 0":
-                    EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
-                    await driver.execute("ROLLBACK")
-                    return
-                ctx = HandlerContext(
-                    None,
-                    self._clock,
-                    record,
-                    open_session=lambda: self._sessions(bind=connection),
-                    driver=driver,
-                )
-                await handler(event, ctx)
-                session = ctx.opened_session
-                if session is not None:
-                    await session.commit()  # flushes the handler's ORM work, if any
-                await driver.execute("COMMIT")
+                if not handler_marks:
+                    head, tail = self._begin_and_claim
+                    if await driver.execute(f"{head}{event_id}{tail}") == "INSERT 0 0":
+                        await driver.execute("ROLLBACK")
+                        ctx.duplicate()
+                if not ctx.was_duplicate:
+                    await handler(event, ctx)
+                    if not handler_marks:
+                        session = ctx.opened_session
+                        if session is not None:
+                            await session.commit()  # flushes the handler's ORM work, if any
+                        await driver.execute("COMMIT")
             except BaseException:
                 await _abandon(connection, driver)
                 raise
             finally:
-                if ctx is not None and ctx.opened_session is not None:
+                if ctx.opened_session is not None:
                     await ctx.opened_session.close()
+        if ctx.was_duplicate:
+            EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
+            return
         EVENTS_HANDLED.labels(self.name, event.type).inc()
 
     async def _apply_in_session(

@@ -46,10 +46,8 @@ def ticket_api_session(
         base_url.rstrip("/") + "/",
         connector=aiohttp.TCPConnector(limit=connections),
         timeout=aiohttp.ClientTimeout(total=timeout),
-        json_serialize=lambda value: orjson.dumps(value).decode(),
         # Requests carry the service key; nothing else is sent, nothing kept.
         cookie_jar=aiohttp.DummyCookieJar(),
-        raise_for_status=False,
     )
 
 

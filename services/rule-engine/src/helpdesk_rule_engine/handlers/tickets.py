@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from helpdesk_events import (
+    Dedupe,
     EventBase,
     HandlerContext,
     NotificationRequested,
@@ -131,6 +132,17 @@ def _finish(processed: str) -> str:
 
 _OUTBOX_COLUMNS = ("shard", "topic", "key", "event_type", "payload")
 
+
+def _check_written(written: Any, ruleset: RuleSet, *, checked: bool) -> None:
+    """After ``_mark`` or ``_finish`` — (version, marked): nothing was written if the rule
+    set moved (evaluate again) or the event was already processed (a duplicate)."""
+    version, marked = written
+    if not checked and version != ruleset.version:
+        raise _RuleSetMoved
+    if not marked:
+        raise _AlreadyProcessed
+
+
 RULES_FIRED = Counter("rules_fired_total", "Rules that fired", ["kind"])
 CASCADES_STOPPED = Counter("rules_cascade_stopped_total", "Rule firings refused at the depth limit")
 _NAMESPACE = uuid.UUID("5b0c3e9e-7d3f-4a59-9a8e-0f6c1f1c2a10")
@@ -174,7 +186,8 @@ class RuleEngine:
             return
         # Statements go straight to asyncpg, in autocommit mode: ConsumerRunner leaves the
         # processed mark to this handler (dedupe="handler"), which writes it with the outcome.
-        if ctx.dedupe is None:
+        dedupe = ctx.dedupe
+        if dedupe is None:
             raise RuntimeError('the rule engine needs ConsumerRunner(dedupe="handler")')
         db = await ctx.driver_connection()
         ruleset = self._cache.cached
@@ -186,7 +199,7 @@ class RuleEngine:
             ruleset = await self._cache.current(ctx.session)
         while True:
             try:
-                await self._evaluate(event, ctx, db, ruleset, triggers, checked=checked)
+                await self._evaluate(event, ctx, dedupe, db, ruleset, triggers, checked=checked)
                 return
             except _AlreadyProcessed:
                 ctx.duplicate()
@@ -199,6 +212,7 @@ class RuleEngine:
         self,
         event: TicketEventBase,
         ctx: HandlerContext,
+        dedupe: Dedupe,
         db: Any,
         ruleset: RuleSet,
         triggers: list[str],
@@ -207,18 +221,13 @@ class RuleEngine:
     ) -> None:
         new_ticket = event.type == "ticket.created"
         candidates = ruleset.candidates(triggers, new_ticket=new_ticket)
-        dedupe = ctx.dedupe
-        assert dedupe is not None
         if not candidates:
             # Nothing to evaluate or record, but the event is processed: a rule added later
             # must not fire on it when it is delivered again.
-            version, marked = await db.fetchrow(
+            written = await db.fetchrow(
                 _mark(dedupe.table), event.id, None if checked else ruleset.version, dedupe.consumer
             )
-            if not checked and version != ruleset.version:
-                raise _RuleSetMoved
-            if not marked:
-                raise _AlreadyProcessed
+            _check_written(written, ruleset, checked=checked)
             return
         now = ctx.clock.now()
         ticket: TicketSnapshot | None = event.ticket
@@ -359,17 +368,14 @@ class RuleEngine:
             array_literal(not_matched_versions),
         )
         outbox = outbox_rows(self._topics.notifications, requests)
-        version, marked = await db.fetchrow(
+        written = await db.fetchrow(
             _finish(dedupe.table),
             *row,
             None if checked else ruleset.version,
             dedupe.consumer,
             *([r[column] for r in outbox] for column in _OUTBOX_COLUMNS),
         )
-        if not checked and version != ruleset.version:
-            raise _RuleSetMoved
-        if not marked:
-            raise _AlreadyProcessed
+        _check_written(written, ruleset, checked=checked)
         if cascades_stopped:
             CASCADES_STOPPED.inc(cascades_stopped)
 

@@ -102,8 +102,8 @@ async def apply_batch(
         store = ConnectionStore(
             conn,
             departments=dict.fromkeys(departments, False) | dict.fromkeys(row["departments"], True),
+            defer_write=True,
         )
-        store.defer_writes()
         editor = TicketEditor(None, ticket, origin, now, topics, context=context, store=store)
         for index, action in enumerate(batch.actions):
             await apply_numbered(editor, index, action)
@@ -253,17 +253,19 @@ class ConnectionStore:
     """The editor's reads and writes on a plain asyncpg connection (in its transaction)."""
 
     def __init__(
-        self, conn: asyncpg.Connection, *, departments: dict[uuid.UUID, bool] | None = None
+        self,
+        conn: asyncpg.Connection,
+        *,
+        departments: dict[uuid.UUID, bool] | None = None,
+        defer_write: bool = False,
     ) -> None:
+        """``departments``: already looked up in this transaction (id -> exists).
+        ``defer_write``: keep the editor's write for ``write_deferred``, which sends it
+        with more."""
         self.conn = conn
-        # Departments already looked up in this transaction: id -> exists.
         self._departments = departments or {}
-        self._deferring = False
+        self._deferring = defer_write
         self._deferred: tuple[WriteShape, dict[str, Any]] | None = None
-
-    def defer_writes(self) -> None:
-        """Keep the editor's write for ``write_deferred``, which sends it with more."""
-        self._deferring = True
 
     async def write_deferred(self, *, storing: tuple[str, str, int, Any]) -> None:
         """Send the kept write (if any) together with the Idempotency-Key's response
