@@ -189,7 +189,13 @@ def in_process(seconds: float) -> dict[str, Any]:
 
 
 async def end_to_end(
-    workdir: Path, rate: float, seconds: float, rules: int, *, pg_statements: bool = False
+    workdir: Path,
+    rate: float,
+    seconds: float,
+    rules: int,
+    *,
+    pg_statements: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
@@ -202,7 +208,10 @@ async def end_to_end(
         workdir / "pg",
         free_port(),
         fast=False,
-        extra_settings={"shared_preload_libraries": "'pg_stat_statements'"}
+        extra_settings={
+            "shared_preload_libraries": "'pg_stat_statements'",
+            "pg_stat_statements.track_planning": "on",
+        }
         if pg_statements
         else None,
     )
@@ -237,6 +246,7 @@ async def end_to_end(
             RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS="6000",
             RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS="500",
         )
+        env.update(settings or {})
         for command in ("helpdesk-ticket-api", "helpdesk-rule-engine"):
             await asyncio.to_thread(
                 subprocess.run,
@@ -355,6 +365,7 @@ async def end_to_end(
                     "broker": [broker.pid or 0],
                 }
             )
+            counters_before = await pg_counters(pg.dsn_for(pg.database))
             window.start()
             start = time.perf_counter()
             tasks = []
@@ -369,6 +380,7 @@ async def end_to_end(
             while len(changed) < total - failures and time.perf_counter() < deadline:
                 await asyncio.sleep(0.2)
             cpu = window.stop()
+            counters = await pg_counters(pg.dsn_for(pg.database))
             stop.set()
             await collector
             await consumer.stop()
@@ -394,6 +406,9 @@ async def end_to_end(
             "max_ms": latencies[-1],
             "stages": stages,
             **({"pg_statements": statements} if statements is not None else {}),
+            "pg_per_ticket": {
+                k: round((counters[k] - counters_before[k]) / total, 2) for k in counters
+            },
             "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
             "cpu_ms_per_ticket": {
                 k: round(cpu[k] * 1000 / total, 2)
@@ -419,14 +434,27 @@ async def evaluation_times(dsn: str) -> dict[str, datetime]:
     return {r[0]: r[1] for r in rows}
 
 
+async def pg_counters(dsn: str) -> dict[str, float]:
+    """PostgreSQL's running totals of commits and WAL writes and flushes (fsyncs)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT sum(xact_commit) FROM pg_stat_database) AS commits, "
+            "wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal"
+        )
+    finally:
+        await conn.close()
+    return {k: float(v) for k, v in row.items()}
+
+
 async def top_statements(dsn: str, tickets: int) -> list[dict[str, Any]]:
     """The statements PostgreSQL spent most time on (pg_stat_statements), per ticket."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         rows = await conn.fetch(
-            "SELECT calls, total_exec_time, query FROM pg_stat_statements "
-            "WHERE calls >= $1 ORDER BY total_exec_time DESC LIMIT 15",
+            "SELECT calls, total_exec_time, total_plan_time, query FROM pg_stat_statements "
+            "WHERE calls >= $1 ORDER BY total_exec_time + total_plan_time DESC LIMIT 15",
             tickets // 2,
         )
     finally:
@@ -435,7 +463,10 @@ async def top_statements(dsn: str, tickets: int) -> list[dict[str, Any]]:
         {
             "calls_per_ticket": round(r["calls"] / tickets, 2),
             "us_per_call": round(r["total_exec_time"] * 1000 / r["calls"], 1),
-            "us_per_ticket": round(r["total_exec_time"] * 1000 / tickets, 1),
+            "plan_us_per_call": round(r["total_plan_time"] * 1000 / r["calls"], 1),
+            "us_per_ticket": round(
+                (r["total_exec_time"] + r["total_plan_time"]) * 1000 / tickets, 1
+            ),
             "query": " ".join(r["query"].split())[:160],
         }
         for r in rows
@@ -603,16 +634,18 @@ def report(results: dict[str, Any], path: Path) -> None:
             lines += [
                 "",
                 f"PostgreSQL's busiest statements at {e2e['rate_per_s']:.0f}/s "
-                "(`--pg-statements`; execution time only, wall clock):",
+                "(`--pg-statements`; planning and execution, wall clock; µs per ticket counts "
+                "both):",
                 "",
-                "| calls per ticket | µs per call | µs per ticket | statement |",
-                "| ---: | ---: | ---: | --- |",
+                "| calls per ticket | planning µs per call | execution µs per call | µs per ticket "
+                "| statement |",
+                "| ---: | ---: | ---: | ---: | --- |",
             ]
             for row in statements:
                 query = row["query"].replace("|", "\\|")
                 lines.append(
-                    f"| {row['calls_per_ticket']} | {row['us_per_call']:,.0f} | "
-                    f"{row['us_per_ticket']:,.0f} | `{query}` |"
+                    f"| {row['calls_per_ticket']} | {row.get('plan_us_per_call', 0):,.0f} | "
+                    f"{row['us_per_call']:,.0f} | {row['us_per_ticket']:,.0f} | `{query}` |"
                 )
     lines += [
         "",
@@ -644,31 +677,54 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument(
+        "--e2e-only",
+        action="store_true",
+        help="only the end-to-end runs, printed as JSON; no report written (for experiments)",
+    )
+    parser.add_argument(
         "--pg-statements",
         action="store_true",
         help="load pg_stat_statements and report the statements PostgreSQL spent most time on "
         "(costs a little CPU: the figures are then not the reference ones)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the services under test, e.g. RULE_ENGINE_MAX_IN_FLIGHT=32",
+    )
     args = parser.parse_args(argv)
+    settings = dict(item.split("=", 1) for item in args.set)
     seconds = 1.0 if args.quick else 3.0
     workdir = Path(tempfile.mkdtemp(prefix="helpdesk-rules-bench-"))
     # PostgreSQL runs as another user (as root): it must reach its data directory.
     workdir.chmod(0o755)
     results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
     results["machine"] = describe(workdir)
-    results["in_process"] = in_process(seconds)
+    if not args.e2e_only:
+        results["in_process"] = in_process(seconds)
     if not args.skip_e2e:
         e2e_seconds = args.seconds or (3.0 if args.quick else 10.0)
         rates = sorted({args.rate, *(float(r) for r in args.also_rates.split(",") if r)})
         runs = []
         for rate in rates:
             run = asyncio.run(
-                end_to_end(workdir, rate, e2e_seconds, args.rules, pg_statements=args.pg_statements)
+                end_to_end(
+                    workdir,
+                    rate,
+                    e2e_seconds,
+                    args.rules,
+                    pg_statements=args.pg_statements,
+                    settings=settings,
+                )
             )
             log(f"end to end: {json.dumps(run)}")
             runs.append(run)
         results["end_to_end"] = next(r for r in runs if r["rate_per_s"] == args.rate)
         results["end_to_end_rates"] = runs
+    if args.e2e_only:
+        return 0
     out = ROOT / "bench" / "results" / ("rules-quick.json" if args.quick else "rules.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -36,6 +37,7 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from .clock import Clock, SystemClock
@@ -46,6 +48,11 @@ log = logging.getLogger(__name__)
 EVENTS_HANDLED = Counter("consumer_events_handled_total", "Events handled", ["consumer", "type"])
 EVENTS_SKIPPED = Counter("consumer_events_skipped_total", "Events skipped", ["consumer", "reason"])
 EVENTS_DEAD = Counter("consumer_events_dead_total", "Events parked after failing", ["consumer"])
+WAL_FLUSHES = Counter(
+    "consumer_wal_flushes_total",
+    "Synchronous commits before offset commits (ConsumerRunner async_commit)",
+    ["consumer"],
+)
 
 
 class EventProducer:
@@ -308,8 +315,14 @@ class ConsumerRunner:
         max_in_flight: int = 16,
         commit_interval: float = 0.2,
         dedupe: Literal["runner", "handler"] = "runner",
+        async_commit: bool = False,
     ) -> None:
         self.name = name
+        # The handlers' transactions commit without waiting for the WAL flush (the engine's
+        # connections run with synchronous_commit = off). Before committing offsets, the
+        # runner makes everything committed so far durable with one synchronous commit: an
+        # event whose writes a crash could still take away is never marked as read.
+        self._async_commit = async_commit
         # "runner": each event's transaction begins with the dedupe insert, and the handler
         # works inside it. "handler": no transaction; the handler writes the processed mark
         # itself, together with its outcome (see HandlerContext), saving round trips.
@@ -352,6 +365,8 @@ class ConsumerRunner:
         )
         if dedupe == "handler" and self._engine is None:
             raise ValueError('dedupe="handler" needs a session factory bound to an engine')
+        if async_commit and self._engine is None:
+            raise ValueError("async_commit needs a session factory bound to an engine")
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=name,
@@ -450,6 +465,13 @@ class ConsumerRunner:
                 offsets[tp] = offset
         if not offsets:
             return
+        if self._async_commit:
+            try:
+                await self._flush_wal()
+            except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+                # Not known to be durable: not marked as read either; re-read after a restart.
+                log.warning("%s: WAL flush failed (%r); offsets not committed", self.name, exc)
+                return
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
@@ -458,6 +480,21 @@ class ConsumerRunner:
             log.warning("%s: offset commit failed (%s); events will be re-read", self.name, exc)
             return
         self._committed.update(offsets)
+
+    async def _flush_wal(self) -> None:
+        """One synchronous commit: PostgreSQL flushes the WAL up to its commit record, and
+        so every commit made before it (on any connection) is on disk when this returns.
+        A transaction that wrote nothing to the WAL commits without a flush, so this one
+        writes a (transactional, empty) logical message: the smallest WAL record there is,
+        open to any role, ignored by everything but logical decoding."""
+        assert self._engine is not None
+        async with self._engine.connect() as connection:
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            await driver.fetchval(
+                "SELECT set_config('synchronous_commit', 'on', true), "
+                "pg_logical_emit_message(true, 'helpdesk.flush', '')"
+            )
+        WAL_FLUSHES.labels(self.name).inc()
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         """Partitions are being taken away: finish their records in hand, commit, forget."""

@@ -123,6 +123,7 @@ class OutboxRelay:
         max_idle_interval: float = 0.05,
         error_backoff: float = 0.5,
         vacuum_every: int = 2_000,
+        linger: float = 0.0,
     ) -> None:
         self._engine = engine
         self._tables = tables
@@ -131,6 +132,10 @@ class OutboxRelay:
         self._idle_interval = idle_interval
         self._max_idle_interval = max_idle_interval
         self._error_backoff = error_backoff
+        # After a batch smaller than batch_size, the next starts no sooner than this long
+        # after it started: a busy relay then publishes fewer, larger batches (each costs
+        # five round trips, a commit and a produce request) at the price of that much latency.
+        self._linger = linger
         schema = tables.outbox.schema
         prefix = f'"{schema}".' if schema else ""
         # Plain SQL on the driver connection: a relay runs these statements dozens of times
@@ -192,7 +197,9 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         idle = self._idle_interval
         published = 1
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             try:
                 # After an empty batch, probe before taking shard locks.
                 published = await self.publish_batch(probe=published == 0)
@@ -205,6 +212,9 @@ class OutboxRelay:
                 continue
             if published:
                 idle = self._idle_interval
+                pause = started + self._linger - loop.time()
+                if published < self._batch_size and pause > 0:
+                    await _wait(stop, pause)
                 continue
             await _wait(stop, idle)
             idle = min(idle * 2, self._max_idle_interval)

@@ -34,7 +34,13 @@ def make_engine(
     pool_size: int = 20,
     max_overflow: int = 10,
     json_serializer: Callable[[Any], str] | None = None,
+    synchronous_commit: bool = True,
 ) -> AsyncEngine:
+    """An engine on asyncpg. ``synchronous_commit=False``: its transactions commit without
+    waiting for PostgreSQL to flush the WAL to disk (``synchronous_commit = off`` on every
+    connection). Only for writers whose loss in a crash something else repairs: an outbox
+    relay (rows published again), a ConsumerRunner with ``async_commit=True`` (it makes
+    them durable before committing the offsets that cover them)."""
     options: dict[str, Any] = {}
     if json_serializer is not None:
         options["json_serializer"] = json_serializer
@@ -42,7 +48,12 @@ def make_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args={
+            "server_settings": {
+                "application_name": application_name,
+                **({} if synchronous_commit else {"synchronous_commit": "off"}),
+            }
+        },
         **options,
     )
 

@@ -56,6 +56,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         pool_size=settings.max_in_flight + 4,
         max_overflow=0,
         json_serializer=json_dumps,
+        # Nothing this process writes needs its own WAL flush: the consumer flushes once
+        # before committing offsets (async_commit below), and the relay's deletes, if a
+        # crash takes them away, only publish the rows again.
+        synchronous_commit=False,
     )
     sessions = make_session_factory(engine)
     # One write-back per event in flight.
@@ -81,6 +85,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         max_in_flight=settings.max_in_flight,
         # The handler writes the processed mark with its outcome (fewer round trips).
         dedupe="handler",
+        async_commit=True,
     )
     producer = EventProducer(
         settings.kafka_bootstrap_servers,

@@ -32,7 +32,15 @@ async def run_relay(settings: Settings) -> None:
     from .db import make_engine
     from .models import OUTBOX
 
-    engine = make_engine(settings.database_url, pool_size=2, max_overflow=0)
+    # The relay's deletes commit without waiting for the WAL flush: if PostgreSQL crashes
+    # before flushing one, its rows are published again and consumers drop the duplicates.
+    engine = make_engine(
+        settings.database_url,
+        pool_size=2,
+        max_overflow=0,
+        application_name="ticket-api-relay",
+        synchronous_commit=False,
+    )
     producer = EventProducer(
         settings.kafka_bootstrap_servers,
         enable_idempotence=settings.kafka_enable_idempotence,
@@ -43,7 +51,13 @@ async def run_relay(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await start_when_reachable(stop, "relay", producer.start)
-    relay = OutboxRelay(engine, OUTBOX, producer, batch_size=settings.relay_batch_size)
+    relay = OutboxRelay(
+        engine,
+        OUTBOX,
+        producer,
+        batch_size=settings.relay_batch_size,
+        linger=settings.relay_linger_ms / 1000,
+    )
     logging.info("relay: publishing outbox to %s", settings.kafka_bootstrap_servers)
     try:
         await relay.run(stop)

@@ -57,3 +57,6 @@ class Settings(BaseSettings):
     # How long a verified API key is trusted without asking the database again.
     api_key_cache_seconds: float = 30.0
     relay_batch_size: int = 2000
+    # A busy relay starts a batch at most this often (ms): fewer, larger batches for that
+    # much latency. 0: back to back.
+    relay_linger_ms: float = Field(default=20.0, ge=0, le=1000)

@@ -20,7 +20,18 @@ class Base(DeclarativeBase):
     metadata = schema_metadata(SCHEMA)
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int = 10,
+    application_name: str = "ticket-api",
+    synchronous_commit: bool = True,
+) -> AsyncEngine:
     return shared.make_engine(
-        url, application_name="ticket-api", pool_size=pool_size, max_overflow=max_overflow
+        url,
+        application_name=application_name,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        synchronous_commit=synchronous_commit,
     )
