@@ -114,6 +114,8 @@ class CpuWindow:
 
         named: set[int] = {os.getpid()}
         ours = used(os.getpid())
+        # This process: the load generator (and whatever else the benchmark runs in it).
+        result["load_generator"] = ours / CLK_TCK
         for name, roots in self.groups.items():
             pids = tree(after, roots) | tree(self._before, roots)
             named |= pids

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from helpdesk_events import (
@@ -51,6 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..db import detached
 from ..models import (
     OUTBOX,
     Agent,
@@ -403,7 +405,8 @@ class TicketEditor:
         if author_kind == "agent" and author_id is not None:
             # An agent's reply can make them responsible: it must be a real agent.
             await _require(self.session, Agent, author_id, "author_id", "agent")
-        message = Message(
+        # Without a session (a fast lane), nothing needs the ORM's bookkeeping.
+        message = (Message if self._session is not None else partial(detached, Message))(
             id=uuid.uuid4(),
             ticket_id=self.ticket.id,
             author_kind=author_kind,

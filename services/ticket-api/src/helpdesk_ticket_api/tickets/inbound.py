@@ -80,7 +80,15 @@ async def create_inbound(
     assert data.customer is not None
     assert data.customer.email is not None
     email = data.customer.email.lower()
-    ticket = new_ticket(data, now, number=0, code=CODE, customer_id=CUSTOMER, custom_fields={})
+    ticket = new_ticket(
+        data,
+        now,
+        number=0,
+        code=CODE,
+        customer_id=CUSTOMER,
+        custom_fields={},
+        for_session=False,
+    )
     context = SnapshotContext(customer_email=email, customer_group_ids=[GROUP])
     editor = TicketEditor(session, ticket, origin, now, topics, context=context)
     editor.mark_created()

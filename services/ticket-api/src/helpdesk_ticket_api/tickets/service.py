@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from helpdesk_events import Topics
@@ -12,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth import Principal
+from ..db import detached
 from ..models import Ticket
 from ..origin import Origin
 from .editor import TicketEditor, find_locked, validate_custom_fields
@@ -31,9 +33,11 @@ def new_ticket(
     code: str,
     customer_id: uuid.UUID | None,
     custom_fields: dict[str, Any],
+    for_session: bool = True,
 ) -> Ticket:
-    """A new ticket's row, before responsibility, tags and its first message are applied."""
-    return Ticket(
+    """A new ticket's row, before responsibility, tags and its first message are applied.
+    ``for_session=False``: a detached instance, never to be added to a session."""
+    return (Ticket if for_session else partial(detached, Ticket))(
         id=uuid.uuid4(),
         number=number,
         code=code,

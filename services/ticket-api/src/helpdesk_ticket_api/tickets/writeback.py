@@ -24,6 +24,7 @@ from helpdesk_service.errors import Conflict, NotFound, Unprocessable
 from sqlalchemy import Table
 
 from .. import idempotency
+from ..db import detached
 from ..models import Message, Ticket
 from ..origin import Origin
 from . import schemas as s
@@ -235,10 +236,10 @@ def _decode(value: Any, pg_type: str) -> Any:
 
 
 def _locked(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
-    ticket = Ticket(**{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
+    ticket = detached(Ticket, **{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
     message = None
     if row["m_id"] is not None:
-        message = Message(**{c: row[f"m_{c}"] for c, _ in _MESSAGE_COLUMNS})
+        message = detached(Message, **{c: row[f"m_{c}"] for c, _ in _MESSAGE_COLUMNS})
     availability = row["agent_availability"]
     context = SnapshotContext(
         customer_email=row["customer_email"],
