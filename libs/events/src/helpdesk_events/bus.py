@@ -12,7 +12,7 @@ import collections
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -323,6 +323,8 @@ class ConsumerRunner:
         # runner makes everything committed so far durable with one synchronous commit: an
         # event whose writes a crash could still take away is never marked as read.
         self._async_commit = async_commit
+        # Connections kept between events (see _lease).
+        self._idle: list[AsyncConnection] = []
         # "runner": each event's transaction begins with the dedupe insert, and the handler
         # works inside it. "handler": no transaction; the handler writes the processed mark
         # itself, together with its outcome (see HandlerContext), saving round trips.
@@ -388,7 +390,10 @@ class ConsumerRunner:
         try:
             await self.commit_pending(None)
         finally:
-            await self._consumer.stop()
+            try:
+                await self._consumer.stop()
+            finally:
+                await self._close_idle()
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -487,8 +492,7 @@ class ConsumerRunner:
         A transaction that wrote nothing to the WAL commits without a flush, so this one
         writes a (transactional, empty) logical message: the smallest WAL record there is,
         open to any role, ignored by everything but logical decoding."""
-        assert self._engine is not None
-        async with self._engine.connect() as connection:
+        async with self._lease() as connection:
             driver: Any = (await connection.get_raw_connection()).driver_connection
             await driver.fetchval(
                 "SELECT set_config('synchronous_commit', 'on', true), "
@@ -543,10 +547,10 @@ class ConsumerRunner:
         if self._engine is None:
             await self._apply_in_session(event, handler, record)
             return
-        async with self._engine.connect() as connection:
+        async with self._lease() as connection:
             # The transaction is driven here, on the driver connection; SQLAlchemy is told
             # not to begin or commit one of its own, so the handler's session works inside it.
-            # (Just checked out, so reading the driver connection needs no I/O.)
+            # (Checked out, so reading the driver connection needs no I/O.)
             sync = connection.sync_connection
             raw = sync.connection if sync is not None else await connection.get_raw_connection()
             driver: Any = raw.driver_connection
@@ -585,6 +589,30 @@ class ConsumerRunner:
             EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
             return
         EVENTS_HANDLED.labels(self.name, event.type).inc()
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one event. Kept for the next event rather than returned to the
+        pool (a checkout costs more than a round trip): at most one per slot stays open. One
+        that failed is not kept, since it may be broken or inside a transaction; nor are the
+        others then (after a database restart they all are broken, and a retry must not
+        meet them one by one)."""
+        assert self._engine is not None
+        connection = self._idle.pop() if self._idle else await self._engine.connect()
+        try:
+            yield connection
+        except BaseException:
+            await connection.close()
+            await self._close_idle()
+            raise
+        if connection.in_transaction():  # the handler's session began one (autocommit)
+            await connection.rollback()
+        self._idle.append(connection)
+
+    async def _close_idle(self) -> None:
+        while self._idle:
+            with contextlib.suppress(Exception):
+                await self._idle.pop().close()
 
     async def _apply_in_session(
         self, event: EventBase, handler: Handler, record: ConsumerRecord[bytes, bytes]

