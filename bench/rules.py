@@ -197,6 +197,8 @@ async def end_to_end(
     pg_statements: bool = False,
     settings: dict[str, str] | None = None,
     rule_workers: int = 1,
+    warmup: float = 2.0,
+    timeline: Path | None = None,
 ) -> dict[str, Any]:
     """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
@@ -317,28 +319,51 @@ async def end_to_end(
                 )
                 return count
 
-            # Warm up: the worker must have joined its group and compiled the rules.
-            warm = {"subject": "billing warm-up", "customer": {"email": "warm@example.com"}}
-            async with http.post(f"http://127.0.0.1:{api_port}/v1/tickets", json=warm) as r:
-                warm_id = (await r.json())["id"]
-            async with asyncio.timeout(120):
-                while await transferred() < 1:
-                    await asyncio.sleep(0.1)
-            total = int(rate * seconds)
-            log(f"end to end: {rules} rules, posting {total} tickets at {rate:.0f}/s")
             failures = 0
+            warm_ids: set[str] = set()
 
-            async def post(i: int) -> None:
+            async def post(i: int, warm: bool = False) -> None:
                 nonlocal failures
                 body = {
-                    "subject": f"billing question {i}",
+                    "subject": f"billing {'warm-up' if warm else 'question'} {i}",
                     "channel": "email",
                     "customer": {"email": f"c{i % 500}@example.com"},
                     "message": {"body": "My invoice is wrong."},
                 }
                 async with http.post(f"http://127.0.0.1:{api_port}/v1/tickets", json=body) as r:
-                    if r.status != 201:
+                    if warm:
+                        assert r.status == 201, await r.text()
+                        warm_ids.add((await r.json())["id"])
+                    elif r.status != 201:
                         failures += 1
+
+            async def post_at_rate(count: int, warm: bool = False) -> float:
+                """Post ``count`` tickets at the rate; returns how long that took."""
+                start = time.perf_counter()
+                tasks = []
+                for i in range(count):
+                    delay = start + i / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    tasks.append(asyncio.create_task(post(i, warm)))
+                await asyncio.gather(*tasks)
+                return time.perf_counter() - start
+
+            # Warm up: one ticket (the worker has joined its group and compiled the rules),
+            # then a burst at the rate, so that connection pools are full, statements are
+            # prepared and caches are warm before the measured run, as in a service that
+            # has been up for a while.
+            await post(-1, warm=True)
+            async with asyncio.timeout(120):
+                while await transferred() < 1:
+                    await asyncio.sleep(0.1)
+            warm_count = int(rate * warmup)
+            await post_at_rate(warm_count, warm=True)
+            async with asyncio.timeout(120):
+                while await transferred() < 1 + warm_count:
+                    await asyncio.sleep(0.1)
+            total = int(rate * seconds)
+            log(f"end to end: {rules} rules, posting {total} tickets at {rate:.0f}/s")
 
             window = CpuWindow(
                 {
@@ -353,17 +378,10 @@ async def end_to_end(
             )
             counters_before = await pg_counters(pg.dsn_for(pg.database))
             window.start()
-            start = time.perf_counter()
-            tasks = []
-            for i in range(total):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(post(i)))
-            await asyncio.gather(*tasks)
-            sent_for = time.perf_counter() - start
+            sent_for = await post_at_rate(total)
             deadline = time.perf_counter() + 60
-            while await transferred() < 1 + total - failures and time.perf_counter() < deadline:
+            expected = 1 + warm_count + total - failures
+            while await transferred() < expected and time.perf_counter() < deadline:
                 await asyncio.sleep(0.2)
             cpu = window.stop()
             counters = await pg_counters(dsn)
@@ -371,7 +389,7 @@ async def end_to_end(
             # The times are read from the topic afterwards: a consumer reading along would
             # load the machine under test (the broker and this process) for the measurement.
             created, relayed, changed = await event_times(
-                broker.bootstrap_servers, f"{prefix}helpdesk.tickets", total - failures, warm_id
+                broker.bootstrap_servers, f"{prefix}helpdesk.tickets", total - failures, warm_ids
             )
             evaluated = await evaluation_times(pg.dsn_for(pg.database))
             statements = (
@@ -383,9 +401,14 @@ async def end_to_end(
         if not latencies:
             raise RuntimeError("no rule change arrived")
         stages = stage_percentiles(created, relayed, evaluated, changed)
+        if timeline is not None:
+            # Every ticket's four times, for looking at when the slow ones happened.
+            times = {t: [d.get(t) for d in (created, relayed, evaluated, changed)] for t in changed}
+            await asyncio.to_thread(timeline.write_text, json.dumps(times, default=str))
         return {
             "rules": rules,
             "rule_workers": rule_workers,
+            "warmup_s": warmup,
             "rate_per_s": rate,
             "tickets": total,
             "posted_per_s": total / sent_for,
@@ -418,7 +441,7 @@ async def end_to_end(
 
 
 async def event_times(
-    bootstrap_servers: str, topic: str, expected: int, skip: str
+    bootstrap_servers: str, topic: str, expected: int, skip: set[str]
 ) -> tuple[dict[str, datetime], dict[str, datetime], dict[str, datetime]]:
     """From the topic, per ticket: when ticket-api committed its creation, when the relay
     handed that event to the broker (producer time), when ticket-api committed the rule's
@@ -442,7 +465,7 @@ async def event_times(
             for records in batches.values():
                 for record in records:
                     event = orjson.loads(record.value or b"{}")
-                    if event["ticket_id"] == skip:
+                    if event["ticket_id"] in skip:
                         continue
                     at = datetime.fromisoformat(event["occurred_at"])
                     if event["type"] == "ticket.created":
@@ -733,6 +756,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rule-workers", type=int, default=1, help="rule-engine worker processes (1)"
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds of posting at the rate before the measured run (2)",
+    )
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write every measured ticket's times here (JSON; the last rate's run)",
+    )
     args = parser.parse_args(argv)
     settings = dict(item.split("=", 1) for item in args.set)
     seconds = 1.0 if args.quick else 3.0
@@ -757,6 +791,8 @@ def main(argv: list[str] | None = None) -> int:
                     pg_statements=args.pg_statements,
                     settings=settings,
                     rule_workers=args.rule_workers,
+                    warmup=args.warmup,
+                    timeline=args.timeline,
                 )
             )
             log(f"end to end: {json.dumps(run)}")

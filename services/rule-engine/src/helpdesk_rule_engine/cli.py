@@ -39,6 +39,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         Topics,
         start_when_reachable,
     )
+    from helpdesk_service import heap
     from helpdesk_service.db import make_engine, make_session_factory
 
     from .clients.ticket_api import TicketApiClient, ticket_api_session
@@ -96,6 +97,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await start_when_reachable(stop, "rule-engine worker", producer.start, consumer.start)
         relay = OutboxRelay(engine, OUTBOX, producer)
         logging.info("rule-engine worker: consuming %s and %s", topics.tickets, topics.sla)
+        heap.settle()
         await asyncio.gather(consumer.run(stop), relay.run(stop))
     finally:
         await consumer.stop()
@@ -113,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings()
+    if args.command != "migrate":
+        from helpdesk_service import heap
+
+        heap.enable()
     if args.command == "migrate":
         migrate(settings)
     elif args.command == "serve":

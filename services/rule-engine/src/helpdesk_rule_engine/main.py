@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from helpdesk_events import Clock, SystemClock
+from helpdesk_service import heap
 from helpdesk_service.auth import RemoteKeyAuth
 from helpdesk_service.db import database_ready, make_engine, make_session_factory
 from helpdesk_service.errors import BodySizeLimit, install_error_handlers
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.sessions = make_session_factory(engine)
         app.state.auth = RemoteKeyAuth(http, bootstrap_keys={settings.admin_key or "": "admin"})
         app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
+        heap.settle()
         try:
             yield
         finally:

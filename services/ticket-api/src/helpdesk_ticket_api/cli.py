@@ -28,6 +28,7 @@ def serve(settings: Settings) -> None:
 
 async def run_relay(settings: Settings) -> None:
     from helpdesk_events import EventProducer, OutboxRelay, start_when_reachable
+    from helpdesk_service import heap
 
     from .db import make_engine
     from .models import OUTBOX
@@ -59,6 +60,7 @@ async def run_relay(settings: Settings) -> None:
         linger=settings.relay_linger_ms / 1000,
     )
     logging.info("relay: publishing outbox to %s", settings.kafka_bootstrap_servers)
+    heap.settle()
     try:
         await relay.run(stop)
     finally:
@@ -75,6 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings()
+    if args.command != "migrate":
+        from helpdesk_service import heap
+
+        heap.enable()
     if args.command == "migrate":
         migrate(settings)
     elif args.command == "serve":

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from helpdesk_events import Clock, SystemClock, Topics
+from helpdesk_service import heap
 from helpdesk_service.errors import BodySizeLimit, error_body, install_error_handlers
 from helpdesk_service.responses import JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await ensure_bootstrap_key(
                 app.state.sessions, settings.service_key, "service", "bootstrap service", now
             )
+        heap.settle()
         try:
             yield
         finally:
