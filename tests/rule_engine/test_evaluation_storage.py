@@ -1,11 +1,13 @@
-"""How evaluations are stored: rules that did not match as three arrays, every other outcome
-as a JSON entry with its place in evaluation order, and the endpoint puts them back together
-(rows written in the older all-JSON form included)."""
+"""How evaluations are stored: rules that did not match as their ids (16 bytes each), names
+and ticket versions, every other outcome as a JSON entry with its place in evaluation
+order, and the endpoint puts them back together (rows written in the older all-JSON form
+included)."""
 
 import uuid
 from datetime import UTC, datetime
 
 import orjson
+from helpdesk_rule_engine.models import not_matched_ids
 from sqlalchemy import text
 
 from tests.rule_engine.conftest import any_of, cond, make_rule
@@ -47,7 +49,7 @@ async def test_not_matched_rules_are_arrays_and_come_back_in_order(api, client, 
     assert [(r["rule_name"], r["index"], r["outcome"]) for r in row.results] == [
         ("hit", 1, "fired")
     ]
-    assert [str(i) for i in row.not_matched] == [before["id"], after["id"]]
+    assert [str(i) for i in not_matched_ids(row.not_matched)] == [before["id"], after["id"]]
     assert row.not_matched_names == ["before", "after"]
     first = row.results[0]["ticket_version"]
     assert row.not_matched_versions == [first, first + 1]
@@ -154,4 +156,4 @@ async def test_rule_names_with_array_syntax_are_stored_as_written(api, rules, en
     await engine.drain()
     row = await stored(engine, created["id"], "ticket.created")
     assert row.not_matched_names == [n.strip() for n in names]
-    assert len(row.not_matched) == len(names) == len(row.not_matched_versions)
+    assert len(not_matched_ids(row.not_matched)) == len(names) == len(row.not_matched_versions)

@@ -39,7 +39,7 @@ async def compression(url: str) -> dict[tuple[str, str, str], str]:
                     "SELECT n.nspname, c.relname, a.attname, a.attcompression "
                     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname IN ('tickets', 'rules') AND a.attnum > 0 "
+                    "WHERE n.nspname IN ('tickets', 'rules') AND a.attnum > 0 AND NOT a.attisdropped "
                     "AND c.relkind = 'r'"
                 )
             )
@@ -115,12 +115,16 @@ async def test_both_services_migrate_down_to_nothing_and_up_again(fresh_url):
 
 
 async def test_rule_engine_0004_down_rebuilds_one_json_entry_per_rule(fresh_url):
-    """Going back below 0004 puts the not-matched arrays into ``results`` again, in order."""
+    """A row written at 0004 (ids as uuid[]) goes up to bytes in order (0005), and going back
+    below 0004 puts the not-matched rules into ``results`` again, in order."""
     from alembic import command
     from alembic.config import Config
     from helpdesk_rule_engine import cli as rule_cli
 
-    await asyncio.to_thread(migrate_rules, RuleSettings(database_url=fresh_url))
+    config = Config()
+    config.set_main_option("script_location", str(rule_cli.HERE / "migrations"))
+    config.set_main_option("sqlalchemy.url", fresh_url)
+    await asyncio.to_thread(command.upgrade, config, "0004")
     engine = create_async_engine(fresh_url)
     kept, dropped = uuid.uuid4(), uuid.uuid4()
     fired = {"rule_id": str(uuid.uuid4()), "rule_name": "hit", "kind": "action",
@@ -141,16 +145,27 @@ async def test_rule_engine_0004_down_rebuilds_one_json_entry_per_rule(fresh_url)
                     "correlation_id, depth, triggers, results, evaluated_at, not_matched, "
                     "not_matched_names, not_matched_versions) VALUES (:e, 'ticket.created', :e, "
                     ":e, 0, '{}', CAST(:r AS jsonb), now(), ARRAY[:a, :b]::uuid[], "
-                    "ARRAY['kept', 'dropped'], ARRAY[3, 4])"
+                    "ARRAY['kept', 'dropped'], ARRAY[3, 4]), (:e2, 'ticket.created', :e2, "
+                    ":e2, 0, '{}', '[]', now(), '{}'::uuid[], '{}', '{}')"
                 ),
-                {"e": uuid.uuid4(), "r": json.dumps([fired]), "a": kept, "b": dropped},
+                {"e": uuid.uuid4(), "e2": uuid.uuid4(), "r": json.dumps([fired]), "a": kept,
+                 "b": dropped},
+            )  # fmt: skip
+        await asyncio.to_thread(command.upgrade, config, "0005")
+        async with engine.connect() as conn:
+            packed = (
+                (await conn.execute(text("SELECT not_matched FROM rules.evaluation ORDER BY id")))
+                .scalars()
+                .all()
             )
-        config = Config()
-        config.set_main_option("script_location", str(rule_cli.HERE / "migrations"))
-        config.set_main_option("sqlalchemy.url", fresh_url)
+        assert packed == [kept.bytes + dropped.bytes, b""]  # empty stays empty, not NULL
         await asyncio.to_thread(command.downgrade, config, "0003")
         async with engine.connect() as conn:
-            (results,) = (await conn.execute(text("SELECT results FROM rules.evaluation"))).one()
+            results = (
+                (await conn.execute(text("SELECT results FROM rules.evaluation ORDER BY id")))
+                .scalars()
+                .first()
+            )
     finally:
         await engine.dispose()
     not_matched = {"outcome": "not_matched", "reason": "no condition group held"}

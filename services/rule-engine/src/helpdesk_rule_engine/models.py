@@ -7,7 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,8 +85,9 @@ class Evaluation(Base):
     # order (rows from before migration 0004: every entry, in order, without ``index``).
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     # The rules that did not match, in order, filling the indexes ``results`` leaves free:
-    # id, name and the ticket version each saw (their traces are recomputed on request).
-    not_matched: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid))
+    # id (16 bytes each, one after the other), name and the ticket version each saw (their
+    # traces are recomputed on request).
+    not_matched: Mapped[bytes | None] = mapped_column(LargeBinary)
     not_matched_names: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     not_matched_versions: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     # The ticket snapshots the rules saw, by version, and what the event changed.
@@ -95,11 +107,10 @@ def evaluation_results(row: Evaluation) -> list[dict[str, Any]]:
     if row.not_matched is None:
         return list(row.results)
     placed = {entry["index"]: entry for entry in row.results}
-    rest = zip(
-        row.not_matched, row.not_matched_names or (), row.not_matched_versions or (), strict=True
-    )
+    ids = not_matched_ids(row.not_matched)
+    rest = zip(ids, row.not_matched_names or (), row.not_matched_versions or (), strict=True)
     out: list[dict[str, Any]] = []
-    for index in range(len(row.results) + len(row.not_matched)):
+    for index in range(len(row.results) + len(ids)):
         entry = placed.get(index)
         if entry is not None:
             out.append({k: v for k, v in entry.items() if k != "index"})
@@ -115,3 +126,8 @@ def evaluation_results(row: Evaluation) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def not_matched_ids(packed: bytes) -> list[uuid.UUID]:
+    """The ids of ``Evaluation.not_matched``, in order."""
+    return [uuid.UUID(bytes=bytes(packed[i : i + 16])) for i in range(0, len(packed), 16)]

@@ -66,7 +66,7 @@ _EVALUATION_COLUMNS = (
 )
 _EVALUATION_VALUES = (
     "$1::uuid, $2::varchar, $3::uuid, $4::uuid, $5::integer, $6::varchar[], "
-    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::text::uuid[], "
+    "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::bytea, "
     "$12::text::text[], $13::text::integer[]"
 )
 
@@ -239,8 +239,8 @@ class RuleEngine:
         # (most of them) as three arrays, every other outcome as an entry of `results`
         # that records its place (`index`) in that order.
         results: list[dict[str, Any]] = []
-        # (As array literal elements: see CompiledRule.array_elements.)
-        not_matched: list[str] = []
+        # (Id bytes and array literal elements: see CompiledRule.not_matched_elements.)
+        not_matched: list[bytes] = []
         not_matched_names: list[str] = []
         not_matched_versions: list[str] = []
         requests: list[NotificationRequested] = []
@@ -279,7 +279,7 @@ class RuleEngine:
                 matched = rule.conditions.matches(ticket, event.changes, now)
             if not matched and not full_traces:
                 # The common case, kept short: most candidates do not match.
-                rule_id, name = rule.array_elements
+                rule_id, name = rule.not_matched_elements
                 not_matched.append(rule_id)
                 not_matched_names.append(name)
                 not_matched_versions.append(str(ticket.version))
@@ -363,7 +363,7 @@ class RuleEngine:
             "{" + ",".join(f'"{v}":{t}' for v, t in seen_tickets.items()) + "}",
             json_dumps({f: c.model_dump(mode="json") for f, c in event.changes.items()}),
             now,
-            array_literal(not_matched),
+            b"".join(not_matched),
             array_literal(not_matched_names),
             array_literal(not_matched_versions),
         )

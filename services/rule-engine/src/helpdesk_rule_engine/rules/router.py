@@ -14,7 +14,7 @@ from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import any_, delete, or_, select
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..engine.conditions import uses_custom_fields
@@ -183,6 +183,14 @@ async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole)
     )
 
 
+# Whether the rule is among the 16-byte ids of Evaluation.not_matched (at a 16-byte
+# boundary: a match straddling two ids is not one).
+_NOT_MATCHED_HAS = text(
+    "EXISTS (SELECT FROM generate_series(0, length(rules.evaluation.not_matched) / 16 - 1) g "
+    "WHERE substring(rules.evaluation.not_matched FROM g * 16 + 1 FOR 16) = :rule)"
+)
+
+
 @router.get("/tickets/{ticket_id}/evaluations", tags=["traces"])
 async def evaluations(
     ticket_id: uuid.UUID,
@@ -205,7 +213,7 @@ async def evaluations(
         query = query.where(
             or_(
                 Evaluation.results.contains([{"rule_id": str(rule_id)}]),
-                any_(Evaluation.not_matched) == rule_id,
+                _NOT_MATCHED_HAS.bindparams(rule=rule_id.bytes),
             )
         )
     rows = (await session.execute(query.order_by(Evaluation.id.desc()).limit(limit))).scalars()
