@@ -569,8 +569,10 @@ IN_PROCESS_NOTE = (
 E2E_NOTE = (
     "Real processes: ticket-api (1 worker), its relay, rule-engine API and worker, PostgreSQL "
     "(fsync on), the broker. {rules} active rules; one transfers every posted ticket (subject "
-    'contains "billing") to Billing. {tickets} tickets posted at {rate:.0f}/s (achieved '
-    "{posted:.0f}/s, {failed} failed). Latency = the rule's `ticket.transferred` event time "
+    'contains "billing") to Billing. After a warm-up ({warmup:g} s at the rate: connection '
+    "pools full, statements prepared), {tickets} tickets posted at {rate:.0f}/s (achieved "
+    "{posted:.0f}/s, {failed} failed); the event times are read from the topic afterwards. "
+    "Latency = the rule's `ticket.transferred` event time "
     "minus the `ticket.created` time, both stamped by ticket-api at commit, i.e. until the "
     "change is visible through the API. {changed} of {tickets} changes arrived within 60 s "
     "after the last post."
@@ -633,6 +635,7 @@ def report(results: dict[str, Any], path: Path) -> None:
             posted=e2e["posted_per_s"],
             failed=e2e["failed_posts"],
             changed=e2e["changed"],
+            warmup=e2e.get("warmup_s", 0),
         )
         lines += [
             "",
@@ -713,8 +716,10 @@ def report(results: dict[str, Any], path: Path) -> None:
         "```",
         "make bench                                # API, relay and rule engine",
         ".venv/bin/python bench/rules.py --quick   # a smoke run of this part",
-        ".venv/bin/python bench/rules.py --rate 150 --also-rates '' --pg-statements"
-        "  # one rate, with PostgreSQL's busiest statements",
+        ".venv/bin/python bench/rules.py --rate 200 --also-rates '' --e2e-only"
+        "  # one rate, printed as JSON",
+        "# with it: --pg-statements (PostgreSQL's busiest statements), --timeline FILE (every",
+        "# ticket's times), --set NAME=VALUE (a service setting), --rule-workers N",
         "```",
         "",
     ]
