@@ -480,44 +480,46 @@ async def event_times(
     return created, relayed, changed
 
 
-async def evaluation_times(dsn: str) -> dict[str, datetime]:
-    """When the worker evaluated each ticket's ticket.created event."""
+async def fetch(dsn: str, *statements: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    """The rows of the last statement, on a connection of its own (the others run first)."""
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch(
-            "SELECT ticket_id::text, evaluated_at FROM rules.evaluation "
-            "WHERE event_type = 'ticket.created'"
-        )
+        for statement in statements[:-1]:
+            await conn.execute(statement)
+        return list(await conn.fetch(statements[-1], *args))
     finally:
         await conn.close()
+
+
+async def evaluation_times(dsn: str) -> dict[str, datetime]:
+    """When the worker evaluated each ticket's ticket.created event."""
+    rows = await fetch(
+        dsn,
+        "SELECT ticket_id::text, evaluated_at FROM rules.evaluation "
+        "WHERE event_type = 'ticket.created'",
+    )
     return {r[0]: r[1] for r in rows}
 
 
 async def pg_counters(dsn: str) -> dict[str, float]:
     """PostgreSQL's running totals of commits and WAL writes and flushes (fsyncs)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        row = await conn.fetchrow(
-            "SELECT (SELECT sum(xact_commit) FROM pg_stat_database) AS commits, "
-            "wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal"
-        )
-    finally:
-        await conn.close()
+    (row,) = await fetch(
+        dsn,
+        "SELECT (SELECT sum(xact_commit) FROM pg_stat_database) AS commits, "
+        "wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal",
+    )
     return {k: float(v) for k, v in row.items()}
 
 
 async def top_statements(dsn: str, tickets: int) -> list[dict[str, Any]]:
     """The statements PostgreSQL spent most time on (pg_stat_statements), per ticket."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        rows = await conn.fetch(
-            "SELECT calls, total_exec_time, total_plan_time, query FROM pg_stat_statements "
-            "WHERE calls >= $1 ORDER BY total_exec_time + total_plan_time DESC LIMIT 15",
-            tickets // 2,
-        )
-    finally:
-        await conn.close()
+    rows = await fetch(
+        dsn,
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        "SELECT calls, total_exec_time, total_plan_time, query FROM pg_stat_statements "
+        "WHERE calls >= $1 ORDER BY total_exec_time + total_plan_time DESC LIMIT 15",
+        args=(tickets // 2,),
+    )
     return [
         {
             "calls_per_ticket": round(r["calls"] / tickets, 2),

@@ -8,17 +8,13 @@ test reads it when each offset commit goes out.
 """
 
 import asyncio
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from helpdesk_devstack.ports import free_port
-from helpdesk_devstack.postgres import LocalPostgres
+from helpdesk_devstack.pytest_plugin import scratch_postgres
 from helpdesk_events import ConsumerRunner, encode_event
 from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_ticket_api.models import CONSUMER
@@ -32,10 +28,7 @@ FLUSHED = "SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn"
 
 @pytest.fixture(scope="module")
 def durable_pg():
-    data_dir = Path(tempfile.mkdtemp(prefix="helpdesk-test-pg-durable-"))
-    server = LocalPostgres(
-        data_dir,
-        free_port(),
+    with scratch_postgres(
         fast=False,
         extra_settings={
             "wal_writer_delay": "'10s'",
@@ -44,13 +37,8 @@ def durable_pg():
             "autovacuum": "off",
             "checkpoint_timeout": "'1h'",
         },
-    )
-    try:
-        server.start()
+    ) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def test_offsets_are_committed_only_after_the_wal_holding_their_events_is_flushed(
