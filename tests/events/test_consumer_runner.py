@@ -478,3 +478,64 @@ async def test_a_handler_can_write_the_processed_mark_itself(database_url, sessi
             tables=CONSUMER,
             dedupe="handler",
         )
+
+
+@pytest.mark.parametrize("dedupe", ["runner", "handler"])
+async def test_connections_the_database_dropped_are_not_reused(database_url, sessions, dedupe):
+    """The runner keeps a connection per slot between events. When the database drops them
+    (a restart, an administrator's pg_terminate_backend), the next event still applies at
+    its first attempt that can: broken connections, kept or pooled, are not handed out."""
+    engine = make_engine(database_url, pool_size=6, max_overflow=0, application_name="kept")
+    running, all_in = 0, asyncio.Event()
+
+    async def handler(event, ctx):
+        nonlocal running
+        if event.ticket.version == 1:  # the first four: all at once, so four are kept
+            running += 1
+            if running == 4:
+                all_in.set()
+            await all_in.wait()
+        driver = await ctx.driver_connection()
+        if dedupe == "handler":
+            await driver.execute(
+                f"INSERT INTO {ctx.dedupe.table} (consumer, event_id) VALUES ($1, $2)",
+                ctx.dedupe.consumer,
+                ctx.dedupe.event_id,
+            )
+        await driver.execute(
+            "INSERT INTO tickets.applied VALUES ($1, $2, 0)", event.id, event.ticket.version
+        )
+
+    consumer = ConsumerRunner(
+        name="kept-connections",
+        bootstrap_servers="127.0.0.1:1",
+        topics=["t"],
+        handlers={"ticket.updated": handler},
+        session_factory=make_session_factory(engine),
+        tables=CONSUMER,
+        max_attempts=2,
+        retry_backoff=0.01,
+        dedupe=dedupe,
+    )
+    try:
+        first = [ticket_event(uuid.uuid4(), 1) for _ in range(4)]
+        await asyncio.gather(*(consumer.handle_record(_record(e, i)) for i, e in enumerate(first)))
+        async with sessions() as session, session.begin():
+            dropped = (
+                await session.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                        "WHERE application_name = 'kept'"
+                    )
+                )
+            ).scalar_one()
+        assert dropped >= 4
+        after = ticket_event(uuid.uuid4(), 2)
+        await consumer.handle_record(_record(after, 4))
+        async with sessions() as session:
+            dead = (await session.execute(text("SELECT count(*) FROM tickets.dead_event"))).scalar()
+        assert dead == 0, "an event was parked because it met broken connections"
+        assert sorted(v for _, v in await applied(sessions)) == [1, 1, 1, 1, 2]
+    finally:
+        await consumer.stop()
+        await engine.dispose()

@@ -491,7 +491,7 @@ class ConsumerRunner:
         writes a (transactional, empty) logical message: the smallest WAL record there is,
         open to any role, ignored by everything but logical decoding."""
         async with self._lease() as connection:
-            driver: Any = (await connection.get_raw_connection()).driver_connection
+            driver = await _driver_of(connection)
             await driver.fetchval(
                 "SELECT set_config('synchronous_commit', 'on', true), "
                 "pg_logical_emit_message(true, 'helpdesk.flush', '')"
@@ -548,10 +548,7 @@ class ConsumerRunner:
         async with self._lease() as connection:
             # The transaction is driven here, on the driver connection; SQLAlchemy is told
             # not to begin or commit one of its own, so the handler's session works inside it.
-            # (Checked out, so reading the driver connection needs no I/O.)
-            sync = connection.sync_connection
-            raw = sync.connection if sync is not None else await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
+            driver = await _driver_of(connection)
             event_id = uuid.UUID(str(event.id))
             handler_marks = self._dedupe == "handler"
             ctx = HandlerContext(
@@ -592,25 +589,35 @@ class ConsumerRunner:
     async def _lease(self) -> AsyncIterator[AsyncConnection]:
         """A connection for one event. Kept for the next event rather than returned to the
         pool (a checkout costs more than a round trip): at most one per slot stays open. One
-        that failed is not kept, since it may be broken or inside a transaction; nor are the
-        others then (after a database restart they all are broken, and a retry must not
-        meet them one by one)."""
-        assert self._engine is not None
-        connection = self._idle.pop() if self._idle else await self._engine.connect()
+        that failed is not kept, since it may be broken or inside a transaction, and the
+        kept ones go back to the pool with it; a connection the database closed is never
+        handed out (see _checkout)."""
+        connection = await self._checkout()
         try:
             yield connection
         except BaseException:
-            await connection.close()
+            await _discard(connection)
             await self._close_idle()
             raise
         if connection.in_transaction():  # the handler's session began one (autocommit)
             await connection.rollback()
         self._idle.append(connection)
 
+    async def _checkout(self) -> AsyncConnection:
+        """A kept connection, else one from the pool; never one whose socket the database
+        has closed (after a restart or pg_terminate_backend every one of them has been):
+        those are invalidated, so the pool does not hand them out again either."""
+        assert self._engine is not None
+        while True:
+            connection = self._idle.pop() if self._idle else await self._engine.connect()
+            if not (await _driver_of(connection)).is_closed():
+                return connection
+            await _discard(connection)
+
     async def _close_idle(self) -> None:
         while self._idle:
             with contextlib.suppress(Exception):
-                await self._idle.pop().close()
+                await _discard(self._idle.pop())
 
     async def _apply_in_session(
         self, event: EventBase, handler: Handler, record: ConsumerRecord[bytes, bytes]
@@ -647,6 +654,20 @@ class ConsumerRunner:
                     error=error[:4000],
                 )
             )
+
+
+async def _driver_of(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under a checked-out SQLAlchemy one (no I/O)."""
+    sync = connection.sync_connection
+    raw = sync.connection if sync is not None else await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    """Back to the pool, or out of it for good when the database closed it."""
+    if (await _driver_of(connection)).is_closed():
+        await connection.invalidate()
+    await connection.close()
 
 
 async def _abandon(connection: AsyncConnection, driver: Any) -> None:

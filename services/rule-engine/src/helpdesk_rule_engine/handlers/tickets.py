@@ -236,8 +236,8 @@ class RuleEngine:
             triggers, new_ticket=new_ticket, ticket=event.ticket, changes=event.changes, now=now
         )
         # What each candidate came to, in evaluation order: the rules that did not match
-        # (most of them) as three arrays, every other outcome as an entry of `results`
-        # that records its place (`index`) in that order.
+        # (most of them) as ids, names and ticket versions, every other outcome as an entry
+        # of `results` that records its place (`index`) in that order.
         results: list[dict[str, Any]] = []
         # (Id bytes and array literal elements: see CompiledRule.not_matched_elements.)
         not_matched: list[bytes] = []
