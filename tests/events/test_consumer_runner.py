@@ -58,6 +58,19 @@ def runner(kafka_broker, topics, sessions, name="test-consumer", handler=on_upda
     )
 
 
+def offline_runner(name, handler, engine, **kwargs):
+    """A runner fed records by hand (handle_record); it never reaches a broker."""
+    return ConsumerRunner(
+        name=name,
+        bootstrap_servers="127.0.0.1:1",
+        topics=["t"],
+        handlers={"ticket.updated": handler},
+        session_factory=make_session_factory(engine),
+        tables=CONSUMER,
+        **kwargs,
+    )
+
+
 async def produce(kafka_broker, topic, payloads):
     producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
     await producer.start()
@@ -255,15 +268,7 @@ async def test_a_failed_handler_leaves_nothing_and_the_connection_clean(
             if event.ticket.subject == "v1":
                 raise RuntimeError("fails")
 
-        consumer = ConsumerRunner(
-            name="it's-a-test",
-            bootstrap_servers="127.0.0.1:1",
-            topics=["t"],
-            handlers={"ticket.updated": handler},
-            session_factory=make_session_factory(engine),
-            tables=CONSUMER,
-            max_attempts=1,
-        )
+        consumer = offline_runner("it's-a-test", handler, engine, max_attempts=1)
         if not driver_transaction:
             consumer._engine = None  # the fallback: SQLAlchemy's own transaction
         ticket_id = uuid.uuid4()
@@ -444,16 +449,7 @@ async def test_a_handler_can_write_the_processed_mark_itself(database_url, sessi
             if not marked:
                 ctx.duplicate()
 
-        consumer = ConsumerRunner(
-            name="marks-itself",
-            bootstrap_servers="127.0.0.1:1",
-            topics=["t"],
-            handlers={"ticket.updated": handler},
-            session_factory=make_session_factory(engine),
-            tables=CONSUMER,
-            max_attempts=1,
-            dedupe="handler",
-        )
+        consumer = offline_runner("marks-itself", handler, engine, max_attempts=1, dedupe="handler")
         event = ticket_event(uuid.uuid4(), 1)
         skipped = REGISTRY.get_sample_value(
             "consumer_events_skipped_total", {"consumer": "marks-itself", "reason": "duplicate"}
@@ -506,16 +502,8 @@ async def test_connections_the_database_dropped_are_not_reused(database_url, ses
             "INSERT INTO tickets.applied VALUES ($1, $2, 0)", event.id, event.ticket.version
         )
 
-    consumer = ConsumerRunner(
-        name="kept-connections",
-        bootstrap_servers="127.0.0.1:1",
-        topics=["t"],
-        handlers={"ticket.updated": handler},
-        session_factory=make_session_factory(engine),
-        tables=CONSUMER,
-        max_attempts=2,
-        retry_backoff=0.01,
-        dedupe=dedupe,
+    consumer = offline_runner(
+        "kept-connections", handler, engine, max_attempts=2, retry_backoff=0.01, dedupe=dedupe
     )
     try:
         first = [ticket_event(uuid.uuid4(), 1) for _ in range(4)]
