@@ -83,6 +83,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         clock=SystemClock(),
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_in_flight=settings.max_in_flight,
         # The handler writes the processed mark with its outcome (fewer round trips).
         dedupe="handler",
