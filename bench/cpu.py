@@ -151,6 +151,8 @@ class CpuWindow:
         result["machine_irq"] = (delta.get("irq", 0) + delta.get("softirq", 0)) / CLK_TCK
         result["machine_steal"] = delta.get("steal", 0) / CLK_TCK
         result["machine_cpus"] = float(os.cpu_count() or 1)
+        # The window's length: every CPU's ticks, of every kind, over the CPUs.
+        result["window_s"] = total / CLK_TCK / result["machine_cpus"]
         # Busy time none of our processes account for: other users' processes, including
         # short-lived ones that exited inside the window (invisible in /proc afterwards).
         # Per-process and machine-wide counters are sampled differently: about +-0.1 CPU.

@@ -30,6 +30,7 @@ if __package__ in (None, ""):
 import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
+import uvloop
 from aiokafka import AIOKafkaConsumer
 from helpdesk_devstack.broker import LocalBroker, ensure_topics
 from helpdesk_devstack.ports import free_port
@@ -39,6 +40,7 @@ from helpdesk_rule_engine.engine.ruleset import RuleSet
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
+from bench.poster import Poster
 from bench.procs import ROOT, Processes
 
 BIN = Path(sys.executable).parent
@@ -203,8 +205,7 @@ async def end_to_end(
     """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
     # A fresh cluster and broker for every rate.
-    workdir = workdir / f"e2e-{rate:g}"
-    workdir.mkdir()
+    workdir = Path(tempfile.mkdtemp(prefix=f"e2e-{rate:g}-", dir=workdir))
     workdir.chmod(0o755)
     procs = Processes(workdir / "logs")
     pg = LocalPostgres(
@@ -322,8 +323,9 @@ async def end_to_end(
             failures = 0
             warm_ids: set[str] = set()
 
-            tickets_url = f"http://127.0.0.1:{api_port}/v1/tickets"
-            json_type = {"Content-Type": "application/json"}
+            # The tickets go through a lean client: aiohttp spent about 0.5 ms of CPU per
+            # request on the machine under test (see bench/poster.py).
+            poster = Poster("127.0.0.1", api_port, headers)
 
             async def post(i: int, warm: bool = False) -> None:
                 nonlocal failures
@@ -337,12 +339,12 @@ async def end_to_end(
                         "message": {"body": "My invoice is wrong."},
                     }
                 )
-                async with http.post(tickets_url, data=body, headers=json_type) as r:
-                    if warm:
-                        assert r.status == 201, await r.text()
-                        warm_ids.add((await r.json())["id"])
-                    elif r.status != 201:
-                        failures += 1
+                status, answer = await poster.post("/v1/tickets", body)
+                if warm:
+                    assert status == 201, answer
+                    warm_ids.add(orjson.loads(answer)["id"])
+                elif status != 201:
+                    failures += 1
 
             async def post_at_rate(count: int, warm: bool = False) -> float:
                 """Post ``count`` tickets at the rate; returns how long that took."""
@@ -391,6 +393,7 @@ async def end_to_end(
             while await transferred() < expected and time.perf_counter() < deadline:
                 await asyncio.sleep(0.2)
             cpu = window.stop()
+            poster.close()
             counters = await pg_counters(dsn)
             await db.close()
             # The times are read from the topic afterwards: a consumer reading along would
@@ -588,6 +591,37 @@ E2E_NOTE = (
 )
 
 
+# CPUs taken by others (other guests of the virtual machine's host, as steal, and other
+# processes) below which a run counts as undisturbed; as in bench/run.py.
+QUIET_CPUS = 0.15
+
+
+def disturbance(run: dict[str, Any]) -> dict[str, float]:
+    """CPUs others took during a run's window: all of it (``other_cpus``: every busy tick
+    not ours, including the hypervisor's steal) and the steal alone."""
+    cpu = run.get("cpu_seconds", {})
+    window = cpu.get("window_s") or 0.0
+    if not window:
+        return {"other_cpus": 0.0, "steal_cpus": 0.0}
+    return {
+        "other_cpus": round(cpu.get("foreign", 0.0) / window, 3),
+        "steal_cpus": round(cpu.get("machine_steal", 0.0) / window, 3),
+    }
+
+
+def _attempts_note(run: dict[str, Any]) -> str:
+    """``; attempts: …`` when the target rate was measured more than once."""
+    attempts = run.get("attempts") or []
+    if len(attempts) < 2:
+        return ""
+    listed = ", ".join(
+        f"p99 {a['p99_ms']:,.0f} ms with others {a['other_cpus']:.2f} CPUs "
+        f"(steal {a['steal_cpus']:.2f})"
+        for a in attempts
+    )
+    return f"; {len(attempts)} attempts, the least disturbed reported: {listed}"
+
+
 def report(results: dict[str, Any], path: Path) -> None:
     machine = results["machine"]
     spread = results["in_process"]["500 rules over 10 triggers"]
@@ -619,7 +653,8 @@ def report(results: dict[str, Any], path: Path) -> None:
         lines.append(
             f"| ticket created → rule's change committed, {e2e['rate_per_s']:.0f} tickets/s | "
             f"p99 <= 250 ms | p50 {e2e['p50_ms']:,.0f} ms, p99 {e2e['p99_ms']:,.0f} ms "
-            f"({e2e['changed']}/{e2e['tickets']} arrived) | {'pass' if ok else '**MISS**'} |"
+            f"({e2e['changed']}/{e2e['tickets']} arrived{_attempts_note(e2e)}) | "
+            f"{'pass' if ok else '**MISS**'} |"
         )
     lines += [
         "",
@@ -667,21 +702,31 @@ def report(results: dict[str, Any], path: Path) -> None:
             "",
             "| tickets/s | p50 | p99 | arrived | "
             + " | ".join(processes)
-            + " | all processes, per ticket | machine busy |",
+            + " | all processes, per ticket | machine busy | of which others (steal) |",
             "| ---: | ---: | ---: | ---: | "
             + " | ".join("---:" for _ in processes)
-            + " | ---: | ---: |",
+            + " | ---: | ---: | ---: |",
         ]
         for run in sorted(runs, key=lambda r: r["rate_per_s"]):
             per = run.get("cpu_ms_per_ticket", {})
             total = sum(per.values())
             busy = run.get("cpu_seconds", {}).get("machine_busy_fraction", 0.0)
+            others = disturbance(run)
             lines.append(
                 f"| {run['rate_per_s']:.0f} | {run['p50_ms']:,.0f} ms | {run['p99_ms']:,.0f} ms | "
                 f"{run['changed']}/{run['tickets']} | "
                 + " | ".join(f"{per.get(k, 0.0):.2f} ms" for k in processes)
-                + f" | {total:.1f} ms | {busy:.0%} |"
+                + f" | {total:.1f} ms | {busy:.0%} | {others['other_cpus']:.2f} CPUs "
+                f"({others['steal_cpus']:.2f}) |"
             )
+        lines += [
+            "",
+            "*Others* are CPUs this machine's host gave to other guests (the hypervisor's "
+            "*steal*) or that processes not under test used, averaged over the run. The host "
+            f"is shared: a run at the target rate that others took {QUIET_CPUS} CPUs or more "
+            "of is measured again (twice at most) and the least disturbed attempt reported; "
+            "every attempt is listed under the targets.",
+        ]
         lines += [
             "",
             "Where the time goes, step by step (p50 / p99): ticket-api commits the ticket → its "
@@ -771,6 +816,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rule-workers", type=int, default=1, help="rule-engine worker processes (1)"
     )
     parser.add_argument(
+        "--retries",
+        type=int,
+        help="measure the target rate again while other guests took "
+        f"{QUIET_CPUS} CPUs or more (2; with --quick or --e2e-only 0)",
+    )
+    parser.add_argument(
         "--warmup",
         type=float,
         default=2.0,
@@ -782,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
         help="write every measured ticket's times here (JSON; the last rate's run)",
     )
     args = parser.parse_args(argv)
+    if args.retries is None:
+        args.retries = 0 if args.quick or args.e2e_only else 2
     settings = dict(item.split("=", 1) for item in args.set)
     seconds = 1.0 if args.quick else 3.0
     workdir = Path(tempfile.mkdtemp(prefix="helpdesk-rules-bench-"))
@@ -796,21 +849,40 @@ def main(argv: list[str] | None = None) -> int:
         rates = sorted({args.rate, *(float(r) for r in args.also_rates.split(",") if r)})
         runs = []
         for rate in rates:
-            run = asyncio.run(
-                end_to_end(
-                    workdir,
-                    rate,
-                    e2e_seconds,
-                    args.rules,
-                    pg_statements=args.pg_statements,
-                    settings=settings,
-                    rule_workers=args.rule_workers,
-                    warmup=args.warmup,
-                    timeline=args.timeline,
+            # The target rate is measured again (up to --retries times) while other guests of
+            # the machine took QUIET_CPUS or more of it (see disturbance); the least
+            # disturbed attempt is reported, with every attempt listed beside it.
+            attempts: list[dict[str, Any]] = []
+            best: dict[str, Any] | None = None
+            for _attempt in range(1 + (args.retries if rate == args.rate else 0)):
+                # uvloop, as the services run: the load generator shares the machine.
+                run = uvloop.run(
+                    end_to_end(
+                        workdir,
+                        rate,
+                        e2e_seconds,
+                        args.rules,
+                        pg_statements=args.pg_statements,
+                        settings=settings,
+                        rule_workers=args.rule_workers,
+                        warmup=args.warmup,
+                        timeline=args.timeline,
+                    )
                 )
-            )
-            log(f"end to end: {json.dumps(run)}")
-            runs.append(run)
+                log(f"end to end: {json.dumps(run)}")
+                others = disturbance(run)
+                attempts.append({**others, "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"]})
+                if best is None or others["other_cpus"] < disturbance(best)["other_cpus"]:
+                    best = run
+                if others["other_cpus"] < QUIET_CPUS:
+                    break
+                log(
+                    f"  other guests took {others['other_cpus']:.2f} CPUs (steal "
+                    f"{others['steal_cpus']:.2f}) during that run"
+                )
+            assert best is not None
+            best["attempts"] = attempts
+            runs.append(best)
         results["end_to_end"] = next(r for r in runs if r["rate_per_s"] == args.rate)
         results["end_to_end_rates"] = runs
     if args.e2e_only:
