@@ -169,7 +169,8 @@ async def test_redelivery_after_a_crash_before_the_offset_commit_is_absorbed(
                 for record in records:
                     await crashed.handle_record(record)
                     handled += 1
-    await raw.stop()  # no commit: the process "died"
+    await raw.stop()  # no commit: the process "died" (and its connections with it)
+    await crashed.release_connections()
     assert len(await applied(sessions)) == 3
 
     def duplicates_skipped() -> float:
@@ -303,7 +304,7 @@ async def test_a_failed_handler_leaves_nothing_and_the_connection_clean(
                 .scalars()
                 .all()
             )
-        await consumer._close_idle()
+        await consumer.release_connections()
     finally:
         await engine.dispose()
     assert sorted(await applied(sessions)) == [(good.id, 2), (good.id, 2)]
@@ -459,6 +460,7 @@ async def test_a_handler_can_write_the_processed_mark_itself(database_url, sessi
         after = REGISTRY.get_sample_value(
             "consumer_events_skipped_total", {"consumer": "marks-itself", "reason": "duplicate"}
         )
+        await consumer.release_connections()
     finally:
         await engine.dispose()
     assert seen == [(False, "marks-itself", event.id)] * 2

@@ -149,6 +149,7 @@ async def engine(
         dedupe="handler",
     )
     yield Engine(Pump(db, runner), handler, db)
+    await runner.release_connections()
     await http.close()
     await db.dispose()
 

@@ -391,7 +391,7 @@ class ConsumerRunner:
             try:
                 await self._consumer.stop()
             finally:
-                await self._close_idle()
+                await self.release_connections()
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -613,6 +613,11 @@ class ConsumerRunner:
             if not (await _driver_of(connection)).is_closed():
                 return connection
             await _discard(connection)
+
+    async def release_connections(self) -> None:
+        """Return the connections kept between events to the pool (``stop`` does; a runner
+        fed by ``handle_record`` alone calls this when done with it)."""
+        await self._close_idle()
 
     async def _close_idle(self) -> None:
         while self._idle:
