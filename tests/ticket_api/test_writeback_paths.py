@@ -3,9 +3,11 @@ batch on the same kind of ticket, both must answer, record and publish exactly t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import orjson
 from helpdesk_ticket_api.tickets import writeback
 from helpdesk_ticket_api.tickets.schemas import ActionBatch
 
@@ -121,3 +123,106 @@ async def test_fast_path_errors_and_replays_like_the_general_one(api, client, se
         service, {"id": str(uuid.uuid4())}, [{"type": "resolve"}], key=uuid.uuid4().hex
     )
     error_of(missing, 404)
+
+
+# The fast path reads without a lock and writes only while the ticket is still at the
+# version it read (module docstring of tickets/writeback.py): what happens in between.
+
+
+def _intercept_first_write(monkeypatch, before_write):
+    """Run ``before_write(recording)`` once, just before the first write-back's write."""
+    original = writeback.ConnectionStore.write_deferred
+    calls = []
+
+    async def write_deferred(self, ticket_id, version, *, recording):
+        calls.append(version)
+        if len(calls) == 1:
+            await before_write(recording)
+        return await original(self, ticket_id, version, recording=recording)
+
+    monkeypatch.setattr(writeback.ConnectionStore, "write_deferred", write_deferred)
+    return calls
+
+
+async def test_a_ticket_changed_meanwhile_is_worked_out_again(
+    api, client, service, database_url, monkeypatch
+):
+    ticket = await api.ticket()
+
+    async def change_it_first(_):
+        other = await act(client, ticket, [{"type": "set_priority", "priority": "urgent"}])
+        assert other.status_code == 200, other.text
+
+    calls = _intercept_first_write(monkeypatch, change_it_first)
+    before = len(await outbox_events(database_url))
+    response = await act(service, ticket, [{"type": "add_tags", "tags": ["moved"]}])
+    assert response.status_code == 200, response.text
+    # Writes in order: the rule's first (for version v; the admin's change, also read at
+    # v, goes through just before it), then the rule's again, worked out from v + 1.
+    v = ticket["version"]
+    assert calls == [v, v, v + 1]
+    answer = response.json()["ticket"]
+    assert (answer["priority"], answer["tags"], answer["version"]) == ("urgent", ["moved"], v + 2)
+    events = (await outbox_events(database_url))[before:]
+    assert len(events) == 2
+    assert [e["id"] for e in events[1:]] == response.json()["event_ids"]
+    changes = [h for h in await history(client, ticket["id"]) if h["action"] != "created"]
+    assert sorted(h["field"] for h in changes) == ["priority", "tags"]
+
+
+async def test_a_key_taken_meanwhile_undoes_the_write_and_replays(
+    app, api, client, service, database_url, monkeypatch
+):
+    ticket = await api.ticket()
+    stored = {"ticket": None, "purged": False, "event_ids": ["stored-meanwhile"]}
+
+    async def take_the_key(recording):
+        principal_id, key, digest, now, _, _ = recording
+        async with app.state.pg.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO tickets.idempotency_key "
+                "(principal_id, key, request_hash, created_at, status_code, response) "
+                "VALUES ($1, $2, $3, $4, 200, $5::jsonb)",
+                principal_id,
+                key,
+                digest,
+                now,
+                orjson.dumps(stored).decode(),
+            )
+
+    _intercept_first_write(monkeypatch, take_the_key)
+    before = len(await outbox_events(database_url))
+    response = await act(service, ticket, [{"type": "set_priority", "priority": "low"}])
+    assert response.status_code == 200, response.text
+    assert response.headers.get("Idempotent-Replayed") == "true"
+    assert response.json() == stored
+    # The statement that changed the ticket found the key taken and rolled back whole.
+    after = (await client.get(f"/v1/tickets/{ticket['id']}")).json()
+    assert (after["priority"], after["version"]) == (ticket["priority"], ticket["version"])
+    assert len(await outbox_events(database_url)) == before
+    assert [h["action"] for h in await history(client, ticket["id"])] == ["created"]
+
+
+async def test_concurrent_write_backs_to_one_ticket_all_apply(api, client, service):
+    ticket = await api.ticket()
+    tags = [f"tag-{i}" for i in range(8)]
+    responses = await asyncio.gather(
+        *(act(service, ticket, [{"type": "add_tags", "tags": [tag]}]) for tag in tags)
+    )
+    assert [r.status_code for r in responses] == [200] * len(tags), [r.text for r in responses]
+    versions = sorted(r.json()["ticket"]["version"] for r in responses)
+    assert versions == [ticket["version"] + 1 + i for i in range(len(tags))]
+    final = (await client.get(f"/v1/tickets/{ticket['id']}")).json()
+    assert sorted(final["tags"]) == tags
+    assert len([h for h in await history(client, ticket["id"]) if h["field"] == "tags"]) == 8
+
+
+async def test_concurrent_duplicates_on_the_fast_path_apply_once(api, client, service):
+    ticket = await api.ticket()
+    actions = [{"type": "add_tags", "tags": ["once"]}, {"type": "set_priority", "priority": "low"}]
+    responses = await asyncio.gather(*(act(service, ticket, actions, key="dup") for _ in range(4)))
+    assert [r.status_code for r in responses] == [200] * 4
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 3
+    assert all(r.json() == responses[0].json() for r in responses)
+    final = (await client.get(f"/v1/tickets/{ticket['id']}")).json()
+    assert (final["tags"], final["version"]) == (["once"], ticket["version"] + 1)

@@ -2,7 +2,10 @@
 
 The key is claimed inside the request's own transaction. A concurrent duplicate blocks on
 the key's row until the first commits, then replays its stored response; if the first
-fails, its claim rolls back with it and the retry runs for real.
+fails, its claim rolls back with it and the retry runs for real. The write-back fast path
+(tickets/writeback.py) has no transaction to claim in: it stores the key and its response
+with its one write statement, and a duplicate that finds the key taken there writes
+nothing and replays.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 from helpdesk_service.errors import Unprocessable
 from sqlalchemy import Table, bindparam, select, update
@@ -71,9 +73,10 @@ def check_key(key: str) -> None:
         raise Unprocessable(f"Idempotency-Key: give 1 to {MAX_KEY_LENGTH} characters")
 
 
-def _replay(
+def replay(
     request_hash: str, status_code: int | None, response: Any, digest: str
 ) -> StoredResponse:
+    """The response stored under a key, if it was stored for this request (``digest``)."""
     if request_hash != digest:
         raise Unprocessable(
             "Idempotency-Key was already used for a different request; use a new key",
@@ -92,7 +95,7 @@ async def claim(
     if inserted.first() is not None:
         return None
     stored = (await session.execute(_STORED, ids)).one()
-    return _replay(stored.request_hash, stored.status_code, stored.response, digest)
+    return replay(stored.request_hash, stored.status_code, stored.response, digest)
 
 
 async def store(
@@ -109,38 +112,12 @@ async def store(
     )
 
 
-# The same on a plain asyncpg connection (the write-back fast path), in its transaction.
-# The write-back sends the claim together with its first read and the store together with
-# its write, so these are fragments with their parameters numbered by the caller.
-def claim_sql(principal_id: str, key: str, request_hash: str, created_at: str) -> str:
-    """An INSERT … RETURNING key that claims the key (no row returned: already claimed);
-    the arguments are the SQL placeholders to use."""
+def record_sql(values: str) -> str:
+    """An INSERT of a key with its response in one go, for a request that writes everything
+    in one statement (``values``: a query giving principal id, key, request hash, created
+    at, status code, response); no row returned: the key was taken meanwhile."""
     return (
-        "INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at) "
-        f"VALUES ({principal_id}, {key}, {request_hash}, {created_at}) "
-        "ON CONFLICT DO NOTHING RETURNING key"
-    )
-
-
-def store_sql(principal_id: str, key: str, status_code: str, response: str) -> str:
-    """An UPDATE storing the response of a claimed key (placeholders as arguments)."""
-    return (
-        f"UPDATE tickets.idempotency_key SET status_code = {status_code}, "
-        f"response = {response} WHERE principal_id = {principal_id} AND key = {key}"
-    )
-
-
-_STORED_SQL = """
-    SELECT request_hash, status_code, response::text AS response
-    FROM tickets.idempotency_key WHERE principal_id = $1 AND key = $2
-"""
-
-
-async def stored_on(
-    conn: asyncpg.Connection, principal_id: str, key: str, digest: str
-) -> StoredResponse:
-    """The response stored for a key the caller failed to claim (``claim_sql``)."""
-    stored = await conn.fetchrow(_STORED_SQL, principal_id, key)
-    return _replay(
-        stored["request_hash"], stored["status_code"], orjson.loads(stored["response"]), digest
+        "INSERT INTO tickets.idempotency_key "
+        "(principal_id, key, request_hash, created_at, status_code, response) "
+        f"{values} ON CONFLICT DO NOTHING RETURNING true"
     )

@@ -728,6 +728,8 @@ def write_statement(
     history_columns: tuple[str, ...],
     history: int,
     outbox: int,
+    *,
+    guarded: bool = False,
 ) -> TextClause:
     """One statement writing a ticket, its new messages, history rows and events.
 
@@ -735,9 +737,14 @@ def write_statement(
     (``:t0_id`` names the row), or None when the row itself did not change. Written as text
     and cached per shape because SQLAlchemy compiles multi-row INSERTs in CTEs anew on every
     execution, and one round trip instead of an ORM flush per row is most of the cost of a
-    change."""
+    change.
+
+    ``guarded`` (an update only): the row is updated only while it is still at version
+    ``:g_version``, and the other rows written only if it was; every part is then a CTE
+    (``w0`` the update) and the statement answers ``written``."""
     binds: list[BindParameter[Any]] = []
     ticket_table = _table(Ticket)
+    guard = " WHERE EXISTS (SELECT FROM w0)" if guarded else ""
 
     def target(table: Table) -> str:
         return f"{table.schema}.{table.name}" if table.schema else table.name
@@ -751,16 +758,26 @@ def write_statement(
             )
             tuples.append("(" + ", ".join(f":{n}" for n in names) + ")")
         quoted = ", ".join(f'"{c}"' for c in columns)
-        return f"INSERT INTO {target(table)} ({quoted}) VALUES {', '.join(tuples)}"
+        rows = f"VALUES {', '.join(tuples)}"
+        if guarded:
+            rows = f"SELECT * FROM ({rows}) AS v{guard}"
+        return f"INSERT INTO {target(table)} ({quoted}) {rows}"
 
     parts: list[str] = []
     if ticket == "insert":
+        assert not guarded, "a new ticket has no version to guard"
         parts.append(values(ticket_table, "t", [c.key for c in ticket_table.columns], 1))
     elif ticket:
         binds.extend(bindparam(f"t0_{c}", type_=ticket_table.c[c].type) for c in ticket)
         binds.append(bindparam("t0_id", type_=ticket_table.c.id.type))
         assignments = ", ".join(f'"{c}" = :t0_{c}' for c in ticket)
-        parts.append(f"UPDATE {target(ticket_table)} SET {assignments} WHERE id = :t0_id")
+        where = "id = :t0_id"
+        if guarded:
+            binds.append(bindparam("g_version", type_=ticket_table.c.version.type))
+            where += " AND version = :g_version RETURNING true"
+        parts.append(f"UPDATE {target(ticket_table)} SET {assignments} WHERE {where}")
+    else:
+        assert not guarded, "a guarded write updates the ticket"
     if messages:
         message_table = _table(Message)
         columns = [c.key for c in message_table.columns]
@@ -772,7 +789,10 @@ def write_statement(
         parts.append(values(OUTBOX.outbox, "o", outbox_columns, outbox))
     if not parts:
         return text("SELECT 1")
-    *ctes, last = parts
+    if guarded:
+        ctes, last = parts, "SELECT EXISTS (SELECT FROM w0) AS written"
+    else:
+        *ctes, last = parts
     sql = last
     if ctes:
         sql = "WITH " + ", ".join(f"w{i} AS ({p})" for i, p in enumerate(ctes)) + " " + last

@@ -6,10 +6,19 @@ restore) run here with the same ``TicketEditor`` as every other change, but its 
 its one write go straight to asyncpg: the same statements as through SQLAlchemy, without
 its per-statement cost. A batch with any other action (a message, custom fields, purge)
 takes the general path in the router.
+
+Two statements, no transaction around them (optimistic): the first reads the response
+stored under the ``Idempotency-Key`` (a replay ends there), the ticket and the departments
+the batch names; the editor works out the change; the second writes it — the ticket row
+only while it is still at the version read, and with it the history, the events, new tag
+names and the key with its response, all or nothing. Had the ticket moved on meanwhile,
+the batch is worked out again from the new version; after a few such rounds the ticket is
+read under a row lock (a transaction), so a busy ticket cannot starve a write-back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import uuid
@@ -67,6 +76,13 @@ def identity(ticket_id: uuid.UUID, batch: s.ActionBatch) -> dict[str, Any]:
     return {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")}
 
 
+# Optimistic rounds before a write-back reads the ticket under a row lock instead.
+_OPTIMISTIC_ROUNDS = 3
+# Rounds in all: a locked round can only fail if a duplicate stored its response under the
+# same key meanwhile, and the round after it then replays that response.
+_ROUNDS = _OPTIMISTIC_ROUNDS + 2
+
+
 async def apply_batch(
     pool: asyncpg.Pool,
     ticket_id: uuid.UUID,
@@ -79,47 +95,86 @@ async def apply_batch(
     now: datetime,
     topics: Topics,
 ) -> tuple[int, Any, bool]:
-    """Apply the batch once per key in one transaction: (status, body, replayed).
-
-    Four round trips: BEGIN; the key's claim, the ticket's lock and the departments the
-    batch names, in one statement; the editor's write with the stored response; COMMIT."""
+    """Apply the batch once per key: (status, body, replayed). See the module's docstring."""
     idempotency.check_key(key)
     departments = [
         action.department_id
         for action in batch.actions
         if isinstance(action, s.TransferAction) and action.department_id is not None
     ]
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            _CLAIM_AND_LOCK, ticket_id, principal_id, key, digest, now, departments
+    async with pool.acquire() as conn:
+        for round_ in range(_ROUNDS):
+            locking = round_ >= _OPTIMISTIC_ROUNDS
+            async with conn.transaction() if locking else contextlib.nullcontext():
+                answer = await _round(
+                    conn,
+                    _READ_LOCKED if locking else _READ,
+                    ticket_id,
+                    batch,
+                    departments,
+                    principal_id=principal_id,
+                    key=key,
+                    digest=digest,
+                    origin=origin,
+                    now=now,
+                    topics=topics,
+                )
+            if answer is not None:
+                return answer
+    raise RuntimeError(f"write-back to ticket {ticket_id} not done in {_ROUNDS} rounds")
+
+
+async def _round(
+    conn: asyncpg.Connection,
+    read: str,
+    ticket_id: uuid.UUID,
+    batch: s.ActionBatch,
+    departments: list[uuid.UUID],
+    *,
+    principal_id: str,
+    key: str,
+    digest: str,
+    origin: Origin,
+    now: datetime,
+    topics: Topics,
+) -> tuple[int, Any, bool] | None:
+    """Read, work out, write: the answer, or None if the ticket or the key moved on."""
+    row = await conn.fetchrow(read, ticket_id, principal_id, key, departments)
+    if row["k_request_hash"] is not None:
+        response = row["k_response"]
+        stored = idempotency.replay(
+            row["k_request_hash"],
+            row["k_status_code"],
+            orjson.loads(response) if response is not None else None,
+            digest,
         )
-        if not row["claimed"]:
-            stored = await idempotency.stored_on(conn, principal_id, key, digest)
-            return stored.status_code, stored.body, True
-        if row["id"] is None:
-            raise NotFound(f"no ticket with id {ticket_id}")
-        ticket, context = _locked(row)
-        check_version(ticket, batch.expected_version)
-        store = ConnectionStore(
-            conn,
-            departments=dict.fromkeys(departments, False) | dict.fromkeys(row["departments"], True),
-            defer_write=True,
-        )
-        editor = TicketEditor(None, ticket, origin, now, topics, context=context, store=store)
-        for index, action in enumerate(batch.actions):
-            await apply_numbered(editor, index, action)
-        await editor.save()
-        if editor.events:
-            snapshot = editor.events[-1].ticket  # type: ignore[attr-defined]
-        else:
-            snapshot = await _snapshot(conn, ticket, context)
-        body = {
-            "ticket": snapshot.model_dump(mode="json"),
-            "purged": False,
-            "event_ids": [str(e.id) for e in editor.events],
-        }
-        await store.write_deferred(storing=(principal_id, key, 200, body))
-    return 200, body, False
+        return stored.status_code, stored.body, True
+    if row["id"] is None:
+        raise NotFound(f"no ticket with id {ticket_id}")
+    ticket, context = _locked(row)
+    check_version(ticket, batch.expected_version)
+    version = ticket.version
+    store = ConnectionStore(
+        conn,
+        departments=dict.fromkeys(departments, False) | dict.fromkeys(row["departments"], True),
+    )
+    editor = TicketEditor(None, ticket, origin, now, topics, context=context, store=store)
+    for index, action in enumerate(batch.actions):
+        await apply_numbered(editor, index, action)
+    await editor.save()
+    if editor.events:
+        snapshot = editor.events[-1].ticket  # type: ignore[attr-defined]
+    else:
+        snapshot = await _snapshot(conn, ticket, context)
+    body = {
+        "ticket": snapshot.model_dump(mode="json"),
+        "purged": False,
+        "event_ids": [str(e.id) for e in editor.events],
+    }
+    done = await store.write_deferred(
+        ticket_id, version, recording=(principal_id, key, digest, now, 200, body)
+    )
+    return (200, body, False) if done else None
 
 
 def check_version(ticket: Ticket, expected: int | None) -> None:
@@ -200,7 +255,7 @@ def _columns(model: Any) -> list[tuple[str, str]]:
 
 _TICKET_COLUMNS = _columns(Ticket)
 _MESSAGE_COLUMNS = _columns(Message)
-_LOCK = f"""
+_TICKET = f"""
     SELECT {", ".join(f't."{c}"' for c, _ in _TICKET_COLUMNS)},
            cu.email AS customer_email,
            ARRAY(SELECT g.group_id FROM tickets.customer_group_member g
@@ -212,21 +267,26 @@ _LOCK = f"""
     LEFT JOIN tickets.agent a ON a.id = t.agent_id
     LEFT JOIN tickets.message m ON m.id = t.last_message_id
     WHERE t.id = $1
-    FOR UPDATE OF t
 """
-# The write-back's first statement: claim the Idempotency-Key, lock the ticket (a row of
-# NULLs when there is none), and look up the departments its transfers name.
-_CLAIM_AND_LOCK = f"""
-    WITH claim AS ({
-    idempotency.claim_sql("$2::varchar", "$3::varchar", "$4::varchar", "$5::timestamptz")
-}),
-    locked AS ({_LOCK})
-    SELECT EXISTS (SELECT FROM claim) AS claimed,
-           ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($6::uuid[]))
+
+
+def _read(lock: str) -> str:
+    """A round's first statement: the response stored under the key (if any), the ticket
+    (a row of NULLs when there is none) and which of the departments the batch names exist."""
+    return f"""
+    SELECT k.request_hash AS k_request_hash, k.status_code AS k_status_code,
+           k.response::text AS k_response,
+           ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($4::uuid[]))
                AS departments,
-           locked.*
-    FROM (SELECT) AS one LEFT JOIN locked ON true
+           found.*
+    FROM (SELECT) AS one
+    LEFT JOIN tickets.idempotency_key k ON k.principal_id = $2::varchar AND k.key = $3::varchar
+    LEFT JOIN ({_TICKET} {lock}) AS found ON true
 """
+
+
+_READ = _read("")
+_READ_LOCKED = _read("FOR UPDATE OF t")
 
 
 def _decode(value: Any, pg_type: str) -> Any:
@@ -251,34 +311,48 @@ def _locked(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
 
 
 class ConnectionStore:
-    """The editor's reads and writes on a plain asyncpg connection (in its transaction)."""
+    """The editor's reads and writes on a plain asyncpg connection."""
 
     def __init__(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        departments: dict[uuid.UUID, bool] | None = None,
-        defer_write: bool = False,
+        self, conn: asyncpg.Connection, *, departments: dict[uuid.UUID, bool] | None = None
     ) -> None:
-        """``departments``: already looked up in this transaction (id -> exists).
-        ``defer_write``: keep the editor's write for ``write_deferred``, which sends it
-        with more."""
+        """``departments``: already looked up (id -> exists). The editor's write and the tag
+        names it needs are kept for ``write_deferred``, which sends them with more."""
         self.conn = conn
         self._departments = departments or {}
-        self._deferring = defer_write
         self._deferred: tuple[WriteShape, dict[str, Any]] | None = None
+        self._tags: dict[str, None] = {}
 
-    async def write_deferred(self, *, storing: tuple[str, str, int, Any]) -> None:
-        """Send the kept write (if any) together with the Idempotency-Key's response
-        (principal id, key, status, body), in one statement."""
-        stored = (*storing[:3], _json(storing[3]))
-        if self._deferred is None:
-            await self.conn.execute(_STORE, *stored)
-            return
-        shape, params = self._deferred
-        self._deferred = None
-        sql, names = _raw_statement(*shape, storing=True)
-        await self.conn.execute(sql, *(encode(params[n]) for n, encode in names), *stored)
+    async def write_deferred(
+        self,
+        ticket_id: uuid.UUID,
+        version: int,
+        *,
+        recording: tuple[str, str, str, datetime, int, Any],
+    ) -> bool:
+        """Send the kept write (if any), the tag names it needs and the Idempotency-Key
+        with its response — (principal id, key, request hash, time, status, body) — in one
+        statement, applied only while the ticket is still at ``version``. False, and
+        nothing written, if it no longer was or the key was taken meanwhile."""
+        principal_id, key, digest, now, status, body = recording
+        tags = list(self._tags)
+        tail: list[Any] = [ticket_id, version, principal_id, key, digest, now, status, _json(body)]
+        if tags:
+            tail += [[uuid.uuid4() for _ in tags], tags]
+        try:
+            if self._deferred is None:
+                done: bool = await self.conn.fetchval(_recorded(bool(tags)), *tail)
+                return done
+            shape, params = self._deferred
+            self._deferred = None
+            sql, names = _guarded_statement(*shape, tags=bool(tags))
+            return bool(
+                await self.conn.fetchval(sql, *(encode(params[n]) for n, encode in names), *tail)
+            )
+        except asyncpg.InvalidTextRepresentationError as exc:
+            if _KEY_TAKEN not in str(exc):
+                raise
+            return False  # everything rolled back with the statement
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
         known = self._departments.get(department_id)
@@ -308,15 +382,7 @@ class ConnectionStore:
         return found is not None
 
     async def ensure_tags(self, names: list[str], now: datetime) -> None:
-        if names:
-            await self.conn.execute(
-                "INSERT INTO tickets.tag (id, name, created_at) "
-                "SELECT u.id, u.name, $3 FROM unnest($1::uuid[], $2::text[]) AS u(id, name) "
-                "ON CONFLICT (name) DO NOTHING",
-                [uuid.uuid4() for _ in names],
-                names,
-                now,
-            )
+        self._tags.update(dict.fromkeys(names))
 
     async def load_context(self, ticket: Ticket, known: SnapshotContext) -> SnapshotContext:
         ctx = known
@@ -336,46 +402,77 @@ class ConnectionStore:
         return ctx
 
     async def write(self, shape: WriteShape, params: dict[str, Any]) -> None:
-        if self._deferring:
-            assert self._deferred is None, "one write per transaction"
-            self._deferred = (shape, params)
-            return
-        sql, names = _raw_statement(*shape)
-        await self.conn.execute(sql, *(encode(params[n]) for n, encode in names))
+        assert self._deferred is None, "one write per batch"
+        self._deferred = (shape, params)
 
 
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
-_STORE = idempotency.store_sql("$1::varchar", "$2::varchar", "$3::integer", "$4::jsonb")
+# Raised (as an integer cast of this text, which fails) by a statement that changed the
+# ticket but found its Idempotency-Key taken meanwhile, so that none of it stays.
+_KEY_TAKEN = "idempotency key taken meanwhile"
+
+
+def _recording_tail(n: int, guard: str, *, tags: bool) -> str:
+    """The CTEs every write-back statement ends with, after its own ``$1``..``$n``: new
+    tag names and the key with its response, both only if ``guard`` (a condition) holds.
+    Parameters: ticket id, version, principal id, key, request hash, time, status, response
+    body, then (``tags``) tag ids and names."""
+    p = [f"${n + i}" for i in range(1, 11)]
+    record = idempotency.record_sql(
+        f"SELECT {p[2]}::varchar, {p[3]}::varchar, {p[4]}::varchar, {p[5]}::timestamptz, "
+        f"{p[6]}::integer, {p[7]}::jsonb WHERE {guard}"
+    )
+    ctes = f"stored AS ({record})"
+    if tags:
+        ctes = (
+            "new_tags AS (INSERT INTO tickets.tag (id, name, created_at) "
+            f"SELECT u.id, u.name, {p[5]}::timestamptz "
+            f"FROM unnest({p[8]}::uuid[], {p[9]}::text[]) AS u(id, name) WHERE {guard} "
+            f"ON CONFLICT (name) DO NOTHING), {ctes}"
+        )
+    return ctes
 
 
 @functools.cache
-def _raw_statement(
-    *shape: Any, storing: bool = False
+def _recorded(tags: bool) -> str:
+    """A batch that changed nothing: its key and response (and tag names), only while the
+    ticket is still at the version the answer shows."""
+    current = "EXISTS (SELECT FROM tickets.ticket WHERE id = $1::uuid AND version = $2::integer)"
+    return f"WITH {_recording_tail(0, current, tags=tags)} SELECT EXISTS (SELECT FROM stored)"
+
+
+@functools.cache
+def _guarded_statement(
+    *shape: Any, tags: bool = False
 ) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
-    """The editor's write statement with asyncpg's positional, typed parameters;
-    ``storing``: with the Idempotency-Key's response (four more parameters) in front."""
-    clause = write_statement(*shape)
+    """The editor's write (``write_statement``, guarded by the version read) with asyncpg's
+    positional, typed parameters, followed by the recording tail; it answers whether it
+    wrote, and fails with ``_KEY_TAKEN`` if it would have written without the key."""
+    clause = write_statement(*shape, guarded=True)
     kinds = {name: pg_type(bind.type) for name, bind in clause._bindparams.items()}
     order: list[tuple[str, Callable[[Any], Any]]] = []
 
     def number(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name in ("t0_id", "g_version"):
+            return f"$__{name}__"  # the tail's ticket id and version, numbered below
         kind = kinds[name]
         order.append((name, _json if kind == "jsonb" else _same))
         return f"${len(order)}::{kind}"
 
     sql = _BIND.sub(number, clause.text)
-    if storing:
-        n = len(order)
-        store = idempotency.store_sql(
-            f"${n + 1}::varchar", f"${n + 2}::varchar", f"${n + 3}::integer", f"${n + 4}::jsonb"
-        )
-        # A data-modifying WITH query runs whether or not the statement reads it.
-        if sql.startswith("WITH "):
-            sql = f"WITH store AS ({store}), {sql.removeprefix('WITH ')}"
-        else:
-            sql = f"WITH store AS ({store}) {sql}"
-    return sql, order
+    n = len(order)
+    sql = sql.replace("$__t0_id__", f"${n + 1}::uuid")
+    sql = sql.replace("$__g_version__", f"${n + 2}::integer")
+    head, final = sql.split(" SELECT EXISTS (SELECT FROM w0) AS written")
+    assert not final, sql
+    tail = _recording_tail(n, "EXISTS (SELECT FROM w0)", tags=tags)
+    return (
+        f"{head}, {tail} SELECT EXISTS (SELECT FROM w0) AS written, "
+        "(CASE WHEN EXISTS (SELECT FROM w0) AND NOT EXISTS (SELECT FROM stored) "
+        f"THEN '{_KEY_TAKEN}' END)::integer AS refused",
+        order,
+    )
 
 
 def _json(value: Any) -> str:
