@@ -38,7 +38,7 @@ from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import TicketSnapshot
 from helpdesk_rule_engine.engine.ruleset import RuleSet
 
-from bench.cpu import CpuWindow
+from bench.cpu import CpuWindow, StealSampler
 from bench.machine import describe
 from bench.poster import Poster
 from bench.procs import ROOT, Processes
@@ -387,12 +387,15 @@ async def end_to_end(
             )
             counters_before = await pg_counters(pg.dsn_for(pg.database))
             window.start()
+            steal = StealSampler()
+            steal.start()
             sent_for = await post_at_rate(total)
             deadline = time.perf_counter() + 60
             expected = 1 + warm_count + total - failures
             while await transferred() < expected and time.perf_counter() < deadline:
                 await asyncio.sleep(0.2)
             cpu = window.stop()
+            steal_per_second = await steal.stop()
             poster.close()
             counters = await pg_counters(dsn)
             await db.close()
@@ -433,6 +436,9 @@ async def end_to_end(
                 k: round((counters[k] - counters_before[k]) / total, 2) for k in counters
             },
             "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+            # CPUs the hypervisor took in each second of the window.
+            "steal_per_second": steal_per_second,
+            "steal_started_at": datetime.fromtimestamp(steal.started_at, UTC).isoformat(),
             "cpu_ms_per_ticket": {
                 k: round(cpu[k] * 1000 / total, 2)
                 for k in (
@@ -594,6 +600,9 @@ E2E_NOTE = (
 # CPUs taken by others (other guests of the virtual machine's host, as steal, and other
 # processes) below which a run counts as undisturbed; as in bench/run.py.
 QUIET_CPUS = 0.15
+# ... and the steal in the run's worst second: the p99 of a 10-second run is its worst
+# 100 ms, which a host taking half the machine for a second decides on its own.
+QUIET_SECOND_CPUS = 0.4
 
 
 def disturbance(run: dict[str, Any]) -> dict[str, float]:
@@ -602,14 +611,31 @@ def disturbance(run: dict[str, Any]) -> dict[str, float]:
     cpu = run.get("cpu_seconds", {})
     window = cpu.get("window_s") or 0.0
     if not window:
-        return {"other_cpus": 0.0, "steal_cpus": 0.0}
+        return {"other_cpus": 0.0, "steal_cpus": 0.0, "worst_second_steal_cpus": 0.0}
     steal = cpu.get("machine_steal", 0.0)
     # Busy time not ours includes the steal, but per-process times on a guest can absorb
     # part of it: never less than the steal itself.
     return {
         "other_cpus": round(max(cpu.get("foreign", 0.0), steal) / window, 3),
         "steal_cpus": round(steal / window, 3),
+        "worst_second_steal_cpus": max(run.get("steal_per_second") or [0.0]),
     }
+
+
+def _calmer(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether a run with disturbance ``a`` was less disturbed than one with ``b``."""
+    if disturbed(a) != disturbed(b):
+        return not disturbed(a)
+    return a["other_cpus"] + a["worst_second_steal_cpus"] < (
+        b["other_cpus"] + b["worst_second_steal_cpus"]
+    )
+
+
+def disturbed(others: dict[str, float]) -> bool:
+    return (
+        others["other_cpus"] >= QUIET_CPUS
+        or others.get("worst_second_steal_cpus", 0.0) >= QUIET_SECOND_CPUS
+    )
 
 
 def _attempts_note(run: dict[str, Any]) -> str:
@@ -619,7 +645,7 @@ def _attempts_note(run: dict[str, Any]) -> str:
         return ""
     listed = ", ".join(
         f"p99 {a['p99_ms']:,.0f} ms with others {a['other_cpus']:.2f} CPUs "
-        f"(steal {a['steal_cpus']:.2f})"
+        f"(steal {a['steal_cpus']:.2f}, worst second {a.get('worst_second_steal_cpus', 0):.2f})"
         for a in attempts
     )
     return f"; {len(attempts)} attempts, the least disturbed reported: {listed}"
@@ -705,7 +731,8 @@ def report(results: dict[str, Any], path: Path) -> None:
             "",
             "| tickets/s | p50 | p99 | arrived | "
             + " | ".join(processes)
-            + " | all processes, per ticket | machine busy | of which others (steal) |",
+            + " | all processes, per ticket | machine busy "
+            "| of which others (steal; worst second) |",
             "| ---: | ---: | ---: | ---: | "
             + " | ".join("---:" for _ in processes)
             + " | ---: | ---: | ---: |",
@@ -720,15 +747,17 @@ def report(results: dict[str, Any], path: Path) -> None:
                 f"{run['changed']}/{run['tickets']} | "
                 + " | ".join(f"{per.get(k, 0.0):.2f} ms" for k in processes)
                 + f" | {total:.1f} ms | {busy:.0%} | {others['other_cpus']:.2f} CPUs "
-                f"({others['steal_cpus']:.2f}) |"
+                f"({others['steal_cpus']:.2f}; {others['worst_second_steal_cpus']:.2f}) |"
             )
         lines += [
             "",
             "*Others* are CPUs this machine's host gave to other guests (the hypervisor's "
-            "*steal*) or that processes not under test used, averaged over the run. The host "
-            f"is shared: a run at the target rate that others took {QUIET_CPUS} CPUs or more "
-            "of is measured again (twice at most) and the least disturbed attempt reported; "
-            "every attempt is listed under the targets.",
+            "*steal*) or that processes not under test used, averaged over the run; then the "
+            "steal alone, and in the run's worst second. The host is shared: a run at the "
+            f"target rate that others took {QUIET_CPUS} CPUs or more of, or with "
+            f"{QUIET_SECOND_CPUS} CPUs or more stolen in one second, is measured again (twice "
+            "at most) and the least disturbed attempt reported; every attempt is listed under "
+            "the targets, whatever its latency.",
         ]
         lines += [
             "",
@@ -875,13 +904,14 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"end to end: {json.dumps(run)}")
                 others = disturbance(run)
                 attempts.append({**others, "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"]})
-                if best is None or others["other_cpus"] < disturbance(best)["other_cpus"]:
+                if best is None or _calmer(others, disturbance(best)):
                     best = run
-                if others["other_cpus"] < QUIET_CPUS or rate != args.rate:
+                if not disturbed(others) or rate != args.rate:
                     break
                 log(
                     f"  other guests took {others['other_cpus']:.2f} CPUs (steal "
-                    f"{others['steal_cpus']:.2f}) during that run"
+                    f"{others['steal_cpus']:.2f}, {others['worst_second_steal_cpus']:.2f} in the "
+                    "worst second) during that run: measuring again"
                 )
             assert best is not None
             best["attempts"] = attempts
