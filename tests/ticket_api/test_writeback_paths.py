@@ -144,6 +144,32 @@ def _intercept_first_write(monkeypatch, before_write):
     return calls
 
 
+async def test_a_ticket_that_keeps_changing_is_written_under_a_row_lock_at_last(
+    api, client, service, monkeypatch
+):
+    ticket = await api.ticket()
+    original = writeback.ConnectionStore.write_deferred
+    rounds = []  # (version read, inside a transaction) of each of the rule's writes
+    priorities = iter(["low", "high", "urgent"])
+
+    async def write_deferred(self, ticket_id, version, *, recording):
+        if recording[1] == "busy":
+            rounds.append((version, self.conn.is_in_transaction()))
+            change = next(priorities, None)
+            if change is not None:  # someone else gets there first, three times
+                other = await act(client, ticket, [{"type": "set_priority", "priority": change}])
+                assert other.status_code == 200, other.text
+        return await original(self, ticket_id, version, recording=recording)
+
+    monkeypatch.setattr(writeback.ConnectionStore, "write_deferred", write_deferred)
+    response = await act(service, ticket, [{"type": "add_tags", "tags": ["busy"]}], key="busy")
+    assert response.status_code == 200, response.text
+    v = ticket["version"]
+    assert rounds == [(v, False), (v + 1, False), (v + 2, False), (v + 3, True)]
+    answer = response.json()["ticket"]
+    assert (answer["priority"], answer["tags"], answer["version"]) == ("urgent", ["busy"], v + 4)
+
+
 async def test_a_ticket_changed_meanwhile_is_worked_out_again(
     api, client, service, database_url, monkeypatch
 ):

@@ -23,6 +23,7 @@ import functools
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,21 @@ _OPTIMISTIC_ROUNDS = 3
 _ROUNDS = _OPTIMISTIC_ROUNDS + 2
 
 
+@dataclass(frozen=True)
+class _WriteBack:
+    """One write-back request, as every round needs it."""
+
+    ticket_id: uuid.UUID
+    batch: s.ActionBatch
+    departments: list[uuid.UUID]  # the ones its transfers name
+    principal_id: str
+    key: str
+    digest: str
+    origin: Origin
+    now: datetime
+    topics: Topics
+
+
 async def apply_batch(
     pool: asyncpg.Pool,
     ticket_id: uuid.UUID,
@@ -102,64 +118,46 @@ async def apply_batch(
         for action in batch.actions
         if isinstance(action, s.TransferAction) and action.department_id is not None
     ]
+    request = _WriteBack(
+        ticket_id, batch, departments, principal_id, key, digest, origin, now, topics
+    )
     async with pool.acquire() as conn:
         for round_ in range(_ROUNDS):
             locking = round_ >= _OPTIMISTIC_ROUNDS
+            # A locked round whose write failed on purpose (the key taken meanwhile) leaves
+            # its transaction aborted: PostgreSQL answers the COMMIT with a rollback.
             async with conn.transaction() if locking else contextlib.nullcontext():
-                answer = await _round(
-                    conn,
-                    _READ_LOCKED if locking else _READ,
-                    ticket_id,
-                    batch,
-                    departments,
-                    principal_id=principal_id,
-                    key=key,
-                    digest=digest,
-                    origin=origin,
-                    now=now,
-                    topics=topics,
-                )
+                answer = await _round(conn, _READ_LOCKED if locking else _READ, request)
             if answer is not None:
                 return answer
     raise RuntimeError(f"write-back to ticket {ticket_id} not done in {_ROUNDS} rounds")
 
 
 async def _round(
-    conn: asyncpg.Connection,
-    read: str,
-    ticket_id: uuid.UUID,
-    batch: s.ActionBatch,
-    departments: list[uuid.UUID],
-    *,
-    principal_id: str,
-    key: str,
-    digest: str,
-    origin: Origin,
-    now: datetime,
-    topics: Topics,
+    conn: asyncpg.Connection, read: str, r: _WriteBack
 ) -> tuple[int, Any, bool] | None:
     """Read, work out, write: the answer, or None if the ticket or the key moved on."""
-    row = await conn.fetchrow(read, ticket_id, principal_id, key, departments)
+    row = await conn.fetchrow(read, r.ticket_id, r.principal_id, r.key, r.departments)
     if row["k_request_hash"] is not None:
         response = row["k_response"]
         stored = idempotency.replay(
             row["k_request_hash"],
             row["k_status_code"],
             orjson.loads(response) if response is not None else None,
-            digest,
+            r.digest,
         )
         return stored.status_code, stored.body, True
     if row["id"] is None:
-        raise NotFound(f"no ticket with id {ticket_id}")
+        raise NotFound(f"no ticket with id {r.ticket_id}")
     ticket, context = _locked(row)
-    check_version(ticket, batch.expected_version)
+    check_version(ticket, r.batch.expected_version)
     version = ticket.version
     store = ConnectionStore(
         conn,
-        departments=dict.fromkeys(departments, False) | dict.fromkeys(row["departments"], True),
+        departments=dict.fromkeys(r.departments, False) | dict.fromkeys(row["departments"], True),
     )
-    editor = TicketEditor(None, ticket, origin, now, topics, context=context, store=store)
-    for index, action in enumerate(batch.actions):
+    editor = TicketEditor(None, ticket, r.origin, r.now, r.topics, context=context, store=store)
+    for index, action in enumerate(r.batch.actions):
         await apply_numbered(editor, index, action)
     await editor.save()
     if editor.events:
@@ -172,7 +170,7 @@ async def _round(
         "event_ids": [str(e.id) for e in editor.events],
     }
     done = await store.write_deferred(
-        ticket_id, version, recording=(principal_id, key, digest, now, 200, body)
+        r.ticket_id, version, recording=(r.principal_id, r.key, r.digest, r.now, 200, body)
     )
     return (200, body, False) if done else None
 
