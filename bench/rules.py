@@ -805,7 +805,8 @@ def report(results: dict[str, Any], path: Path) -> None:
         ".venv/bin/python bench/rules.py --rate 200 --also-rates '' --e2e-only"
         "  # one rate, printed as JSON",
         "# with it: --pg-statements (PostgreSQL's busiest statements), --timeline FILE (every",
-        "# ticket's times), --set NAME=VALUE (a service setting), --rule-workers N",
+        "# ticket's times), --set NAME=VALUE (a service setting), --rule-workers N,",
+        "# --retries N (measure a disturbed target-rate run again; 2 in make bench)",
         "```",
         "",
     ]
