@@ -23,12 +23,14 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.closed = False
+        self.answered = False  # whether any of the current request's answer arrived
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -60,6 +62,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         assert self._waiter is None
         self._waiter = asyncio.get_running_loop().create_future()
+        self.answered = False
         self._transport.write(request)
         return self._waiter
 
@@ -108,9 +111,19 @@ class Poster:
             f"{method} {path} HTTP/1.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n"
         ).encode()
-        connection = await self._connection()
+        request = head + self._headers + b"\r\n" + body
+        connection, reused = await self._connection()
         try:
-            result = await connection.send(head + self._headers + b"\r\n" + body)
+            result = await connection.send(request)
+        except ConnectionError:
+            connection.close()
+            self._all.discard(connection)
+            if not reused or connection.answered:
+                raise
+            # A kept connection the server closed as idle just as this request went out
+            # (it closes only connections with no request in flight): once more, afresh.
+            connection, _ = await self._connection(fresh=True)
+            result = await connection.send(request)
         except BaseException:
             connection.close()
             self._all.discard(connection)
@@ -121,13 +134,14 @@ class Poster:
             self._idle.append(connection)
         return result
 
-    async def _connection(self) -> _Connection:
-        while self._idle:
+    async def _connection(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
+        """A connection and whether it was kept from an earlier request."""
+        while self._idle and not fresh:
             connection = self._idle.pop()
             if not connection.closed:
-                return connection
+                return connection, True
             self._all.discard(connection)
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(_Connection, self._host, self._port)
         self._all.add(connection)
-        return connection
+        return connection, False
