@@ -157,10 +157,12 @@ class CpuWindow:
         # The window's length: every CPU's ticks, of every kind, over the CPUs.
         result["window_s"] = total / CLK_TCK / result["machine_cpus"]
         # Busy time none of our processes account for: other users' processes, including
-        # short-lived ones that exited inside the window (invisible in /proc afterwards).
-        # Per-process and machine-wide counters are sampled differently: about +-0.1 CPU.
+        # short-lived ones that exited inside the window (invisible in /proc afterwards),
+        # and the hypervisor's steal. Per-process and machine-wide counters are sampled
+        # differently (about +-0.1 CPU), and on a guest the per-process times can absorb
+        # part of the steal: never less than the steal itself.
         result["foreign"] = max(
-            0.0,
+            result["machine_steal"],
             result["machine_busy"]
             - result["machine_irq"]
             - result["kernel_threads"]

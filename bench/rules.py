@@ -613,9 +613,8 @@ def disturbance(run: dict[str, Any]) -> dict[str, float]:
     if not window:
         return {"other_cpus": 0.0, "steal_cpus": 0.0, "worst_second_steal_cpus": 0.0}
     steal = cpu.get("machine_steal", 0.0)
-    # Busy time not ours includes the steal, but per-process times on a guest can absorb
-    # part of it: never less than the steal itself.
     return {
+        # (CpuWindow's "foreign" is never less than the steal; older results may be.)
         "other_cpus": round(max(cpu.get("foreign", 0.0), steal) / window, 3),
         "steal_cpus": round(steal / window, 3),
         "worst_second_steal_cpus": max(run.get("steal_per_second") or [0.0]),

@@ -597,7 +597,7 @@ class ConsumerRunner:
             yield connection
         except BaseException:
             await _discard(connection)
-            await self._close_idle()
+            await self.release_connections()
             raise
         if connection.in_transaction():  # the handler's session began one (autocommit)
             await connection.rollback()
@@ -617,9 +617,6 @@ class ConsumerRunner:
     async def release_connections(self) -> None:
         """Return the connections kept between events to the pool (``stop`` does; a runner
         fed by ``handle_record`` alone calls this when done with it)."""
-        await self._close_idle()
-
-    async def _close_idle(self) -> None:
         while self._idle:
             with contextlib.suppress(Exception):
                 await _discard(self._idle.pop())

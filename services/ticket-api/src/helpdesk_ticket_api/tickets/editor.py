@@ -721,6 +721,10 @@ def _bind(params: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
         params[prefix + key] = value
 
 
+# What a guarded write_statement ends with: whether the ticket row was written.
+GUARDED_ANSWER = "SELECT EXISTS (SELECT FROM w0) AS written"
+
+
 @functools.cache
 def write_statement(
     ticket: str | tuple[str, ...] | None,
@@ -790,7 +794,7 @@ def write_statement(
     if not parts:
         return text("SELECT 1")
     if guarded:
-        ctes, last = parts, "SELECT EXISTS (SELECT FROM w0) AS written"
+        ctes, last = parts, GUARDED_ANSWER
     else:
         *ctes, last = parts
     sql = last

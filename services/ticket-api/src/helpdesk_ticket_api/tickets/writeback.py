@@ -38,7 +38,7 @@ from ..db import detached
 from ..models import Message, Ticket
 from ..origin import Origin
 from . import schemas as s
-from .editor import AgentRef, TicketEditor, WriteShape, write_statement
+from .editor import GUARDED_ANSWER, AgentRef, TicketEditor, WriteShape, write_statement
 from .inbound import pg_type
 from .snapshot import SnapshotContext, ticket_snapshot
 
@@ -462,11 +462,11 @@ def _guarded_statement(
     n = len(order)
     sql = sql.replace("$__t0_id__", f"${n + 1}::uuid")
     sql = sql.replace("$__g_version__", f"${n + 2}::integer")
-    head, final = sql.split(" SELECT EXISTS (SELECT FROM w0) AS written")
-    assert not final, sql
+    head = sql.removesuffix(f" {GUARDED_ANSWER}")
+    assert head != sql, sql
     tail = _recording_tail(n, "EXISTS (SELECT FROM w0)", tags=tags)
     return (
-        f"{head}, {tail} SELECT EXISTS (SELECT FROM w0) AS written, "
+        f"{head}, {tail} {GUARDED_ANSWER}, "
         "(CASE WHEN EXISTS (SELECT FROM w0) AND NOT EXISTS (SELECT FROM stored) "
         f"THEN '{_KEY_TAKEN}' END)::integer AS refused",
         order,
