@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    literal_column,
     text,
 )
 
@@ -145,6 +146,19 @@ class CustomFieldDefinition(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# Time columns that time rules and searches test by range (b-tree each, migration 0002).
+SEARCHED_TIMES = (
+    "updated_at",
+    "status_changed_at",
+    "last_customer_message_at",
+    "last_agent_reply_at",
+    "last_message_at",
+)
+# The case-folded subject as helpdesk_conditions.sql_fold() emits it, so that its trigram
+# index serves "subject contains / starts with / ends with / is" (migration 0002).
+FOLDED_SUBJECT = """translate(lower(subject COLLATE "und-x-icu"), '\u03c2', '\u03c3')"""
+
+
 class Ticket(Base):
     __tablename__ = "ticket"
     __table_args__ = (
@@ -156,6 +170,20 @@ class Ticket(Base):
         Index("ix_ticket_customer", "customer_id"),
         Index("ix_ticket_status", "status"),
         Index("ix_ticket_tags", "tags", postgresql_using="gin"),
+        # Migration 0002: for condition searches and time rules.
+        *(Index(f"ix_ticket_{column}", column) for column in SEARCHED_TIMES),
+        Index(
+            "ix_ticket_subject_folded_trgm",
+            literal_column(FOLDED_SUBJECT).label("folded_subject"),
+            postgresql_using="gin",
+            postgresql_ops={"folded_subject": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_ticket_custom_fields",
+            "custom_fields",
+            postgresql_using="gin",
+            postgresql_ops={"custom_fields": "jsonb_path_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
