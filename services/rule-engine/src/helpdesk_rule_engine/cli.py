@@ -46,6 +46,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from .db import json_dumps
     from .handlers.tickets import RuleEngine
     from .models import CONSUMER, OUTBOX
+    from .retention import Pruner, Retention
     from .rules.service import RuleCache
 
     stop = stop or asyncio.Event()
@@ -53,7 +54,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     engine = make_engine(
         settings.database_url,
         application_name="rule-engine-worker",
-        # A connection per event in flight, one for the relay, a few for the rule cache.
+        # A connection per event in flight, one for the relay, one for pruning (retention.py),
+        # a couple for the rule cache.
         pool_size=settings.max_in_flight + 4,
         max_overflow=0,
         json_serializer=json_dumps,
@@ -98,8 +100,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await start_when_reachable(stop, "rule-engine worker", producer.start, consumer.start)
         relay = OutboxRelay(engine, OUTBOX, producer)
         logging.info("rule-engine worker: consuming %s and %s", topics.tickets, topics.sla)
+        pruner = Pruner(
+            engine,
+            SystemClock(),
+            Retention.from_days(settings.evaluation_retention_days, settings.dedupe_retention_days),
+            interval=settings.retention_interval_seconds,
+        )
         heap.settle()
-        await asyncio.gather(consumer.run(stop), relay.run(stop))
+        await asyncio.gather(consumer.run(stop), relay.run(stop), pruner.run(stop))
     finally:
         await consumer.stop()
         await producer.stop()

@@ -69,3 +69,11 @@ class Settings(BaseSettings):
     # Events of different tickets evaluated at once by one worker (each holds a database
     # connection; one ticket's events always run one after the other).
     max_in_flight: int = Field(default=16, ge=1, le=64)
+    # How long the worker keeps evaluation traces, and processed-event marks with rule
+    # firings (dedupe and loop guard), in days; 0 keeps them for ever. The second must
+    # outlast what the broker can still deliver: the tickets topic's retention.ms plus
+    # segment.ms (7 + 7 days by Kafka's defaults). See retention.py.
+    evaluation_retention_days: float = Field(default=30, ge=0)
+    dedupe_retention_days: float = Field(default=30, ge=0)
+    # How often the worker prunes (and once at start).
+    retention_interval_seconds: float = Field(default=3600, ge=1)

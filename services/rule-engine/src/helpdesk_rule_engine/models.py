@@ -26,6 +26,12 @@ from .db import Base
 
 OUTBOX = outbox_tables(Base.metadata)
 CONSUMER = consumer_tables(Base.metadata)
+# Time columns the worker prunes by (retention.py): block-range indexes (migration 0006).
+Index(
+    "ix_processed_event_processed_at",
+    CONSUMER.processed.c.processed_at,
+    postgresql_using="brin",
+)
 
 
 class Rule(Base):
@@ -61,6 +67,7 @@ class RuleFiring(Base):
     """The loop guard: a rule fires at most once per originating change (correlation id)."""
 
     __tablename__ = "rule_firing"
+    __table_args__ = (Index("ix_rule_firing_fired_at", "fired_at", postgresql_using="brin"),)
 
     rule_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     correlation_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -72,7 +79,10 @@ class Evaluation(Base):
     """What the engine decided for one event: per rule, the outcome and the condition trace."""
 
     __tablename__ = "evaluation"
-    __table_args__ = (Index("ix_evaluation_ticket", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_evaluation_ticket", "ticket_id", "id"),
+        Index("ix_evaluation_evaluated_at", "evaluated_at", postgresql_using="brin"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
