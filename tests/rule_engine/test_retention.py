@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from helpdesk_events import ManualClock
 from helpdesk_rule_engine.config import Settings
-from helpdesk_rule_engine.retention import Pruner, Retention
+from helpdesk_rule_engine.retention import expiries
 from helpdesk_service.db import make_engine
+from helpdesk_service.retention import Pruner
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -83,7 +84,7 @@ async def test_rows_past_their_tables_retention_are_removed_and_newer_ones_kept(
 ) -> None:
     for age in AGES_DAYS:
         await add_rows(db, clock, age)
-    pruner = Pruner(db, clock, Retention.from_days(evaluations=30, dedupe=10))
+    pruner = Pruner(db, clock, expiries(evaluations_days=30, dedupe_days=10))
 
     removed = await pruner.prune_once()
 
@@ -114,7 +115,7 @@ async def test_rows_past_their_tables_retention_are_removed_and_newer_ones_kept(
 async def test_zero_keeps_rows_for_ever(db: AsyncEngine, clock: ManualClock) -> None:
     for age in AGES_DAYS:
         await add_rows(db, clock, age)
-    pruner = Pruner(db, clock, Retention.from_days(evaluations=0, dedupe=0))
+    pruner = Pruner(db, clock, expiries(evaluations_days=0, dedupe_days=0))
 
     assert await pruner.prune_once() == {}
     assert await ages(db, clock) == each_table([2, 20, 40])
@@ -125,7 +126,7 @@ async def test_a_backlog_larger_than_a_batch_is_removed_in_several(
 ) -> None:
     await add_rows(db, clock, 40, count=7)
     await add_rows(db, clock, 2, count=2)
-    pruner = Pruner(db, clock, Retention.from_days(evaluations=30, dedupe=30), batch=3)
+    pruner = Pruner(db, clock, expiries(evaluations_days=30, dedupe_days=30), batch=3)
 
     removed = await pruner.prune_once()
 
@@ -137,7 +138,7 @@ async def test_the_worker_loop_prunes_at_start_and_stops_when_told(
     db: AsyncEngine, clock: ManualClock
 ) -> None:
     await add_rows(db, clock, 40)
-    pruner = Pruner(db, clock, Retention.from_days(evaluations=30, dedupe=30), interval=3600)
+    pruner = Pruner(db, clock, expiries(evaluations_days=30, dedupe_days=30), interval=3600)
     stop = asyncio.Event()
     task = asyncio.create_task(pruner.run(stop))
     async with asyncio.timeout(30):
@@ -155,7 +156,9 @@ async def test_a_failed_round_is_logged_and_the_loop_goes_on(
     unreachable = make_engine(
         "postgresql+asyncpg://x:y@127.0.0.1:1/none", application_name="retention-test", pool_size=1
     )
-    pruner = Pruner(unreachable, clock, Retention.from_days(30, 30), interval=3600)
+    pruner = Pruner(
+        unreachable, clock, expiries(evaluations_days=30, dedupe_days=30), interval=3600
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(pruner.run(stop))
     try:
@@ -185,9 +188,12 @@ def test_retention_defaults_and_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("RULE_ENGINE_EVALUATION_RETENTION_DAYS", "7.5")
     monkeypatch.setenv("RULE_ENGINE_DEDUPE_RETENTION_DAYS", "0")
     settings = Settings()
-    assert Retention.from_days(
-        settings.evaluation_retention_days, settings.dedupe_retention_days
-    ) == Retention(evaluations=timedelta(days=7.5), dedupe=None)
+    assert (settings.evaluation_retention_days, settings.dedupe_retention_days) == (7.5, 0)
+    assert [e.keep for e in expiries(evaluations_days=7.5, dedupe_days=0)] == [
+        timedelta(days=7.5),
+        None,
+        None,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,15 @@
-"""Idempotency-Key on ticket creation: a retried request creates one ticket."""
+"""Idempotency-Key on ticket creation: a retried request creates one ticket; keys are
+forgotten after their retention."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
+from helpdesk_service.db import make_engine
+from helpdesk_service.retention import Expiry, Pruner, kept_for
+from helpdesk_ticket_api.config import Settings
+from pydantic import ValidationError
 
 from .helpers import all_tickets, error_of
 
@@ -64,3 +71,41 @@ async def test_a_failed_create_does_not_use_the_key_up(client):
     ok = await client.post("/v1/tickets", json=BODY, headers=headers)
     assert ok.status_code == 201
     assert "Idempotent-Replayed" not in ok.headers
+
+
+async def test_keys_are_forgotten_after_their_retention(client, database_url, clock):
+    """The relay's pruner (TICKET_API_IDEMPOTENCY_RETENTION_DAYS, 7 by default) removes
+    keys by age: within it a retry replays, after it the same key is a new request."""
+    keep = kept_for(Settings().idempotency_retention_days)
+    engine = make_engine(database_url, application_name="retention-test", pool_size=1)
+    pruner = Pruner(engine, clock, [Expiry("tickets.idempotency_key", "created_at", keep)])
+    headers = {"Idempotency-Key": "weekly-import-17"}
+    try:
+        first = await client.post("/v1/tickets", json=BODY, headers=headers)
+        clock.advance(days=6, hours=23)
+        assert await pruner.prune_once() == {"tickets.idempotency_key": 0}
+        retry = await client.post("/v1/tickets", json=BODY, headers=headers)
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        assert retry.json()["id"] == first.json()["id"]
+
+        clock.advance(hours=2)  # 7 days and 1 hour after the first request
+        assert await pruner.prune_once() == {"tickets.idempotency_key": 1}
+        later = await client.post("/v1/tickets", json=BODY, headers=headers)
+        assert later.status_code == 201
+        assert "Idempotent-Replayed" not in later.headers
+        assert later.json()["id"] != first.json()["id"]
+        assert len(await all_tickets(client)) == 2
+    finally:
+        await engine.dispose()
+
+
+def test_idempotency_retention_settings(monkeypatch):
+    for name in ("IDEMPOTENCY_RETENTION_DAYS", "RETENTION_INTERVAL_SECONDS"):
+        monkeypatch.delenv(f"TICKET_API_{name}", raising=False)
+    assert (Settings().idempotency_retention_days, Settings().retention_interval_seconds) == (
+        7,
+        3600,
+    )
+    monkeypatch.setenv("TICKET_API_IDEMPOTENCY_RETENTION_DAYS", "-1")
+    with pytest.raises(ValidationError, match="idempotency_retention_days"):
+        Settings()

@@ -41,12 +41,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     )
     from helpdesk_service import heap
     from helpdesk_service.db import make_engine, make_session_factory
+    from helpdesk_service.retention import Pruner
 
     from .clients.ticket_api import TicketApiClient, ticket_api_session
     from .db import json_dumps
     from .handlers.tickets import RuleEngine
     from .models import CONSUMER, OUTBOX
-    from .retention import Pruner, Retention
+    from .retention import expiries
     from .rules.service import RuleCache
 
     stop = stop or asyncio.Event()
@@ -103,7 +104,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         pruner = Pruner(
             engine,
             SystemClock(),
-            Retention.from_days(settings.evaluation_retention_days, settings.dedupe_retention_days),
+            expiries(
+                evaluations_days=settings.evaluation_retention_days,
+                dedupe_days=settings.dedupe_retention_days,
+            ),
             interval=settings.retention_interval_seconds,
         )
         heap.settle()

@@ -27,8 +27,9 @@ def serve(settings: Settings) -> None:
 
 
 async def run_relay(settings: Settings) -> None:
-    from helpdesk_events import EventProducer, OutboxRelay, start_when_reachable
+    from helpdesk_events import EventProducer, OutboxRelay, SystemClock, start_when_reachable
     from helpdesk_service import heap
+    from helpdesk_service.retention import Expiry, Pruner, kept_for
 
     from .db import make_engine
     from .models import OUTBOX
@@ -37,7 +38,7 @@ async def run_relay(settings: Settings) -> None:
     # before flushing one, its rows are published again and consumers drop the duplicates.
     engine = make_engine(
         settings.database_url,
-        pool_size=2,
+        pool_size=3,  # two for the relay, one for pruning
         max_overflow=0,
         application_name="ticket-api-relay",
         synchronous_commit=False,
@@ -60,9 +61,23 @@ async def run_relay(settings: Settings) -> None:
         linger=settings.relay_linger_ms / 1000,
     )
     logging.info("relay: publishing outbox to %s", settings.kafka_bootstrap_servers)
+    # The relay is ticket-api's one long-running background process: it also forgets
+    # idempotency keys past their retention.
+    pruner = Pruner(
+        engine,
+        SystemClock(),
+        [
+            Expiry(
+                "tickets.idempotency_key",
+                "created_at",
+                kept_for(settings.idempotency_retention_days),
+            )
+        ],
+        interval=settings.retention_interval_seconds,
+    )
     heap.settle()
     try:
-        await relay.run(stop)
+        await asyncio.gather(relay.run(stop), pruner.run(stop))
     finally:
         await producer.stop()
         await engine.dispose()

@@ -61,3 +61,8 @@ class Settings(BaseSettings):
     # much latency. 0: back to back. (At 200 tickets/s, 50 against 20 ms cut the CPU of
     # every process on the event path by 10 %: relay, broker, consumers, PostgreSQL.)
     relay_linger_ms: float = Field(default=50.0, ge=0, le=1000)
+    # How long an Idempotency-Key and its stored response are kept, in days (0: for ever);
+    # a request repeated later with the same key is applied as a new one. The relay prunes
+    # at start and every retention_interval_seconds. See docs/ticket-api.md.
+    idempotency_retention_days: float = Field(default=7, ge=0)
+    retention_interval_seconds: float = Field(default=3600, ge=1)

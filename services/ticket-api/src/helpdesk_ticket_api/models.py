@@ -284,6 +284,10 @@ class IdempotencyRecord(Base):
     """The stored outcome of a request made with an ``Idempotency-Key``."""
 
     __tablename__ = "idempotency_key"
+    # Pruned by age (the relay; migration 0004).
+    __table_args__ = (
+        Index("ix_idempotency_key_created_at", "created_at", postgresql_using="brin"),
+    )
 
     principal_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
