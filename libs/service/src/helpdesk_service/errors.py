@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -69,6 +70,21 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
+def field_errors(errors: Sequence[Any], *, at: tuple[Any, ...] = ()) -> Unprocessable:
+    """A 422 naming each field pydantic refused (``errors()`` of a ValidationError), found
+    under ``at`` in the request: the same shape as a request body that failed validation."""
+    details = [
+        {
+            "field": _pointer((*at, *e.get("loc", ()))),
+            "message": e.get("msg"),
+            "type": e.get("type"),
+        }
+        for e in errors
+    ]
+    message = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return Unprocessable(message, details=details)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
@@ -87,12 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 ),
                 400,
             )
-        details = [
-            {"field": _pointer(e.get("loc", ())), "message": e.get("msg"), "type": e.get("type")}
-            for e in errors
-        ]
-        message = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-        return JsonResponse(error_body("invalid", message, details), 422)
+        error = field_errors(errors)
+        return JsonResponse(error_body(error.code, error.message, error.details), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JsonResponse:

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_events import Change, TicketSnapshot
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.errors import NotFound, Unprocessable
+from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -162,8 +162,8 @@ async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole)
         raw = data.ticket
     try:
         ticket = TicketSnapshot.model_validate(raw)
-    except ValueError as exc:
-        raise Unprocessable(f"ticket: not a ticket snapshot ({exc})") from exc
+    except ValidationError as exc:
+        raise field_errors(exc.errors(), at=("ticket",)) from exc
     draft = new_rule(data.rule, 0, request.app.state.clock.now())
     custom_fields = (
         await request.app.state.ticket_api.custom_fields()
