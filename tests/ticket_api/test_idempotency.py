@@ -76,7 +76,7 @@ async def test_a_failed_create_does_not_use_the_key_up(client):
 async def test_keys_are_forgotten_after_their_retention(client, database_url, clock):
     """The relay's pruner (TICKET_API_IDEMPOTENCY_RETENTION_DAYS, 7 by default) removes
     keys by age: within it a retry replays, after it the same key is a new request."""
-    keep = kept_for(Settings().idempotency_retention_days)
+    keep = kept_for(Settings.model_fields["idempotency_retention_days"].default)
     engine = make_engine(database_url, application_name="retention-test", pool_size=1)
     pruner = Pruner(engine, clock, [Expiry("tickets.idempotency_key", "created_at", keep)])
     headers = {"Idempotency-Key": "weekly-import-17"}
