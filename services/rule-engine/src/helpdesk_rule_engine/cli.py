@@ -42,8 +42,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from helpdesk_service import heap
     from helpdesk_service.db import make_engine, make_session_factory
     from helpdesk_service.retention import Pruner
+    from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
-    from .clients.ticket_api import TicketApiClient, ticket_api_session
     from .db import json_dumps
     from .handlers.tickets import RuleEngine
     from .models import CONSUMER, OUTBOX

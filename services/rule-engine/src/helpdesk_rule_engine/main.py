@@ -14,8 +14,8 @@ from helpdesk_service.db import database_ready, make_engine, make_session_factor
 from helpdesk_service.errors import BodySizeLimit, install_error_handlers
 from helpdesk_service.ops import ops_router
 from helpdesk_service.responses import JsonResponse
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
-from .clients.ticket_api import TicketApiClient, ticket_api_session
 from .config import Settings
 from .db import json_dumps
 from .rules.router import router as rules_router

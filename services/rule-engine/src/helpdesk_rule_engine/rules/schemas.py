@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from helpdesk_ticket_client.actions import Priority, SlaLevel, TagList
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ..engine.templates import check_template
@@ -24,10 +25,6 @@ Trigger = Literal[
     "sla_breached",
 ]
 TRIGGERS: tuple[str, ...] = Trigger.__args__  # type: ignore[attr-defined]
-Priority = Literal["low", "medium", "high", "urgent"]
-TagName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^,]+$")
-]
 
 
 def _template(value: str) -> str:
@@ -81,7 +78,7 @@ class ChangePriority(Strict):
 
 class ChangeSlaLevel(Strict):
     type: Literal["change_sla_level"]
-    sla_level: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    sla_level: SlaLevel
 
 
 class MarkSpam(Strict):
@@ -116,12 +113,12 @@ class CallUrl(Strict):
 
 class AddTags(Strict):
     type: Literal["add_tags"]
-    tags: list[TagName] = Field(min_length=1, max_length=50)
+    tags: TagList
 
 
 class RemoveTags(Strict):
     type: Literal["remove_tags"]
-    tags: list[TagName] = Field(min_length=1, max_length=50)
+    tags: TagList
 
 
 class SendEmail(Strict):
