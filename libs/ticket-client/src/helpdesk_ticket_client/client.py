@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -42,7 +42,7 @@ class WhoAmI(BaseModel):
 
     key_id: uuid.UUID
     name: str
-    role: str
+    role: Literal["admin", "agent", "service"]
     agent_id: uuid.UUID | None
     department_ids: list[uuid.UUID]
 
