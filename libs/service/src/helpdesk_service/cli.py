@@ -38,7 +38,7 @@ Command = Callable[[Any, asyncio.Event], Awaitable[None]]
 class ServiceCli:
     # The console script's name ("helpdesk-ticket-api").
     name: str
-    settings: Callable[[], ServiceSettings]
+    settings: type[ServiceSettings]
     # The app factory, "package.module:create_app".
     app: str
     # The service's Alembic scripts, inside its package.
