@@ -3,9 +3,9 @@
 It opens what every worker needs — the database engine, the service's one ticket-api
 client, the Kafka consumer driven by ``helpdesk_events.ConsumerRunner``, the outbox relay
 and the retention pruner (``retention``) — waits for the broker, runs them side by side
-until ``stop`` is set (``cli`` sets it on SIGINT/SIGTERM) and closes them all. The service
-brings its handler table (and what it names: topics, tables, expiries) through
-``WorkerPlan``, built by a function of the opened ``WorkerResources``.
+until ``stop`` is set (``cli`` sets it on SIGINT/SIGTERM) and closes them all. A service
+declares a ``Worker`` (its tables, outbox, dedupe mode) whose ``plan`` builds the handler
+table, topics and expiries (``WorkerPlan``) from the opened ``WorkerResources``.
 """
 
 from __future__ import annotations
@@ -138,6 +138,15 @@ async def run_worker(
         topics=Topics(settings.topic_prefix),
         clock=clock,
     )
+    try:
+        await _consume(worker, resources, stop)
+    finally:
+        await http.close()
+        await engine.dispose()
+
+
+async def _consume(worker: Worker, resources: WorkerResources, stop: asyncio.Event) -> None:
+    settings, engine, clock = resources.settings, resources.engine, resources.clock
     plan = worker.plan(resources)
     consumer = ConsumerRunner(
         name=settings.consumer_group,
@@ -176,5 +185,3 @@ async def run_worker(
     finally:
         await consumer.stop()
         await producer.stop()
-        await http.close()
-        await engine.dispose()
