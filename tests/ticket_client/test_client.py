@@ -97,3 +97,29 @@ async def test_rules_take_as_many_tags_as_a_write_back(rules):
     assert accepted.status_code == 201, accepted.text
     assert refused.status_code == 422
     assert refused.json()["error"]["details"][0]["field"] == "actions[0].add_tags.tags"
+
+
+async def test_a_rule_change_the_action_schema_refuses_is_recorded_not_sent(
+    api, client, rules, engine
+):
+    """The rule worker checks its batch with ticket-api's own schema before sending: a
+    rendered subject over 500 characters fails the rule (with the field named) and changes
+    nothing, as ticket-api's 422 did."""
+    from tests.rule_engine.conftest import make_rule
+
+    rule = await make_rule(
+        rules,
+        name="long subject",
+        actions=[{"type": "change_subject", "subject": "{{ ticket.subject * 100 }}"}],
+    )
+    created = await api.ticket(subject="Printer on fire")
+    await engine.drain()
+    assert (await client.get(f"/v1/tickets/{created['id']}")).json()["subject"] == (
+        "Printer on fire"
+    )
+    evaluations = (
+        await rules.get(f"/v1/tickets/{created['id']}/evaluations", params={"rule_id": rule["id"]})
+    ).json()["items"]
+    [result] = [r for e in evaluations for r in e["results"]]
+    assert result["outcome"] == "failed"
+    assert "actions[0].set_subject.subject" in result["reason"]
