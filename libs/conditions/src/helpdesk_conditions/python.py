@@ -150,14 +150,13 @@ _FOLDED = _Memo(fold)
 _UTF8 = _Memo(str.encode)
 
 
-_FOLDED = _Memo(fold)
-_UTF8 = _Memo(str.encode)
-
-
 # -- testing values ------------------------------------------------------------------------
 #
 # One template per (field type, positive operator); {src} reads the value, and a negative
-# operator is ``not`` of its positive template.
+# operator is ``not`` of its positive template. In the generated code, s is the snapshot,
+# c the changes and n now; condition i's value is k{i}, its relative time d{i}, its regex
+# search r{i}; v{i}, m{i} and h{i} hold what it read (the value, the last message, the
+# change's (before, after)). F / FN and E / EN give remembered folded / UTF-8 forms.
 
 _FOLD = "(F(v{i}) or FN(v{i}))"
 _TEMPLATES: dict[tuple[str, str], str] = {
@@ -302,10 +301,9 @@ def _condition_code(i: int, cc: CompiledCondition, namespace: dict[str, Any]) ->
     namespace[f"d{i}"] = cc.delta
     if cc.base_op == "matches_regex":
         namespace[f"r{i}"] = cc.regex.compile().search
-    calendar = spec.custom is not None and spec.type == "date"
-    template = (_CALENDAR_TEMPLATES.get(cc.base_op) if calendar else None) or _TEMPLATES[
-        (spec.type, cc.base_op)
-    ]
+    template = _TEMPLATES[(spec.type, cc.base_op)]
+    if spec.custom is not None and spec.type == "date":
+        template = _CALENDAR_TEMPLATES.get(cc.base_op, template)
     source = _value_source(i, spec, namespace)
     test = template.format(i=i, src=source)
     return _ConditionCode(f"not ({test})" if cc.negated else test, source)
