@@ -1,4 +1,4 @@
-"""Which rule triggers an event sets off."""
+"""The rule triggers, and which of them an event sets off."""
 
 from __future__ import annotations
 
