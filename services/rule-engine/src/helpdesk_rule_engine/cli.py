@@ -44,9 +44,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     from helpdesk_service.retention import Pruner
 
     from .clients.ticket_api import TicketApiClient, ticket_api_session
-    from .db import json_dumps
     from .handlers.tickets import RuleEngine
     from .models import CONSUMER, OUTBOX
+    from .postgres_text import json_dumps
     from .retention import expiries
     from .rules.service import RuleCache
 

@@ -17,7 +17,7 @@ from helpdesk_service.responses import JsonResponse
 
 from .clients.ticket_api import TicketApiClient, ticket_api_session
 from .config import Settings
-from .db import json_dumps
+from .postgres_text import json_dumps
 from .rules.router import router as rules_router
 
 

@@ -12,10 +12,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clients.ticket_api import TicketApiClient
+from ..engine.actions import SLA_RULE_ACTIONS
 from ..engine.conditions import condition_errors, uses_custom_fields
 from ..engine.ruleset import RuleSet
 from ..models import Rule, RuleSetVersion
-from .schemas import SLA_RULE_ACTIONS
 
 
 class RuleCache:
