@@ -56,7 +56,7 @@ async def _sql_ids(conn: AsyncConnection, conditions: Any, ids: list[Any]) -> se
 def _python_ids(conditions: Any, snapshots: list[Any]) -> set[Any]:
     predicate = compile_python(conditions, custom_fields=CUSTOM_FIELDS)
     matched = {s.id for s in snapshots if predicate.matches(s, None, NOW)}
-    # The trace (closures, no short-circuit) agrees with the generated predicate.
+    # The trace (every condition, no short-circuit) agrees with the short-circuiting predicate.
     assert {s.id for s in snapshots if predicate.explain(s, None, NOW).matched} == matched
     event(
         "matched "

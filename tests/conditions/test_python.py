@@ -52,7 +52,11 @@ def matches(
     now: datetime = NOW,
 ) -> bool:
     compiled = compile_python({"any": [{"all": [condition]}]}, custom_fields=CUSTOM_FIELDS)
-    return compiled.matches(ticket, changes, now)
+    matched = compiled.matches(ticket, changes, now)
+    # The trace comes from the same evaluator, so it reaches the same verdict.
+    trace = compiled.explain(ticket, changes, now)
+    assert trace.matched is matched is trace.groups[0].conditions[0].passed
+    return matched
 
 
 def cond(field: str, op: str, value: Any = None, unit: str | None = None) -> dict[str, Any]:

@@ -1,9 +1,21 @@
 """Compile a condition set into a Python predicate over a ``TicketSnapshot``.
 
 Everything that can be decided once is decided at compile time: values are parsed and case
-folded, regular expressions compiled with RE2, lists turned into frozensets, and each
-condition becomes one small closure. Evaluating touches no pydantic validation and builds
-no intermediate objects beyond the folded text it compares.
+folded, regular expressions compiled with RE2, lists turned into frozensets. Each condition
+then becomes two Python expressions, its test and what it reads from the ticket, and the
+expressions of a set are compiled into functions once:
+
+- ``matches``: the tests of the groups joined with ``and`` / ``or`` (short-circuiting);
+- ``evaluate``: every test's result, none skipped, and ``read``: every value read, which
+  ``explain`` turns into a trace.
+
+Calling a function per condition (and a getter per value) would cost more than the tests
+themselves, so the tests are written inline. Because all functions are generated from the
+same expressions, a trace always reports what ``matches`` decided. Evaluating touches no
+pydantic validation and builds no intermediate objects beyond the folded text it compares.
+
+Only our own templates and field paths go into the generated source; every value the user
+gave is bound by name (k3, d3, r3...) in the functions' namespace, never spelled into code.
 
 ``now`` must be timezone-aware (compare it with the snapshot's aware timestamps).
 """
@@ -11,7 +23,6 @@ no intermediate objects beyond the folded text it compares.
 from __future__ import annotations
 
 import itertools
-import operator
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +38,7 @@ from .model import (
     ConditionIssue,
     ConditionSet,
     CustomFields,
+    ResolvedConditions,
     ceil_date,
     floor_date,
     resolve_conditions,
@@ -37,7 +49,9 @@ Changes = Mapping[str, Change]
 Predicate = Callable[[TicketSnapshot, Changes | None, datetime], bool]
 # The indexes of the condition sets that match, in order.
 RuleSetMatcher = Callable[[TicketSnapshot, Changes | None, datetime], list[int]]
-Getter = Callable[[TicketSnapshot], Any]
+# Every condition's result, and every condition's value, in order (group by group).
+_ConditionResults = Callable[[TicketSnapshot, Changes | None, datetime], tuple[bool, ...]]
+_ConditionValues = Callable[[TicketSnapshot, Changes | None], tuple[Any, ...]]
 
 _DATE_LENGTH = 10
 
@@ -54,72 +68,56 @@ def _is_calendar_date(value: object) -> bool:
     )
 
 
-def _custom_getter(spec: FieldSpec) -> Getter:
-    assert spec.custom is not None
-    key, kind = spec.custom.key, spec.custom.type
-    if kind in ("text", "select"):
-
-        def text_value(s: TicketSnapshot) -> Any:
-            v = s.custom_fields.get(key)
-            return v if isinstance(v, str) else None
-
-        return text_value
-    if kind == "number":
-
-        def number_value(s: TicketSnapshot) -> Any:
-            v = s.custom_fields.get(key)
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                return float(v)
-            return None
-
-        return number_value
-    if kind == "boolean":
-
-        def bool_value(s: TicketSnapshot) -> Any:
-            v = s.custom_fields.get(key)
-            return v if isinstance(v, bool) else None
-
-        return bool_value
-
-    def date_value(s: TicketSnapshot) -> Any:
-        v = s.custom_fields.get(key)
-        return v if _is_calendar_date(v) else None
-
-    return date_value
+# -- reading values ------------------------------------------------------------------------
+#
+# A custom field's stored value counts only when it has the definition's type; anything
+# else reads as missing, in the snapshot and in an event's changes alike.
 
 
-def _message_getter(attribute: str) -> Getter:
-    def get(s: TicketSnapshot) -> Any:
-        m = s.last_message
-        return None if m is None else getattr(m, attribute)
-
-    return get
+def _custom_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
-def _deleted(s: TicketSnapshot) -> bool:
-    return s.deleted_at is not None
+def _custom_number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
-def _customer_groups(s: TicketSnapshot) -> list[uuid.UUID]:
-    return s.customer_group_ids
+def _custom_boolean(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
-_GETTERS: dict[str, Getter] = {
-    "from": _message_getter("from_address"),
-    "to": _message_getter("to"),
-    "cc": _message_getter("cc"),
-    "bcc": _message_getter("bcc"),
-    "body": _message_getter("body"),
-    "deleted": _deleted,
-    "customer_group": _customer_groups,
+def _custom_date(value: Any) -> str | None:
+    return value if _is_calendar_date(value) else None
+
+
+_CUSTOM_VALUE: dict[str, Callable[[Any], Any]] = {
+    "text": _custom_text,
+    "select": _custom_text,
+    "number": _custom_number,
+    "boolean": _custom_boolean,
+    "date": _custom_date,
+}
+
+# Fields read from the ticket's last message, and the message's attribute.
+_MESSAGE_ATTRIBUTES = {"from": "from_address", "to": "to", "cc": "cc", "bcc": "bcc", "body": "body"}
+_SNAPSHOT_SOURCES = {
+    "deleted": "(s.deleted_at is not None)",
+    "customer_group": "s.customer_group_ids",
 }
 
 
-def getter(spec: FieldSpec) -> Getter:
-    """How to read a field's value from a snapshot (None when absent)."""
+def _value_source(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> str:
+    """The expression that reads a field's value from the snapshot ``s`` (None when absent)."""
     if spec.custom is not None:
-        return _custom_getter(spec)
-    return _GETTERS.get(spec.name) or operator.attrgetter(spec.name)
+        namespace[f"key{i}"] = spec.custom.key
+        namespace[f"custom{i}"] = _CUSTOM_VALUE[spec.custom.type]
+        return f"custom{i}(s.custom_fields.get(key{i}))"
+    attribute = _MESSAGE_ATTRIBUTES.get(spec.name)
+    if attribute is not None:
+        return f"(m{i}.{attribute} if (m{i} := s.last_message) is not None else None)"
+    return _SNAPSHOT_SOURCES.get(spec.name, f"s.{spec.name}")
 
 
 class _Memo:
@@ -152,243 +150,60 @@ _FOLDED = _Memo(fold)
 _UTF8 = _Memo(str.encode)
 
 
-def _text_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    base = cc.base_op
-    if base == "is_set":
-
-        def is_set(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and v != ""
-
-        return is_set
-    if base == "matches_regex":
-        # Searching UTF-8 bytes skips re2's str wrapper (encoding, offset decoding).
-        search = cc.regex.compile().search
-        encoded, encode = _UTF8.values.get, _UTF8.compute
-
-        def matches(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and search(encoded(v) or encode(v)) is not None
-
-        return matches
-    needle: str = cc.value
-    folded, fold_now = _FOLDED.values.get, _FOLDED.compute
-    if base == "is":
-
-        def equals(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and (folded(v) or fold_now(v)) == needle
-
-        return equals
-    if base == "contains":
-
-        def contains(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and needle in (folded(v) or fold_now(v))
-
-        return contains
-    if base == "starts_with":
-
-        def starts_with(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and (folded(v) or fold_now(v)).startswith(needle)
-
-        return starts_with
-    assert base == "ends_with"
-
-    def ends_with(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        v = get(s)
-        return v is not None and (folded(v) or fold_now(v)).endswith(needle)
-
-    return ends_with
-
-
-def _address_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    if cc.base_op == "is_set":
-
-        def any_address(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return bool(get(s))
-
-        return any_address
-    needle: str = cc.value
-    folded, fold_now = _FOLDED.values.get, _FOLDED.compute
-
-    def contains(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        addresses = get(s)
-        if addresses:
-            for address in addresses:
-                if needle in (folded(address) or fold_now(address)):
-                    return True
-        return False
-
-    return contains
-
-
-def _value_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    """enum, uuid and number fields: equality, membership, order."""
-    base, expected = cc.base_op, cc.value
-    if base == "is_set":
-
-        def is_set(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return get(s) is not None
-
-        return is_set
-    if base in ("is", "eq"):
-        wanted: object = expected
-
-        def equals(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v: object = get(s)
-            return v == wanted
-
-        return equals
-    if base == "in":
-
-        def is_in(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return get(s) in expected
-
-        return is_in
-    compare: Callable[[Any, Any], bool] = {
-        "gt": operator.gt,
-        "gte": operator.ge,
-        "lt": operator.lt,
-        "lte": operator.le,
-    }[base]
-
-    def ordered(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        v = get(s)
-        return v is not None and compare(v, expected)
-
-    return ordered
-
-
-def _uuid_list_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    base, expected = cc.base_op, cc.value
-    if base == "is_set":
-
-        def any_member(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return bool(get(s))
-
-        return any_member
-    if base == "is":
-
-        def member(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return expected in get(s)
-
-        return member
-
-    def member_of_any(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        return not expected.isdisjoint(get(s))
-
-    return member_of_any
-
-
-def _date_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    base, expected, delta = cc.base_op, cc.value, cc.delta
-    calendar = cc.spec.custom is not None
-    if base == "is_set":
-
-        def is_set(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return get(s) is not None
-
-        return is_set
-    if base == "before":
-
-        def before(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and v < expected
-
-        return before
-    if base == "after":
-
-        def after(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and v > expected
-
-        return after
-    assert delta is not None
-    if calendar:
-        # A calendar date stands for its midnight UTC.
-        if base == "older_than":
-
-            def date_older_than(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-                v = get(s)
-                return v is not None and v < ceil_date(n - delta)
-
-            return date_older_than
-
-        def date_within_last(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and ceil_date(n - delta) <= v <= floor_date(n)
-
-        return date_within_last
-    if base == "older_than":
-
-        def older_than(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            v = get(s)
-            return v is not None and v < n - delta
-
-        return older_than
-
-    def within_last(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        v = get(s)
-        return v is not None and n - delta <= v <= n
-
-    return within_last
-
-
-def _bool_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    if cc.base_op == "is_set":
-
-        def is_set(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return get(s) is not None
-
-        return is_set
-
-    def is_true(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        return get(s) is True
-
-    return is_true
-
-
-def _tags_predicate(cc: CompiledCondition, get: Getter) -> Predicate:
-    base = cc.base_op
-    expected: frozenset[str] = cc.value if isinstance(cc.value, frozenset) else frozenset()
-    tag: str = cc.value if isinstance(cc.value, str) else ""
-    if base == "is_set":
-
-        def any_tag(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return bool(s.tags)
-
-        return any_tag
-    if base == "has_tag":
-
-        def has_tag(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return tag in s.tags
-
-        return has_tag
-    if base == "has_any":
-
-        def has_any(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return not expected.isdisjoint(s.tags)
-
-        return has_any
-
-    def has_all(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        return expected.issubset(s.tags)
-
-    return has_all
-
-
-_BY_TYPE: dict[str, Callable[[CompiledCondition, Getter], Predicate]] = {
-    "text": _text_predicate,
-    "address_list": _address_predicate,
-    "enum": _value_predicate,
-    "uuid": _value_predicate,
-    "number": _value_predicate,
-    "uuid_list": _uuid_list_predicate,
-    "date": _date_predicate,
-    "bool": _bool_predicate,
-    "tags": _tags_predicate,
+# -- testing values ------------------------------------------------------------------------
+#
+# One template per (field type, positive operator); {src} reads the value, and a negative
+# operator is ``not`` of its positive template. In the generated code, s is the snapshot,
+# c the changes and n now; condition i's value is k{i}, its relative time d{i}, its regex
+# search r{i}; v{i}, m{i} and h{i} hold what it read (the value, the last message, the
+# change's (before, after)). F / FN and E / EN give remembered folded / UTF-8 forms.
+
+_FOLD = "(F(v{i}) or FN(v{i}))"
+_TEMPLATES: dict[tuple[str, str], str] = {
+    ("text", "is"): "(v{i} := {src}) is not None and " + _FOLD + " == k{i}",
+    ("text", "contains"): "(v{i} := {src}) is not None and k{i} in " + _FOLD,
+    ("text", "starts_with"): "(v{i} := {src}) is not None and " + _FOLD + ".startswith(k{i})",
+    ("text", "ends_with"): "(v{i} := {src}) is not None and " + _FOLD + ".endswith(k{i})",
+    # Searching UTF-8 bytes skips re2's str wrapper (encoding, offset decoding).
+    ("text", "matches_regex"): (
+        "(v{i} := {src}) is not None and r{i}(E(v{i}) or EN(v{i})) is not None"
+    ),
+    ("text", "is_set"): "(v{i} := {src}) is not None and v{i} != ''",
+    ("address_list", "contains"): (
+        "(v{i} := {src}) is not None and any(k{i} in (F(a) or FN(a)) for a in v{i})"
+    ),
+    ("address_list", "is_set"): "bool({src})",
+    ("enum", "is"): "{src} == k{i}",
+    ("enum", "in"): "{src} in k{i}",
+    ("enum", "is_set"): "{src} is not None",
+    ("uuid", "is"): "{src} == k{i}",
+    ("uuid", "in"): "{src} in k{i}",
+    ("uuid", "is_set"): "{src} is not None",
+    ("number", "eq"): "{src} == k{i}",
+    ("number", "gt"): "(v{i} := {src}) is not None and v{i} > k{i}",
+    ("number", "gte"): "(v{i} := {src}) is not None and v{i} >= k{i}",
+    ("number", "lt"): "(v{i} := {src}) is not None and v{i} < k{i}",
+    ("number", "lte"): "(v{i} := {src}) is not None and v{i} <= k{i}",
+    ("number", "is_set"): "{src} is not None",
+    ("date", "before"): "(v{i} := {src}) is not None and v{i} < k{i}",
+    ("date", "after"): "(v{i} := {src}) is not None and v{i} > k{i}",
+    ("date", "older_than"): "(v{i} := {src}) is not None and v{i} < n - d{i}",
+    ("date", "within_last"): "(v{i} := {src}) is not None and n - d{i} <= v{i} <= n",
+    ("date", "is_set"): "{src} is not None",
+    ("bool", "is_true"): "{src} is True",
+    ("bool", "is_set"): "{src} is not None",
+    ("tags", "has_tag"): "k{i} in {src}",
+    ("tags", "has_any"): "not k{i}.isdisjoint({src})",
+    ("tags", "has_all"): "k{i}.issubset({src})",
+    ("tags", "is_set"): "bool({src})",
+    ("uuid_list", "is"): "k{i} in {src}",
+    ("uuid_list", "in"): "not k{i}.isdisjoint({src})",
+    ("uuid_list", "is_set"): "bool({src})",
+}
+# A custom date is a calendar day, which stands for its midnight UTC.
+_CALENDAR_TEMPLATES: dict[str, str] = {
+    "older_than": "(v{i} := {src}) is not None and v{i} < ceil_date(n - d{i})",
+    "within_last": ("(v{i} := {src}) is not None and ceil_date(n - d{i}) <= v{i} <= floor_date(n)"),
 }
 
 
@@ -404,28 +219,11 @@ def _as_uuid(value: Any) -> Any:
     return value
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
 def _change_normalizer(spec: FieldSpec) -> Callable[[Any], Any]:
     """Turns a before / after value of ``changes`` into what the field's tests compare."""
     if spec.custom is not None:
-        key, kind = spec.custom.key, spec.custom.type
-
-        def custom_value(values: Any) -> Any:
-            v = values.get(key) if isinstance(values, Mapping) else None
-            if kind == "number":
-                return _as_number(v)
-            if kind == "date":
-                return v if _is_calendar_date(v) else None
-            if kind == "boolean":
-                return v if isinstance(v, bool) else None
-            return v if isinstance(v, str) else None
-
-        return custom_value
+        key, custom_value = spec.custom.key, _CUSTOM_VALUE[spec.custom.type]
+        return lambda values: custom_value(values.get(key) if isinstance(values, Mapping) else None)
     if spec.name == "deleted":
         return lambda v: v is not None
     if spec.type == "uuid":
@@ -437,137 +235,78 @@ def _change_normalizer(spec: FieldSpec) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-def _change_equals(spec: FieldSpec, expected: Any) -> Callable[[Any], bool]:
-    if spec.type == "text":
-        return lambda v: isinstance(v, str) and fold(v) == expected
-    if spec.type == "number":
-        return lambda v: v is not None and v == expected
-    return lambda v: bool(v == expected)
-
-
-def _change_predicate(cc: CompiledCondition) -> Predicate:
-    spec = cc.spec
-    key = spec.change_key
-    assert key is not None
-    normalize = _change_normalizer(spec)
-
-    def values(c: Changes | None) -> tuple[Any, Any] | None:
-        change = c.get(key) if c else None
-        if change is None:
-            return None
-        before, after = normalize(change.before), normalize(change.after)
-        return None if before == after else (before, after)
-
-    op, expected = cc.op, cc.value
-    if op == "changed":
-
-        def changed(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            return values(c) is not None
-
-        return changed
-    if spec.type == "tags":
-        # A tag "changed to" x was added; "changed from" x was removed.
-        side = 1 if op == "changed_to" else 0
-
-        def tag_moved(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-            moved = values(c)
-            return moved is not None and expected in moved[side] and expected not in moved[1 - side]
-
-        return tag_moved
-    equals = _change_equals(spec, expected)
-    index = 1 if op == "changed_to" else 0
-
-    def changed_value(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        moved = values(c)
-        return moved is not None and equals(moved[index])
-
-    return changed_value
-
-
-def _change_actual(cc: CompiledCondition, changes: Changes | None) -> Any:
-    key = cc.spec.change_key
-    change = changes.get(key) if changes and key else None
+def _moved(
+    changes: Changes | None, key: str, normalize: Callable[[Any], Any]
+) -> tuple[Any, Any] | None:
+    """A field's (before, after) in the event's changes; None when it did not change."""
+    change = changes.get(key) if changes else None
     if change is None:
         return None
-    normalize = _change_normalizer(cc.spec)
+    before, after = normalize(change.before), normalize(change.after)
+    return None if before == after else (before, after)
+
+
+def _change_values(
+    changes: Changes | None, key: str, normalize: Callable[[Any], Any]
+) -> dict[str, Any] | None:
+    """What a trace shows for a changed* test: the change as the test saw it."""
+    change = changes.get(key) if changes else None
+    if change is None:
+        return None
     return {"before": normalize(change.before), "after": normalize(change.after)}
 
 
-# -- compiling and explaining --------------------------------------------------------------
+def _change_test(i: int, cc: CompiledCondition) -> str:
+    moved = f"moved(c, change_key{i}, normalize{i})"
+    if cc.op == "changed":
+        return f"{moved} is not None"
+    side = 1 if cc.op == "changed_to" else 0
+    if cc.spec.type == "tags":
+        # A tag "changed to" x was added; "changed from" x was removed.
+        return (
+            f"(h{i} := {moved}) is not None and k{i} in h{i}[{side}] "
+            f"and k{i} not in h{i}[{1 - side}]"
+        )
+    value = f"h{i}[{side}]"
+    if cc.spec.type == "text":
+        equals = f"isinstance({value}, str) and fold({value}) == k{i}"
+    elif cc.spec.type == "number":
+        equals = f"{value} is not None and {value} == k{i}"
+    else:
+        equals = f"{value} == k{i}"
+    return f"(h{i} := {moved}) is not None and {equals}"
 
 
-def _condition_predicate(cc: CompiledCondition) -> Predicate:
-    if cc.op in CHANGE_OPS:
-        return _change_predicate(cc)
-    positive = _BY_TYPE[cc.spec.type](cc, getter(cc.spec))
-    if not cc.negated:
-        return positive
-
-    def negated(s: TicketSnapshot, c: Changes | None, n: datetime) -> bool:
-        return not positive(s, c, n)
-
-    return negated
+# -- one condition's code -------------------------------------------------------------------
 
 
-# -- one generated function per condition set ---------------------------------------------
-#
-# Calling a closure per condition (and a getter per value) costs more than the tests
-# themselves, so ``matches`` is generated as a single expression. Only our own templates
-# and field paths go into the source; every value the user gave is bound by name (k3, d3,
-# r3...) in the function's namespace, never spelled into the code. Conditions without a
-# template (changes, custom fields, address lists) call their closure (p3).
-
-_SOURCES: dict[str, str] = {
-    "from": "(m{i}.from_address if (m{i} := s.last_message) is not None else None)",
-    "body": "(m{i}.body if (m{i} := s.last_message) is not None else None)",
-    "deleted": "(s.deleted_at is not None)",
-    "customer_group": "s.customer_group_ids",
-}
-_FOLD = "(F(v{i}) or FN(v{i}))"
-_TEMPLATES: dict[tuple[str, str], str] = {
-    ("text", "is"): "(v{i} := {src}) is not None and " + _FOLD + " == k{i}",
-    ("text", "contains"): "(v{i} := {src}) is not None and k{i} in " + _FOLD,
-    ("text", "starts_with"): "(v{i} := {src}) is not None and " + _FOLD + ".startswith(k{i})",
-    ("text", "ends_with"): "(v{i} := {src}) is not None and " + _FOLD + ".endswith(k{i})",
-    ("text", "matches_regex"): (
-        "(v{i} := {src}) is not None and r{i}(E(v{i}) or EN(v{i})) is not None"
-    ),
-    ("text", "is_set"): "(v{i} := {src}) is not None and v{i} != ''",
-    ("enum", "is"): "{src} == k{i}",
-    ("enum", "in"): "{src} in k{i}",
-    ("enum", "is_set"): "{src} is not None",
-    ("uuid", "is"): "{src} == k{i}",
-    ("uuid", "in"): "{src} in k{i}",
-    ("uuid", "is_set"): "{src} is not None",
-    ("date", "before"): "(v{i} := {src}) is not None and v{i} < k{i}",
-    ("date", "after"): "(v{i} := {src}) is not None and v{i} > k{i}",
-    ("date", "older_than"): "(v{i} := {src}) is not None and v{i} < n - d{i}",
-    ("date", "within_last"): "(v{i} := {src}) is not None and n - d{i} <= v{i} <= n",
-    ("date", "is_set"): "{src} is not None",
-    ("bool", "is_true"): "{src} is True",
-    ("tags", "has_tag"): "k{i} in {src}",
-    ("tags", "has_any"): "not k{i}.isdisjoint({src})",
-    ("tags", "has_all"): "k{i}.issubset({src})",
-    ("tags", "is_set"): "bool({src})",
-    ("uuid_list", "is"): "k{i} in {src}",
-    ("uuid_list", "in"): "not k{i}.isdisjoint({src})",
-    ("uuid_list", "is_set"): "bool({src})",
-}
+@dataclass(frozen=True)
+class _ConditionCode:
+    # True when the condition holds.
+    test: str
+    # What the ticket had, for traces: the field's value, or {"before", "after"} for
+    # changed* tests.
+    actual: str
 
 
-def _expression(i: int, cc: CompiledCondition, namespace: dict[str, Any]) -> str:
+def _condition_code(i: int, cc: CompiledCondition, namespace: dict[str, Any]) -> _ConditionCode:
+    """Condition ``i``'s test and value expressions; binds the values they use by name."""
     spec = cc.spec
-    template = _TEMPLATES.get((spec.type, cc.base_op))
-    if spec.custom is not None or cc.op in CHANGE_OPS or template is None:
-        namespace[f"p{i}"] = _condition_predicate(cc)
-        return f"p{i}(s, c, n)"
     namespace[f"k{i}"] = cc.value
+    if cc.op in CHANGE_OPS:
+        namespace[f"change_key{i}"] = spec.change_key
+        namespace[f"normalize{i}"] = _change_normalizer(spec)
+        actual = f"change_values(c, change_key{i}, normalize{i})"
+        return _ConditionCode(_change_test(i, cc), actual)
     namespace[f"d{i}"] = cc.delta
     if cc.base_op == "matches_regex":
         namespace[f"r{i}"] = cc.regex.compile().search
-    source = _SOURCES.get(spec.name, f"s.{spec.name}").format(i=i)
+    template = _TEMPLATES[(spec.type, cc.base_op)]
+    if spec.custom is not None and spec.type == "date":
+        template = _CALENDAR_TEMPLATES.get(cc.base_op, template)
+    source = _value_source(i, spec, namespace)
     test = template.format(i=i, src=source)
-    return f"not ({test})" if cc.negated else test
+    return _ConditionCode(f"not ({test})" if cc.negated else test, source)
 
 
 def _namespace() -> dict[str, Any]:
@@ -576,7 +315,17 @@ def _namespace() -> dict[str, Any]:
         "FN": _FOLDED.compute,
         "E": _UTF8.values.get,
         "EN": _UTF8.compute,
+        "fold": fold,
+        "ceil_date": ceil_date,
+        "floor_date": floor_date,
+        "moved": _moved,
+        "change_values": _change_values,
     }
+
+
+def _define(source: str, namespace: dict[str, Any]) -> None:
+    # The source holds only our templates and names; see the module's docstring.
+    exec(compile(source, "<helpdesk_conditions>", "exec"), namespace)  # noqa: S102
 
 
 def _any_of_all(groups: Sequence[Sequence[str]]) -> str:
@@ -584,14 +333,32 @@ def _any_of_all(groups: Sequence[Sequence[str]]) -> str:
     return " or ".join(f"({a})" for a in alternatives) if alternatives else "True"
 
 
-def _generate(groups: Sequence[Sequence[CompiledCondition]]) -> Predicate:
+def _tuple_of(expressions: Sequence[str]) -> str:
+    return "(" + "".join(f"({e}), " for e in expressions) + ")"
+
+
+def _generate(
+    groups: Sequence[Sequence[CompiledCondition]],
+) -> tuple[Predicate, _ConditionResults, _ConditionValues]:
+    """``matches``, ``evaluate`` and ``read`` of one condition set (see the module's
+    docstring)."""
     namespace = _namespace()
     counter = itertools.count()
-    tests = [[_expression(next(counter), cc, namespace) for cc in group] for group in groups]
-    source = f"def matches(s, c, n):\n    return {_any_of_all(tests)}\n"
-    exec(compile(source, "<helpdesk_conditions>", "exec"), namespace)  # noqa: S102 - see above
-    matches: Predicate = namespace["matches"]
-    return matches
+    codes = [[_condition_code(next(counter), cc, namespace) for cc in group] for group in groups]
+    every = [code for group in codes for code in group]
+    source = "\n".join(
+        [
+            "def matches(s, c, n):",
+            f"    return {_any_of_all([[code.test for code in group] for group in codes])}",
+            "def evaluate(s, c, n):",
+            f"    return {_tuple_of([code.test for code in every])}",
+            "def read(s, c):",
+            f"    return {_tuple_of([code.actual for code in every])}",
+            "",
+        ]
+    )
+    _define(source, namespace)
+    return namespace["matches"], namespace["evaluate"], namespace["read"]
 
 
 def _generate_rule_set(rules: Sequence[Sequence[Sequence[CompiledCondition]]]) -> RuleSetMatcher:
@@ -608,14 +375,13 @@ def _generate_rule_set(rules: Sequence[Sequence[Sequence[CompiledCondition]]]) -
                 key = cc.condition.model_dump_json()
                 if key not in expressions:
                     i = len(expressions)
-                    expressions[key] = (i, _expression(i, cc, namespace))
+                    expressions[key] = (i, _condition_code(i, cc, namespace).test)
                 i, expression = expressions[key]
                 refs[-1].append(f"t{i} if t{i} is not None else (t{i} := ({expression}))")
         body.append(f"    if {_any_of_all(refs)}:\n        out.append({r})")
     header = ["def matching(s, c, n):", "    out = []"]
     header += [f"    t{i} = None" for i in range(len(expressions))]
-    source = "\n".join([*header, *body, "    return out", ""])
-    exec(compile(source, "<helpdesk_conditions>", "exec"), namespace)  # noqa: S102 - see above
+    _define("\n".join([*header, *body, "    return out", ""]), namespace)
     matching: RuleSetMatcher = namespace["matching"]
     return matching
 
@@ -690,65 +456,52 @@ class Trace:
         }
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    condition: CompiledCondition
-    predicate: Predicate
-    read: Getter | None
-
-
 @dataclass(frozen=True, eq=False)
 class PythonConditions:
     """A compiled condition set. ``matches(snapshot, changes, now)`` is the fast path;
-    ``explain`` gives the trace."""
+    ``explain`` gives the trace, from the same generated tests."""
 
     conditions: ConditionSet
     matches: Predicate
-    _groups: tuple[tuple[_Compiled, ...], ...] = field(repr=False)
+    _groups: tuple[tuple[CompiledCondition, ...], ...] = field(repr=False)
+    _evaluate: _ConditionResults = field(repr=False)
+    _read: _ConditionValues = field(repr=False)
 
     def explain(self, snapshot: TicketSnapshot, changes: Changes | None, now: datetime) -> Trace:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
+        passed = iter(self._evaluate(snapshot, changes, now))
+        actual = iter(self._read(snapshot, changes))
         groups: list[GroupTrace] = []
         for index, group in enumerate(self._groups):
-            traces: list[ConditionTrace] = []
-            for compiled in group:
-                cc = compiled.condition
-                actual = (
-                    compiled.read(snapshot)
-                    if compiled.read is not None
-                    else _change_actual(cc, changes)
+            traces = [
+                ConditionTrace(
+                    pointer=cc.pointer,
+                    field=cc.condition.field,
+                    op=cc.op,
+                    expected=cc.condition.value,
+                    unit=cc.condition.unit,
+                    actual=next(actual),
+                    passed=next(passed),
                 )
-                traces.append(
-                    ConditionTrace(
-                        pointer=cc.pointer,
-                        field=cc.condition.field,
-                        op=cc.op,
-                        expected=cc.condition.value,
-                        unit=cc.condition.unit,
-                        actual=actual,
-                        passed=compiled.predicate(snapshot, changes, now),
-                    )
-                )
+                for cc in group
+            ]
             groups.append(GroupTrace(index, all(t.passed for t in traces), traces))
         matched = not groups or any(g.matched for g in groups)
         return Trace(matched=matched, groups=groups, matches_everything=not groups)
+
+
+def _compile_resolved(resolved: ResolvedConditions) -> PythonConditions:
+    matches, evaluate, read = _generate(resolved.groups)
+    groups = tuple(tuple(group) for group in resolved.groups)
+    return PythonConditions(resolved.conditions, matches, groups, evaluate, read)
 
 
 def compile_python(
     conditions: ConditionSet | Mapping[str, Any], *, custom_fields: CustomFields | None = None
 ) -> PythonConditions:
     """Validate and compile once; evaluate many times. Raises ``ConditionError``."""
-    resolved = resolve_conditions(conditions, custom_fields)
-    groups: list[tuple[_Compiled, ...]] = []
-    for group in resolved.groups:
-        compiled: list[_Compiled] = []
-        for cc in group:
-            read = None if cc.op in CHANGE_OPS else getter(cc.spec)
-            compiled.append(_Compiled(cc, _condition_predicate(cc), read))
-        groups.append(tuple(compiled))
-    matches = _generate(resolved.groups)
-    return PythonConditions(resolved.conditions, matches, tuple(groups))
+    return _compile_resolved(resolve_conditions(conditions, custom_fields))
 
 
 @dataclass(frozen=True, eq=False)
@@ -779,5 +532,5 @@ def compile_rule_set(
                 [ConditionIssue(f"rules[{index}].{i.pointer}", i.message) for i in exc.issues]
             ) from None
         resolved.append(one.groups)
-        compiled.append(compile_python(one.conditions, custom_fields=custom_fields))
+        compiled.append(_compile_resolved(one))
     return PythonRuleSet(tuple(compiled), _generate_rule_set(resolved))

@@ -1,18 +1,16 @@
-"""Shared event plumbing for the helpdesk services: envelope, typed events, topics, the Kafka
-bus (producer and consumer loop), the transactional outbox and its relay, and the clock."""
+"""Shared event plumbing for the helpdesk services: envelope, typed events, topics, the
+producer, the consumer loop, the transactional outbox and its relay, and the clock."""
 
-from .bus import (
+from .clock import Clock, ManualClock, SystemClock
+from .consumer import (
     ConsumerRunner,
     ConsumerTables,
     Dedupe,
-    EventProducer,
     Handler,
     HandlerContext,
     consumer_tables,
     driver_connection,
-    start_when_reachable,
 )
-from .clock import Clock, ManualClock, SystemClock
 from .envelope import (
     EVENT_TYPES,
     SCHEMA_VERSION,
@@ -58,6 +56,8 @@ from .outbox import (
     outbox_tables,
     shard_of,
 )
+from .producer import EventProducer
+from .startup import start_when_reachable
 from .topics import Topics
 
 __all__ = [

@@ -41,8 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from .bus import EventProducer
 from .envelope import EventBase, encode_event
+from .producer import EventProducer
 
 log = logging.getLogger(__name__)
 

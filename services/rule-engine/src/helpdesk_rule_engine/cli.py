@@ -14,7 +14,7 @@ from helpdesk_service.cli import ServiceCli
 from helpdesk_service.worker import Worker, WorkerPlan, WorkerResources
 
 from .config import Settings
-from .db import json_dumps
+from .postgres_text import json_dumps
 from .handlers.tickets import RuleEngine
 from .models import CONSUMER, OUTBOX
 from .retention import expiries

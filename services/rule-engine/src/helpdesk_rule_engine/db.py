@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import orjson
 from helpdesk_service.db import schema_metadata
 from sqlalchemy.orm import DeclarativeBase
 
@@ -14,12 +10,3 @@ SCHEMA = "rules"
 
 class Base(DeclarativeBase):
     metadata = schema_metadata(SCHEMA)
-
-
-def json_dumps(value: Any) -> str:
-    """JSON for JSONB columns: orjson, or the standard library for what orjson refuses
-    (integers beyond 64 bits, non-string keys)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"))

@@ -14,7 +14,7 @@ from helpdesk_service.db import database_ready, make_engine, make_session_factor
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from .config import Settings
-from .db import json_dumps
+from .postgres_text import json_dumps
 from .rules.router import router as rules_router
 
 

@@ -7,15 +7,32 @@ from typing import Any
 
 from helpdesk_events import OutboundRequest, TicketSnapshot
 
-from ..rules import schemas as s
+from .actions import (
+    AddTags,
+    CallUrl,
+    ChangePriority,
+    ChangeSlaLevel,
+    ChangeSubject,
+    Delete,
+    HttpRequest,
+    MarkNotSpam,
+    MarkSpam,
+    Purge,
+    RemoveTags,
+    Resolve,
+    SendAnswer,
+    SendEmail,
+    StopRules,
+    Transfer,
+)
 from .templates import TemplateError, render
 
-_SIMPLE = {
-    s.Resolve: {"type": "resolve"},
-    s.Delete: {"type": "delete"},
-    s.MarkSpam: {"type": "mark_spam"},
-    s.MarkNotSpam: {"type": "mark_not_spam"},
-    s.Purge: {"type": "purge"},
+_TICKET_ACTIONS_WITHOUT_SETTINGS = {
+    Resolve: {"type": "resolve"},
+    Delete: {"type": "delete"},
+    MarkSpam: {"type": "mark_spam"},
+    MarkNotSpam: {"type": "mark_not_spam"},
+    Purge: {"type": "purge"},
 }
 
 
@@ -57,7 +74,7 @@ def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix
         key = f"{dedupe_prefix}:{index}"
         try:
             match action:
-                case s.Transfer():
+                case Transfer():
                     plan.ticket_actions.append(
                         {
                             "type": "transfer",
@@ -66,25 +83,25 @@ def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix
                             ),
                         }
                     )
-                case s.ChangePriority():
+                case ChangePriority():
                     plan.ticket_actions.append(
                         {"type": "set_priority", "priority": action.priority}
                     )
-                case s.ChangeSlaLevel():
+                case ChangeSlaLevel():
                     plan.ticket_actions.append(
                         {"type": "set_sla_level", "sla_level": action.sla_level}
                     )
-                case s.ChangeSubject():
+                case ChangeSubject():
                     plan.ticket_actions.append(
                         {"type": "set_subject", "subject": text(action.subject)}
                     )
-                case s.AddTags():
+                case AddTags():
                     plan.ticket_actions.append({"type": "add_tags", "tags": action.tags})
-                case s.RemoveTags():
+                case RemoveTags():
                     plan.ticket_actions.append({"type": "remove_tags", "tags": action.tags})
-                case s.StopRules():
+                case StopRules():
                     plan.stop = True
-                case s.SendAnswer():
+                case SendAnswer():
                     if not ticket.customer_email:
                         plan.errors.append(
                             f"actions[{index}] (send_answer): the ticket has no customer e-mail"
@@ -110,7 +127,7 @@ def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix
                             dedupe_key=key,
                         )
                     )
-                case s.SendEmail():
+                case SendEmail():
                     plan.outbound.append(
                         OutboundRequest(
                             kind="send_email",
@@ -120,13 +137,13 @@ def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix
                             dedupe_key=key,
                         )
                     )
-                case s.CallUrl():
+                case CallUrl():
                     plan.outbound.append(
                         OutboundRequest(
                             kind="call_url", url=text(action.url), method="GET", dedupe_key=key
                         )
                     )
-                case s.HttpRequest():
+                case HttpRequest():
                     plan.outbound.append(
                         OutboundRequest(
                             kind="http_request",
@@ -138,7 +155,7 @@ def plan_actions(actions: tuple[Any, ...], ticket: TicketSnapshot, dedupe_prefix
                         )
                     )
                 case _:
-                    simple = _SIMPLE.get(type(action))
+                    simple = _TICKET_ACTIONS_WITHOUT_SETTINGS.get(type(action))
                     if simple is None:
                         plan.errors.append(f"actions[{index}]: unknown action {action!r}")
                     else:

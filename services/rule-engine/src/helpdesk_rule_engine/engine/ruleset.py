@@ -19,11 +19,12 @@ from helpdesk_conditions import ConditionError, CustomField, RuleSetMatcher, com
 from helpdesk_events import Change, TicketSnapshot
 from pydantic import TypeAdapter
 
-from ..rules.schemas import Action
+from ..postgres_text import array_element
+from .actions import Action
 from .conditions import CompiledConditions, compile_conditions
 
 log = logging.getLogger(__name__)
-_ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
+_ACTION_LIST: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,15 @@ class CompiledRule:
     def not_matched_elements(self) -> tuple[bytes, str]:
         """How the worker lists the rule when it did not match: its id's 16 bytes (joined,
         they make ``Evaluation.not_matched``) and its name as an element of a PostgreSQL
-        array literal (see ``array_literal``), which costs a third of encoding a hundred
-        strings one by one."""
-        return self.id.bytes, _quoted_element(self.name)
-
-
-def _quoted_element(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def array_literal(elements: list[str]) -> str:
-    """``{a,b,…}``: elements already quoted where they need it (``not_matched_elements``)."""
-    return "{" + ",".join(elements) + "}"
+        array literal (``postgres_text.array_element``), which costs a third of encoding a
+        hundred strings one by one."""
+        return self.id.bytes, array_element(self.name)
 
 
 @dataclass(frozen=True)
-class _Bucket:
+class _RuleGroup:
+    """The rules of one (kind, trigger), in order, and their conditions compiled together."""
+
     rules: tuple[CompiledRule, ...]
     matching: RuleSetMatcher
 
@@ -74,7 +68,7 @@ class _Bucket:
 @dataclass
 class RuleSet:
     version: int
-    _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
+    _groups: dict[tuple[str, str], _RuleGroup] = field(default_factory=dict)
     # The rule set never changes once built, so each combination of triggers is sorted once.
     _candidates: dict[tuple[tuple[str, ...], bool], tuple[CompiledRule, ...]] = field(
         default_factory=dict
@@ -88,8 +82,8 @@ class RuleSet:
         by_key: dict[tuple[str, str], list[Any]] = {}
         for row in sorted(rows, key=lambda r: (r.position, str(r.id))):
             by_key.setdefault((row.kind, row.trigger), []).append(row)
-        for key, group in by_key.items():
-            usable = group
+        for key, key_rows in by_key.items():
+            usable = key_rows
             try:
                 compiled = compile_rule_set(
                     [r.conditions for r in usable], custom_fields=custom_fields
@@ -97,7 +91,7 @@ class RuleSet:
             except ConditionError:
                 # Rules are validated on save; one that no longer compiles (say, its custom
                 # field was deleted) is skipped rather than stopping every other rule.
-                usable = [row for row in group if _compiles(row, custom_fields)]
+                usable = [row for row in key_rows if _compiles(row, custom_fields)]
                 compiled = compile_rule_set(
                     [r.conditions for r in usable], custom_fields=custom_fields
                 )
@@ -105,7 +99,7 @@ class RuleSet:
                 _rule(row, CompiledConditions(conditions))
                 for row, conditions in zip(usable, compiled.rules, strict=True)
             )
-            ruleset._buckets[key] = _Bucket(rules, compiled.matching)
+            ruleset._groups[key] = _RuleGroup(rules, compiled.matching)
         return ruleset
 
     def candidates(self, triggers: Sequence[str], *, new_ticket: bool) -> tuple[CompiledRule, ...]:
@@ -128,23 +122,23 @@ class RuleSet:
         changes: Mapping[str, Change] | None,
         now: datetime,
     ) -> set[uuid.UUID]:
-        """The ids of the candidate rules whose conditions hold, one call per bucket."""
+        """The ids of the candidate rules whose conditions hold, one call per (kind, trigger)."""
         keys = [("action", t) for t in triggers]
         if new_ticket:
             keys.insert(0, ("sla", "ticket_created"))
         matched: set[uuid.UUID] = set()
         for key in keys:
-            bucket = self._buckets.get(key)
-            if bucket is not None:
-                matched.update(bucket.rules[i].id for i in bucket.matching(ticket, changes, now))
+            group = self._groups.get(key)
+            if group is not None:
+                matched.update(group.rules[i].id for i in group.matching(ticket, changes, now))
         return matched
 
     def _rules(self, kind: str, trigger: str) -> tuple[CompiledRule, ...]:
-        bucket = self._buckets.get((kind, trigger))
-        return bucket.rules if bucket is not None else ()
+        group = self._groups.get((kind, trigger))
+        return group.rules if group is not None else ()
 
     def __len__(self) -> int:
-        return sum(len(b.rules) for b in self._buckets.values())
+        return sum(len(group.rules) for group in self._groups.values())
 
 
 def _compiles(row: Any, custom_fields: Sequence[CustomField]) -> bool:
@@ -165,7 +159,7 @@ def _rule(row: Any, conditions: CompiledConditions) -> CompiledRule:
         trigger=row.trigger,
         shadow=row.shadow,
         conditions=conditions,
-        actions=tuple(_ACTIONS.validate_python(row.actions)),
+        actions=tuple(_ACTION_LIST.validate_python(row.actions)),
     )
 
 

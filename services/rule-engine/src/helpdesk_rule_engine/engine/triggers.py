@@ -1,8 +1,24 @@
-"""Which rule triggers an event sets off."""
+"""The rule triggers, and which of them an event sets off."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from helpdesk_events import EventBase, MessageAdded, TicketCreated
+
+# What a rule can run on.
+Trigger = Literal[
+    "ticket_created",
+    "ticket_created_from_email",
+    "status_changed",
+    "ticket_transferred",
+    "offline_message_added",
+    "agent_rated",
+    "tags_changed",
+    "customer_replied",
+    "agent_replied",
+    "sla_breached",
+]
 
 _BY_TYPE = {
     "ticket.status_changed": "status_changed",

@@ -30,11 +30,11 @@ from helpdesk_ticket_client import ActionBatch, TicketApiClient
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from ..db import json_dumps
 from ..engine.plan import plan_actions
-from ..engine.ruleset import RuleSet, array_literal
+from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
 from ..models import NOT_MATCHED, OUTBOX, Evaluation, RuleFiring, RuleSetVersion
+from ..postgres_text import array_literal, json_dumps
 from ..rules.service import RuleCache
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class _RuleSetMoved(Exception):
     """rule_set_version moved since the rule set was compiled; nothing was written yet."""
 
 
-def _name(table: Any) -> str:
+def _qualified_name(table: Any) -> str:
     return f'"{table.schema}".{table.name}'
 
 
@@ -56,11 +56,11 @@ def _name(table: Any) -> str:
 # connection): the SQLAlchemy statement machinery costs more than PostgreSQL does here.
 # They run in autocommit mode (ConsumerRunner with dedupe="handler"): an event that fires
 # no rule costs one statement, one that fires a rule one more per firing rule.
-_FIRING = _name(RuleFiring.__table__)
-_EVALUATION = _name(Evaluation.__table__)
-_OUTBOX = _name(OUTBOX.outbox)
+_FIRING = _qualified_name(RuleFiring.__table__)
+_EVALUATION = _qualified_name(Evaluation.__table__)
+_OUTBOX = _qualified_name(OUTBOX.outbox)
 _CURRENT_VERSION = (
-    f"COALESCE((SELECT version FROM {_name(RuleSetVersion.__table__)} WHERE id = 1), 0)"
+    f"COALESCE((SELECT version FROM {_qualified_name(RuleSetVersion.__table__)} WHERE id = 1), 0)"
 )
 _EVALUATION_COLUMNS = (
     "event_id, event_type, ticket_id, correlation_id, depth, triggers, results, tickets, "

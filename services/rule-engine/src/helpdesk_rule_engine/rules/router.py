@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..engine.conditions import uses_custom_fields
 from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
+from ..engine.triggers import Trigger
 from ..models import Evaluation, Rule, evaluation_results
-from . import schemas as s
+from .schemas import RuleIn, RuleOut, RulePatch
 from .service import bump_version, check_rule, dump_actions, new_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["rules"])
@@ -36,12 +37,12 @@ Session = Annotated[AsyncSession, Depends(_session)]
 
 
 def _out(rule: Rule) -> dict[str, Any]:
-    return s.RuleOut.model_validate(rule).model_dump(mode="json")
+    return RuleOut.model_validate(rule).model_dump(mode="json")
 
 
-@router.post("/rules", status_code=201, response_model=s.RuleOut)
+@router.post("/rules", status_code=201, response_model=RuleOut)
 async def create_rule(
-    data: s.RuleIn, request: Request, session: Session, _: Principal = AdminOnly
+    data: RuleIn, request: Request, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
     """Create a rule. Conditions: see libs/conditions/README.md; actions: docs/rule-engine.md."""
     actions = dump_actions(data.actions)
@@ -60,7 +61,7 @@ async def create_rule(
 async def list_rules(
     session: Session,
     kind: str | None = None,
-    trigger: s.Trigger | None = None,
+    trigger: Trigger | None = None,
     active: bool | None = None,
     _: Principal = AnyRole,
 ) -> JsonResponse:
@@ -85,15 +86,15 @@ async def _get(session: AsyncSession, rule_id: uuid.UUID) -> Rule:
     return rule
 
 
-@router.get("/rules/{rule_id}", response_model=s.RuleOut)
+@router.get("/rules/{rule_id}", response_model=RuleOut)
 async def get_rule(rule_id: uuid.UUID, session: Session, _: Principal = AnyRole) -> JsonResponse:
     return JsonResponse(_out(await _get(session, rule_id)))
 
 
-@router.patch("/rules/{rule_id}", response_model=s.RuleOut)
+@router.patch("/rules/{rule_id}", response_model=RuleOut)
 async def patch_rule(
     rule_id: uuid.UUID,
-    data: s.RulePatch,
+    data: RulePatch,
     request: Request,
     session: Session,
     _: Principal = AdminOnly,
@@ -132,7 +133,7 @@ class RuleTest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: s.RuleIn
+    rule: RuleIn
     ticket_id: uuid.UUID | None = None
     ticket: dict[str, Any] | None = Field(
         default=None, description="a ticket snapshot instead of ticket_id"

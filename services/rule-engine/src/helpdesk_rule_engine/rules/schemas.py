@@ -5,170 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from helpdesk_ticket_client.actions import Priority, SlaLevel, TagList
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..engine.templates import check_template
-
-Trigger = Literal[
-    "ticket_created",
-    "ticket_created_from_email",
-    "status_changed",
-    "ticket_transferred",
-    "offline_message_added",
-    "agent_rated",
-    "tags_changed",
-    "customer_replied",
-    "agent_replied",
-    "sla_breached",
-]
-TRIGGERS: tuple[str, ...] = Trigger.__args__  # type: ignore[attr-defined]
+from ..engine.actions import Action, StrictModel
+from ..engine.triggers import Trigger
 
 
-def _template(value: str) -> str:
-    check_template(value)
-    return value
-
-
-# Text fields of actions are Jinja templates with ticket placeholders, checked on save.
-Template = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(_template)]
-ShortTemplate = Annotated[
-    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_template)
-]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _check_url_template(url: str) -> str:
-    if "{{" not in url.split("?", 1)[0].split("//", 1)[-1].split("/", 1)[0]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an absolute http:// or https:// URL")
-    elif not url.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return url
-
-
-UrlTemplate = Annotated[ShortTemplate, AfterValidator(_check_url_template)]
-HeaderValue = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_template)]
-
-
-class Transfer(Strict):
-    type: Literal["transfer"]
-    department_id: uuid.UUID | None = None
-    agent_id: uuid.UUID | None = None
-
-
-class Resolve(Strict):
-    type: Literal["resolve"]
-
-
-class Delete(Strict):
-    type: Literal["delete"]
-
-
-class ChangePriority(Strict):
-    type: Literal["change_priority"]
-    priority: Priority
-
-
-class ChangeSlaLevel(Strict):
-    type: Literal["change_sla_level"]
-    sla_level: SlaLevel
-
-
-class MarkSpam(Strict):
-    type: Literal["mark_spam"]
-
-
-class MarkNotSpam(Strict):
-    type: Literal["mark_not_spam"]
-
-
-class Purge(Strict):
-    type: Literal["purge"]
-
-
-class SendAnswer(Strict):
-    """Reply to the customer: recorded on the ticket, sent by the notifier."""
-
-    type: Literal["send_answer"]
-    subject: ShortTemplate | None = None
-    body: Template
-
-
-class ChangeSubject(Strict):
-    type: Literal["change_subject"]
-    subject: ShortTemplate
-
-
-class CallUrl(Strict):
-    type: Literal["call_url"]
-    url: UrlTemplate
-
-
-class AddTags(Strict):
-    type: Literal["add_tags"]
-    tags: TagList
-
-
-class RemoveTags(Strict):
-    type: Literal["remove_tags"]
-    tags: TagList
-
-
-class SendEmail(Strict):
-    type: Literal["send_email"]
-    to: list[
-        Annotated[
-            str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-        ]
-    ] = Field(min_length=1, max_length=50)
-    subject: ShortTemplate
-    body: Template
-
-
-class StopRules(Strict):
-    type: Literal["stop_rules"]
-
-
-class HttpRequest(Strict):
-    type: Literal["http_request"]
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: UrlTemplate
-    headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], HeaderValue] = (
-        Field(default={}, max_length=50)
-    )
-    body: Template | None = None
-
-
-Action = Annotated[
-    Transfer
-    | Resolve
-    | Delete
-    | ChangePriority
-    | ChangeSlaLevel
-    | MarkSpam
-    | MarkNotSpam
-    | Purge
-    | SendAnswer
-    | ChangeSubject
-    | CallUrl
-    | AddTags
-    | RemoveTags
-    | SendEmail
-    | StopRules
-    | HttpRequest,
-    Field(discriminator="type"),
-]
-SLA_RULE_ACTIONS = frozenset({"change_sla_level", "stop_rules"})
-
-
-class RuleIn(Strict):
+class RuleIn(StrictModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
     kind: Literal["action", "sla"] = "action"
@@ -181,7 +25,7 @@ class RuleIn(Strict):
     actions: list[Action] = Field(min_length=1, max_length=50)
 
 
-class RulePatch(Strict):
+class RulePatch(StrictModel):
     name: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None

@@ -12,10 +12,10 @@ from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..engine.actions import SLA_RULE_ACTIONS
 from ..engine.conditions import condition_errors, uses_custom_fields
 from ..engine.ruleset import RuleSet
 from ..models import Rule, RuleSetVersion
-from .schemas import SLA_RULE_ACTIONS
 
 
 class RuleCache:

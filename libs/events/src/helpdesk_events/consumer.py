@@ -1,4 +1,4 @@
-"""Kafka plumbing written once: a producer wrapper and the consumer loop.
+"""The consumer loop, written once.
 
 A service's consumer is a table of small handlers (``{"ticket.created": on_created}``);
 ``ConsumerRunner`` decodes, dedupes in the same database transaction as the handler's work,
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
@@ -39,7 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from .clock import Clock, SystemClock
-from .envelope import EventBase, UndecodableEvent, UnknownEvent, decode_event, encode_event
+from .envelope import EventBase, UndecodableEvent, UnknownEvent, decode_event
 
 log = logging.getLogger(__name__)
 
@@ -51,53 +51,6 @@ WAL_FLUSHES = Counter(
     "Synchronous commits before offset commits (ConsumerRunner async_commit)",
     ["consumer"],
 )
-
-
-class EventProducer:
-    """An aiokafka producer with the settings the suite relies on.
-
-    ``acks=all`` so an acknowledged event survives a broker failover. The idempotent producer
-    is a setting because the local broker (Tansu) does not support it; with it off, a retry
-    may duplicate an event, which consumers absorb by deduplicating on the event id.
-    """
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        *,
-        enable_idempotence: bool = False,
-        client_id: str = "helpdesk",
-        request_timeout_ms: int = 10_000,
-    ) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=enable_idempotence,
-            linger_ms=2,
-            max_batch_size=512 * 1024,
-            request_timeout_ms=request_timeout_ms,
-        )
-        self._started = False
-
-    async def start(self) -> None:
-        await self._producer.start()
-        self._started = True
-
-    async def stop(self) -> None:
-        if self._started:
-            await self._producer.stop()
-            self._started = False
-
-    async def send_many(self, records: Sequence[tuple[str, bytes, bytes]]) -> None:
-        """Send (topic, key, value) records in order and wait until all are acknowledged."""
-        futures = [
-            await self._producer.send(topic, value=value, key=key) for topic, key, value in records
-        ]
-        await asyncio.gather(*futures)
-
-    async def send(self, topic: str, event: EventBase) -> None:
-        await self.send_many([(topic, event.partition_key(), encode_event(event))])
 
 
 @dataclass(frozen=True)
@@ -131,26 +84,6 @@ def consumer_tables(metadata: MetaData) -> ConsumerTables:
         Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     return ConsumerTables(processed=processed, dead=dead)
-
-
-async def start_when_reachable(
-    stop: asyncio.Event, who: str, *starts: Callable[[], Awaitable[None]], retry: float = 1.0
-) -> bool:
-    """Run each Kafka client's ``start`` once, in order, retrying while the broker cannot be
-    reached (a service may come up before it). False if ``stop`` was set first."""
-    pending = list(starts)
-    while pending:
-        if stop.is_set():
-            return False
-        try:
-            await pending[0]()
-        except Exception as exc:
-            log.warning("%s: broker not reachable yet (%s); retrying", who, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=retry)
-            continue
-        pending.pop(0)
-    return True
 
 
 @dataclass(frozen=True)
