@@ -14,9 +14,9 @@ from helpdesk_service.cli import ServiceCli
 from helpdesk_service.worker import Worker, WorkerPlan, WorkerResources
 
 from .config import Settings
-from .postgres_text import json_dumps
 from .handlers.tickets import RuleEngine
 from .models import CONSUMER, OUTBOX
+from .postgres_text import json_dumps
 from .retention import expiries
 from .rules.service import RuleCache
 

@@ -16,7 +16,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from .templates import check_template
 
 
-
 def _template(value: str) -> str:
     check_template(value)
     return value
