@@ -41,6 +41,11 @@ test: $(INSTALLED)
 # bench/ may not hold Python files yet, and mypy refuses a directory without any.
 MYPY_DIRS = $(foreach dir,libs services tests bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
 
+# Every member's src/ folder, so a new service needs no edit here.
+empty :=
+space := $(empty) $(empty)
+export MYPYPATH := $(subst $(space),:,$(wildcard libs/*/src services/*/src))
+
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -8,9 +8,11 @@ so tests never see each other's rows or events.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,15 +20,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from helpdesk_devstack.broker import LocalBroker, ensure_topics
 from helpdesk_devstack.postgres import LocalPostgres
+from helpdesk_devstack.stack import migration_commands
 from helpdesk_events import EventBase, ManualClock, Topics, decode_event
-from helpdesk_rule_engine.cli import migrate as migrate_rule_engine
-from helpdesk_rule_engine.config import Settings as RuleEngineSettings
-from helpdesk_ticket_api.cli import migrate
+from helpdesk_service.cli import ServiceCli
 from helpdesk_ticket_api.config import Settings
 from helpdesk_ticket_api.main import create_app
 
 pytest_plugins = ["helpdesk_devstack.pytest_plugin"]
 
+PROCFILE = Path(__file__).resolve().parents[1] / "Procfile"
 ADMIN_KEY = "test-admin-key"
 SERVICE_KEY = "test-service-key"
 _counter = itertools.count()
@@ -34,14 +36,15 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 async def suite_template(pg_server: LocalPostgres) -> str:
-    """A database with every service's migrations applied (each in its own schema, as in
-    ``make run``), copied for each test."""
+    """A database with the migrations of every service the Procfile names applied (each in
+    its own schema, as in ``make run``), copied for each test."""
     name = "tpl_suite"
     await pg_server.drop_database(name)
     await pg_server.create_database(name)
     url = pg_server.url_for(name)
-    await asyncio.to_thread(migrate, Settings(database_url=url))
-    await asyncio.to_thread(migrate_rule_engine, RuleEngineSettings(database_url=url))
+    for script, _ in migration_commands(PROCFILE):
+        service: ServiceCli = importlib.import_module(f"{script.replace('-', '_')}.cli").SERVICE
+        await asyncio.to_thread(service.migrate, service.settings(database_url=url))
     return name
 
 

@@ -28,7 +28,11 @@ def repo_root() -> Iterator[Path]:
         "print('worker', os.getpid(), os.environ['HELPDESK_ADMIN_KEY'], flush=True)\n"
         "time.sleep(600)\n"
     )
-    (root / "Procfile").write_text(f"worker: {sys.executable} worker.py\n")
+    # A real service too: `up` migrates it and shows its URL (the port its Settings default
+    # to); the test serves it on a free port (TICKET_API_PORT=0).
+    (root / "Procfile").write_text(
+        f"worker: {sys.executable} worker.py\nticket-api: helpdesk-ticket-api serve\n"
+    )
     yield root
     # Should `up` have failed to clean up, its servers must not outlive the test.
     LocalPostgres(root / ".local" / "pg", 0).stop()
@@ -55,6 +59,7 @@ async def test_up_starts_the_stack_and_ctrl_c_stops_all_of_it(repo_root: Path):
         "HELPDESK_PG_PORT": str(pg_port),
         "HELPDESK_KAFKA_PORT": str(kafka_port),
         "HELPDESK_TOPIC_PARTITIONS": "2",
+        "TICKET_API_PORT": "0",
     }
     env.pop("DATABASE_URL", None)
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)

@@ -14,13 +14,13 @@ import httpx
 import pytest
 import uvicorn
 from helpdesk_events import ConsumerRunner, ManualClock, Topics
-from helpdesk_rule_engine.clients.ticket_api import TicketApiClient, ticket_api_session
 from helpdesk_rule_engine.config import Settings as RuleEngineSettings
 from helpdesk_rule_engine.handlers.tickets import RuleEngine
 from helpdesk_rule_engine.main import create_app as create_rule_engine
 from helpdesk_rule_engine.models import CONSUMER
 from helpdesk_rule_engine.rules.service import RuleCache
 from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from tests.conftest import ADMIN_KEY, SERVICE_KEY

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from helpdesk_service.serve import configure_logging, serve
+from helpdesk_service.logs import configure_logging
+from helpdesk_service.serve import serve
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -90,9 +90,9 @@ async def test_both_services_migrate_down_to_nothing_and_up_again(fresh_url):
     from helpdesk_rule_engine import cli as rule_cli
     from helpdesk_ticket_api import cli as ticket_cli
 
-    def config(package_dir) -> Config:
+    def config(migrations) -> Config:
         c = Config()
-        c.set_main_option("script_location", str(package_dir / "migrations"))
+        c.set_main_option("script_location", str(migrations))
         c.set_main_option("sqlalchemy.url", fresh_url)
         return c
 
@@ -106,8 +106,8 @@ async def test_both_services_migrate_down_to_nothing_and_up_again(fresh_url):
         assert {
             (schema, t) for t in ("outbox", "outbox_shard", "processed_event", "dead_event")
         } <= up
-    for package_dir in (ticket_cli.HERE, rule_cli.HERE):
-        await asyncio.to_thread(command.downgrade, config(package_dir), "base")
+    for migrations in (ticket_cli.SERVICE.migrations, rule_cli.SERVICE.migrations):
+        await asyncio.to_thread(command.downgrade, config(migrations), "base")
     # Only the version tables stay.
     assert await tables() == {("tickets", "alembic_version"), ("rules", "alembic_version")}
     await asyncio.to_thread(migrate_tickets, TicketSettings(database_url=fresh_url))
@@ -123,7 +123,7 @@ async def test_rule_engine_0004_down_rebuilds_one_json_entry_per_rule(fresh_url)
     from helpdesk_rule_engine import cli as rule_cli
 
     config = Config()
-    config.set_main_option("script_location", str(rule_cli.HERE / "migrations"))
+    config.set_main_option("script_location", str(rule_cli.SERVICE.migrations))
     config.set_main_option("sqlalchemy.url", fresh_url)
     await asyncio.to_thread(command.upgrade, config, "0004")
     engine = create_async_engine(fresh_url)

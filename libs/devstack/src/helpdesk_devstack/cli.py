@@ -28,10 +28,10 @@ from helpdesk_devstack.errors import DevstackError
 from helpdesk_devstack.ports import port_is_free
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_devstack.stack import (
-    MIGRATION_COMMANDS,
-    PENDING_SERVICES,
-    SERVICE_ENDPOINTS,
     TOPICS,
+    migration_commands,
+    pending_services,
+    service_endpoints,
 )
 
 DEFAULT_PG_PORT = 55432
@@ -107,8 +107,8 @@ def _up(root: Path, procfile: Path) -> int:
                 raise DevstackError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
             print(f"topics: {len(created)} created, {len(TOPICS) - len(created)} already there")
             env = _service_env(database_url, bootstrap_servers)
-            _run_migrations(root, env)
-            print(_banner(database_url, bootstrap_servers, env, root), flush=True)
+            _run_migrations(root, procfile, env)
+            print(_banner(database_url, bootstrap_servers, env, root, procfile), flush=True)
             honcho = subprocess.Popen(
                 [sys.executable, "-m", "honcho", "start", "-f", str(procfile)], cwd=root, env=env
             )
@@ -133,7 +133,7 @@ def _migrate(root: Path) -> int:
         bootstrap_servers = (
             os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _local_broker(root).bootstrap_servers
         )
-        _run_migrations(root, _service_env(database_url, bootstrap_servers))
+        _run_migrations(root, root / "Procfile", _service_env(database_url, bootstrap_servers))
     return 0
 
 
@@ -212,8 +212,8 @@ def _service_env(database_url: str, bootstrap_servers: str) -> dict[str, str]:
     }
 
 
-def _run_migrations(root: Path, env: Mapping[str, str]) -> None:
-    for command in MIGRATION_COMMANDS:
+def _run_migrations(root: Path, procfile: Path, env: Mapping[str, str]) -> None:
+    for command in migration_commands(procfile):
         print(f"migrating: {' '.join(command)}", flush=True)
         try:
             result = subprocess.run(command, cwd=root, env=env, check=False)
@@ -301,7 +301,9 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _banner(database_url: str, bootstrap_servers: str, env: Mapping[str, str], root: Path) -> str:
+def _banner(
+    database_url: str, bootstrap_servers: str, env: Mapping[str, str], root: Path, procfile: Path
+) -> str:
     logs = root / ".local" / "logs"
     if "DATABASE_URL" in os.environ:
         database = f"{_redact(database_url)}  (from DATABASE_URL)"
@@ -317,11 +319,15 @@ def _banner(database_url: str, bootstrap_servers: str, env: Mapping[str, str], r
         f"  PostgreSQL   {database}",
         f"  Kafka        {broker}",
     ]
-    for endpoint in SERVICE_ENDPOINTS:
+    for endpoint in service_endpoints(procfile):
+        if endpoint.url is None:
+            lines.append(f"  {endpoint.name:<12} (port unknown: its package is not installed)")
+            continue
         docs = f"   docs {endpoint.url}{endpoint.docs_path}" if endpoint.docs_path else ""
         lines.append(f"  {endpoint.name:<12} {endpoint.url}{docs}")
-    if PENDING_SERVICES:
-        lines.append(f"  {'':<12} ({', '.join(PENDING_SERVICES)} join as they land)")
+    pending = pending_services(procfile)
+    if pending:
+        lines.append(f"  {'':<12} ({', '.join(pending)} join as they land)")
     lines += [
         f"  Admin key    {env['HELPDESK_ADMIN_KEY']}   (Authorization: Bearer <key>)",
         f"  Service key  {env['HELPDESK_SERVICE_KEY']}",

@@ -1,3 +1,7 @@
-"""What every helpdesk HTTP service shares: the error format and body limit, JSON responses,
-health/readiness/metrics endpoints, API-key authentication against ticket-api, cursors, and
-``serve`` (uvicorn in process, or N workers on SO_REUSEPORT sockets)."""
+"""The service kit: what every helpdesk service is built from.
+
+``app.create_service_app`` (error format, auth, ``/healthz`` ``/readyz`` ``/metrics``, HTTP
+metrics by route template, body limit, OpenAPI), ``settings.ServiceSettings``,
+``cli.ServiceCli`` (``serve | migrate | …``), ``worker`` (the event worker as one call),
+``serve`` (uvicorn, N workers), ``migrations``, ``retention``, ``db``, ``auth``, cursors
+(``pagination``) and JSON responses. docs/new-service.md shows how a service uses them."""

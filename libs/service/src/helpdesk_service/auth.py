@@ -1,8 +1,10 @@
-"""API-key authentication for services other than ticket-api.
+"""API-key authentication: ``Authorization: Bearer <key>``, checked by the app's
+authenticator (``app.state.auth``, a ``KeyAuthenticator``), and role guards.
 
-ticket-api owns the keys (stored hashed). Other services ask its ``GET /v1/whoami`` with the
-caller's key and cache the answer for ``ttl`` seconds, so a revoked key stops working within
-that time. The bootstrap admin key from the environment is recognised without a call, so an
+ticket-api owns the keys (stored hashed) and checks them against its database. Other
+services use ``RemoteKeyAuth``: they ask ticket-api's ``GET /v1/whoami`` with the caller's
+key and cache the answer for ``ttl`` seconds, so a revoked key stops working within that
+time. The bootstrap admin key from the environment is recognised without a call, so an
 admin can configure a service while ticket-api is still starting.
 """
 
@@ -15,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
-import httpx
 from fastapi import Depends, Request
+from helpdesk_ticket_client import TicketApiClient, TicketApiError
 
 from .errors import ApiError, Forbidden, Unauthorized
 
@@ -37,10 +39,27 @@ class AuthUnavailable(ApiError):
     code = "auth_unavailable"
 
 
+class HasRole(Protocol):
+    @property
+    def role(self) -> str: ...
+
+
+P = TypeVar("P", bound=HasRole)
+P_co = TypeVar("P_co", bound=HasRole, covariant=True)
+
+
+class KeyAuthenticator(Protocol[P_co]):
+    async def principal_for(self, key: str) -> P_co:
+        """Who ``key`` belongs to; raises Unauthorized for an unknown or revoked key."""
+        ...
+
+
 class RemoteKeyAuth:
+    """Keys checked by ticket-api (``whoami``), through the service's ticket-api client."""
+
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: TicketApiClient,
         *,
         bootstrap_keys: dict[str, Role] | None = None,
         ttl: float = 30.0,
@@ -64,27 +83,18 @@ class RemoteKeyAuth:
                 raise Unauthorized("unknown or revoked API key")
             return cached[1]
         try:
-            response = await self._client.get(
-                "/v1/whoami", headers={"Authorization": f"Bearer {key}"}
-            )
-        except httpx.HTTPError as exc:
-            raise AuthUnavailable(
-                f"cannot verify the API key: ticket-api unreachable ({exc})"
-            ) from exc
-        if response.status_code == 401:
+            known = await self._client.whoami(key)
+        except TicketApiError as exc:
+            raise AuthUnavailable(f"cannot verify the API key: {exc}") from exc
+        if known is None:
             self._remember(digest, None)
             raise Unauthorized("unknown or revoked API key")
-        if response.status_code != 200:
-            raise AuthUnavailable(
-                f"cannot verify the API key: ticket-api answered {response.status_code}"
-            )
-        body = response.json()
         principal = Principal(
-            key_id=str(body["key_id"]),
-            name=str(body["name"]),
-            role=body["role"],
-            agent_id=uuid.UUID(body["agent_id"]) if body.get("agent_id") else None,
-            department_ids=frozenset(uuid.UUID(d) for d in body.get("department_ids", [])),
+            key_id=str(known.key_id),
+            name=known.name,
+            role=known.role,
+            agent_id=known.agent_id,
+            department_ids=frozenset(known.department_ids),
         )
         self._remember(digest, principal)
         return principal
@@ -99,21 +109,19 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def authenticate(request: Request) -> Principal:
+def bearer_key(request: Request) -> str:
+    """The key of ``Authorization: Bearer <key>``; Unauthorized without one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    return token.strip()
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller, as a service that checks keys with RemoteKeyAuth knows them."""
     auth: RemoteKeyAuth = request.app.state.auth
-    return await auth.principal_for(token.strip())
-
-
-class HasRole(Protocol):
-    @property
-    def role(self) -> str: ...
-
-
-P = TypeVar("P", bound=HasRole)
+    return await auth.principal_for(bearer_key(request))
 
 
 def role_guard(

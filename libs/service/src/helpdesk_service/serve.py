@@ -37,17 +37,13 @@ from typing import Any
 
 import uvicorn
 
+from .logs import configure_logging
+
 log = logging.getLogger("helpdesk_service.serve")
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WORKER_ENV = "HELPDESK_SERVE_WORKER"
 # uvicorn's exit code when the app could not start.
 STARTUP_FAILURE = 3
-
-
-def configure_logging() -> None:
-    """The suite's log format, at ``LOG_LEVEL`` (INFO)."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format=LOG_FORMAT)
 
 
 def serve(

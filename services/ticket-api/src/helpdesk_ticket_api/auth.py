@@ -13,10 +13,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from fastapi import Depends, Request
-from helpdesk_service.auth import role_guard
+from helpdesk_service.auth import bearer_key, role_guard
 from helpdesk_service.errors import Unauthorized
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -90,16 +90,23 @@ async def ensure_bootstrap_key(
         )
 
 
-async def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    digest = hash_key(token.strip())
-    state = request.app.state
-    principal: Principal | None = state.key_cache.get(digest)
-    if principal is None:
-        async with state.sessions() as session:
+class DatabaseKeyAuth:
+    """ticket-api's own keys, checked against its database and kept in ``cache``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache: KeyCache) -> None:
+        self._sessions = sessions
+        self._cache = cache
+
+    async def principal_for(self, key: str) -> Principal:
+        digest = hash_key(key)
+        principal = self._cache.get(digest)
+        if principal is None:
+            principal = await self._load(digest)
+            self._cache.put(digest, principal)
+        return principal
+
+    async def _load(self, digest: str) -> Principal:
+        async with self._sessions() as session:
             row = (
                 await session.execute(
                     select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
@@ -128,16 +135,20 @@ async def authenticate(request: Request) -> Principal:
                         )
                     ).scalars()
                 )
-        principal = Principal(
+        return Principal(
             key_id=row.id,
             name=row.name,
-            role=row.role,
+            # The table's check constraint keeps role to the three roles.
+            role=cast(Role, row.role),
             agent_id=row.agent_id,
             agent_name=agent_name,
             department_ids=departments,
         )
-        state.key_cache.put(digest, principal)
-    return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    auth: DatabaseKeyAuth = request.app.state.auth
+    return await auth.principal_for(bearer_key(request))
 
 
 require = role_guard(authenticate)

@@ -1,39 +1,24 @@
-"""``helpdesk-ticket-api serve | relay | migrate``."""
+"""``helpdesk-ticket-api serve | relay | migrate``.
+
+``relay`` publishes the outbox to Kafka and forgets idempotency keys past their retention."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
-import signal
 from pathlib import Path
 
+from helpdesk_events import EventProducer, OutboxRelay, SystemClock, start_when_reachable
+from helpdesk_service import heap
+from helpdesk_service.cli import ServiceCli
+from helpdesk_service.retention import Expiry, Pruner, kept_for
+
 from .config import Settings
-
-HERE = Path(__file__).resolve().parent
-
-
-def migrate(settings: Settings) -> None:
-    from helpdesk_service.migrations import upgrade
-
-    upgrade(HERE / "migrations", settings.database_url)
+from .db import make_engine
+from .models import OUTBOX
 
 
-def serve(settings: Settings) -> None:
-    from helpdesk_service.serve import serve as run
-
-    run("helpdesk_ticket_api.main:create_app", settings.host, settings.port, settings.workers)
-
-
-async def run_relay(settings: Settings) -> None:
-    from helpdesk_events import EventProducer, OutboxRelay, SystemClock, start_when_reachable
-    from helpdesk_service import heap
-    from helpdesk_service.retention import Expiry, Pruner, kept_for
-
-    from .db import make_engine
-    from .models import OUTBOX
-
+async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
     # The relay's deletes commit without waiting for the WAL flush: if PostgreSQL crashes
     # before flushing one, its rows are published again and consumers drop the duplicates.
     engine = make_engine(
@@ -48,10 +33,6 @@ async def run_relay(settings: Settings) -> None:
         enable_idempotence=settings.kafka_enable_idempotence,
         client_id="ticket-api-relay",
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await start_when_reachable(stop, "relay", producer.start)
     relay = OutboxRelay(
         engine,
@@ -83,28 +64,15 @@ async def run_relay(settings: Settings) -> None:
         await engine.dispose()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="helpdesk-ticket-api")
-    parser.add_argument("command", choices=["serve", "relay", "migrate"])
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    settings = Settings()
-    if args.command != "migrate":
-        from helpdesk_service import heap
-
-        heap.enable()
-    if args.command == "migrate":
-        migrate(settings)
-    elif args.command == "serve":
-        serve(settings)
-    else:
-        import uvloop
-
-        uvloop.run(run_relay(settings))
-
+SERVICE = ServiceCli(
+    name="helpdesk-ticket-api",
+    settings=Settings,
+    app="helpdesk_ticket_api.main:create_app",
+    migrations=Path(__file__).resolve().parent / "migrations",
+    commands={"relay": run_relay},
+)
+main = SERVICE.main
+migrate = SERVICE.migrate
 
 if __name__ == "__main__":
     main()

@@ -1,23 +1,20 @@
-"""The ticket-api application: ``create_app()`` builds it; the lifespan owns the engine."""
+"""The ticket-api application: ``create_app()`` builds it with the service kit; its
+resources are the SQLAlchemy engine and a plain asyncpg pool."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from helpdesk_events import Clock, SystemClock, Topics
-from helpdesk_service import heap
-from helpdesk_service.errors import BodySizeLimit, error_body, install_error_handlers
-from helpdesk_service.responses import JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from fastapi import FastAPI
+from helpdesk_events import Clock, Topics
+from helpdesk_service.app import create_service_app
+from helpdesk_service.db import database_ready
 from sqlalchemy.engine import make_url
+from starlette.middleware import Middleware
 
-from .auth import KeyCache, ensure_bootstrap_key
+from .auth import DatabaseKeyAuth, KeyCache, ensure_bootstrap_key
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .directory.router import router as directory_router
@@ -26,14 +23,12 @@ from .tickets.router import router as tickets_router
 from .tickets.search import router as search_router
 from .whoami import router as whoami_router
 
-log = logging.getLogger(__name__)
-
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def resources(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
@@ -58,64 +53,36 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await ensure_bootstrap_key(
                 app.state.sessions, settings.service_key, "service", "bootstrap service", now
             )
-        heap.settle()
         try:
             yield
         finally:
             await app.state.pg.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = create_service_app(
+        settings,
         title="helpdesk ticket-api",
-        version="1.0.0",
         description=(
             "System of record for tickets, messages, history, departments, agents, customers, "
             "tags and custom fields. Every change is recorded in the ticket history and "
             "published as a domain event (see docs/events.md)."
         ),
-        lifespan=lifespan,
-        default_response_class=JsonResponse,
+        routers=[tickets_router, search_router, directory_router, whoami_router],
+        resources=resources,
+        auth=lambda app: DatabaseKeyAuth(app.state.sessions, app.state.key_cache),
+        # The relay, not the API, talks to Kafka: events wait in the outbox while the broker
+        # is away, so the API stays ready.
+        readiness={"database": database_ready},
+        clock=clock,
+        # Inside the body limit, so the limit applies to the fast lane too.
+        middleware=[Middleware(InboundFastLane)],
     )
-    app.state.settings = settings
-    app.state.clock = clock or SystemClock()
     app.state.topics = Topics(settings.topic_prefix)
+    # Kept on the app as well: the fast lane reads it, revoking a key clears it.
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
-    install_error_handlers(app)
-    app.include_router(tickets_router)
-    app.include_router(search_router)
-    app.include_router(directory_router)
-    app.include_router(whoami_router)
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["ops"])
-    async def readyz(request: Request) -> JsonResponse:
-        """The database answers. (The relay, not the API, talks to Kafka: events wait in the
-        outbox while the broker is away, so the API stays ready.)"""
-        try:
-            async with request.app.state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return JsonResponse(error_body("not_ready", f"database unreachable: {exc}"), 503)
-        return JsonResponse({"status": "ready"})
-
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    return _with_body_limit(app, settings.max_body_bytes)
+    return app
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
     """The inbound path runs single statements and never changes session state, so the
     reset query asyncpg would send on every release is a wasted round trip."""
-
-
-def _with_body_limit(app: FastAPI, limit: int) -> FastAPI:
-    # Outermost last: the body limit applies to the fast lane too.
-    app.add_middleware(InboundFastLane)
-    app.add_middleware(BodySizeLimit, limit=limit)
-    return app

@@ -1,24 +1,15 @@
-"""``GET /v1/whoami``: what a key is. Other services ask it to authenticate their callers."""
+"""``GET /v1/whoami``: what a key is. Other services ask it to authenticate their callers
+(helpdesk_service.auth.RemoteKeyAuth); the answer's schema is the client's ``WhoAmI``."""
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter
 from helpdesk_service.responses import JsonResponse
-from pydantic import BaseModel
+from helpdesk_ticket_client import WhoAmI
 
 from .auth import AnyRole, Principal
 
 router = APIRouter(prefix="/v1", tags=["api keys"])
-
-
-class WhoAmI(BaseModel):
-    key_id: uuid.UUID
-    name: str
-    role: str
-    agent_id: uuid.UUID | None
-    department_ids: list[uuid.UUID]
 
 
 @router.get("/whoami", response_model=WhoAmI)

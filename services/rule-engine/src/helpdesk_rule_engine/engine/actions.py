@@ -10,14 +10,10 @@ import uuid
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from helpdesk_ticket_client.actions import Priority, SlaLevel, TagList
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from .templates import check_template
-
-Priority = Literal["low", "medium", "high", "urgent"]
-TagName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^,]+$")
-]
 
 
 def _template(value: str) -> str:
@@ -73,7 +69,7 @@ class ChangePriority(StrictModel):
 
 class ChangeSlaLevel(StrictModel):
     type: Literal["change_sla_level"]
-    sla_level: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    sla_level: SlaLevel
 
 
 class MarkSpam(StrictModel):
@@ -108,12 +104,12 @@ class CallUrl(StrictModel):
 
 class AddTags(StrictModel):
     type: Literal["add_tags"]
-    tags: list[TagName] = Field(min_length=1, max_length=50)
+    tags: TagList
 
 
 class RemoveTags(StrictModel):
     type: Literal["remove_tags"]
-    tags: list[TagName] = Field(min_length=1, max_length=50)
+    tags: TagList
 
 
 class SendEmail(StrictModel):

@@ -25,9 +25,11 @@ from helpdesk_events import (
     Topics,
     outbox_rows,
 )
+from helpdesk_service.errors import field_errors
+from helpdesk_ticket_client import ActionBatch, TicketApiClient
 from prometheus_client import Counter
+from pydantic import ValidationError
 
-from ..clients.ticket_api import TicketApiClient
 from ..engine.plan import plan_actions
 from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
@@ -391,16 +393,25 @@ class RuleEngine:
         """Write the rule's ticket changes back; return the ticket as it is afterwards."""
         if not actions:
             return ticket
+        try:
+            batch = ActionBatch.model_validate(
+                {
+                    "actor": actor,
+                    "actions": actions,
+                    "correlation_id": event.correlation_id,
+                    "causation_id": event.id,
+                    "depth": event.depth + 1,
+                }
+            )
+        except ValidationError as exc:
+            # What ticket-api would answer with a 422, found before sending (the same schema).
+            entry.update(
+                outcome="failed",
+                reason=f"ticket-api refuses the changes: {field_errors(exc.errors()).message}",
+            )
+            return ticket
         result = await self._ticket_api.apply_actions(
-            event.ticket_id,
-            {
-                "actor": actor,
-                "actions": actions,
-                "correlation_id": str(event.correlation_id),
-                "causation_id": str(event.id),
-                "depth": event.depth + 1,
-            },
-            idempotency_key=f"{event.id}:{rule_id}",
+            event.ticket_id, batch, idempotency_key=f"{event.id}:{rule_id}"
         )
         if result.refused:
             error = result.body.get("error", {})

@@ -8,10 +8,10 @@ from typing import Any
 
 from helpdesk_service import heap
 from helpdesk_service.errors import Unprocessable
+from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..clients.ticket_api import TicketApiClient
 from ..engine.actions import SLA_RULE_ACTIONS
 from ..engine.conditions import condition_errors, uses_custom_fields
 from ..engine.ruleset import RuleSet

@@ -1,4 +1,8 @@
-"""Request and response bodies of the ticket endpoints."""
+"""Request and response bodies of the ticket endpoints.
+
+The write-back actions (``ActionBatch`` and its actions) and the value types they share with
+the other bodies are defined in ``helpdesk_ticket_client.actions``, the one schema ticket-api
+and its callers use; they stay importable from here."""
 
 from __future__ import annotations
 
@@ -7,13 +11,35 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from helpdesk_events import Actor, TicketSnapshot
+from helpdesk_ticket_client.actions import Action as Action
+from helpdesk_ticket_client.actions import ActionActor as ActionActor
+from helpdesk_ticket_client.actions import ActionBatch as ActionBatch
+from helpdesk_ticket_client.actions import AddMessageAction as AddMessageAction
+from helpdesk_ticket_client.actions import Address as Address
+from helpdesk_ticket_client.actions import AddTagsAction as AddTagsAction
+from helpdesk_ticket_client.actions import Body as Body
+from helpdesk_ticket_client.actions import DeleteAction as DeleteAction
+from helpdesk_ticket_client.actions import MarkNotSpamAction as MarkNotSpamAction
+from helpdesk_ticket_client.actions import MarkSpamAction as MarkSpamAction
+from helpdesk_ticket_client.actions import Priority as Priority
+from helpdesk_ticket_client.actions import PurgeAction as PurgeAction
+from helpdesk_ticket_client.actions import RemoveTagsAction as RemoveTagsAction
+from helpdesk_ticket_client.actions import ResolveAction as ResolveAction
+from helpdesk_ticket_client.actions import RestoreAction as RestoreAction
+from helpdesk_ticket_client.actions import SetCustomFieldsAction as SetCustomFieldsAction
+from helpdesk_ticket_client.actions import SetPriorityAction as SetPriorityAction
+from helpdesk_ticket_client.actions import SetSlaLevelAction as SetSlaLevelAction
+from helpdesk_ticket_client.actions import SetStatusAction as SetStatusAction
+from helpdesk_ticket_client.actions import SetSubjectAction as SetSubjectAction
+from helpdesk_ticket_client.actions import SettableStatus as SettableStatus
+from helpdesk_ticket_client.actions import Strict as Strict
+from helpdesk_ticket_client.actions import Subject as Subject
+from helpdesk_ticket_client.actions import TagName as TagName
+from helpdesk_ticket_client.actions import TransferAction as TransferAction
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 Status = Literal[
     "new", "open", "answered", "resolved", "postponed", "spam", "deleted", "chatting", "calling"
-]
-SettableStatus = Literal[
-    "open", "answered", "resolved", "postponed", "spam", "chatting", "calling", "new", "deleted"
 ]
 Channel = Literal[
     "email",
@@ -30,17 +56,6 @@ Channel = Literal[
     "offline_message",
     "portal",
 ]
-Priority = Literal["low", "medium", "high", "urgent"]
-TagName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^,]+$")
-]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
-Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Body = Annotated[str, StringConstraints(max_length=200_000)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerRef(Strict):
@@ -182,132 +197,6 @@ class RatingOut(BaseModel):
     created_at: datetime
 
     model_config = ConfigDict(from_attributes=True)
-
-
-# -- write-back actions -------------------------------------------------------------------
-
-
-class _Action(Strict):
-    pass
-
-
-class TransferAction(_Action):
-    type: Literal["transfer"]
-    department_id: uuid.UUID | None = None
-    agent_id: uuid.UUID | None = None
-
-
-class SetStatusAction(_Action):
-    type: Literal["set_status"]
-    status: SettableStatus
-
-
-class ResolveAction(_Action):
-    type: Literal["resolve"]
-
-
-class SetPriorityAction(_Action):
-    type: Literal["set_priority"]
-    priority: Priority
-
-
-class SetSlaLevelAction(_Action):
-    type: Literal["set_sla_level"]
-    sla_level: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None
-
-
-class SetSubjectAction(_Action):
-    type: Literal["set_subject"]
-    subject: Subject
-
-
-class AddTagsAction(_Action):
-    type: Literal["add_tags"]
-    tags: list[TagName] = Field(min_length=1, max_length=100)
-
-
-class RemoveTagsAction(_Action):
-    type: Literal["remove_tags"]
-    tags: list[TagName] = Field(min_length=1, max_length=100)
-
-
-class SetCustomFieldsAction(_Action):
-    type: Literal["set_custom_fields"]
-    values: dict[str, Any]
-
-
-class MarkSpamAction(_Action):
-    type: Literal["mark_spam"]
-
-
-class MarkNotSpamAction(_Action):
-    type: Literal["mark_not_spam"]
-
-
-class DeleteAction(_Action):
-    type: Literal["delete"]
-
-
-class RestoreAction(_Action):
-    type: Literal["restore"]
-
-
-class PurgeAction(_Action):
-    type: Literal["purge"]
-
-
-class AddMessageAction(_Action):
-    """Record a message on the ticket, e.g. the answer a rule sent to the customer."""
-
-    type: Literal["add_message"]
-    author_kind: Literal["agent", "system"] = "system"
-    author_id: uuid.UUID | None = None
-    internal: bool = False
-    from_address: Address | None = Field(default=None, alias="from")
-    to: list[Address] = Field(default=[], max_length=100)
-    cc: list[Address] = Field(default=[], max_length=100)
-    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
-    body: Body
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-Action = Annotated[
-    TransferAction
-    | SetStatusAction
-    | ResolveAction
-    | SetPriorityAction
-    | SetSlaLevelAction
-    | SetSubjectAction
-    | AddTagsAction
-    | RemoveTagsAction
-    | SetCustomFieldsAction
-    | MarkSpamAction
-    | MarkNotSpamAction
-    | DeleteAction
-    | RestoreAction
-    | PurgeAction
-    | AddMessageAction,
-    Field(discriminator="type"),
-]
-
-
-class ActionActor(Strict):
-    kind: Literal["rule", "sla_rule", "time_rule", "router", "sla_tracker", "system", "service"]
-    id: Annotated[str, StringConstraints(max_length=100)] | None = None
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
-
-
-class ActionBatch(Strict):
-    """Changes a service applies to one ticket in one transaction, on behalf of ``actor``."""
-
-    actor: ActionActor
-    actions: list[Action] = Field(min_length=1, max_length=50)
-    correlation_id: uuid.UUID | None = None
-    causation_id: uuid.UUID | None = None
-    depth: int = Field(default=0, ge=0, le=1000)
-    # Apply only if the ticket is still at this version (optimistic check), else 409.
-    expected_version: int | None = None
 
 
 class ActionResult(BaseModel):

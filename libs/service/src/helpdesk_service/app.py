@@ -1,0 +1,76 @@
+"""``create_service_app``: the FastAPI application every service builds its own from.
+
+It gives every service the same outside: the error format (``errors``), the caller's key
+checked by the service's authenticator (``auth``), ``/healthz`` ``/readyz`` ``/metrics``
+(``ops``), HTTP request metrics by route template and status (``metrics``), the body size
+limit, and an OpenAPI document with the service's title and version. The service brings
+its routers, what readiness checks, and its resources (engine, clients) as a lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from helpdesk_events import Clock, SystemClock
+from starlette.middleware import Middleware
+
+from . import heap
+from .auth import KeyAuthenticator
+from .errors import BodySizeLimit, install_error_handlers
+from .metrics import HttpMetrics
+from .ops import ReadinessCheck, ops_router
+from .responses import JsonResponse
+from .settings import ServiceSettings
+
+# Opens the service's resources (engine, clients …) on app.state and closes them after.
+Resources = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Builds the authenticator once the resources are open (it may need the database or a client).
+Authenticator = Callable[[FastAPI], KeyAuthenticator[Any]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    resources: Resources,
+    auth: Authenticator,
+    readiness: Mapping[str, ReadinessCheck],
+    clock: Clock | None = None,
+    middleware: Sequence[Middleware] = (),
+    version: str = "1.0.0",
+) -> FastAPI:
+    """A service's app. ``middleware`` (outermost first) runs inside the body limit and the
+    metrics, in front of the routes. ``app.state`` holds ``settings``, ``clock`` and, while
+    the app runs, ``auth`` and whatever ``resources`` put there."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with resources(app):
+            app.state.auth = auth(app)
+            heap.settle()
+            yield
+
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(ops_router(dict(readiness)))
+    # add_middleware wraps what is there: the last added is the outermost.
+    for layer in reversed(middleware):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics)
+    return app
