@@ -194,7 +194,7 @@ WRITE_BACKS: list[tuple[str, dict[str, str | None], Any, bool]] = [
     ),
     ("old version", {}, {"actions": [{"type": "resolve"}], "expected_version": 99}, True),
     ("key too long", {"Idempotency-Key": "k" * 201}, {"actions": [{"type": "resolve"}]}, True),
-    ("message", {}, {"actions": [{"type": "add_message", "body": "hi"}]}, False),
+    ("message", {}, {"actions": [{"type": "add_message", "body": "hi"}]}, True),
     ("no key", {"Idempotency-Key": ""}, {"actions": [{"type": "resolve"}]}, True),
     ("without key header", {"Idempotency-Key": None}, {"actions": [{"type": "resolve"}]}, False),
     ("bad action", {}, {"actions": [{"type": "explode"}]}, False),

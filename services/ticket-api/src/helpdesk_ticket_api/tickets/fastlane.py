@@ -184,8 +184,6 @@ async def _write_back(
         batch = ActionBatch.model_validate_json(body)
     except ValidationError:
         return None
-    if not writeback.eligible(batch):
-        return None
     state = scope["app"].state
     status, content, replayed = await writeback.apply_batch(
         state.pg,
@@ -194,7 +192,6 @@ async def _write_back(
         principal_id=principal.principal_id,
         key=key.decode("latin-1"),
         digest=idempotency.request_hash(scope["path"], writeback.identity(ticket_id, batch)),
-        origin=writeback.origin_of_batch(batch),
         now=state.clock.now(),
         topics=state.topics,
     )

@@ -35,7 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import OUTBOX, HistoryEntry, Message, Ticket
 from ..origin import Origin
-from .editor import TicketEditor
+from .changes import TicketEditor
+from .history import history_rows
 from .schemas import TicketCreate
 from .service import new_ticket
 from .snapshot import SnapshotContext
@@ -104,7 +105,8 @@ async def create_inbound(
             bcc=m.bcc,
             subject=m.subject or data.subject,
         )
-    events, history = editor.prepare_new()
+    events = editor.prepare_new()
+    history = history_rows(ticket.id, origin, now, events)
     (outbox,) = outbox_rows(topics.tickets, events)
     (entry,) = history
     messages = editor.new_messages

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from helpdesk_events import Actor
-from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.pagination import decode_cursor, encode_cursor, time_id_cursor
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import and_, or_, select
@@ -21,7 +21,7 @@ from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
 from . import inbound, writeback
 from . import schemas as s
-from .editor import TicketEditor, lock_ticket, purge_ticket
+from .changes import TicketEditor, purge_ticket
 from .service import (
     after_cursor,
     can_see,
@@ -32,6 +32,7 @@ from .service import (
     visible_to,
 )
 from .snapshot import load_context, ticket_snapshot
+from .statements import SessionStore
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
@@ -345,7 +346,7 @@ async def purge(
     """Remove a deleted or spam ticket for good. Its history stays readable."""
     ticket, context = await lock_visible(session, principal, ticket_id)
     await purge_ticket(
-        session,
+        SessionStore(session),
         ticket,
         origin_of(principal, correlation_id),
         ctx.clock.now(),
@@ -547,7 +548,6 @@ async def apply_actions(
     ticket_id: uuid.UUID,
     batch: s.ActionBatch,
     request: Request,
-    session: Session,
     ctx: Ctx,
     idempotency_key: IdemKey = None,
     principal: Principal = AdminOrService,
@@ -559,59 +559,15 @@ async def apply_actions(
             "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
             code="idempotency_key_required",
         )
-    origin = writeback.origin_of_batch(batch)
-
-    def identity() -> dict[str, Any]:
-        return writeback.identity(ticket_id, batch)
-
-    if writeback.eligible(batch):
-        status, body, replayed = await writeback.apply_batch(
-            request.app.state.pg,
-            ticket_id,
-            batch,
-            principal_id=principal.principal_id,
-            key=idempotency_key,
-            digest=idempotency.request_hash(request.url.path, identity()),
-            origin=origin,
-            now=ctx.clock.now(),
-            topics=ctx.topics,
-        )
-        headers = {"Idempotent-Replayed": "true"} if replayed else None
-        return JsonResponse(body, status, headers=headers)
-
-    async def run() -> tuple[int, Any]:
-        ticket, context = await lock_ticket(session, ticket_id)
-        writeback.check_version(ticket, batch.expected_version)
-        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
-        for index, action in enumerate(batch.actions):
-            if isinstance(action, s.PurgeAction):
-                if index != len(batch.actions) - 1:
-                    raise Unprocessable(f"actions[{index}]: purge must be the last action")
-                await editor.save()
-                try:
-                    event = await purge_ticket(
-                        session, ticket, origin, ctx.clock.now(), ctx.topics, context=context
-                    )
-                except Conflict as exc:
-                    exc.message = f"actions[{index}] (purge): {exc.message}"
-                    raise
-                ids = [e.id for e in editor.events] + [event.id]
-                return 200, {"ticket": None, "purged": True, "event_ids": [str(i) for i in ids]}
-            await writeback.apply_numbered(editor, index, action)
-        await editor.save()
-        return 200, {
-            "ticket": await _ticket_out(session, ticket, editor)
-            if editor.events
-            else await _ticket_out(session, ticket),
-            "purged": False,
-            "event_ids": [str(e.id) for e in editor.events],
-        }
-
-    return await _respond(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        identity,
-        run,
+    status, body, replayed = await writeback.apply_batch(
+        request.app.state.pg,
+        ticket_id,
+        batch,
+        principal_id=principal.principal_id,
+        key=idempotency_key,
+        digest=idempotency.request_hash(request.url.path, writeback.identity(ticket_id, batch)),
+        now=ctx.clock.now(),
+        topics=ctx.topics,
     )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JsonResponse(body, status, headers=headers)

@@ -16,9 +16,11 @@ from ..auth import Principal
 from ..db import detached
 from ..models import Ticket
 from ..origin import Origin
-from .editor import TicketEditor, find_locked, validate_custom_fields
+from .changes import TicketEditor
+from .custom_fields import validate_custom_fields
 from .schemas import TicketCreate
 from .snapshot import SnapshotContext
+from .statements import SessionStore, find_locked
 
 
 def ticket_code(number: int) -> str:
@@ -163,7 +165,7 @@ async def create_ticket(
         )
     ctx = SnapshotContext()
     customer_id, number = await _customer_and_number(session, data, now, ctx)
-    custom_fields = await validate_custom_fields(session, data.custom_fields)
+    custom_fields = await validate_custom_fields(SessionStore(session), data.custom_fields)
     ticket = new_ticket(
         data,
         now,
