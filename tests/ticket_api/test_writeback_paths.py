@@ -16,7 +16,7 @@ from tests.conftest import SERVICE_KEY
 
 from .helpers import error_of, history
 from .test_actions import RULE, act
-from .test_inbound import outbox_events
+from .test_creation import outbox_events
 
 # Custom fields, set to nothing: the batch takes no other way and changes nothing more.
 NO_OP_CUSTOM_FIELDS = {"type": "set_custom_fields", "values": {}}

@@ -49,9 +49,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TICKET_API_SERVICE_KEY", "HELPDESK_SERVICE_KEY"),
     )
     max_body_bytes: int = 1_048_576
-    # New tickets from customers known by e-mail skip FastAPI's per-request machinery
-    # (tickets/fastlane.py); false sends every request through the FastAPI routes.
-    fast_lane: bool = True
     db_pool_size: int = 20
     db_max_overflow: int = 10
     # How long a verified API key is trusted without asking the database again.

@@ -21,7 +21,6 @@ from .auth import KeyCache, ensure_bootstrap_key
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .directory.router import router as directory_router
-from .tickets.fastlane import InboundFastLane
 from .tickets.router import router as tickets_router
 from .tickets.search import router as search_router
 from .whoami import router as whoami_router
@@ -41,7 +40,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
-        # Plain asyncpg connections for the single-statement inbound ticket path.
+        # Plain asyncpg connections for ticket creation and write-backs (the hottest writes).
         app.state.pg = await asyncpg.create_pool(
             make_url(settings.database_url).set(drivername="postgresql").render_as_string(False),
             min_size=0,
@@ -110,12 +109,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
-    """The inbound path runs single statements and never changes session state, so the
-    reset query asyncpg would send on every release is a wasted round trip."""
+    """Creation and write-backs never change session state (asyncpg still rolls back a
+    transaction left open), so the reset query it would send on every release is a wasted
+    round trip."""
 
 
 def _with_body_limit(app: FastAPI, limit: int) -> FastAPI:
-    # Outermost last: the body limit applies to the fast lane too.
-    app.add_middleware(InboundFastLane)
     app.add_middleware(BodySizeLimit, limit=limit)
     return app

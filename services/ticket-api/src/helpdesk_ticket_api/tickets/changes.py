@@ -62,7 +62,7 @@ class TicketEditor:
     ) -> None:
         """With ``store`` and no ``session``, only the changes the store supports (not
         messages by agents, ratings or custom fields) can be made; with neither, only what
-        needs no database (a new ticket prepared for ``inbound``)."""
+        needs no database."""
         if store is None and session is not None:
             store = SessionStore(session)
         self._store = store
@@ -419,6 +419,11 @@ class TicketEditor:
     @property
     def new_messages(self) -> list[Message]:
         return list(self._new_messages)
+
+    @property
+    def tag_names(self) -> list[str]:
+        """The tag names the change uses, to be created with its write if new."""
+        return list(self._tag_names)
 
     def _event_base(self) -> dict[str, Any]:
         return event_base(self.ticket.id, self.origin, self.now)
