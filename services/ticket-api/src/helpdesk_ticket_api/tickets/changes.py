@@ -60,9 +60,9 @@ class TicketEditor:
         context: SnapshotContext | None = None,
         store: EditorStore | None = None,
     ) -> None:
-        """With ``store`` and no ``session``, only the changes the store supports (not
-        messages by agents, ratings or custom fields) can be made; with neither, only what
-        needs no database."""
+        """With ``session``, the editor reads and writes through it (``SessionStore``);
+        with ``store`` and no session, every change but a rating (which the ORM writes) can
+        be made."""
         if store is None and session is not None:
             store = SessionStore(session)
         self._store = store
@@ -72,7 +72,6 @@ class TicketEditor:
         self.now = now
         self.topics = topics
         self._changes: dict[str, Change] = {}
-        self._primary: list[EventBase] = []
         self._happenings: list[Happening] = []
         self._tag_names: dict[str, None] = {}
         self._context = context or SnapshotContext()

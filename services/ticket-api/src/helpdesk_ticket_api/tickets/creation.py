@@ -198,9 +198,13 @@ def _ticket_from_db(source: CustomerSource) -> tuple[str, ...]:
     return ("number", "code", "customer_id") if source == "reference" else ("number", "code")
 
 
-_FROM_DB = {"number": "v.number", "code": "v.code", "customer_id": "v.customer_id"}
+_FROM_DB = {
+    "number": "v.number",
+    "code": "v.code",
+    "customer_id": "v.customer_id",
+    "author_id": "v.customer_id",
+}
 _MESSAGE_FROM_DB = ("author_id",)
-_MESSAGE_SOURCES = {"author_id": "v.customer_id"}
 _HISTORY_COLUMNS = (
     "ticket_id",
     "occurred_at",
@@ -255,7 +259,7 @@ def statement(source: CustomerSource, customer_authored: tuple[bool, ...], tags:
         for c in table.columns:
             columns.append(f'"{c.key}"')
             if c.key in from_db:
-                values.append(_FROM_DB.get(c.key) or _MESSAGE_SOURCES[c.key])
+                values.append(_FROM_DB[c.key])
             else:
                 n += 1
                 values.append(f"${n}::{pg_type(c.type)}")

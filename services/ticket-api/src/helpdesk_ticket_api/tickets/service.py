@@ -1,4 +1,5 @@
-"""Creating, finding and reading tickets; changes go through ``TicketEditor``."""
+"""Finding and reading tickets; changes go through ``TicketEditor`` (changes.py), new
+tickets through creation.py."""
 
 from __future__ import annotations
 
