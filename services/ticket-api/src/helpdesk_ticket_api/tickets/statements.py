@@ -102,7 +102,7 @@ def encoder(kind: str) -> Callable[[Any], Any]:
 # What shape of write ``save`` needs: (ticket columns or "insert", messages, history columns,
 # history rows, outbox rows, whether new tag names come with it). Each shape is one cached
 # statement.
-WriteShape = tuple[str | tuple[str, ...] | None, int, tuple[str, ...], int, int, bool]
+WriteShape = tuple[str | tuple[str, ...], int, tuple[str, ...], int, int, bool]
 
 _OUTBOX_COLUMNS = ("shard", "topic", "key", "event_type", "payload")
 _TAG_NAMES = "tag_names"
@@ -139,7 +139,7 @@ def _write_sql(shape: WriteShape, placeholder: Callable[[str, Any], str]) -> str
     parts: list[str] = []
     if ticket == "insert":
         parts.append(values(ticket_table, "t", [c.key for c in ticket_table.columns], 1))
-    elif ticket:
+    else:
         assignments = ", ".join(
             f'"{c}" = {placeholder(f"t0_{c}", ticket_table.c[c].type)}' for c in ticket
         )
@@ -161,8 +161,6 @@ def _write_sql(shape: WriteShape, placeholder: Callable[[str, Any], str]) -> str
         parts.append(values(table_of(HistoryEntry), "h", history_columns, history))
     if outbox:
         parts.append(values(OUTBOX.outbox, "o", _OUTBOX_COLUMNS, outbox))
-    if not parts:
-        return "SELECT 1"
     *ctes, last = parts
     if not ctes:
         return last
@@ -172,11 +170,10 @@ def _write_sql(shape: WriteShape, placeholder: Callable[[str, Any], str]) -> str
 @functools.cache
 def write_statement(shape: WriteShape) -> WriteStatement:
     """The one statement writing a change of this shape: the ticket row (``"insert"`` for a
-    new ticket, the columns to update for a changed one, ``:t0_id`` naming the row, or None
-    when the row itself did not change), its new messages, new tag names, history rows and
-    events. Written as text and cached per shape because SQLAlchemy compiles multi-row
-    INSERTs in CTEs anew on every execution, and one round trip instead of an ORM flush per
-    row is most of the cost of a change."""
+    new ticket, the columns to update for a changed one, ``t0_id`` naming the row), its new
+    messages, new tag names, history rows and events. Written as text and cached per shape
+    because SQLAlchemy compiles multi-row INSERTs in CTEs anew on every execution, and one
+    round trip instead of an ORM flush per row is most of the cost of a change."""
     binds: list[BindParameter[Any]] = []
 
     def named(name: str, column_type: Any) -> str:
