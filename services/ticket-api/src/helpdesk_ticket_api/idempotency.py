@@ -39,21 +39,32 @@ def request_hash(path: str, body: Any) -> str:
     return hashlib.sha256(path.encode() + b"\0" + encoded).hexdigest()
 
 
+def claim_sql(principal_id: str, key: str, request_hash: str, created_at: str) -> str:
+    """The statement claiming a key (its parameters as given): a row returned if claimed,
+    none if the key is taken; a duplicate still in flight holds the key: this waits for it."""
+    return (
+        "INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at) "
+        f"VALUES ({principal_id}, {key}, {request_hash}, {created_at}) "
+        "ON CONFLICT DO NOTHING RETURNING true"
+    )
+
+
+def store_sql(principal_id: str, key: str, status_code: str, response: str) -> str:
+    """The statement storing the response to replay under a key this request claimed."""
+    return (
+        f"UPDATE tickets.idempotency_key SET status_code = {status_code}, response = {response} "
+        f"WHERE principal_id = {principal_id} AND key = {key} RETURNING true"
+    )
+
+
 # The same statements on the request's session (its connection, through the driver) and on
 # a plain asyncpg connection: one way to claim, replay and store.
-_CLAIM = (
-    "INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at) "
-    "VALUES ($1::varchar, $2::varchar, $3::varchar, $4::timestamptz) "
-    "ON CONFLICT DO NOTHING RETURNING true"
-)
+_CLAIM = claim_sql("$1::varchar", "$2::varchar", "$3::varchar", "$4::timestamptz")
 _STORED = (
     "SELECT request_hash, status_code, response::text AS response "
     "FROM tickets.idempotency_key WHERE principal_id = $1::varchar AND key = $2::varchar"
 )
-_STORE = (
-    "UPDATE tickets.idempotency_key SET status_code = $3::integer, response = $4::jsonb "
-    "WHERE principal_id = $1::varchar AND key = $2::varchar RETURNING true"
-)
+_STORE = store_sql("$1::varchar", "$2::varchar", "$3::integer", "$4::jsonb")
 Database: TypeAlias = AsyncSession | asyncpg.Connection
 
 
@@ -91,6 +102,11 @@ async def claim(
     check_key(key)
     if await _fetchrow(db, _CLAIM, principal_id, key, digest, now) is not None:
         return None
+    return await stored_response(db, principal_id, key, digest)
+
+
+async def stored_response(db: Database, principal_id: str, key: str, digest: str) -> StoredResponse:
+    """The response stored under a key this request could not claim."""
     stored = await _fetchrow(db, _STORED, principal_id, key)
     assert stored is not None, "a key that could not be claimed is stored"
     response = stored["response"]

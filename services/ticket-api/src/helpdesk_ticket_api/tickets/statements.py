@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     SmallInteger,
+    String,
     Table,
     Text,
     TextClause,
@@ -40,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import idempotency
 from ..db import detached
 from ..models import (
     OUTBOX,
@@ -123,7 +125,9 @@ class WriteStatement:
         return [encode(params[name]) for name, encode in self.parameters]
 
 
-def _write_sql(shape: WriteShape, placeholder: Callable[[str, Any], str]) -> str:
+def _write_sql(
+    shape: WriteShape, placeholder: Callable[[str, Any], str], *, storing_response: bool
+) -> str:
     """The statement's text; ``placeholder(name, column type)`` writes each parameter."""
     ticket, messages, history_columns, history, outbox, tags = shape
     ticket_table = table_of(Ticket)
@@ -145,6 +149,15 @@ def _write_sql(shape: WriteShape, placeholder: Callable[[str, Any], str]) -> str
         )
         where = placeholder("t0_id", ticket_table.c.id.type)
         parts.append(f"UPDATE {table_name(ticket_table)} SET {assignments} WHERE id = {where}")
+    if storing_response:
+        parts.append(
+            idempotency.store_sql(
+                placeholder(_KEY_PRINCIPAL, String()),
+                placeholder(_KEY, String()),
+                placeholder(_KEY_STATUS, Integer()),
+                placeholder(_KEY_RESPONSE, JSONB()),
+            )
+        )
     if messages:
         message_table = table_of(Message)
         parts.append(values(message_table, "m", [c.key for c in message_table.columns], messages))
@@ -168,12 +181,15 @@ def _write_sql(shape: WriteShape, placeholder: Callable[[str, Any], str]) -> str
 
 
 @functools.cache
-def write_statement(shape: WriteShape) -> WriteStatement:
+def write_statement(shape: WriteShape, *, storing_response: bool = False) -> WriteStatement:
     """The one statement writing a change of this shape: the ticket row (``"insert"`` for a
     new ticket, the columns to update for a changed one, ``t0_id`` naming the row), its new
     messages, new tag names, history rows and events. Written as text and cached per shape
     because SQLAlchemy compiles multi-row INSERTs in CTEs anew on every execution, and one
-    round trip instead of an ORM flush per row is most of the cost of a change."""
+    round trip instead of an ORM flush per row is most of the cost of a change.
+
+    ``storing_response``: with it, the response to replay under the request's
+    Idempotency-Key (``response_params``), one round trip less for a write-back."""
     binds: list[BindParameter[Any]] = []
 
     def named(name: str, column_type: Any) -> str:
@@ -188,10 +204,32 @@ def write_statement(shape: WriteShape) -> WriteStatement:
         return f"${len(order)}::{kind}"
 
     return WriteStatement(
-        named=text(_write_sql(shape, named)).bindparams(*binds),
-        positional=_write_sql(shape, positional),
+        named=text(_write_sql(shape, named, storing_response=storing_response)).bindparams(*binds),
+        positional=_write_sql(shape, positional, storing_response=storing_response),
         parameters=tuple(order),
     )
+
+
+_KEY_PRINCIPAL, _KEY, _KEY_STATUS, _KEY_RESPONSE = "k_principal_id", "k_key", "k_status", "k_body"
+
+
+@dataclass(frozen=True)
+class KeyResponse:
+    """The response to store under a request's Idempotency-Key."""
+
+    principal_id: str
+    key: str
+    status_code: int
+    body: Any
+
+
+def response_params(response: KeyResponse) -> dict[str, Any]:
+    return {
+        _KEY_PRINCIPAL: response.principal_id,
+        _KEY: response.key,
+        _KEY_STATUS: response.status_code,
+        _KEY_RESPONSE: response.body,
+    }
 
 
 def write_params(
@@ -304,23 +342,34 @@ def _columns(model: Any) -> list[tuple[str, str]]:
 
 _TICKET_COLUMNS = _columns(Ticket)
 _MESSAGE_COLUMNS = _columns(Message)
-# The same as ``_LOCKED_TICKET`` for asyncpg, with which of the departments a write-back
-# names exist ($2), so that its transfers need no lookup of their own.
-LOCKED_TICKET_AND_DEPARTMENTS = f"""
-    SELECT {", ".join(f't."{c}"' for c, _ in _TICKET_COLUMNS)},
-           cu.email AS customer_email,
-           ARRAY(SELECT g.group_id FROM tickets.customer_group_member g
-                 WHERE g.customer_id = t.customer_id) AS customer_group_ids,
-           a.availability::text AS agent_availability,
-           {", ".join(f'm."{c}" AS "m_{c}"' for c, _ in _MESSAGE_COLUMNS)},
+# A write-back's first statement: claim its Idempotency-Key ($3 principal id, $4 key,
+# $5 request hash, $6 time), and read the ticket ($1) locked, as ``_LOCKED_TICKET`` does,
+# with which of the departments the batch names ($2) exist, so that its transfers need no
+# lookup of their own. One row always: ``claimed``, the departments, and the ticket's
+# columns (NULLs when there is none).
+CLAIM_AND_LOCK_TICKET = f"""
+    WITH claim AS ({
+    idempotency.claim_sql("$3::varchar", "$4::varchar", "$5::varchar", "$6::timestamptz")
+})
+    SELECT EXISTS (SELECT FROM claim) AS claimed,
            ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($2::uuid[]))
-               AS departments
-    FROM tickets.ticket t
-    LEFT JOIN tickets.customer cu ON cu.id = t.customer_id
-    LEFT JOIN tickets.agent a ON a.id = t.agent_id
-    LEFT JOIN tickets.message m ON m.id = t.last_message_id
-    WHERE t.id = $1
-    FOR UPDATE OF t
+               AS departments,
+           found.*
+    FROM (SELECT) AS one
+    LEFT JOIN (
+        SELECT {", ".join(f't."{c}"' for c, _ in _TICKET_COLUMNS)},
+               cu.email AS customer_email,
+               ARRAY(SELECT g.group_id FROM tickets.customer_group_member g
+                     WHERE g.customer_id = t.customer_id) AS customer_group_ids,
+               a.availability::text AS agent_availability,
+               {", ".join(f'm."{c}" AS "m_{c}"' for c, _ in _MESSAGE_COLUMNS)}
+        FROM tickets.ticket t
+        LEFT JOIN tickets.customer cu ON cu.id = t.customer_id
+        LEFT JOIN tickets.agent a ON a.id = t.agent_id
+        LEFT JOIN tickets.message m ON m.id = t.last_message_id
+        WHERE t.id = $1
+        FOR UPDATE OF t
+    ) AS found ON true
 """
 
 
@@ -331,7 +380,7 @@ def _decode(value: Any, kind: str) -> Any:
 
 
 def locked_ticket_of(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
-    """The ticket and its snapshot context from a row of ``LOCKED_TICKET_AND_DEPARTMENTS``."""
+    """The ticket and its snapshot context from a row of ``CLAIM_AND_LOCK_TICKET``."""
     ticket = detached(Ticket, **{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
     message = None
     if row["m_id"] is not None:
@@ -425,9 +474,11 @@ class ConnectionStore:
     def __init__(
         self, conn: asyncpg.Connection, *, departments: dict[uuid.UUID, bool] | None = None
     ) -> None:
-        """``departments``: already looked up (id -> exists)."""
+        """``departments``: already looked up (id -> exists). The editor's write is kept
+        until ``flush``, which sends it with the response to store, in one round trip."""
         self.conn = conn
         self._departments = departments or {}
+        self._kept: tuple[WriteShape, dict[str, Any]] | None = None
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
         known = self._departments.get(department_id)
@@ -486,11 +537,27 @@ class ConnectionStore:
         return ctx
 
     async def write(self, shape: WriteShape, params: dict[str, Any]) -> None:
-        statement = write_statement(shape)
+        await self.flush()
+        self._kept = (shape, params)
+
+    async def flush(self, response: KeyResponse | None = None) -> None:
+        """Send the kept write (if any) and (``response``) the response to store under the
+        request's Idempotency-Key, in one statement."""
+        if self._kept is None:
+            if response is not None:
+                r = response
+                await idempotency.store(self.conn, r.principal_id, r.key, r.status_code, r.body)
+            return
+        shape, params = self._kept
+        self._kept = None
+        statement = write_statement(shape, storing_response=response is not None)
+        if response is not None:
+            params = params | response_params(response)
         await self.conn.execute(statement.positional, *statement.arguments(params))
 
     async def purge(
         self, ticket_id: uuid.UUID, history: dict[str, Any], outbox: dict[str, Any]
     ) -> None:
+        await self.flush()
         sql, arguments = purge_statement(ticket_id, history, outbox)
         await self.conn.execute(sql, *arguments)

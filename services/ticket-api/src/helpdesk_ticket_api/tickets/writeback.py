@@ -5,11 +5,12 @@ It runs on a plain asyncpg connection (the same ``TicketEditor`` as every other 
 reads and its one write through ``ConnectionStore``), in one transaction:
 
     BEGIN
-    claim the Idempotency-Key (a duplicate in flight holds it: wait for it, then replay)
-    read the ticket FOR UPDATE, with its snapshot context and the departments named
+    one statement: claim the Idempotency-Key (a duplicate in flight holds it: wait for
+        it, then replay), read the ticket FOR UPDATE with its snapshot context and the
+        departments named
     the editor's checks and changes, in Python
-    one statement: ticket row, messages, tag names, history, outbox (or the purge)
-    store the response under the key
+    one statement: ticket row, messages, tag names, history, outbox, and the response
+        stored under the key (a purge: its own statement, then the response)
     COMMIT
 
 A refused batch rolls back whole, its claim of the key with it, so a retry runs for real.
@@ -32,7 +33,7 @@ from ..origin import Origin
 from . import schemas as s
 from .changes import TicketEditor, purge_ticket
 from .snapshot import ticket_snapshot
-from .statements import LOCKED_TICKET_AND_DEPARTMENTS, ConnectionStore, locked_ticket_of
+from .statements import CLAIM_AND_LOCK_TICKET, ConnectionStore, KeyResponse, locked_ticket_of
 
 
 def origin_of_batch(batch: s.ActionBatch) -> Origin:
@@ -63,36 +64,39 @@ async def apply_batch(
 ) -> tuple[int, Any, bool]:
     """Apply the batch once per key: (status, body, replayed). See the module's docstring."""
     idempotency.check_key(key)
-    async with pool.acquire() as conn, conn.transaction():
-        stored = await idempotency.claim(conn, principal_id, key, digest, now)
-        if stored is not None:
-            return stored.status_code, stored.body, True
-        body = await _apply(conn, ticket_id, batch, origin_of_batch(batch), now, topics)
-        await idempotency.store(conn, principal_id, key, 200, body)
-    return 200, body, False
-
-
-async def _apply(
-    conn: asyncpg.Connection,
-    ticket_id: uuid.UUID,
-    batch: s.ActionBatch,
-    origin: Origin,
-    now: datetime,
-    topics: Topics,
-) -> dict[str, Any]:
     named = [
         action.department_id
         for action in batch.actions
         if isinstance(action, s.TransferAction) and action.department_id is not None
     ]
-    row = await conn.fetchrow(LOCKED_TICKET_AND_DEPARTMENTS, ticket_id, named)
-    if row is None:
-        raise NotFound(f"no ticket with id {ticket_id}")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            CLAIM_AND_LOCK_TICKET, ticket_id, named, principal_id, key, digest, now
+        )
+        if not row["claimed"]:
+            stored = await idempotency.stored_response(conn, principal_id, key, digest)
+            return stored.status_code, stored.body, True
+        if row["id"] is None:
+            raise NotFound(f"no ticket with id {ticket_id}")
+        store = ConnectionStore(
+            conn, departments=dict.fromkeys(named, False) | dict.fromkeys(row["departments"], True)
+        )
+        body = await _apply(store, row, batch, origin_of_batch(batch), now, topics)
+        await store.flush(KeyResponse(principal_id, key, 200, body))
+    return 200, body, False
+
+
+async def _apply(
+    store: ConnectionStore,
+    row: asyncpg.Record,
+    batch: s.ActionBatch,
+    origin: Origin,
+    now: datetime,
+    topics: Topics,
+) -> dict[str, Any]:
+    """The batch applied to the ticket locked in ``row``: the response to it."""
     ticket, context = locked_ticket_of(row)
     check_version(ticket, batch.expected_version)
-    store = ConnectionStore(
-        conn, departments=dict.fromkeys(named, False) | dict.fromkeys(row["departments"], True)
-    )
     editor = TicketEditor(None, ticket, origin, now, topics, context=context, store=store)
     for index, action in enumerate(batch.actions):
         if isinstance(action, s.PurgeAction):
