@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from helpdesk_events import Actor
-from helpdesk_service.auth import Role
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.pagination import decode_cursor, encode_cursor, time_id_cursor
 from helpdesk_service.responses import JsonResponse
@@ -24,6 +23,7 @@ from . import schemas as s
 from . import writeback
 from .changes import TicketEditor, purge_ticket
 from .creation import create_ticket
+from .request_parts import RequestParts, documented
 from .service import (
     after_cursor,
     can_see,
@@ -35,21 +35,11 @@ from .service import (
 from .snapshot import load_context, ticket_snapshot
 from .statements import SessionStore
 
+_ANY_ROLE = require("admin", "agent", "service")
+_ADMIN_OR_SERVICE = require("admin", "service")
+_IDEMPOTENCY_KEY = "Idempotency-Key"
+_CORRELATION_ID = "X-Correlation-Id"
 
-def _in_one_step(*roles: Role) -> Any:
-    """The same check as ``AnyRole`` & co. as one dependency instead of two nested ones: for
-    the two hottest routes (new tickets, write-backs), FastAPI's per-dependency work costs
-    as much as a good part of the handler."""
-    check = require(*roles)
-
-    async def principal(request: Request) -> Principal:
-        return await check(await authenticate(request))
-
-    return Depends(principal)
-
-
-AnyRoleInOneStep = _in_one_step("admin", "agent", "service")
-AdminOrServiceInOneStep = _in_one_step("admin", "service")
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -117,15 +107,27 @@ async def _edit(
     return JsonResponse(payload)
 
 
-@router.post("", status_code=201, response_model=s.TicketOut)
-async def create(
-    data: s.TicketCreate,
-    request: Request,
-    idempotency_key: IdemKey = None,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRoleInOneStep,
-) -> JsonResponse:
+@router.post(
+    "",
+    status_code=201,
+    response_model=s.TicketOut,
+    openapi_extra=documented(
+        s.TicketCreate,
+        headers={
+            _IDEMPOTENCY_KEY: (str, "create the ticket once per key"),
+            _CORRELATION_ID: (uuid.UUID, "carried by the ticket's history and events"),
+        },
+    ),
+)
+async def create(request: Request) -> JsonResponse:
     """Create a ticket, optionally with its first message and the customer (found by e-mail)."""
+    # The hottest route: its parts are read by hand (request_parts.py) as FastAPI reads
+    # declared ones, and the key checked as ``AnyRole`` would.
+    principal = await _ANY_ROLE(await authenticate(request))
+    parts = RequestParts(request)
+    idempotency_key = parts.header(_IDEMPOTENCY_KEY)
+    correlation_id = parts.header_uuid(_CORRELATION_ID)
+    data = await parts.body(s.TicketCreate)
     if principal.role == "agent" and data.message and data.message.author_kind == "agent":
         data.message.author_id = principal.agent_id
 
@@ -551,16 +553,25 @@ async def history(
     return JsonResponse({"items": items, "next_cursor": next_cursor})
 
 
-@router.post("/{ticket_id}/actions", response_model=s.ActionResult)
-async def apply_actions(
-    ticket_id: uuid.UUID,
-    batch: s.ActionBatch,
-    request: Request,
-    idempotency_key: IdemKey = None,
-    principal: Principal = AdminOrServiceInOneStep,
-) -> JsonResponse:
+@router.post(
+    "/{ticket_id}/actions",
+    response_model=s.ActionResult,
+    openapi_extra=documented(
+        s.ActionBatch,
+        path={"ticket_id": "the ticket to change"},
+        headers={_IDEMPOTENCY_KEY: (str, "required: the batch is applied once per key")},
+    ),
+)
+async def apply_actions(request: Request) -> JsonResponse:
     """Services' write-back: apply a batch of actions in one transaction, once per
     ``Idempotency-Key`` (required), recording ``actor`` and causation in the history."""
+    # The second hottest route: its parts are read by hand (request_parts.py) as FastAPI
+    # reads declared ones, and the key checked as ``AdminOrService`` would.
+    principal = await _ADMIN_OR_SERVICE(await authenticate(request))
+    parts = RequestParts(request)
+    ticket_id = parts.path_uuid("ticket_id")
+    idempotency_key = parts.header(_IDEMPOTENCY_KEY)
+    batch = await parts.body(s.ActionBatch)
     if idempotency_key is None:
         raise Unprocessable(
             "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
