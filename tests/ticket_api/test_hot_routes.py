@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, SERVICE_KEY
 
+from .helpers import error_of
 from .test_creation import outbox_events
 
 
@@ -190,3 +191,31 @@ async def test_admin_keys_and_upper_case_ids_write_back_too(api, client):
         headers={"Idempotency-Key": "adm-2"},
     )
     assert response.status_code == 200, response.text
+
+
+async def test_parts_are_refused_as_declared_parameters_are(client):
+    """Path, headers and body checked as FastAPI checks declared parameters: all errors in one
+    answer, the key before anything else."""
+    json_type = {"Content-Type": "application/json"}
+    response = await client.post(
+        "/v1/tickets", content=b'{"subject": 5}', headers={**json_type, "X-Correlation-Id": "x"}
+    )
+    fields = [d["field"] for d in error_of(response, 422)["details"]]
+    assert fields[0] == "header.X-Correlation-Id" and "subject" in fields
+    response = await client.post(
+        "/v1/tickets/not-a-uuid/actions", content=b'{"actions": 1}', headers=json_type
+    )
+    fields = [d["field"] for d in error_of(response, 422)["details"]]
+    assert fields[0] == "path.ticket_id" and "actions" in fields
+    response = await client.post("/v1/tickets", content=b"", headers=json_type)
+    assert error_of(response, 422)["message"] == "body: Field required"
+    response = await client.post(
+        "/v1/tickets", content=b"hello", headers={"Content-Type": "text/plain"}
+    )
+    assert error_of(response, 422)["details"][0]["type"] == "model_attributes_type"
+    response = await client.post(
+        "/v1/tickets",
+        content=b'{"subject": 5}',
+        headers={**json_type, "Authorization": "Bearer hd_nope"},
+    )
+    error_of(response, 401)

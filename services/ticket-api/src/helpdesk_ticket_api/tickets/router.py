@@ -147,6 +147,44 @@ async def create(request: Request) -> JsonResponse:
     return JsonResponse(snapshot, 201, headers=headers)
 
 
+@router.post(
+    "/{ticket_id}/actions",
+    response_model=s.ActionResult,
+    openapi_extra=documented(
+        s.ActionBatch,
+        path={"ticket_id": "the ticket to change"},
+        headers={_IDEMPOTENCY_KEY: (str, "required: the batch is applied once per key")},
+    ),
+)
+async def apply_actions(request: Request) -> JsonResponse:
+    """Services' write-back: apply a batch of actions in one transaction, once per
+    ``Idempotency-Key`` (required), recording ``actor`` and causation in the history."""
+    # The second hottest route: its parts are read by hand (request_parts.py) as FastAPI
+    # reads declared ones, and the key checked as ``AdminOrService`` would.
+    principal = await _ADMIN_OR_SERVICE(await authenticate(request))
+    parts = RequestParts(request)
+    ticket_id = parts.path_uuid("ticket_id")
+    idempotency_key = parts.header(_IDEMPOTENCY_KEY)
+    batch = await parts.body(s.ActionBatch)
+    if idempotency_key is None:
+        raise Unprocessable(
+            "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
+            code="idempotency_key_required",
+        )
+    status, body, replayed = await writeback.apply_batch(
+        request.app.state.pg,
+        ticket_id,
+        batch,
+        principal_id=principal.principal_id,
+        key=idempotency_key,
+        digest=idempotency.request_hash(request.url.path, writeback.identity(ticket_id, batch)),
+        now=request.app.state.clock.now(),
+        topics=request.app.state.topics,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JsonResponse(body, status, headers=headers)
+
+
 @router.get("", response_model=s.TicketPage)
 async def list_tickets(
     session: Session,
@@ -551,41 +589,3 @@ async def history(
     ]
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return JsonResponse({"items": items, "next_cursor": next_cursor})
-
-
-@router.post(
-    "/{ticket_id}/actions",
-    response_model=s.ActionResult,
-    openapi_extra=documented(
-        s.ActionBatch,
-        path={"ticket_id": "the ticket to change"},
-        headers={_IDEMPOTENCY_KEY: (str, "required: the batch is applied once per key")},
-    ),
-)
-async def apply_actions(request: Request) -> JsonResponse:
-    """Services' write-back: apply a batch of actions in one transaction, once per
-    ``Idempotency-Key`` (required), recording ``actor`` and causation in the history."""
-    # The second hottest route: its parts are read by hand (request_parts.py) as FastAPI
-    # reads declared ones, and the key checked as ``AdminOrService`` would.
-    principal = await _ADMIN_OR_SERVICE(await authenticate(request))
-    parts = RequestParts(request)
-    ticket_id = parts.path_uuid("ticket_id")
-    idempotency_key = parts.header(_IDEMPOTENCY_KEY)
-    batch = await parts.body(s.ActionBatch)
-    if idempotency_key is None:
-        raise Unprocessable(
-            "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
-            code="idempotency_key_required",
-        )
-    status, body, replayed = await writeback.apply_batch(
-        request.app.state.pg,
-        ticket_id,
-        batch,
-        principal_id=principal.principal_id,
-        key=idempotency_key,
-        digest=idempotency.request_hash(request.url.path, writeback.identity(ticket_id, batch)),
-        now=request.app.state.clock.now(),
-        topics=request.app.state.topics,
-    )
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JsonResponse(body, status, headers=headers)
