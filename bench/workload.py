@@ -18,8 +18,7 @@ from typing import Any
 
 import orjson
 from helpdesk_events import TicketCreated, encode_event, shard_of
-from helpdesk_ticket_api.tickets.inbound import CODE, CUSTOMER, GROUP
-from helpdesk_ticket_api.tickets.inbound import _statement as inbound_statement
+from helpdesk_ticket_api.tickets.creation import CODE, CUSTOMER, GROUP, statement
 
 # Distinct customers the requests spread over: most tickets hit an existing customer (the
 # upsert's update branch), as a help desk's traffic does, without hot-row contention.
@@ -63,8 +62,8 @@ def request_bodies(count: int, seed: int) -> list[dict[str, Any]]:
 # -- the same statement in raw SQL ---------------------------------------------------------
 
 # The API's one statement for a new ticket from a customer known by e-mail (customer upsert,
-# ticket number, ticket, message, history, outbox; see helpdesk_ticket_api.tickets.inbound).
-SQL_INBOUND = inbound_statement(1)
+# ticket number, ticket, message, history, outbox; see helpdesk_ticket_api.tickets.creation).
+SQL_INBOUND = statement("reference", (True,), False)
 RAW_STATEMENTS = (SQL_INBOUND,)
 
 ACTOR = {"kind": "admin", "id": "00000000-0000-4000-8000-000000000001", "name": "bootstrap admin"}
@@ -188,6 +187,8 @@ async def create_ticket_raw(conn: Any, request: dict[str, Any], topic: str) -> N
         "null", fast_json(summary).decode(), event_id, correlation_id, None, 0,
         # outbox
         shard_of(key), topic, key, "ticket.created", fast_json(event),
+        # the customer's phone
+        None,
     )  # fmt: skip
 
 

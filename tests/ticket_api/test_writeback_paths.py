@@ -1,5 +1,5 @@
-"""The asyncpg write-back path (simple actions) against the general ORM path: for the same
-batch on the same kind of ticket, both must answer, record and publish exactly the same."""
+"""The one write-back path (tickets/writeback.py): what it answers, records and publishes,
+and how it meets other changes of the same ticket and duplicates of the same request."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ import uuid
 from typing import Any
 
 import orjson
-from helpdesk_ticket_api.tickets import writeback
+from helpdesk_ticket_api import idempotency
+from helpdesk_ticket_api.auth import hash_key
 from helpdesk_ticket_api.tickets.schemas import ActionBatch
+
+from tests.conftest import SERVICE_KEY
 
 from .helpers import error_of, history
 from .test_actions import RULE, act
-from .test_inbound import outbox_events
+from .test_creation import outbox_events
 
-# Forces the general path without changing anything.
-NO_OP_GENERAL = {"type": "set_custom_fields", "values": {}}
+# Custom fields, set to nothing: the batch takes no other way and changes nothing more.
+NO_OP_CUSTOM_FIELDS = {"type": "set_custom_fields", "values": {}}
 
 
 def _normalise(value: Any, ids: dict[str, str]) -> Any:
@@ -50,7 +53,9 @@ async def _run(api, client, service, database_url, actions, **extra):
     )
 
 
-async def test_both_paths_answer_record_and_publish_the_same(api, client, service, database_url):
+async def test_a_batch_answers_records_and_publishes_its_changes(
+    api, client, service, database_url
+):
     billing = await api.department("Billing")
     agent = await api.agent([billing["id"]], availability={"email": "online"})
     correlation, causation = str(uuid.uuid4()), str(uuid.uuid4())
@@ -68,13 +73,10 @@ async def test_both_paths_answer_record_and_publish_the_same(api, client, servic
         {"type": "restore"},
     ]
     extra = {"correlation_id": correlation, "causation_id": causation, "depth": 2}
-    # The first batch takes the asyncpg path, the second the general one.
-    assert writeback.eligible(ActionBatch.model_validate({"actor": RULE, "actions": actions}))
-    assert not writeback.eligible(
-        ActionBatch.model_validate({"actor": RULE, "actions": [*actions, NO_OP_GENERAL]})
-    )
     fast = await _run(api, client, service, database_url, actions, **extra)
-    general = await _run(api, client, service, database_url, [*actions, NO_OP_GENERAL], **extra)
+    general = await _run(
+        api, client, service, database_url, [*actions, NO_OP_CUSTOM_FIELDS], **extra
+    )
     assert fast == general
     answer, steps, events = fast
     assert answer["ticket"]["agent_status"] == "online"
@@ -93,7 +95,7 @@ async def test_nothing_to_change_still_answers_with_the_ticket(api, service, dat
     assert fast.json()["ticket"]["customer_email"] == "customer@example.com"
 
 
-async def test_fast_path_errors_and_replays_like_the_general_one(api, client, service):
+async def test_errors_leave_nothing_and_a_key_replays(api, client, service):
     ticket = await api.ticket()
     unknown = str(uuid.uuid4())
     response = await act(service, ticket, [{"type": "transfer", "department_id": unknown}])
@@ -125,108 +127,110 @@ async def test_fast_path_errors_and_replays_like_the_general_one(api, client, se
     error_of(missing, 404)
 
 
-# The fast path reads without a lock and writes only while the ticket is still at the
-# version it read (module docstring of tickets/writeback.py): what happens in between.
+# A write-back reads its ticket FOR UPDATE in its transaction, after claiming its key
+# (module docstring of tickets/writeback.py): what happens when either is held meanwhile.
 
 
-def _intercept_first_write(monkeypatch, before_write):
-    """Run ``before_write(recording)`` once, just before the first write-back's write."""
-    original = writeback.ConnectionStore.write_deferred
-    calls = []
-
-    async def write_deferred(self, ticket_id, version, *, recording):
-        calls.append(version)
-        if len(calls) == 1:
-            await before_write(recording)
-        return await original(self, ticket_id, version, recording=recording)
-
-    monkeypatch.setattr(writeback.ConnectionStore, "write_deferred", write_deferred)
-    return calls
+async def _hold(app, sql, *args):
+    """A transaction on another connection that ran ``sql`` and holds what it locked."""
+    conn = await app.state.pg.acquire()
+    transaction = conn.transaction()
+    await transaction.start()
+    await conn.execute(sql, *args)
+    return conn, transaction
 
 
-async def test_a_ticket_that_keeps_changing_is_written_under_a_row_lock_at_last(
-    api, client, service, monkeypatch
+async def _blocked(app, task):
+    """Wait until ``task`` (a request) waits for a lock: it got as far as it could."""
+    async with app.state.pg.acquire() as conn:
+        while not task.done():
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if waiting:
+                return
+    raise AssertionError(f"the request did not wait: {task.result().text}")
+
+
+async def test_a_ticket_changed_meanwhile_is_written_on_top_of_that_change(
+    app, api, client, service, database_url
 ):
+    """A write-back waits for a change that holds the ticket, then works out its batch from
+    the version that change left (a busy ticket queues write-backs, never starves them)."""
     ticket = await api.ticket()
-    original = writeback.ConnectionStore.write_deferred
-    rounds = []  # (version read, inside a transaction) of each of the rule's writes
-    priorities = iter(["low", "high", "urgent"])
-
-    async def write_deferred(self, ticket_id, version, *, recording):
-        if recording[1] == "busy":
-            rounds.append((version, self.conn.is_in_transaction()))
-            change = next(priorities, None)
-            if change is not None:  # someone else gets there first, three times
-                other = await act(client, ticket, [{"type": "set_priority", "priority": change}])
-                assert other.status_code == 200, other.text
-        return await original(self, ticket_id, version, recording=recording)
-
-    monkeypatch.setattr(writeback.ConnectionStore, "write_deferred", write_deferred)
-    response = await act(service, ticket, [{"type": "add_tags", "tags": ["busy"]}], key="busy")
-    assert response.status_code == 200, response.text
-    v = ticket["version"]
-    assert rounds == [(v, False), (v + 1, False), (v + 2, False), (v + 3, True)]
-    answer = response.json()["ticket"]
-    assert (answer["priority"], answer["tags"], answer["version"]) == ("urgent", ["busy"], v + 4)
-
-
-async def test_a_ticket_changed_meanwhile_is_worked_out_again(
-    api, client, service, database_url, monkeypatch
-):
-    ticket = await api.ticket()
-
-    async def change_it_first(_):
-        other = await act(client, ticket, [{"type": "set_priority", "priority": "urgent"}])
-        assert other.status_code == 200, other.text
-
-    calls = _intercept_first_write(monkeypatch, change_it_first)
+    conn, transaction = await _hold(
+        app,
+        "UPDATE tickets.ticket SET priority = 'urgent', version = version + 1 WHERE id = $1",
+        uuid.UUID(ticket["id"]),
+    )
     before = len(await outbox_events(database_url))
-    response = await act(service, ticket, [{"type": "add_tags", "tags": ["moved"]}])
+    try:
+        task = asyncio.create_task(act(service, ticket, [{"type": "add_tags", "tags": ["moved"]}]))
+        await _blocked(app, task)
+        await transaction.commit()
+    finally:
+        await app.state.pg.release(conn)
+    response = await task
     assert response.status_code == 200, response.text
-    # Writes in order: the rule's first (for version v; the admin's change, also read at
-    # v, goes through just before it), then the rule's again, worked out from v + 1.
     v = ticket["version"]
-    assert calls == [v, v, v + 1]
     answer = response.json()["ticket"]
     assert (answer["priority"], answer["tags"], answer["version"]) == ("urgent", ["moved"], v + 2)
     events = (await outbox_events(database_url))[before:]
-    assert len(events) == 2
-    assert [e["id"] for e in events[1:]] == response.json()["event_ids"]
+    assert [e["id"] for e in events] == response.json()["event_ids"]
     changes = [h for h in await history(client, ticket["id"]) if h["action"] != "created"]
-    assert sorted(h["field"] for h in changes) == ["priority", "tags"]
+    assert [h["field"] for h in changes] == ["tags"]
 
 
-async def test_a_key_taken_meanwhile_undoes_the_write_and_replays(
-    app, api, client, service, database_url, monkeypatch
+async def test_a_duplicate_in_flight_is_waited_for_and_replayed(
+    app, api, client, service, database_url
 ):
+    """The key claimed by a duplicate not yet committed: the write-back waits for it and
+    replays its response, changing nothing."""
     ticket = await api.ticket()
     stored = {"ticket": None, "purged": False, "event_ids": ["stored-meanwhile"]}
-
-    async def take_the_key(recording):
-        principal_id, key, digest, now, _, _ = recording
-        async with app.state.pg.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO tickets.idempotency_key "
-                "(principal_id, key, request_hash, created_at, status_code, response) "
-                "VALUES ($1, $2, $3, $4, 200, $5::jsonb)",
-                principal_id,
-                key,
-                digest,
-                now,
-                orjson.dumps(stored).decode(),
-            )
-
-    _intercept_first_write(monkeypatch, take_the_key)
+    actions = [{"type": "set_priority", "priority": "low"}]
+    key = uuid.uuid4().hex
+    body = {"actor": RULE, "actions": actions}
+    digest = idempotency.request_hash(
+        f"/v1/tickets/{ticket['id']}/actions", {"ticket_id": ticket["id"], **_batch(body)}
+    )
+    conn, transaction = await _hold(
+        app,
+        "INSERT INTO tickets.idempotency_key "
+        "(principal_id, key, request_hash, created_at, status_code, response) "
+        "VALUES ($1, $2, $3, now(), 200, $4::jsonb)",
+        await _principal_id(app, service),
+        key,
+        digest,
+        orjson.dumps(stored).decode(),
+    )
     before = len(await outbox_events(database_url))
-    response = await act(service, ticket, [{"type": "set_priority", "priority": "low"}])
+    try:
+        task = asyncio.create_task(act(service, ticket, actions, key=key))
+        await _blocked(app, task)
+        await transaction.commit()
+    finally:
+        await app.state.pg.release(conn)
+    response = await task
     assert response.status_code == 200, response.text
     assert response.headers.get("Idempotent-Replayed") == "true"
     assert response.json() == stored
-    # The statement that changed the ticket found the key taken and rolled back whole.
     after = (await client.get(f"/v1/tickets/{ticket['id']}")).json()
     assert (after["priority"], after["version"]) == (ticket["priority"], ticket["version"])
     assert len(await outbox_events(database_url)) == before
     assert [h["action"] for h in await history(client, ticket["id"])] == ["created"]
+
+
+def _batch(body):
+    return ActionBatch.model_validate(body).model_dump(mode="json")
+
+
+async def _principal_id(app, service):
+    """The principal id the bootstrap service key stands for (from the key cache, where a
+    first request puts it)."""
+    await service.get("/v1/tickets", params={"limit": 1})
+    return app.state.key_cache.get(hash_key(SERVICE_KEY)).principal_id
 
 
 async def test_concurrent_write_backs_to_one_ticket_all_apply(api, client, service):
@@ -243,7 +247,7 @@ async def test_concurrent_write_backs_to_one_ticket_all_apply(api, client, servi
     assert len([h for h in await history(client, ticket["id"]) if h["field"] == "tags"]) == 8
 
 
-async def test_concurrent_duplicates_on_the_fast_path_apply_once(api, client, service):
+async def test_concurrent_duplicates_apply_once(api, client, service):
     ticket = await api.ticket()
     actions = [{"type": "add_tags", "tags": ["once"]}, {"type": "set_priority", "priority": "low"}]
     responses = await asyncio.gather(*(act(service, ticket, actions, key="dup") for _ in range(4)))

@@ -37,8 +37,8 @@ class HttpMetrics:
     """ASGI middleware: counts and times every HTTP request by route template and status.
 
     The router records the route it chose in the scope. A request answered before routing
-    (by a middleware further in, such as ticket-api's fast lane) is matched here against
-    the paths of the app's OpenAPI document, so it counts under the same template."""
+    (by a middleware further in, such as the body limit's 413) is matched here against the
+    paths of the app's OpenAPI document, so it counts under the route it was sent to."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

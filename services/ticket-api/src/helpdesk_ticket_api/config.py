@@ -11,9 +11,6 @@ class Settings(ServiceSettings):
     model_config = settings_config("TICKET_API_")
 
     port: int = 8000
-    # New tickets from customers known by e-mail skip FastAPI's per-request machinery
-    # (tickets/fastlane.py); false sends every request through the FastAPI routes.
-    fast_lane: bool = True
     db_pool_size: int = 20
     # How long a verified API key is trusted without asking the database again.
     api_key_cache_seconds: float = 30.0

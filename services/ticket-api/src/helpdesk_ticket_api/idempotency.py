@@ -1,28 +1,24 @@
 """``Idempotency-Key``: a request repeated with the same key gets the first outcome again.
 
-The key is claimed inside the request's own transaction. A concurrent duplicate blocks on
+The key is claimed inside the request's own transaction (on its SQLAlchemy session or, for
+write-backs, its asyncpg connection: the same statements). A concurrent duplicate blocks on
 the key's row until the first commits, then replays its stored response; if the first
-fails, its claim rolls back with it and the retry runs for real. The write-back fast path
-(tickets/writeback.py) has no transaction to claim in: it stores the key and its response
-with its one write statement, and a duplicate that finds the key taken there writes
-nothing and replays.
+fails, its claim rolls back with it and the retry runs for real.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
+import asyncpg
 import orjson
 from helpdesk_service.errors import Unprocessable
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from .models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
 
@@ -43,29 +39,42 @@ def request_hash(path: str, body: Any) -> str:
     return hashlib.sha256(path.encode() + b"\0" + encoded).hexdigest()
 
 
-_RECORDS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
-# Built once: constructing a statement costs more than running it through the cache.
-_CLAIM = (
-    pg_insert(_RECORDS)
-    .values(
-        principal_id=bindparam("b_principal_id"),
-        key=bindparam("b_key"),
-        request_hash=bindparam("b_request_hash"),
-        created_at=bindparam("b_created_at"),
+def claim_sql(principal_id: str, key: str, request_hash: str, created_at: str) -> str:
+    """The statement claiming a key (its parameters as given): a row returned if claimed,
+    none if the key is taken; a duplicate still in flight holds the key: this waits for it."""
+    return (
+        "INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at) "
+        f"VALUES ({principal_id}, {key}, {request_hash}, {created_at}) "
+        "ON CONFLICT DO NOTHING RETURNING true"
     )
-    .on_conflict_do_nothing()
-    .returning(_RECORDS.c.key)
-)
-_STORED = select(_RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.response).where(
-    _RECORDS.c.principal_id == bindparam("b_principal_id"), _RECORDS.c.key == bindparam("b_key")
-)
-_STORE = (
-    update(_RECORDS)
-    .where(
-        _RECORDS.c.principal_id == bindparam("b_principal_id"), _RECORDS.c.key == bindparam("b_key")
+
+
+def store_sql(principal_id: str, key: str, status_code: str, response: str) -> str:
+    """The statement storing the response to replay under a key this request claimed."""
+    return (
+        f"UPDATE tickets.idempotency_key SET status_code = {status_code}, response = {response} "
+        f"WHERE principal_id = {principal_id} AND key = {key} RETURNING true"
     )
-    .values(status_code=bindparam("b_status_code"), response=bindparam("b_response"))
+
+
+# The same statements on the request's session (its connection, through the driver) and on
+# a plain asyncpg connection: one way to claim, replay and store.
+_CLAIM = claim_sql("$1::varchar", "$2::varchar", "$3::varchar", "$4::timestamptz")
+_STORED = (
+    "SELECT request_hash, status_code, response::text AS response "
+    "FROM tickets.idempotency_key WHERE principal_id = $1::varchar AND key = $2::varchar"
 )
+_STORE = store_sql("$1::varchar", "$2::varchar", "$3::integer", "$4::jsonb")
+Database: TypeAlias = AsyncSession | asyncpg.Connection
+
+
+async def _fetchrow(db: Database, sql: str, *args: Any) -> Mapping[str, Any] | None:
+    if isinstance(db, AsyncSession):
+        connection = await db.connection()
+        row = (await connection.exec_driver_sql(sql, args)).mappings().first()
+        return None if row is None else dict(row)
+    found: Mapping[str, Any] | None = await db.fetchrow(sql, *args)
+    return found
 
 
 def check_key(key: str) -> None:
@@ -86,38 +95,29 @@ def replay(
 
 
 async def claim(
-    session: AsyncSession, principal_id: str, key: str, digest: str, now: datetime
+    db: Database, principal_id: str, key: str, digest: str, now: datetime
 ) -> StoredResponse | None:
-    """Claim the key for this request, or return the response stored under it."""
+    """Claim the key for this request in the caller's transaction, or return the response
+    stored under it (a duplicate still in flight holds the key: this waits for it)."""
     check_key(key)
-    ids = {"b_principal_id": principal_id, "b_key": key}
-    inserted = await session.execute(_CLAIM, {**ids, "b_request_hash": digest, "b_created_at": now})
-    if inserted.first() is not None:
+    if await _fetchrow(db, _CLAIM, principal_id, key, digest, now) is not None:
         return None
-    stored = (await session.execute(_STORED, ids)).one()
-    return replay(stored.request_hash, stored.status_code, stored.response, digest)
+    return await stored_response(db, principal_id, key, digest)
 
 
-async def store(
-    session: AsyncSession, principal_id: str, key: str, status_code: int, body: Any
-) -> None:
-    await session.execute(
-        _STORE,
-        {
-            "b_principal_id": principal_id,
-            "b_key": key,
-            "b_status_code": status_code,
-            "b_response": body,
-        },
+async def stored_response(db: Database, principal_id: str, key: str, digest: str) -> StoredResponse:
+    """The response stored under a key this request could not claim."""
+    stored = await _fetchrow(db, _STORED, principal_id, key)
+    assert stored is not None, "a key that could not be claimed is stored"
+    response = stored["response"]
+    return replay(
+        stored["request_hash"],
+        stored["status_code"],
+        orjson.loads(response) if response is not None else None,
+        digest,
     )
 
 
-def record_sql(values: str) -> str:
-    """An INSERT of a key with its response in one go, for a request that writes everything
-    in one statement (``values``: a query giving principal id, key, request hash, created
-    at, status code, response); no row returned: the key was taken meanwhile."""
-    return (
-        "INSERT INTO tickets.idempotency_key "
-        "(principal_id, key, request_hash, created_at, status_code, response) "
-        f"{values} ON CONFLICT DO NOTHING RETURNING true"
-    )
+async def store(db: Database, principal_id: str, key: str, status_code: int, body: Any) -> None:
+    """The response to replay under a key this request claimed."""
+    await _fetchrow(db, _STORE, principal_id, key, status_code, orjson.dumps(body).decode())

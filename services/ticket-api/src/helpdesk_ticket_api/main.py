@@ -12,13 +12,11 @@ from helpdesk_events import Clock, Topics
 from helpdesk_service.app import create_service_app
 from helpdesk_service.db import database_ready
 from sqlalchemy.engine import make_url
-from starlette.middleware import Middleware
 
 from .auth import DatabaseKeyAuth, KeyCache, ensure_bootstrap_key
 from .config import Settings
 from .db import make_engine, make_session_factory
 from .directory.router import router as directory_router
-from .tickets.fastlane import InboundFastLane
 from .tickets.router import router as tickets_router
 from .tickets.search import router as search_router
 from .whoami import router as whoami_router
@@ -36,7 +34,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
-        # Plain asyncpg connections for the single-statement inbound ticket path.
+        # Plain asyncpg connections for ticket creation and write-backs (the hottest writes).
         app.state.pg = await asyncpg.create_pool(
             make_url(settings.database_url).set(drivername="postgresql").render_as_string(False),
             min_size=0,
@@ -74,15 +72,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # is away, so the API stays ready.
         readiness={"database": database_ready},
         clock=clock,
-        # Inside the body limit, so the limit applies to the fast lane too.
-        middleware=[Middleware(InboundFastLane)],
     )
     app.state.topics = Topics(settings.topic_prefix)
-    # Kept on the app as well: the fast lane reads it, revoking a key clears it.
+    # The authenticator trusts a verified key this long; revoking a key clears it here.
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     return app
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
-    """The inbound path runs single statements and never changes session state, so the
-    reset query asyncpg would send on every release is a wasted round trip."""
+    """Creation and write-backs never change session state (asyncpg still rolls back a
+    transaction left open), so the reset query it would send on every release is a wasted
+    round trip."""

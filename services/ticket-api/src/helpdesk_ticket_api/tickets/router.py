@@ -9,29 +9,36 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from helpdesk_events import Actor
-from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.pagination import decode_cursor, encode_cursor, time_id_cursor
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import and_, or_, select
 
 from .. import idempotency
-from ..auth import AdminOnly, AdminOrService, AnyRole, Principal
+from ..auth import AdminOnly, AdminOrService, AnyRole, Principal, authenticate, require
 from ..deps import Ctx, Session
 from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
-from . import inbound, writeback
 from . import schemas as s
-from .editor import TicketEditor, lock_ticket, purge_ticket
+from . import writeback
+from .changes import TicketEditor, purge_ticket
+from .creation import create_ticket
+from .request_parts import RequestParts, documented
 from .service import (
     after_cursor,
     can_see,
-    create_ticket,
     get_visible,
     lock_visible,
     ticket_filters,
     visible_to,
 )
 from .snapshot import load_context, ticket_snapshot
+from .statements import SessionStore
+
+_ANY_ROLE = require("admin", "agent", "service")
+_ADMIN_OR_SERVICE = require("admin", "service")
+_IDEMPOTENCY_KEY = "Idempotency-Key"
+_CORRELATION_ID = "X-Correlation-Id"
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
@@ -100,40 +107,82 @@ async def _edit(
     return JsonResponse(payload)
 
 
-@router.post("", status_code=201, response_model=s.TicketOut)
-async def create(
-    data: s.TicketCreate,
-    request: Request,
-    session: Session,
-    ctx: Ctx,
-    idempotency_key: IdemKey = None,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+@router.post(
+    "",
+    status_code=201,
+    response_model=s.TicketOut,
+    openapi_extra=documented(
+        s.TicketCreate,
+        headers={
+            _IDEMPOTENCY_KEY: (str, "create the ticket once per key"),
+            _CORRELATION_ID: (uuid.UUID, "carried by the ticket's history and events"),
+        },
+    ),
+)
+async def create(request: Request) -> JsonResponse:
     """Create a ticket, optionally with its first message and the customer (found by e-mail)."""
+    # The hottest route: its parts are read by hand (request_parts.py) as FastAPI reads
+    # declared ones, and the key checked as ``AnyRole`` would.
+    principal = await _ANY_ROLE(await authenticate(request))
+    parts = RequestParts(request)
+    idempotency_key = parts.header(_IDEMPOTENCY_KEY)
+    correlation_id = parts.header_uuid(_CORRELATION_ID)
+    data = await parts.body(s.TicketCreate)
     if principal.role == "agent" and data.message and data.message.author_kind == "agent":
         data.message.author_id = principal.agent_id
 
-    if inbound.eligible(data, idempotency_key):
-        snapshot = await inbound.create_inbound(
-            request.app.state.pg,
-            session,
-            data,
-            origin_of(principal, correlation_id),
-            ctx.clock.now(),
-            ctx.topics,
-        )
-        return JsonResponse(snapshot, 201)
-
-    async def run() -> tuple[int, Any]:
-        editor = await create_ticket(
-            session, data, origin_of(principal, correlation_id), ctx.clock.now(), ctx.topics
-        )
-        return 201, await _ticket_out(session, editor.ticket, editor)
-
-    return await _respond(
-        request, session, principal, idempotency_key, lambda: data.model_dump(mode="json"), run
+    key = None
+    if idempotency_key is not None:
+        digest = idempotency.request_hash(request.url.path, data.model_dump(mode="json"))
+        key = (principal.principal_id, idempotency_key, digest)
+    snapshot, replayed = await create_ticket(
+        request.app.state.pg,
+        data,
+        origin_of(principal, correlation_id),
+        request.app.state.clock.now(),
+        request.app.state.topics,
+        idempotency_key=key,
     )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JsonResponse(snapshot, 201, headers=headers)
+
+
+@router.post(
+    "/{ticket_id}/actions",
+    response_model=s.ActionResult,
+    openapi_extra=documented(
+        s.ActionBatch,
+        path={"ticket_id": "the ticket to change"},
+        headers={_IDEMPOTENCY_KEY: (str, "required: the batch is applied once per key")},
+    ),
+)
+async def apply_actions(request: Request) -> JsonResponse:
+    """Services' write-back: apply a batch of actions in one transaction, once per
+    ``Idempotency-Key`` (required), recording ``actor`` and causation in the history."""
+    # The second hottest route: its parts are read by hand (request_parts.py) as FastAPI
+    # reads declared ones, and the key checked as ``AdminOrService`` would.
+    principal = await _ADMIN_OR_SERVICE(await authenticate(request))
+    parts = RequestParts(request)
+    ticket_id = parts.path_uuid("ticket_id")
+    idempotency_key = parts.header(_IDEMPOTENCY_KEY)
+    batch = await parts.body(s.ActionBatch)
+    if idempotency_key is None:
+        raise Unprocessable(
+            "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>'",
+            code="idempotency_key_required",
+        )
+    status, body, replayed = await writeback.apply_batch(
+        request.app.state.pg,
+        ticket_id,
+        batch,
+        principal_id=principal.principal_id,
+        key=idempotency_key,
+        digest=idempotency.request_hash(request.url.path, writeback.identity(ticket_id, batch)),
+        now=request.app.state.clock.now(),
+        topics=request.app.state.topics,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JsonResponse(body, status, headers=headers)
 
 
 @router.get("", response_model=s.TicketPage)
@@ -345,7 +394,7 @@ async def purge(
     """Remove a deleted or spam ticket for good. Its history stays readable."""
     ticket, context = await lock_visible(session, principal, ticket_id)
     await purge_ticket(
-        session,
+        SessionStore(session),
         ticket,
         origin_of(principal, correlation_id),
         ctx.clock.now(),
@@ -540,78 +589,3 @@ async def history(
     ]
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return JsonResponse({"items": items, "next_cursor": next_cursor})
-
-
-@router.post("/{ticket_id}/actions", response_model=s.ActionResult)
-async def apply_actions(
-    ticket_id: uuid.UUID,
-    batch: s.ActionBatch,
-    request: Request,
-    session: Session,
-    ctx: Ctx,
-    idempotency_key: IdemKey = None,
-    principal: Principal = AdminOrService,
-) -> JsonResponse:
-    """Services' write-back: apply a batch of actions in one transaction, once per
-    ``Idempotency-Key`` (required), recording ``actor`` and causation in the history."""
-    if idempotency_key is None:
-        raise Unprocessable(
-            "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>:<n>'",
-            code="idempotency_key_required",
-        )
-    origin = writeback.origin_of_batch(batch)
-
-    def identity() -> dict[str, Any]:
-        return writeback.identity(ticket_id, batch)
-
-    if writeback.eligible(batch):
-        status, body, replayed = await writeback.apply_batch(
-            request.app.state.pg,
-            ticket_id,
-            batch,
-            principal_id=principal.principal_id,
-            key=idempotency_key,
-            digest=idempotency.request_hash(request.url.path, identity()),
-            origin=origin,
-            now=ctx.clock.now(),
-            topics=ctx.topics,
-        )
-        headers = {"Idempotent-Replayed": "true"} if replayed else None
-        return JsonResponse(body, status, headers=headers)
-
-    async def run() -> tuple[int, Any]:
-        ticket, context = await lock_ticket(session, ticket_id)
-        writeback.check_version(ticket, batch.expected_version)
-        editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
-        for index, action in enumerate(batch.actions):
-            if isinstance(action, s.PurgeAction):
-                if index != len(batch.actions) - 1:
-                    raise Unprocessable(f"actions[{index}]: purge must be the last action")
-                await editor.save()
-                try:
-                    event = await purge_ticket(
-                        session, ticket, origin, ctx.clock.now(), ctx.topics, context=context
-                    )
-                except Conflict as exc:
-                    exc.message = f"actions[{index}] (purge): {exc.message}"
-                    raise
-                ids = [e.id for e in editor.events] + [event.id]
-                return 200, {"ticket": None, "purged": True, "event_ids": [str(i) for i in ids]}
-            await writeback.apply_numbered(editor, index, action)
-        await editor.save()
-        return 200, {
-            "ticket": await _ticket_out(session, ticket, editor)
-            if editor.events
-            else await _ticket_out(session, ticket),
-            "purged": False,
-            "event_ids": [str(e.id) for e in editor.events],
-        }
-
-    return await _respond(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        identity,
-        run,
-    )

@@ -1,5 +1,6 @@
-"""The single-statement path for the commonest new ticket: a customer known by e-mail
-writes in. What it stores and publishes must equal what the general path would."""
+"""Creating a ticket (tickets/creation.py): one statement writes every new ticket, from the
+commonest (a customer known by e-mail writes in) to one with everything set; what it stores
+and publishes must equal what it answers."""
 
 import orjson
 from sqlalchemy import text
@@ -61,3 +62,45 @@ async def test_new_customer_and_no_message(api, client, database_url):
     assert ticket["customer_group_ids"] == [] and ticket["message_count"] == 0
     (event,) = await outbox_events(database_url)
     assert event["ticket"] == ticket and event["message"] is None
+
+
+async def test_a_ticket_with_everything_set_is_written_as_answered(api, client, database_url):
+    billing = await api.department("Billing")
+    agent = await api.agent([billing["id"]], availability={"email": "online"})
+    field = await client.post(
+        "/v1/custom-fields", json={"key": "order", "label": "Order", "type": "text"}
+    )
+    assert field.status_code == 201, field.text
+    customer = (
+        await client.post("/v1/customers", json={"email": "ida@example.com", "name": "Ida"})
+    ).json()
+    response = await client.post(
+        "/v1/tickets",
+        json={
+            "subject": "Refund",
+            "customer_id": customer["id"],
+            "department_id": billing["id"],
+            "agent_id": agent["id"],
+            "tags": ["refund", "vip", "refund"],
+            "custom_fields": {"order": "A-17"},
+            "message": {"body": "Refunded.", "author_kind": "agent", "author_id": agent["id"]},
+        },
+        headers={"Idempotency-Key": "everything"},
+    )
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    assert (ticket["customer_id"], ticket["customer_email"]) == (customer["id"], "ida@example.com")
+    assert (ticket["department_id"], ticket["agent_id"]) == (billing["id"], agent["id"])
+    assert (ticket["agent_status"], ticket["status"]) == ("online", "answered")
+    assert (ticket["tags"], ticket["custom_fields"]) == (["refund", "vip"], {"order": "A-17"})
+    assert ticket["last_message"]["author_id"] == agent["id"]
+    assert (await client.get(f"/v1/tickets/{ticket['id']}")).json() == ticket
+    event = (await outbox_events(database_url))[-1]
+    assert event["type"] == "ticket.created" and event["ticket"] == ticket
+    assert event["message"] == ticket["last_message"]
+    (created,) = (await client.get(f"/v1/tickets/{ticket['id']}/history")).json()["items"]
+    assert created["action"] == "created" and created["event_id"] == event["id"]
+    assert created["after"]["tags"] == ["refund", "vip"]
+    assert created["after"]["agent_id"] == agent["id"]
+    tags = (await client.get("/v1/tags")).json()
+    assert {"refund", "vip"} <= {t["name"] for t in tags["items"]}
