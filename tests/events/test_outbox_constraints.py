@@ -47,6 +47,19 @@ async def test_every_outbox_column_is_required(conn, schema):
 
 
 @pytest.mark.parametrize("schema", ["tickets", "rules"])
+async def test_topic_and_type_names_fit_their_limits(conn, schema):
+    rows = await conn.execute(
+        text(
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = :schema AND table_name = 'outbox' "
+            "AND column_name IN ('topic', 'event_type')"
+        ),
+        {"schema": schema},
+    )
+    assert {str(name): length for name, length in rows} == {"topic": 200, "event_type": 100}
+
+
+@pytest.mark.parametrize("schema", ["tickets", "rules"])
 async def test_outbox_ids_are_a_generated_primary_key(conn, schema):
     assert await primary_key(conn, schema, "outbox") == ["id"]
     default = await conn.scalar(

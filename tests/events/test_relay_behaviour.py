@@ -216,3 +216,31 @@ async def test_published_events_are_counted(engine, producer, topics):
     assert metric("outbox_published_events_total") - before == 4
     assert await relay.publish_batch() == 0
     assert metric("outbox_published_events_total") - before == 4
+
+
+async def stamp_first_row(engine: AsyncEngine, offset: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"UPDATE tickets.outbox SET created_at = now() + interval '{offset}' "
+                "WHERE id = (SELECT min(id) FROM tickets.outbox)"
+            )
+        )
+
+
+async def test_the_lag_gauge_shows_the_age_of_the_oldest_event_in_a_batch(engine, producer, topics):
+    relay = OutboxRelay(engine, OUTBOX, producer)
+    await write(engine, topics.tickets, 3)
+    await stamp_first_row(engine, "-1 hour")
+    assert await relay.publish_batch() == 3
+    assert 3600 <= metric("outbox_oldest_pending_seconds") < 3660
+
+    await write(engine, topics.tickets, 1)
+    assert await relay.publish_batch() == 1
+    assert 0 <= metric("outbox_oldest_pending_seconds") < 1
+
+    # Stamped by a clock ahead of this one: the age is never negative.
+    await write(engine, topics.tickets, 1)
+    await stamp_first_row(engine, "1 hour")
+    assert await relay.publish_batch() == 1
+    assert metric("outbox_oldest_pending_seconds") == 0
