@@ -75,5 +75,14 @@ async def test_outbox_ids_are_a_generated_primary_key(conn, schema):
 @pytest.mark.parametrize("schema", ["tickets", "rules"])
 async def test_one_row_per_shard_keyed_by_shard(conn, schema):
     assert await primary_key(conn, schema, "outbox_shard") == ["shard"]
+    # Shards are numbered by the relay's hash, never by a sequence.
+    default = await conn.scalar(
+        text(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_schema = :schema AND table_name = 'outbox_shard'"
+        ),
+        {"schema": schema},
+    )
+    assert default is None
     shards = await conn.execute(text(f"SELECT shard FROM {schema}.outbox_shard ORDER BY shard"))
     assert list(shards.scalars()) == list(range(SHARD_COUNT))

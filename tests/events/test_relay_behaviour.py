@@ -269,3 +269,34 @@ async def test_the_relay_vacuums_after_exactly_vacuum_every_deletions(engine, pr
     await write(engine, topics.tickets, 1)
     assert await relay.publish_batch() == 1
     assert await estimated_rows() == 0, "not vacuumed after vacuum_every deletions"
+
+
+async def test_an_idle_relay_notices_new_rows_within_a_fraction_of_a_second(
+    engine, producer, topics
+):
+    """With its default polling (every 20 ms after a batch, backing off to 50 ms), right
+    after going idle and after idling a while."""
+    bound = 0.75
+    relay = OutboxRelay(engine, OUTBOX, producer)
+    log = BatchLog(relay)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        # Right after an empty batch.
+        await log.wait_until(lambda batches: len(batches) >= 1)
+        await write(engine, topics.tickets, 1)
+        written = asyncio.get_running_loop().time()
+        await log.wait_until(lambda batches: len(log.publishing()) == 1)
+        first_delay = log.publishing()[0].started - written
+
+        # After idling long enough for the polling interval to reach its maximum.
+        seen = len(log.batches)
+        await log.wait_until(lambda batches: len(batches) >= seen + 8)
+        await write(engine, topics.tickets, 1)
+        written = asyncio.get_running_loop().time()
+        await log.wait_until(lambda batches: len(log.publishing()) == 2)
+        second_delay = log.publishing()[1].started - written
+    finally:
+        await stop_relay(stop, task)
+    assert first_delay < bound
+    assert second_delay < bound
