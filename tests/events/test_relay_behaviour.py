@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from helpdesk_events import EventProducer, OutboxRelay, add_to_outbox
+from helpdesk_events import EventProducer, OutboxRelay, add_to_outbox, shard_of
 from helpdesk_ticket_api.db import make_engine, make_session_factory
 from helpdesk_ticket_api.models import OUTBOX
 from prometheus_client import REGISTRY
@@ -269,6 +269,23 @@ async def test_the_relay_vacuums_after_exactly_vacuum_every_deletions(engine, pr
     await write(engine, topics.tickets, 1)
     assert await relay.publish_batch() == 1
     assert await estimated_rows() == 0, "not vacuumed after vacuum_every deletions"
+
+    # The count starts again: one more deletion does not vacuum. A row the relay cannot
+    # take (its shard locked here) would show in the estimate of a new VACUUM.
+    parked = ticket_event(uuid.uuid4(), 1)
+    other = ticket_event(uuid.uuid4(), 1)
+    while shard_of(other.partition_key()) == shard_of(parked.partition_key()):
+        other = ticket_event(uuid.uuid4(), 1)
+    sessions = make_session_factory(engine)
+    async with sessions() as session, session.begin():
+        await add_to_outbox(session, OUTBOX, topics.tickets, [parked, other])
+    async with engine.connect() as holder, holder.begin():
+        await holder.execute(
+            text("SELECT shard FROM tickets.outbox_shard WHERE shard = :shard FOR UPDATE"),
+            {"shard": shard_of(parked.partition_key())},
+        )
+        assert await relay.publish_batch() == 1
+    assert await estimated_rows() == 0, "vacuumed again before vacuum_every deletions"
 
 
 async def test_an_idle_relay_notices_new_rows_within_a_fraction_of_a_second(
