@@ -616,20 +616,32 @@ the equivalents list take this one file (bench/mutation.py) and no new dependenc
 """
 
 
+def current_commit() -> str:
+    """HEAD, marked when the work tree differs from it (the run copies the work tree)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{head or 'unknown'}{' with uncommitted changes' if changed else ''}"
+
+
 def render_report(
     results: list[ModuleResult],
     args: argparse.Namespace,
     equivalents: list[Equivalent],
     seconds: float,
+    commit: str,
 ) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     lines = [HEADER]
     lines += [
         "## This run",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit or 'unknown'}`, seed "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, the tree at commit `{commit}`, seed "
         f"{args.seed}, sample {args.sample} per module, budget {args.budget:g} minutes; "
         f"took {seconds / 60:.1f} minutes on {os.cpu_count()} cores "
         "(shared with other work: times are not benchmarks).",
@@ -704,6 +716,7 @@ def main() -> None:
 
     started = time.monotonic()
     deadline = started + args.budget * 60
+    commit = current_commit()
     results: list[ModuleResult] = []
     plans: list[tuple[ModuleResult, list[Mutant], set[str]]] = []
     for name in names:
@@ -721,7 +734,7 @@ def main() -> None:
         run_all(sandbox, plans, args.seed, deadline)
     finally:
         sandbox.remove()
-    report = render_report(results, args, equivalents, time.monotonic() - started)
+    report = render_report(results, args, equivalents, time.monotonic() - started, commit)
     args.report.write_text(report)
     print(f"wrote {args.report}")
 
