@@ -8,9 +8,10 @@ VENV := .venv
 # Rebuilt when the lock or any workspace member's pyproject changes.
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+MUTATION_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench migrate clean-data
+.PHONY: help install run test lint format bench mutation migrate clean-data
 
 help:
 	@echo "make install     create .venv from uv.lock (other targets do this when needed)"
@@ -19,6 +20,8 @@ help:
 	@echo "make lint        ruff check, ruff format --check, mypy --strict"
 	@echo "make format      ruff format and autofix"
 	@echo "make bench       benchmarks; writes a report"
+	@echo "make mutation    sampled mutation testing of the core modules; writes bench/MUTATION.md"
+	@echo "                 (MUTATION_ARGS='--module \"outbox relay\" --sample 8' to narrow it)"
 	@echo "make migrate     run every service's migrations (DATABASE_URL or the local cluster)"
 	@echo "make clean-data  stop leftovers of make run and delete .local/"
 
@@ -58,6 +61,9 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/rules.py
+
+mutation: $(INSTALLED)
+	$(VENV)/bin/python bench/mutation.py $(MUTATION_ARGS)
 
 migrate: $(INSTALLED)
 	$(VENV)/bin/helpdesk-devstack migrate
