@@ -69,7 +69,7 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "consumer runner": Target(
-        "libs/events/src/helpdesk_events/bus.py",
+        "libs/events/src/helpdesk_events/consumer.py",
         ("tests/events",),
         first=("tests/events/test_consumer_runner.py", "tests/events/test_async_commit.py"),
         scope=("ConsumerRunner", "_PartitionProgress", "_CommitOnRevoke", "HandlerContext"),
@@ -90,7 +90,7 @@ TARGETS: dict[str, Target] = {
         first=("tests/conditions/test_sql.py", "tests/conditions/test_custom_dates.py"),
     ),
     "ticket editor": Target(
-        "services/ticket-api/src/helpdesk_ticket_api/tickets/editor.py",
+        "services/ticket-api/src/helpdesk_ticket_api/tickets/changes.py",
         ("tests/ticket_api",),
         first=(
             "tests/ticket_api/test_editor_timestamps.py",
@@ -98,6 +98,11 @@ TARGETS: dict[str, Target] = {
             "tests/ticket_api/test_messages.py",
             "tests/ticket_api/test_actions.py",
         ),
+    ),
+    "ticket history": Target(
+        "services/ticket-api/src/helpdesk_ticket_api/tickets/history.py",
+        ("tests/ticket_api",),
+        first=("tests/ticket_api/test_history.py", "tests/ticket_api/test_lifecycle.py"),
     ),
     "rule planner": Target(
         "services/rule-engine/src/helpdesk_rule_engine/engine/plan.py",
