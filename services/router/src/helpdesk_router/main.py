@@ -13,6 +13,7 @@ from helpdesk_service.db import database_ready, make_engine, make_session_factor
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from .config import Settings
+from .routing.router import router as routing_router
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "Automatic distribution: routing policies per department and channel, agent "
             "routing profiles, and decisions that explain themselves."
         ),
-        routers=[],
+        routers=[routing_router],
         resources=resources,
         auth=lambda app: RemoteKeyAuth(
             app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}

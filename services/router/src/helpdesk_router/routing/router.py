@@ -1,0 +1,172 @@
+"""/v1/departments/{id}/policies and /v1/agents/{id}/profile: how each department
+distributes each channel, and each agent's priority and maximum load per channel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.errors import Unprocessable
+from helpdesk_service.responses import JsonResponse
+from helpdesk_ticket_client import TicketApiClient
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import AgentChannelProfile, RoutingPolicy
+from .policies import (
+    PolicyIn,
+    PolicyOut,
+    ProfileIn,
+    ProfileOut,
+    RoutingChannel,
+    agent_profiles,
+    check_policy,
+    department_policies,
+    put_policy,
+    put_profile,
+)
+
+router = APIRouter(prefix="/v1", tags=["routing"])
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_session)]
+
+
+async def _known_department(request: Request, department_id: uuid.UUID) -> None:
+    ticket_api: TicketApiClient = request.app.state.ticket_api
+    if await ticket_api.get_department(department_id) is None:
+        raise Unprocessable(
+            f"department_id: ticket-api has no department {department_id}; "
+            "create it there first (POST /v1/departments)"
+        )
+
+
+async def _known_agent(request: Request, agent_id: uuid.UUID) -> None:
+    ticket_api: TicketApiClient = request.app.state.ticket_api
+    if await ticket_api.get_agent(agent_id) is None:
+        raise Unprocessable(
+            f"agent_id: ticket-api has no agent {agent_id}; create it there first (POST /v1/agents)"
+        )
+
+
+async def _policies_out(session: AsyncSession, department_id: uuid.UUID) -> JsonResponse:
+    policies = await department_policies(session, department_id)
+    items = [
+        PolicyOut(
+            channel=channel,
+            method=policy.method,
+            distribution=policy.distribution,
+            offer_timeout_seconds=policy.offer_timeout_seconds,
+            configured=policy.configured,
+        ).model_dump(mode="json")
+        for channel, policy in policies.items()
+    ]
+    return JsonResponse({"department_id": str(department_id), "items": items})
+
+
+async def _profile_out(session: AsyncSession, agent_id: uuid.UUID) -> JsonResponse:
+    profiles = await agent_profiles(session, agent_id)
+    items = [
+        ProfileOut(
+            channel=channel,
+            priority=profile.priority,
+            max_load=profile.max_load,
+            configured=profile.configured,
+        ).model_dump(mode="json")
+        for channel, profile in profiles.items()
+    ]
+    return JsonResponse({"agent_id": str(agent_id), "items": items})
+
+
+@router.get("/departments/{department_id}/policies")
+async def get_policies(
+    department_id: uuid.UUID, request: Request, session: Session, _: Principal = AnyRole
+) -> JsonResponse:
+    """How the department distributes each channel; ``configured: false`` is the default."""
+    await _known_department(request, department_id)
+    return await _policies_out(session, department_id)
+
+
+@router.put("/departments/{department_id}/policies/{channel}")
+async def set_policy(
+    department_id: uuid.UUID,
+    channel: RoutingChannel,
+    data: PolicyIn,
+    request: Request,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    """Set how the department distributes one channel's tickets."""
+    check_policy(channel, data)
+    await _known_department(request, department_id)
+    await put_policy(session, department_id, channel, data, request.app.state.clock.now())
+    await session.commit()
+    return await _policies_out(session, department_id)
+
+
+@router.delete("/departments/{department_id}/policies/{channel}")
+async def reset_policy(
+    department_id: uuid.UUID,
+    channel: RoutingChannel,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    """Back to the default policy for this channel."""
+    await session.execute(
+        delete(RoutingPolicy).where(
+            RoutingPolicy.department_id == department_id, RoutingPolicy.channel == channel
+        )
+    )
+    await session.commit()
+    return await _policies_out(session, department_id)
+
+
+@router.get("/agents/{agent_id}/profile")
+async def get_profile(
+    agent_id: uuid.UUID, request: Request, session: Session, _: Principal = AnyRole
+) -> JsonResponse:
+    """The agent's priority and maximum load on each channel; ``configured: false`` is the
+    default."""
+    await _known_agent(request, agent_id)
+    return await _profile_out(session, agent_id)
+
+
+@router.put("/agents/{agent_id}/profile/{channel}")
+async def set_profile(
+    agent_id: uuid.UUID,
+    channel: RoutingChannel,
+    data: ProfileIn,
+    request: Request,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    """Set the agent's priority (1 highest … 100) and maximum load on one channel."""
+    await _known_agent(request, agent_id)
+    await put_profile(session, agent_id, channel, data, request.app.state.clock.now())
+    await session.commit()
+    return await _profile_out(session, agent_id)
+
+
+@router.delete("/agents/{agent_id}/profile/{channel}")
+async def reset_profile(
+    agent_id: uuid.UUID,
+    channel: RoutingChannel,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    """Back to the default priority and maximum load on this channel."""
+    await session.execute(
+        delete(AgentChannelProfile).where(
+            AgentChannelProfile.agent_id == agent_id, AgentChannelProfile.channel == channel
+        )
+    )
+    await session.commit()
+    return await _profile_out(session, agent_id)
