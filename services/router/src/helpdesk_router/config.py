@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from helpdesk_service.settings import settings_config
 from helpdesk_service.worker import WorkerSettings
+from pydantic import Field
 
 
 class Settings(WorkerSettings):
@@ -13,3 +14,7 @@ class Settings(WorkerSettings):
 
     port: int = 8002
     consumer_group: str = "router"
+    # How long the worker keeps routing decisions and processed-event marks, in days; 0
+    # keeps them for ever (retention.py).
+    decision_retention_days: float = Field(default=30, ge=0)
+    dedupe_retention_days: float = Field(default=30, ge=0)

@@ -64,7 +64,8 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Decision:
-    method: Method
+    # A policy's method, or "only_agent" (see ``only_agent``).
+    method: Method | Literal["only_agent"]
     # The agent the ticket is assigned to; None for ring all and when nobody is eligible.
     winner: uuid.UUID | None
     # Ring all: every agent the ticket is offered to.
@@ -115,6 +116,13 @@ def choose(
         return Decision(method, None, offered, verdicts)
     winner = next(iter(chosen), None)
     return Decision(method, winner, (), verdicts)
+
+
+def only_agent(agent_id: uuid.UUID) -> Decision:
+    """A one-agent account: the agent gets every ticket, whatever its department, their
+    availability or their load, since nobody else could take it."""
+    verdict = Verdict(agent_id, "winner", "the account's only active agent gets every ticket")
+    return Decision("only_agent", agent_id, (), (verdict,))
 
 
 def _skip(candidate: Candidate, department_id: uuid.UUID, channel: str) -> Verdict | None:

@@ -138,20 +138,23 @@ async def department_policies(session: AsyncSession, department_id: uuid.UUID) -
         )
     ).all()
     stored = {row.channel: row for row in rows}
-    out: dict[str, Policy] = {}
-    for channel in ROUTING_CHANNELS:
-        row = stored.get(channel)
-        out[channel] = (
-            default_policy(channel)
-            if row is None
-            else Policy(
-                cast(Method, row.method),
-                cast(Distribution, row.distribution),
-                row.offer_timeout_seconds,
-                True,
-            )
-        )
-    return out
+    return {channel: _policy(stored.get(channel), channel) for channel in ROUTING_CHANNELS}
+
+
+async def policy_for(session: AsyncSession, department_id: uuid.UUID, channel: str) -> Policy:
+    """The policy that applies to one channel of the department."""
+    return _policy(await session.get(RoutingPolicy, (department_id, channel)), channel)
+
+
+def _policy(row: RoutingPolicy | None, channel: str) -> Policy:
+    if row is None:
+        return default_policy(channel)
+    return Policy(
+        cast(Method, row.method),
+        cast(Distribution, row.distribution),
+        row.offer_timeout_seconds,
+        True,
+    )
 
 
 async def agent_profiles(session: AsyncSession, agent_id: uuid.UUID) -> dict[str, Profile]:

@@ -1,5 +1,6 @@
 """/v1/departments/{id}/policies and /v1/agents/{id}/profile: how each department
-distributes each channel, and each agent's priority and maximum load per channel."""
+distributes each channel, and each agent's priority and maximum load per channel;
+/v1/tickets/{id}/routing: the decisions taken for a ticket, explained."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import Unprocessable
 from helpdesk_service.responses import JsonResponse
 from helpdesk_ticket_client import TicketApiClient
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import AgentChannelProfile, RoutingPolicy
+from ..models import AgentChannelProfile, RoutingDecision, RoutingPolicy
 from .policies import (
     PolicyIn,
     PolicyOut,
@@ -170,3 +171,34 @@ async def reset_profile(
     )
     await session.commit()
     return await _profile_out(session, agent_id)
+
+
+@router.get("/tickets/{ticket_id}/routing")
+async def ticket_routing(
+    ticket_id: uuid.UUID, session: Session, _: Principal = AnyRole
+) -> JsonResponse:
+    """Every routing decision for the ticket, oldest first: the method, the outcome, why the
+    winner won, and each candidate considered with why they were skipped or not chosen."""
+    rows = (
+        await session.scalars(
+            select(RoutingDecision)
+            .where(RoutingDecision.ticket_id == ticket_id)
+            .order_by(RoutingDecision.id)
+        )
+    ).all()
+    items = [
+        {
+            "id": row.id,
+            "event_id": str(row.event_id) if row.event_id else None,
+            "department_id": str(row.department_id) if row.department_id else None,
+            "channel": row.channel,
+            "method": row.method,
+            "outcome": row.outcome,
+            "agent_id": str(row.agent_id) if row.agent_id else None,
+            "reason": row.reason,
+            "candidates": row.candidates,
+            "decided_at": row.decided_at.isoformat(),
+        }
+        for row in rows
+    ]
+    return JsonResponse({"ticket_id": str(ticket_id), "items": items})
