@@ -1,6 +1,7 @@
 """/v1/departments/{id}/policies and /v1/agents/{id}/profile: how each department
 distributes each channel, and each agent's priority and maximum load per channel;
-/v1/tickets/{id}/routing: the decisions taken for a ticket, explained."""
+/v1/tickets/{id}/routing: the decisions taken for a ticket, explained;
+/v1/agents/{id}/next: the "to solve" queue."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.errors import Unprocessable
+from helpdesk_service.errors import Forbidden, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy import delete, select
@@ -29,6 +30,7 @@ from .policies import (
     put_policy,
     put_profile,
 )
+from .pull import take_next
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -202,3 +204,26 @@ async def ticket_routing(
         for row in rows
     ]
     return JsonResponse({"ticket_id": str(ticket_id), "items": items})
+
+
+@router.post("/agents/{agent_id}/next")
+async def next_ticket(
+    agent_id: uuid.UUID, request: Request, session: Session, principal: Principal = AnyRole
+) -> Response:
+    """Assign the agent the oldest waiting ticket of their departments ("to solve"). An
+    agent asks for themselves; admins and services for anyone. 204 when nothing waits."""
+    if principal.role == "agent" and principal.agent_id != agent_id:
+        raise Forbidden("an agent asks for their own next ticket")
+    ticket = await take_next(
+        session, request.app.state.ticket_api, agent_id, request.app.state.clock.now()
+    )
+    if ticket is None:
+        return Response(status_code=204)
+    return JsonResponse(
+        {
+            "ticket_id": str(ticket.id),
+            "department_id": str(ticket.department_id),
+            "channel": ticket.channel,
+            "version": ticket.version,
+        }
+    )
