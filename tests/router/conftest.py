@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ConsumerRunner, EventBase, ManualClock, decode_event
+from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics, decode_event
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
 from helpdesk_router.main import create_app as create_router
@@ -30,7 +30,7 @@ __all__ = ["ticket_api_url"]
 
 @pytest.fixture
 async def router_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock
+    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
 ) -> AsyncIterator[Any]:
     application = create_router(
         RouterSettings(
@@ -40,6 +40,9 @@ async def router_app(
             ticket_api_url=ticket_api_url,
             db_pool_size=3,
             db_max_overflow=3,
+            topic_prefix=topics.prefix,
+            # Offers expire when a test says so (POST /v1/offers/expire), by the clock.
+            offer_check_seconds=0,
         ),
         clock=clock,
     )

@@ -18,3 +18,6 @@ class Settings(WorkerSettings):
     # keeps them for ever (retention.py).
     decision_retention_days: float = Field(default=30, ge=0)
     dedupe_retention_days: float = Field(default=30, ge=0)
+    # How often each API process expires ring-all offers whose time is up, in seconds; 0
+    # leaves it to POST /v1/offers/expire.
+    offer_check_seconds: float = Field(default=1.0, ge=0)

@@ -64,9 +64,16 @@ class RoutedAgent(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-# A routed ticket's states: waiting in its department's queue, assigned to an agent (it
-# counts in their load), closed (resolved, spam, deleted, purged), or without department.
-WAITING, ASSIGNED, CLOSED, UNROUTED = "waiting", "assigned", "closed", "unrouted"
+# A routed ticket's states: waiting in its department's queue, offered to agents (ring
+# all), assigned to an agent (it counts in their load), closed (resolved, spam, deleted,
+# purged), or without department.
+WAITING, OFFERED, ASSIGNED, CLOSED, UNROUTED = (
+    "waiting",
+    "offered",
+    "assigned",
+    "closed",
+    "unrouted",
+)
 
 
 class RoutedTicket(Base):
@@ -130,3 +137,24 @@ class RoutingDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Offer(Base):
+    """A ticket offered to several agents at once (ring all): the first to accept gets it."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        Index("ix_offer_open", "expires_at", postgresql_where=text("state = 'open'")),
+        Index("ix_offer_ticket", "ticket_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    channel: Mapped[str] = mapped_column(String(10))
+    agent_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    # open, accepted, expired, withdrawn (the ticket changed or left the queue)
+    state: Mapped[str] = mapped_column(String(10))
+    accepted_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    offered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

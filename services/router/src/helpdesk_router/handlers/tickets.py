@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from helpdesk_events import HandlerContext, TicketEventBase, TicketPurged, TicketSnapshot
 
-from ..models import ASSIGNED, CLOSED, UNROUTED, WAITING, RoutedTicket
+from ..models import ASSIGNED, CLOSED, OFFERED, UNROUTED, WAITING, RoutedTicket
 from ..routing.distribution import Distributor
+from ..routing.offers import withdraw_offers
 from ..routing.policies import routing_channel
 
 # Events of every type move the ticket's version, and the router writes back at the
@@ -60,6 +61,16 @@ class TicketHandlers:
             session.add(row)
             starts_waiting = state in (WAITING, UNROUTED)
         else:
+            if row.state == OFFERED:
+                if (
+                    state == WAITING
+                    and row.department_id == snapshot.department_id
+                    and row.channel == channel
+                ):
+                    # Still in the queue as offered: the offer stands.
+                    state = OFFERED
+                else:
+                    await withdraw_offers(session, row.id)
             starts_waiting = state in (WAITING, UNROUTED) and (
                 row.state != state
                 or row.department_id != snapshot.department_id

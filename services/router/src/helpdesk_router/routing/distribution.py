@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import (
     ASSIGNED,
+    OFFERED,
     WAITING,
     AgentChannelProfile,
     RoutedAgent,
@@ -30,6 +31,7 @@ from ..models import (
     RoutingDecision,
 )
 from .choice import Candidate, Decision, choose, only_agent
+from .offers import new_offer
 from .policies import default_profile, policy_for
 
 # How many waiting tickets one event may hand to an agent who came online or freed slots;
@@ -99,6 +101,23 @@ class Distributor:
             channel=ticket.channel,
             rng=self._rng,
         )
+        if decision.offered:
+            ticket.state = OFFERED
+            session.add(new_offer(ticket, decision.offered, now, policy.offer_timeout_seconds))
+            return await self._record(
+                session,
+                ticket,
+                method=decision.method,
+                outcome="offered",
+                agent_id=None,
+                reason=(
+                    f"offered to {len(decision.offered)} eligible agents at once: the first to "
+                    f"accept within {policy.offer_timeout_seconds} s gets it"
+                ),
+                candidates=_verdicts(decision),
+                now=now,
+                event_id=event_id,
+            )
         if decision.winner is None:
             return await self._record(
                 session,

@@ -1,7 +1,7 @@
 """/v1/departments/{id}/policies and /v1/agents/{id}/profile: how each department
 distributes each channel, and each agent's priority and maximum load per channel;
 /v1/tickets/{id}/routing: the decisions taken for a ticket, explained;
-/v1/agents/{id}/next: the "to solve" queue."""
+/v1/agents/{id}/next: the "to solve" queue; /v1/offers: ring all."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import Forbidden, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from helpdesk_ticket_client import TicketApiClient
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import AgentChannelProfile, RoutingDecision, RoutingPolicy
+from .offers import accept_offer, expire_offers, open_offers
 from .policies import (
     PolicyIn,
     PolicyOut,
@@ -227,3 +229,63 @@ async def next_ticket(
             "version": ticket.version,
         }
     )
+
+
+class AcceptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Admin and service keys accept on an agent's behalf; an agent key accepts for itself.
+    agent_id: uuid.UUID | None = None
+
+
+@router.get("/agents/{agent_id}/offers")
+async def agent_offers(
+    agent_id: uuid.UUID, session: Session, principal: Principal = AnyRole
+) -> JsonResponse:
+    """The offers open to the agent (ring all), oldest first."""
+    if principal.role == "agent" and principal.agent_id != agent_id:
+        raise Forbidden("an agent sees their own offers")
+    offers = await open_offers(session, agent_id)
+    items = [
+        {
+            "id": str(o.id),
+            "ticket_id": str(o.ticket_id),
+            "department_id": str(o.department_id),
+            "channel": o.channel,
+            "offered_at": o.offered_at.isoformat(),
+            "expires_at": o.expires_at.isoformat(),
+        }
+        for o in offers
+    ]
+    return JsonResponse({"items": items})
+
+
+@router.post("/offers/{offer_id}/accept")
+async def accept(
+    offer_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    data: AcceptIn | None = None,
+    principal: Principal = AnyRole,
+) -> JsonResponse:
+    """Take an offered ticket: the first agent to accept gets it, the others get 409."""
+    if principal.role == "agent":
+        if principal.agent_id is None or (data and data.agent_id not in (None, principal.agent_id)):
+            raise Forbidden("an agent accepts offers for themselves")
+        agent_id = principal.agent_id
+    elif data is None or data.agent_id is None:
+        raise Unprocessable("agent_id: say which agent accepts the offer")
+    else:
+        agent_id = data.agent_id
+    ticket = await accept_offer(
+        session, request.app.state.ticket_api, offer_id, agent_id, request.app.state.clock.now()
+    )
+    return JsonResponse({"ticket_id": str(ticket.id), "agent_id": str(agent_id)})
+
+
+@router.post("/offers/expire")
+async def expire(request: Request, session: Session, _: Principal = AdminOnly) -> JsonResponse:
+    """Expire the offers whose time is up now. The API processes do this on their own every
+    ``ROUTER_OFFER_CHECK_SECONDS``; this is for operators and tests that drive the clock."""
+    expired = await expire_offers(session, request.app.state.topics, request.app.state.clock.now())
+    return JsonResponse({"expired": expired})
