@@ -30,6 +30,7 @@ from ..models import (
     RoutedTicket,
     RoutingDecision,
 )
+from .assignment import mark_assigned
 from .choice import Candidate, Decision, choose, only_agent
 from .offers import new_offer
 from .policies import default_profile, policy_for
@@ -269,21 +270,18 @@ class Distributor:
                 now=now,
                 event_id=event_id,
             )
-        ticket.retry_routing = False
-        ticket.state = ASSIGNED
-        ticket.agent_id = winner
-        ticket.assigned_at = now
-        written = result.body.get("ticket") or {}
-        ticket.version = int(written.get("version", ticket.version))
-        if "department_id" in written:
-            department = written["department_id"]
-            ticket.department_id = uuid.UUID(department) if department else None
+        holder = mark_assigned(ticket, result.body, winner, now)
+        if holder != winner:
+            winner_reason = (
+                f"the ticket went to {holder}: the assignment had been written before this "
+                "event was delivered again, and ticket-api replayed it"
+            )
         return await self._record(
             session,
             ticket,
             method=decision.method,
             outcome="assigned",
-            agent_id=winner,
+            agent_id=holder,
             reason=winner_reason,
             candidates=_verdicts(decision),
             now=now,

@@ -26,6 +26,7 @@ from ..models import (
     RoutedTicket,
     RoutingDecision,
 )
+from .assignment import mark_assigned
 from .policies import default_profile
 
 # Offers expired per call, so one pass never holds many locks for long.
@@ -139,11 +140,7 @@ async def accept_offer(
         raise Conflict(f"offer {offer_id} is no longer open (the ticket changed)")
     offer.state = "accepted"
     offer.accepted_by = agent_id
-    ticket.state = ASSIGNED
-    ticket.agent_id = agent_id
-    ticket.assigned_at = now
-    ticket.retry_routing = False
-    ticket.version = int((result.body.get("ticket") or {}).get("version", ticket.version))
+    mark_assigned(ticket, result.body, agent_id, now)
     decision.outcome = "assigned"
     decision.reason = f"accepted the offer first, of {len(offer.agent_ids)} agents offered"
     await session.commit()

@@ -13,7 +13,8 @@ from helpdesk_ticket_client.actions import ActionActor, TransferAction
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import ASSIGNED, WAITING, RoutedAgent, RoutedTicket, RoutingDecision
+from ..models import WAITING, RoutedAgent, RoutedTicket, RoutingDecision
+from .assignment import mark_assigned
 
 # Tickets that changed under the queue (ticket-api refused the assignment) are passed over;
 # after this many the agent is told to ask again rather than kept waiting.
@@ -70,11 +71,7 @@ async def take_next(
         if result.ok:
             decision.outcome = "assigned"
             decision.reason = "asked for the next ticket: the oldest waiting in their departments"
-            ticket.state = ASSIGNED
-            ticket.agent_id = agent_id
-            ticket.assigned_at = now
-            ticket.retry_routing = False
-            ticket.version = int((result.body.get("ticket") or {}).get("version", ticket.version))
+            mark_assigned(ticket, result.body, agent_id, now)
         else:
             decision.outcome = "refused"
             decision.reason = f"ticket-api refused the assignment ({result.status_code})"
