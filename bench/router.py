@@ -326,6 +326,13 @@ same machine), the explained decision stored.
 The router's CPU is the two deciding processes' own; ticket-api and PostgreSQL share the
 same two cores. Not measured yet: ticket created → assigned latency at 100 tickets/s with
 the rule engine running (the end-to-end path through Kafka).
+
+Where a decision's time goes, by design (not yet profiled): one ticket-api write-back (an
+HTTP request and ticket-api's own transaction) made while the department's agent rows are
+locked, so decisions in one department are serialized by that round trip; about eight SQL
+statements through the ORM (one-agent check, policy, agent lock, profiles, loads counted
+from the ticket rows, decision insert, commit); and the router's own CPU above, on cores
+shared with ticket-api and PostgreSQL.
 """
 
 
