@@ -146,6 +146,7 @@ class Offer(Base):
     __table_args__ = (
         Index("ix_offer_open", "expires_at", postgresql_where=text("state = 'open'")),
         Index("ix_offer_ticket", "ticket_id"),
+        Index("ix_offer_offered_at", "offered_at", postgresql_using="brin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -40,6 +40,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'open'"),
     )
     op.create_index("ix_offer_ticket", "offer", ["ticket_id"], schema="routing")
+    op.create_index(
+        "ix_offer_offered_at", "offer", ["offered_at"], schema="routing", postgresql_using="brin"
+    )
 
 
 def downgrade() -> None:
