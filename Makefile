@@ -61,6 +61,7 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/rules.py
+	$(VENV)/bin/python bench/router.py
 
 mutation: $(INSTALLED)
 	$(VENV)/bin/python bench/mutation.py $(MUTATION_ARGS)

@@ -15,7 +15,7 @@ ticket-api: helpdesk-ticket-api serve
 relay: helpdesk-ticket-api relay
 rule-worker: helpdesk-rule-engine worker
 rule-engine: helpdesk-rule-engine serve
-router: helpdesk-router serve
+not-installed: helpdesk-not-installed serve
 #   sla-tracker: helpdesk-sla-tracker serve
 """
 
@@ -26,20 +26,21 @@ def test_services_are_found_in_the_procfile(tmp_path: Path):
     assert migration_commands(procfile) == [
         ("helpdesk-ticket-api", "migrate"),
         ("helpdesk-rule-engine", "migrate"),
-        ("helpdesk-router", "migrate"),
+        ("helpdesk-not-installed", "migrate"),
     ]
     assert service_endpoints(procfile) == [
         ServiceEndpoint("ticket-api", "http://127.0.0.1:8000"),
         ServiceEndpoint("rule-engine", "http://127.0.0.1:8001"),
         # Not installed here: no port to show.
-        ServiceEndpoint("router", None),
+        ServiceEndpoint("not-installed", None),
     ]
     assert pending_services(procfile) == ["sla-tracker"]
 
 
-def test_the_repository_procfile_runs_both_services():
+def test_the_repository_procfile_runs_its_services():
     procfile = Path(__file__).resolve().parents[2] / "Procfile"
     assert [e.name for e in service_endpoints(procfile)] == [
         "ticket-api",
         "rule-engine",
+        "router",
     ]

@@ -150,6 +150,37 @@ class Suite:
             )
         )
 
+    def router(self, port: int, ticket_api_port: int) -> ServiceProcess:
+        env = self.base_env() | {
+            "ROUTER_PORT": str(port),
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+        }
+        return self._add(
+            ServiceProcess(
+                "router",
+                [str(BIN / "helpdesk-router"), "serve"],
+                env,
+                self.log_dir / "router.log",
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+            )
+        )
+
+    def router_worker(self, ticket_api_port: int, name: str = "router-worker") -> ServiceProcess:
+        env = self.base_env() | {
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            # The local broker notices a departed group member only when its session ends.
+            "ROUTER_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "ROUTER_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+        }
+        return self._add(
+            ServiceProcess(
+                name,
+                [str(BIN / "helpdesk-router"), "worker"],
+                env,
+                self.log_dir / f"{name}.log",
+            )
+        )
+
     def _add(self, process: ServiceProcess) -> ServiceProcess:
         self.processes.append(process)
         return process

@@ -214,6 +214,18 @@ class SlaBreached(TicketEventBase):
     sla: SlaTarget
 
 
+class ChatMissed(EventBase):
+    """Nobody accepted the router's offer of a chat in time (topic ``helpdesk.tickets``,
+    keyed by ticket). Published by the router; the notifier tells whom it concerns."""
+
+    type: Literal["chat.missed"] = "chat.missed"
+    ticket_id: uuid.UUID
+    department_id: uuid.UUID
+    # The agents the chat was offered to, and when.
+    offered_to: list[uuid.UUID]
+    offered_at: datetime
+
+
 class _AgentEvent(EventBase):
     agent_id: uuid.UUID
     agent: AgentSnapshot
@@ -301,6 +313,7 @@ Event = Annotated[
         AgentAvailabilityChanged,
         NotificationRequested,
         SlaBreached,
+        ChatMissed,
     ],
     Field(discriminator="type"),
 ]
@@ -324,6 +337,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         AgentAvailabilityChanged,
         NotificationRequested,
         SlaBreached,
+        ChatMissed,
     )
 )
 

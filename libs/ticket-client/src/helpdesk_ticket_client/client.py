@@ -122,6 +122,23 @@ class TicketApiClient:
         body: dict[str, Any] = orjson.loads(content)
         return body
 
+    async def get_department(self, department_id: uuid.UUID) -> dict[str, Any] | None:
+        """The department, or None if ticket-api has no department with this id."""
+        return await self._get_record(f"v1/departments/{department_id}", "department")
+
+    async def get_agent(self, agent_id: uuid.UUID) -> dict[str, Any] | None:
+        """The agent (departments, availability per channel), or None if there is none."""
+        return await self._get_record(f"v1/agents/{agent_id}", "agent")
+
+    async def _get_record(self, path: str, what: str) -> dict[str, Any] | None:
+        status, content = await self._request("GET", path, f"reading {what}", headers=self._headers)
+        if status == 404:
+            return None
+        if status != 200:
+            raise TicketApiError(f"reading {what}: ticket-api answered {status}")
+        body: dict[str, Any] = orjson.loads(content)
+        return body
+
     async def search_tickets(
         self,
         conditions: dict[str, Any],

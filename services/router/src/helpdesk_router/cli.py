@@ -1,0 +1,47 @@
+"""``helpdesk-router serve | worker | migrate``.
+
+``serve`` runs the admin API (policies, profiles, decisions, "next"); ``worker`` consumes
+``helpdesk.tickets`` and ``helpdesk.agents`` and assigns tickets through ticket-api. Run as
+many workers as the topics have partitions: decisions lock their rows in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+from helpdesk_service.cli import ServiceCli
+from helpdesk_service.worker import Worker, WorkerPlan, WorkerResources
+
+from .config import Settings
+from .handlers.table import handler_table
+from .models import CONSUMER, OUTBOX
+from .retention import expiries
+from .routing.distribution import Distributor
+
+
+def plan_worker(resources: WorkerResources) -> WorkerPlan:
+    settings = cast(Settings, resources.settings)
+    return WorkerPlan(
+        topics=[resources.topics.tickets, resources.topics.agents],
+        handlers=handler_table(Distributor(resources.ticket_api)),
+        expiries=expiries(
+            decisions_days=settings.decision_retention_days,
+            dedupe_days=settings.dedupe_retention_days,
+        ),
+    )
+
+
+WORKER = Worker(name="router", plan=plan_worker, tables=CONSUMER, outbox=OUTBOX)
+SERVICE = ServiceCli(
+    name="helpdesk-router",
+    settings=Settings,
+    app="helpdesk_router.main:create_app",
+    migrations=Path(__file__).resolve().parent / "migrations",
+    commands={"worker": WORKER},
+)
+main = SERVICE.main
+migrate = SERVICE.migrate
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Consumer handlers: ticket events (tickets.py) and agent events (agents.py)."""

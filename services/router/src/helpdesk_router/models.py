@@ -1,0 +1,161 @@
+"""Tables of the ``routing`` schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from helpdesk_events import consumer_tables, outbox_tables
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, Uuid, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+OUTBOX = outbox_tables(Base.metadata)
+CONSUMER = consumer_tables(Base.metadata)
+Index(
+    "ix_processed_event_processed_at",
+    CONSUMER.processed.c.processed_at,
+    postgresql_using="brin",
+)
+
+
+class RoutingPolicy(Base):
+    """How one department distributes one channel's tickets; no row means the default
+    (routing/policies.py)."""
+
+    __tablename__ = "policy"
+
+    department_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    method: Mapped[str] = mapped_column(String(30))
+    # "push": the router assigns; "pull": tickets wait until an agent asks for the next one.
+    distribution: Mapped[str] = mapped_column(String(10))
+    offer_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AgentChannelProfile(Base):
+    """An agent's priority and maximum concurrent load on one channel; no row means the
+    default (routing/profiles.py)."""
+
+    __tablename__ = "agent_channel_profile"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    max_load: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RoutedAgent(Base):
+    """An agent as the last agent event told it: departments, availability, active."""
+
+    __tablename__ = "agent"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    department_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    # routing channel -> online / away / offline
+    availability: Mapped[dict[str, str]] = mapped_column(JSONB)
+    active: Mapped[bool] = mapped_column(Boolean)
+    # When the event this row reflects happened: older events delivered late are ignored.
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# A routed ticket's states: waiting in its department's queue, offered to agents (ring
+# all), assigned to an agent (it counts in their load), closed (resolved, spam, deleted,
+# purged), or without department.
+WAITING, OFFERED, ASSIGNED, CLOSED, UNROUTED = (
+    "waiting",
+    "offered",
+    "assigned",
+    "closed",
+    "unrouted",
+)
+
+
+class RoutedTicket(Base):
+    """A ticket as the router last saw it. Agents' loads are counted from these rows, so a
+    load is always what the tickets say, whatever order their events came in."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index(
+            "ix_ticket_load",
+            "agent_id",
+            "channel",
+            postgresql_where=text("state = 'assigned'"),
+        ),
+        Index("ix_ticket_turns", "agent_id", "channel", "assigned_at"),
+        Index(
+            "ix_ticket_queue",
+            "department_id",
+            "created_at",
+            "id",
+            postgresql_where=text("state = 'waiting'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The routing channel (email, chat, call, social), not the ticket's own.
+    channel: Mapped[str] = mapped_column(String(10))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    state: Mapped[str] = mapped_column(String(10))
+    # The ticket version this row reflects (the snapshot's ``version``).
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # ticket-api refused the last assignment (the ticket had moved on): route it again
+    # with its next event.
+    retry_routing: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class RoutingDecision(Base):
+    """One decision for one ticket, with every candidate's verdict (``GET
+    /v1/tickets/{id}/routing``)."""
+
+    __tablename__ = "decision"
+    __table_args__ = (
+        Index("ix_decision_ticket", "ticket_id", "id"),
+        Index("ix_decision_decided_at", "decided_at", postgresql_using="brin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # The event that led to the decision; None for an agent's "next" request.
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    channel: Mapped[str] = mapped_column(String(10))
+    method: Mapped[str] = mapped_column(String(30))
+    # assigned, queued (nobody eligible, or the department pulls), refused (ticket-api
+    # refused the assignment: the ticket changed in the meantime)
+    outcome: Mapped[str] = mapped_column(String(10))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    reason: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Offer(Base):
+    """A ticket offered to several agents at once (ring all): the first to accept gets it."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        Index("ix_offer_open", "expires_at", postgresql_where=text("state = 'open'")),
+        Index("ix_offer_ticket", "ticket_id"),
+        Index("ix_offer_offered_at", "offered_at", postgresql_using="brin"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    channel: Mapped[str] = mapped_column(String(10))
+    agent_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    # open, accepted, expired, withdrawn (the ticket changed or left the queue)
+    state: Mapped[str] = mapped_column(String(10))
+    accepted_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    offered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,144 @@
+"""Ring all: one offer to every eligible agent, the first accept wins, the rest get 409;
+an offer nobody takes expires by the clock and a missed chat is published."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+from helpdesk_events import ManualClock
+from sqlalchemy import text
+
+from tests.conftest import Api
+from tests.router.conftest import Worker
+
+
+async def ring_all_department(
+    api: Api, router: httpx.AsyncClient, worker: Worker, agents: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    department = await api.department()
+    response = await router.put(
+        f"/v1/departments/{department['id']}/policies/chat",
+        json={"method": "ring_all", "offer_timeout_seconds": 30},
+    )
+    assert response.status_code == 200, response.text
+    members = [
+        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(agents)
+    ]
+    await api.agent([department["id"]], availability={"chat": "offline"})
+    await worker.drain()
+    return department, members
+
+
+async def the_offer(router: httpx.AsyncClient, agent: dict[str, Any]) -> dict[str, Any]:
+    [offer] = (await router.get(f"/v1/agents/{agent['id']}/offers")).json()["items"]
+    return offer  # type: ignore[no-any-return]
+
+
+async def test_the_first_agent_to_accept_gets_the_chat_and_the_others_see_it_taken(
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
+) -> None:
+    department, agents = await ring_all_department(api, router, worker, 3)
+    chat = await api.ticket(department_id=department["id"], channel="chat")
+    await worker.drain()
+    offer = await the_offer(router, agents[0])
+    assert offer["ticket_id"] == chat["id"]
+    assert [await the_offer(router, a) for a in agents[1:]] == [offer, offer]
+
+    answers = await asyncio.gather(
+        *(
+            router.post(f"/v1/offers/{offer['id']}/accept", json={"agent_id": a["id"]})
+            for a in agents
+        )
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200, 409, 409], [r.text for r in answers]
+    winner = next(r.json()["agent_id"] for r in answers if r.status_code == 200)
+    loser = next(r for r in answers if r.status_code == 409)
+    assert loser.json()["error"]["message"] == f"taken: agent {winner} accepted this offer first"
+    assert (await client.get(f"/v1/tickets/{chat['id']}")).json()["agent_id"] == winner
+    assert await worker.loads() == {winner: 1}
+    explained = (await router.get(f"/v1/tickets/{chat['id']}/routing")).json()["items"]
+    assert [d["outcome"] for d in explained] == ["offered", "assigned"]
+    offered = [c["outcome"] for c in explained[0]["candidates"]]
+    assert sorted(offered) == ["offered", "offered", "offered", "skipped"]
+    await worker.drain()
+    assert (await router.get(f"/v1/agents/{agents[0]['id']}/offers")).json()["items"] == []
+
+
+async def test_an_agent_accepts_only_offers_made_to_them(
+    api: Api, router: httpx.AsyncClient, worker: Worker
+) -> None:
+    department, agents = await ring_all_department(api, router, worker, 1)
+    outsider = await api.agent([department["id"]], availability={"chat": "offline"})
+    await worker.drain()
+    await api.ticket(department_id=department["id"], channel="chat")
+    await worker.drain()
+    offer = await the_offer(router, agents[0])
+    refused = await router.post(
+        f"/v1/offers/{offer['id']}/accept", json={"agent_id": outsider["id"]}
+    )
+    assert refused.status_code == 403
+    no_agent = await router.post(f"/v1/offers/{offer['id']}/accept")
+    assert no_agent.status_code == 422
+
+
+async def test_an_offer_nobody_accepts_expires_and_the_missed_chat_is_published(
+    api: Api,
+    client: httpx.AsyncClient,
+    router: httpx.AsyncClient,
+    worker: Worker,
+    clock: ManualClock,
+) -> None:
+    department, agents = await ring_all_department(api, router, worker, 2)
+    chat = await api.ticket(department_id=department["id"], channel="chat")
+    await worker.drain()
+    offer = await the_offer(router, agents[0])
+
+    clock.advance(seconds=29)
+    assert (await router.post("/v1/offers/expire")).json() == {"expired": 0}
+    clock.advance(seconds=1)
+    assert (await router.post("/v1/offers/expire")).json() == {"expired": 1}
+
+    late = await router.post(f"/v1/offers/{offer['id']}/accept", json={"agent_id": agents[0]["id"]})
+    assert late.status_code == 409
+    assert (await client.get(f"/v1/tickets/{chat['id']}")).json()["agent_id"] is None
+    explained = (await router.get(f"/v1/tickets/{chat['id']}/routing")).json()["items"]
+    assert [d["outcome"] for d in explained] == ["offered", "missed"]
+    async with worker.db.connect() as conn:
+        payloads = (await conn.execute(text("SELECT payload FROM routing.outbox"))).scalars().all()
+    [missed] = [orjson.loads(p) for p in payloads]
+    assert missed["type"] == "chat.missed"
+    assert missed["ticket_id"] == chat["id"]
+    assert sorted(missed["offered_to"]) == sorted(a["id"] for a in agents)
+
+    # Offered again when an agent comes (back) online.
+    for status in ("offline", "online"):
+        response = await client.put(
+            f"/v1/agents/{agents[0]['id']}/availability", json={"availability": {"chat": status}}
+        )
+        assert response.status_code == 200
+        await worker.drain()
+    again = await the_offer(router, agents[1])
+    assert again["ticket_id"] == chat["id"] and again["id"] != offer["id"]
+
+
+async def test_a_person_assigning_an_offered_chat_withdraws_the_offer(
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
+) -> None:
+    department, agents = await ring_all_department(api, router, worker, 2)
+    chat = await api.ticket(department_id=department["id"], channel="chat")
+    await worker.drain()
+    offer = await the_offer(router, agents[0])
+    moved = await client.post(
+        f"/v1/tickets/{chat['id']}/transfer", json={"agent_id": agents[1]["id"]}
+    )
+    assert moved.status_code == 200
+    await worker.drain()
+    taken = await router.post(
+        f"/v1/offers/{offer['id']}/accept", json={"agent_id": agents[0]["id"]}
+    )
+    assert taken.status_code == 409
+    assert (await client.get(f"/v1/tickets/{chat['id']}")).json()["agent_id"] == agents[1]["id"]

@@ -1,0 +1,98 @@
+"""The "to solve" queue: "next" hands out the oldest waiting ticket, once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from helpdesk_events import ManualClock
+
+from tests.conftest import Api
+from tests.router.conftest import Worker
+
+
+def as_agent(router_app: Any, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(router_app),
+        base_url="http://router",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+async def queued_emails(
+    api: Api, worker: Worker, clock: ManualClock, department: dict[str, Any], count: int
+) -> list[dict[str, Any]]:
+    tickets = []
+    for _ in range(count):
+        tickets.append(await api.ticket(department_id=department["id"], channel="email"))
+        clock.advance(seconds=1)
+    await worker.drain()
+    return tickets
+
+
+async def test_next_assigns_the_oldest_waiting_ticket_of_the_agent_s_departments(
+    api: Api,
+    client: httpx.AsyncClient,
+    router: httpx.AsyncClient,
+    router_app: Any,
+    worker: Worker,
+    clock: ManualClock,
+) -> None:
+    department = await api.department()
+    elsewhere = await api.department()
+    agent = await api.agent([department["id"]])
+    await api.agent([elsewhere["id"]])
+    await queued_emails(api, worker, clock, elsewhere, 1)
+    tickets = await queued_emails(api, worker, clock, department, 2)
+    key = await api.agent_key(agent["id"])
+    async with as_agent(router_app, key) as me:
+        first = await me.post(f"/v1/agents/{agent['id']}/next")
+        assert first.status_code == 200, first.text
+        assert first.json()["ticket_id"] == tickets[0]["id"]
+        second = await me.post(f"/v1/agents/{agent['id']}/next")
+        assert second.json()["ticket_id"] == tickets[1]["id"]
+        assert (await me.post(f"/v1/agents/{agent['id']}/next")).status_code == 204
+    assigned = (await client.get(f"/v1/tickets/{tickets[0]['id']}")).json()
+    assert assigned["agent_id"] == agent["id"]
+    history = (await client.get(f"/v1/tickets/{tickets[0]['id']}/history")).json()["items"]
+    assert [h["actor"]["name"] for h in history if h["field"] == "agent_id"] == [
+        "router (next in to-solve queue)"
+    ]
+    explained = (await router.get(f"/v1/tickets/{tickets[0]['id']}/routing")).json()["items"]
+    assert [(d["method"], d["outcome"]) for d in explained] == [
+        ("round_robin", "queued"),
+        ("pull", "assigned"),
+    ]
+
+
+async def test_two_agents_asking_at_once_never_get_the_same_ticket(
+    api: Api,
+    client: httpx.AsyncClient,
+    router: httpx.AsyncClient,
+    worker: Worker,
+    clock: ManualClock,
+) -> None:
+    department = await api.department()
+    agents = [await api.agent([department["id"]]) for _ in range(4)]
+    await worker.drain()
+    tickets = await queued_emails(api, worker, clock, department, 3)
+    answers = await asyncio.gather(*(router.post(f"/v1/agents/{a['id']}/next") for a in agents))
+    taken = [r.json()["ticket_id"] for r in answers if r.status_code == 200]
+    assert sorted(taken) == sorted(t["id"] for t in tickets)
+    assert [r.status_code for r in answers].count(204) == 1
+    holders = {(await client.get(f"/v1/tickets/{t}")).json()["agent_id"] for t in taken}
+    assert len(holders) == 3
+
+
+async def test_an_agent_asks_only_for_themselves(
+    api: Api, router_app: Any, router: httpx.AsyncClient
+) -> None:
+    department = await api.department()
+    me, colleague = [await api.agent([department["id"]]) for _ in range(2)]
+    async with as_agent(router_app, await api.agent_key(me["id"])) as client:
+        refused = await client.post(f"/v1/agents/{colleague['id']}/next")
+    assert refused.status_code == 403
+    unknown = await router.post("/v1/agents/00000000-0000-0000-0000-000000000001/next")
+    assert unknown.status_code == 422
+    assert "knows no active agent" in unknown.json()["error"]["message"]

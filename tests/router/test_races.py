@@ -1,0 +1,65 @@
+"""Two router workers on one department at once: nobody filled past their maximum, no
+ticket assigned twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import httpx
+from helpdesk_events import ManualClock
+from helpdesk_service.db import make_engine
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
+
+from tests.conftest import SERVICE_KEY, Api
+from tests.router.conftest import RouterPump, Worker, build_worker_runner
+
+
+async def test_two_routers_racing_on_one_department_never_overfill_or_double_assign(
+    api: Api,
+    client: httpx.AsyncClient,
+    router: httpx.AsyncClient,
+    worker: Worker,
+    ticket_api_url: str,
+    database_url: str,
+    clock: ManualClock,
+) -> None:
+    department = await api.department()
+    agents = [
+        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(3)
+    ]
+    for agent in agents:
+        response = await router.put(
+            f"/v1/agents/{agent['id']}/profile/chat", json={"priority": 1, "max_load": 2}
+        )
+        assert response.status_code == 200
+    await worker.drain()
+    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(12)]
+    created = await worker.pump.take_outbox()
+    assert len(created) == 12
+
+    # A second, independent router: its own engine, ticket-api session and handlers.
+    db = make_engine(database_url, application_name="router-test-2", pool_size=3, max_overflow=3)
+    http = ticket_api_session(ticket_api_url)
+    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock, seed=5)
+    second = RouterPump(db, runner)
+    try:
+
+        async def feed(pump: RouterPump, share: list[tuple[str, bytes, bytes]]) -> None:
+            for raw in share:
+                await pump.deliver(*raw)
+
+        await asyncio.gather(feed(worker.pump, created[0::2]), feed(second, created[1::2]))
+    finally:
+        await runner.release_connections()
+        await http.close()
+        await db.dispose()
+    await worker.drain()
+
+    holders = [(await client.get(f"/v1/tickets/{c['id']}")).json()["agent_id"] for c in chats]
+    per_agent = Counter(h for h in holders if h)
+    assert sorted(per_agent.values()) == [2, 2, 2]
+    assert await worker.loads() == dict(per_agent)
+    for chat in chats:
+        history = (await client.get(f"/v1/tickets/{chat['id']}/history")).json()["items"]
+        assert len([h for h in history if h["field"] == "agent_id"]) <= 1

@@ -1,0 +1,76 @@
+"""Loads stay right whatever the broker does: events delivered twice, late, or again
+under a new id after the ticket moved on."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from helpdesk_events import decode_event, encode_event
+
+from tests.conftest import Api
+from tests.router.conftest import Worker
+
+
+async def redeliver_as_new(worker: Worker, raw: tuple[str, bytes, bytes]) -> None:
+    """The same change again under a fresh event id, so dedupe cannot catch it: only the
+    ticket's version can."""
+    topic, key, value = raw
+    event = decode_event(value).model_copy(update={"id": uuid.uuid4()})
+    await worker.pump.deliver(topic, key, encode_event(event))
+
+
+async def test_late_and_repeated_events_leave_loads_as_the_newest_event_says(
+    api: Api, client: httpx.AsyncClient, worker: Worker
+) -> None:
+    department = await api.department()
+    agents = [
+        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(2)
+    ]
+    await worker.drain()
+    chat = await api.ticket(department_id=department["id"], channel="chat")
+    [created] = await worker.pump.take_outbox()
+    await worker.pump.deliver(*created)
+    [assigned] = await worker.pump.take_outbox()
+    await worker.pump.deliver(*assigned)
+    holder = (await client.get(f"/v1/tickets/{chat['id']}")).json()["agent_id"]
+    assert holder in {a["id"] for a in agents}
+    assert await worker.loads() == {holder: 1}
+
+    resolved = await client.patch(f"/v1/tickets/{chat['id']}", json={"status": "resolved"})
+    assert resolved.status_code == 200
+    [closed] = await worker.pump.take_outbox()
+    await worker.pump.deliver(*closed)
+    assert await worker.loads() == {}
+
+    # Delivered again, out of order, as they were (dedupe) and under new ids (versions).
+    for raw in (closed, created, assigned):
+        await worker.pump.deliver(*raw)
+        await redeliver_as_new(worker, raw)
+    await worker.drain()
+    assert await worker.loads() == {}
+    history = (await client.get(f"/v1/tickets/{chat['id']}/history")).json()["items"]
+    assert [h["actor"]["kind"] for h in history if h["field"] == "agent_id"] == ["router"]
+
+
+async def test_an_assignment_seen_before_the_creation_is_not_undone(
+    api: Api, client: httpx.AsyncClient, worker: Worker
+) -> None:
+    department = await api.department()
+    person_s_choice = await api.agent([department["id"]], availability={"chat": "online"})
+    await api.agent([department["id"]], availability={"chat": "online"})
+    await worker.drain()
+    chat = await api.ticket(department_id=department["id"], channel="chat")
+    [created] = await worker.pump.take_outbox()
+    moved = await client.post(
+        f"/v1/tickets/{chat['id']}/transfer", json={"agent_id": person_s_choice["id"]}
+    )
+    assert moved.status_code == 200, moved.text
+    [transferred] = await worker.pump.take_outbox()
+    await worker.pump.deliver(*transferred)
+    await worker.pump.deliver(*created)
+    await worker.drain()
+    assert (await client.get(f"/v1/tickets/{chat['id']}")).json()["agent_id"] == (
+        person_s_choice["id"]
+    )
+    assert await worker.loads() == {person_s_choice["id"]: 1}
