@@ -6,27 +6,38 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
-from helpdesk_events import ManualClock
+from helpdesk_events import ManualClock, OutboundRequest
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.delivery.http import HttpSender
 from helpdesk_notifier.delivery.mail import MailSender, SmtpSettings
 from helpdesk_notifier.delivery.ssrf import parse_networks
+from helpdesk_notifier.delivery.store import store_request
 from helpdesk_notifier.main import create_app
 from helpdesk_service.db import make_engine, make_session_factory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_KEY
 
 LOOPBACK = parse_networks("127.0.0.0/8")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Receivers verify signatures against their own clock (5 minutes' tolerance), so the
+    # test clock starts at the real instant; tests move it on by hand from there.
+    return ManualClock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -67,7 +78,7 @@ async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Answer = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -86,6 +97,12 @@ class Receiver:
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     answers: dict[str, Answer] = field(default_factory=dict)
+    # Set at teardown: answers that hang wait for it.
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def hang(self, _: web.BaseRequest) -> web.StreamResponse:
+        await self.released.wait()
+        return web.Response(text="too late")
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -94,11 +111,11 @@ class Receiver:
         return [r for r in self.requests if r.path == path]
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+@asynccontextmanager
+async def serve_receiver() -> AsyncIterator[Receiver]:
     state = Receiver()
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
         state.requests.append(
             Received(request.method, request.path, dict(request.headers), await request.read())
         )
@@ -107,16 +124,24 @@ async def receiver() -> AsyncIterator[Receiver]:
             return web.Response(text="ok")
         return await answer(request)
 
-    server = web.Server(handle)
-    runner = web.ServerRunner(server, handle_signals=False)
+    runner = web.ServerRunner(web.Server(handle), handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    site = web.SockSite(runner, sock, shutdown_timeout=0.1)
+    site = web.SockSite(runner, sock)
     await site.start()
     state.port = sock.getsockname()[1]
-    yield state
-    await runner.cleanup()
+    try:
+        yield state
+    finally:
+        state.released.set()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serve_receiver() as state:
+        yield state
 
 
 @pytest.fixture
@@ -129,33 +154,45 @@ def smtp_port() -> int:
     return port
 
 
+EngineFactory = Callable[..., DeliveryEngine]
+
+
 @pytest.fixture
-async def deliveries(
+async def engine_factory(
     db: AsyncEngine, clock: ManualClock, smtp_port: int
-) -> AsyncIterator[DeliveryEngine]:
+) -> AsyncIterator[EngineFactory]:
+    """Delivery engines on the test database; keyword arguments override the defaults."""
     http = HttpSender(timeout_seconds=0.5, connections=32)
-    engine = DeliveryEngine(
-        make_session_factory(db),
-        clock,
-        http=http,
-        mail=MailSender(
-            SmtpSettings(
-                host="127.0.0.1",
-                port=smtp_port,
-                username=None,
-                password=None,
-                starttls=False,
-                timeout_seconds=2,
-            )
-        ),
-        mail_from="helpdesk@example.com",
-        allowed_networks=LOOPBACK,
-        endpoint_concurrency=2,
-        max_in_flight=16,
-        lease=timedelta(seconds=60),
-    )
-    yield engine
+
+    def build(**overrides: Any) -> DeliveryEngine:
+        options: dict[str, Any] = {
+            "http": http,
+            "mail": MailSender(
+                SmtpSettings(
+                    host="127.0.0.1",
+                    port=smtp_port,
+                    username=None,
+                    password=None,
+                    starttls=False,
+                    timeout_seconds=2,
+                )
+            ),
+            "mail_from": "helpdesk@example.com",
+            "allowed_networks": LOOPBACK,
+            "endpoint_concurrency": 2,
+            "max_in_flight": 16,
+            "lease": timedelta(seconds=60),
+            **overrides,
+        }
+        return DeliveryEngine(make_session_factory(db), clock, **options)
+
+    yield build
     await http.close()
+
+
+@pytest.fixture
+def deliveries(engine_factory: EngineFactory) -> DeliveryEngine:
+    return engine_factory()
 
 
 async def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -163,3 +200,45 @@ async def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
             await asyncio.sleep(0.01)
+
+
+async def store(db: AsyncEngine, clock: ManualClock, **request: Any) -> uuid.UUID:
+    """Store an outbound request as the consumer does; returns the delivery id."""
+    request.setdefault("dedupe_key", f"{uuid.uuid4()}:{uuid.uuid4()}:0")
+    async with make_session_factory(db).begin() as session:
+        return await store_request(session, OutboundRequest(**request), now=clock.now())
+
+
+async def delivery_row(db: AsyncEngine, delivery_id: uuid.UUID) -> Any:
+    async with db.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT * FROM notify.delivery WHERE id = :id"), {"id": delivery_id}
+            )
+        ).one()
+
+
+async def attempts(db: AsyncEngine, delivery_id: uuid.UUID) -> list[Any]:
+    async with db.connect() as conn:
+        return list(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT * FROM notify.delivery_attempt WHERE delivery_id = :id"
+                        " ORDER BY number"
+                    ),
+                    {"id": delivery_id},
+                )
+            ).all()
+        )
+
+
+async def endpoint_secret(db: AsyncEngine, url: str) -> str:
+    async with db.connect() as conn:
+        secret: str = (
+            await conn.execute(
+                text("SELECT e.secret FROM notify.endpoint e WHERE :url LIKE e.origin || '%'"),
+                {"url": url},
+            )
+        ).scalar_one()
+    return secret

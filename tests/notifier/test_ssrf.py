@@ -111,7 +111,21 @@ def test_ipv4_spellings_read_as_resolvers_read_them(spelling: str, address: str)
     assert socket.inet_ntoa(socket.inet_aton(spelling)) == address
 
 
-@pytest.mark.parametrize("name", ["example.com", "256.1.1.1", "1.2.3.4.5", "0x", "1..2", "08.1", "0x-1.0.0.1", "1_0.0.0.1", "+1.2.3.4", "１.2.3.4"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "example.com",
+        "256.1.1.1",
+        "1.2.3.4.5",
+        "0x",
+        "1..2",
+        "08.1",
+        "0x-1.0.0.1",
+        "1_0.0.0.1",
+        "+1.2.3.4",
+        "\uff11.2.3.4",
+    ],
+)
 def test_names_are_not_read_as_addresses(name: str) -> None:
     assert parse_ipv4(name) is None
     if not name[0].isalpha():
