@@ -30,6 +30,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_KEY
 
+# The rule engine with ticket-api, for the tests of the contract between the two.
+from tests.rule_engine.conftest import (  # noqa: F401 - fixtures
+    engine,
+    full_traces,
+    max_depth,
+    rule_app,
+    rules,
+    ticket_api_url,
+)
+
 LOOPBACK = parse_networks("127.0.0.0/8")
 
 
@@ -73,9 +83,9 @@ async def notifier(notifier_app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url, application_name="notifier-test", pool_size=4)
-    yield engine
-    await engine.dispose()
+    connections = make_engine(database_url, application_name="notifier-test", pool_size=4)
+    yield connections
+    await connections.dispose()
 
 
 Answer = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
