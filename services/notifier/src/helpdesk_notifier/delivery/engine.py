@@ -67,27 +67,30 @@ class DeliveryEngine:
         self._rng = rng or random.Random()
         self._in_flight: dict[uuid.UUID, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Attempts done and not yet recorded.
+        self._finished: list[tuple[Claimed, AttemptResult]] = []
 
     async def run_due(self) -> int:
         """Attempt every delivery due now, wait for the attempts; returns how many ran."""
         attempted = 0
         while True:
-            started = await self._start_claimed()
-            if not started and not self._tasks:
-                return attempted
+            started = await self._step()
             attempted += len(started)
+            if not started and not self._tasks and not self._finished:
+                return attempted
             if self._tasks:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float) -> None:
-        """Deliver until ``stop`` is set; attempts under way then are finished first."""
+        """Deliver until ``stop`` is set; attempts under way then are finished and recorded
+        first."""
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
                 try:
-                    started = await self._start_claimed()
+                    started = await self._step()
                 except Exception:
-                    log.exception("claiming due deliveries failed; trying again")
+                    log.exception("recording or claiming deliveries failed; trying again")
                     started = []
                 if started and len(self._tasks) < self._max_in_flight:
                     continue
@@ -95,25 +98,42 @@ class DeliveryEngine:
                 await asyncio.wait(waits, timeout=poll_seconds, return_when="FIRST_COMPLETED")
             if self._tasks:
                 await asyncio.wait(self._tasks)
+            await self._step(claim=False)
         finally:
             stopping.cancel()
 
-    async def _start_claimed(self) -> list[Claimed]:
-        free = self._max_in_flight - len(self._tasks)
-        if free <= 0:
+    async def _step(self, *, claim: bool = True) -> list[Claimed]:
+        """One transaction: record the attempts that finished since the last step, and
+        claim what is due for the free slots. Under load many attempts finish during one
+        step, so their records share a commit."""
+        finished, self._finished = self._finished, []
+        free = self._max_in_flight - len(self._tasks) if claim else 0
+        if not finished and free <= 0:
             return []
         slots = {
             endpoint: self._endpoint_concurrency - count
             for endpoint, count in self._in_flight.items()
         }
         async with self._sessions.begin() as session:
-            claimed = await claim_due(
-                session,
-                now=self._clock.now(),
-                lease=self._lease,
-                limit=free,
-                slots=slots,
-                default_slots=self._endpoint_concurrency,
+            now = self._clock.now()
+            for delivery, result in finished:
+                if not await finish_attempt(session, delivery, result, now):
+                    log.warning(
+                        "delivery %s: lease lost before attempt %s was recorded",
+                        delivery.id,
+                        delivery.attempt,
+                    )
+            claimed = (
+                await claim_due(
+                    session,
+                    now=now,
+                    lease=self._lease,
+                    limit=free,
+                    slots=slots,
+                    default_slots=self._endpoint_concurrency,
+                )
+                if free > 0
+                else []
             )
         for delivery in claimed:
             if delivery.endpoint_id is not None:
@@ -131,13 +151,8 @@ class DeliveryEngine:
                 result = await self._attempt_http(delivery)
             else:
                 result = await self._attempt_mail(delivery)
-            async with self._sessions.begin() as session:
-                if not await finish_attempt(session, delivery, result, self._clock.now()):
-                    log.warning(
-                        "delivery %s: lease lost before attempt %s was recorded",
-                        delivery.id,
-                        delivery.attempt,
-                    )
+            # Recorded by the next step; until then the lease keeps the delivery here.
+            self._finished.append((delivery, result))
         except Exception:
             # The lease runs out and the delivery is tried again.
             log.exception("delivery %s: attempt %s failed", delivery.id, delivery.attempt)

@@ -1,15 +1,22 @@
 """One HTTP attempt to a checked address: no redirects followed, a hard time limit, the
-connection made to the address the SSRF guard passed, with the name in Host and SNI."""
+connection made to the address the SSRF guard passed, with the name in Host and TLS SNI
+(and the certificate checked against the name).
+
+aiohttp rather than httpx: on loopback, at 32 requests in flight, httpx's connection pool
+made 170 requests/s on this project's machine and aiohttp 1,500 (bench/NOTIFIER.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from .ssrf import Target
+
+# What is read of a response body (it is not kept): enough to reuse the connection after
+# the usual short answers, without holding a large one in memory.
+_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -19,55 +26,58 @@ class HttpOutcome:
     # Set when there was no response, or it did not count as delivered.
     error: str | None
     retry_after: str | None = None
-    location: str | None = None
 
 
 class HttpSender:
     def __init__(self, *, timeout_seconds: float, connections: int) -> None:
         self._timeout = timeout_seconds
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout_seconds),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            # The environment's proxies would resolve the name again, behind the guard.
-            trust_env=False,
-        )
+        self._session: aiohttp.ClientSession | None = None
+        self._connections = connections
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop (aiohttp binds the session to it).
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                headers={"User-Agent": "helpdesk-notifier"},
+                # The environment's proxies would resolve the name again, behind the guard.
+                trust_env=False,
+                auto_decompress=False,
+            )
+        return self._session
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def send(
         self, target: Target, method: str, headers: dict[str, str], body: bytes
     ) -> HttpOutcome:
-        request = self._client.build_request(
-            method,
-            target.connect_url(),
-            headers={**headers, "host": target.host_header()},
-            content=body or None,
-            extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
-        )
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._client.send(request)
-        except (TimeoutError, httpx.TimeoutException):
+            async with self._client().request(
+                method,
+                target.connect_url(),
+                headers={**headers, "Host": target.host_header()},
+                data=body or None,
+                allow_redirects=False,
+                server_hostname=target.host if target.scheme == "https" else None,
+            ) as response:
+                await response.content.read(_BODY_LIMIT)
+                status = response.status
+                location = response.headers.get("Location")
+                retry_after = response.headers.get("Retry-After")
+        except TimeoutError:
             return HttpOutcome(None, _since(started), f"timed out after {self._timeout:g} s")
-        except httpx.HTTPError as error:
+        except aiohttp.ClientError as error:
             return HttpOutcome(None, _since(started), f"{type(error).__name__}: {error}")
-        latency = _since(started)
-        status = response.status_code
         failure = None
-        if response.is_redirect:
-            failure = f"redirect to {response.headers.get('location', '?')} not followed"
-        elif not response.is_success:
+        if 300 <= status < 400:
+            failure = f"redirect to {location or '?'} not followed"
+        elif not 200 <= status < 300:
             failure = f"HTTP {status}"
-        return HttpOutcome(
-            status,
-            latency,
-            failure,
-            retry_after=response.headers.get("retry-after"),
-            location=response.headers.get("location"),
-        )
+        return HttpOutcome(status, _since(started), failure, retry_after=retry_after)
 
 
 def _since(started: float) -> float:
