@@ -78,7 +78,8 @@ async def receive(ports: list[int], hanging_port: int, stats_port: int) -> None:
         return web.json_response(arrivals)
 
     runners = []
-    for port, handler in [(p, healthy) for p in ports] + [(hanging_port, hang), (stats_port, stats)]:
+    handlers = [(p, healthy) for p in ports] + [(hanging_port, hang), (stats_port, stats)]
+    for port, handler in handlers:
         runner = web.ServerRunner(
             web.Server(handler), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
@@ -135,9 +136,13 @@ class Bench:
             http=http,
             mail=MailSender(
                 SmtpSettings(
-                    host="127.0.0.1", port=1, username=None, password=None,
-                    starttls=False, timeout_seconds=1,
-                )  # fmt: skip
+                    host="127.0.0.1",
+                    port=1,
+                    username=None,
+                    password=None,
+                    starttls=False,
+                    timeout_seconds=1,
+                )
             ),
             mail_from="bench@example.com",
             allowed_networks=parse_networks("127.0.0.0/8"),
@@ -178,7 +183,8 @@ class Bench:
             if rate is None:
                 # A backlog: everything is stored before the engine starts.
                 for first in range(0, healthy, 500):
-                    await store_batch([healthy_url(i) for i in range(first, min(first + 500, healthy))])
+                    last = min(healthy, first + 500)
+                    await store_batch([healthy_url(i) for i in range(first, last)])
                 stamped = time.time()
                 stored_at = dict.fromkeys(stored_at, stamped)
             started = time.time()
@@ -189,7 +195,8 @@ class Bench:
                 for first in range(0, healthy, batch):
                     due = begin + first / rate
                     await asyncio.sleep(max(0.0, due - time.monotonic()))
-                    await store_batch([healthy_url(i) for i in range(first, min(first + batch, healthy))])
+                    last = min(healthy, first + batch)
+                    await store_batch([healthy_url(i) for i in range(first, last)])
             deadline = time.monotonic() + 120
             while True:
                 arrived = await self.arrivals(client)
@@ -197,19 +204,20 @@ class Bench:
                     break
                 await asyncio.sleep(0.1)
         stop.set()
-        delivering.cancel()
+        # Attempts still hanging run into their timeout and are recorded first.
+        await delivering
         await http.close()
         await db.dispose()
         delays = sorted(arrived[k] - t for k, t in stored_at.items() if k in arrived)
-        last = max(arrived[k] for k in stored_at if k in arrived)
+        last_arrival = max(arrived[k] for k in stored_at if k in arrived)
         return {
             "label": label,
             "healthy": healthy,
             "hanging": hanging,
             "rate": rate,
             "arrived": len(delays),
-            "elapsed_s": round(last - started, 3),
-            "per_second": round(len(delays) / (last - started), 1),
+            "elapsed_s": round(last_arrival - started, 3),
+            "per_second": round(len(delays) / (last_arrival - started), 1),
             "p50_ms": round(1000 * delays[len(delays) // 2], 1),
             "p99_ms": round(1000 * delays[int(len(delays) * 0.99) - 1], 1),
             "max_ms": round(1000 * delays[-1], 1),
@@ -259,15 +267,12 @@ def report(results: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-async def measure(quick: bool) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-notifier-"))
-    # initdb runs as another user where the benchmark runs as root.
-    workdir.chmod(0o755)
+async def measure(quick: bool, workdir: Path) -> dict[str, Any]:
     pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
     await asyncio.to_thread(pg.start)
     ports = [free_port() for _ in range(HEALTHY_ENDPOINTS)]
     hanging_port, stats_port = free_port(), free_port()
-    receiver = subprocess.Popen(
+    receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
         [sys.executable, __file__, "receive", "--ports", ",".join(map(str, ports)),
          "--hanging-port", str(hanging_port), "--stats-port", str(stats_port)],
         cwd=ROOT,
@@ -313,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.run(receive(ports, args.hanging_port, args.stats_port))
         return 0
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    results = uvloop.run(measure(args.quick))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-notifier-"))
+    # initdb runs as another user where the benchmark runs as root.
+    workdir.chmod(0o755)
+    results = uvloop.run(measure(args.quick, workdir))
     results["started"] = started
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

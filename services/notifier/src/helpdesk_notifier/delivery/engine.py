@@ -30,7 +30,7 @@ from .mail import MailSender
 from .schedule import parse_retry_after, retry_delay
 from .signing import webhook_headers, webhook_id
 from .ssrf import Network, UnsafeUrl, resolve
-from .store import AttemptResult, Claimed, claim_due, finish_attempt
+from .store import AttemptResult, Claimed, claim_due, finish_attempts
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,12 @@ class DeliveryEngine:
         }
         async with self._sessions.begin() as session:
             now = self._clock.now()
-            for delivery, result in finished:
-                if not await finish_attempt(session, delivery, result, now):
-                    log.warning(
-                        "delivery %s: lease lost before attempt %s was recorded",
-                        delivery.id,
-                        delivery.attempt,
-                    )
+            for lost in await finish_attempts(session, finished, now):
+                log.warning(
+                    "delivery %s: lease lost before attempt %s was recorded",
+                    lost.id,
+                    lost.attempt,
+                )
             claimed = (
                 await claim_due(
                     session,

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from helpdesk_events import OutboundRequest
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Delivery, DeliveryAttempt, Endpoint
+from ..models import Delivery, Endpoint
 from .signing import new_secret
 from .ssrf import ParsedUrl, UnsafeUrl, parse_url
 
@@ -106,6 +106,39 @@ class Claimed:
     endpoint_disabled: str | None
 
 
+# One round trip: lock due deliveries (skipping those other workers hold), keep at most the
+# free slots per endpoint, lease them, and return them with their endpoint's secrets.
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT id, endpoint_id, next_attempt_at FROM notify.delivery
+        WHERE state = 'pending' AND next_attempt_at <= :now
+          AND (endpoint_id IS NULL OR endpoint_id <> ALL (CAST(:full AS uuid[])))
+        ORDER BY next_attempt_at
+        LIMIT :scan
+        FOR UPDATE SKIP LOCKED
+    ), ranked AS (
+        SELECT id, endpoint_id, next_attempt_at,
+               row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS place
+        FROM due
+    ), chosen AS (
+        SELECT r.id, r.endpoint_id FROM ranked r
+        LEFT JOIN unnest(CAST(:slot_endpoints AS uuid[]), CAST(:slot_free AS int[]))
+            AS s (endpoint_id, free) ON s.endpoint_id = r.endpoint_id
+        WHERE r.endpoint_id IS NULL OR r.place <= coalesce(s.free, :default_slots)
+        ORDER BY r.next_attempt_at
+        LIMIT :limit
+    )
+    UPDATE notify.delivery d
+    SET attempts = d.attempts + 1, next_attempt_at = :lease_until, lease_until = :lease_until
+    FROM chosen c LEFT JOIN notify.endpoint e ON e.id = c.endpoint_id
+    WHERE d.id = c.id
+    RETURNING d.id, d.kind, d.request, d.endpoint_id, d.attempts, e.secret, e.previous_secret,
+              e.previous_secret_expires_at, e.disabled_at, e.disabled_reason
+    """
+).columns(request=JSONB)
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -116,89 +149,54 @@ async def claim_due(
     default_slots: int,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries, at most ``slots.get(endpoint, default_slots)``
-    per endpoint; endpoints without a free slot are skipped in the query, so a hanging
+    per endpoint; endpoints without a free slot are left out of the query, so a hanging
     endpoint's backlog never hides the others' due deliveries. Deliveries others hold are
     skipped (SKIP LOCKED); a claimant that dies lets its lease run out, and the delivery
     becomes due again then."""
-    full = [endpoint for endpoint, free in slots.items() if free <= 0]
+    lease_until = now + lease
     rows = (
         await session.execute(
-            select(Delivery.id, Delivery.endpoint_id)
-            .where(
-                Delivery.state == "pending",
-                Delivery.next_attempt_at <= now,
-                Delivery.endpoint_id.is_(None) | Delivery.endpoint_id.not_in(full),
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit * 4)
-            .with_for_update(skip_locked=True, of=Delivery)
+            _CLAIM,
+            {
+                "now": now,
+                "full": [endpoint for endpoint, free in slots.items() if free <= 0],
+                "scan": limit * 4,
+                "slot_endpoints": list(slots),
+                "slot_free": list(slots.values()),
+                "default_slots": default_slots,
+                "limit": limit,
+                "lease_until": lease_until,
+            },
         )
     ).all()
-    chosen: list[uuid.UUID] = []
-    taken: dict[uuid.UUID, int] = {}
-    for row in rows:
-        if len(chosen) == limit:
-            break
-        if row.endpoint_id is not None:
-            if taken.get(row.endpoint_id, 0) >= slots.get(row.endpoint_id, default_slots):
-                continue
-            taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
-        chosen.append(row.id)
-    if not chosen:
-        return []
-    lease_until = now + lease
-    claimed = (
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(chosen))
-            .values(
-                attempts=Delivery.attempts + 1,
-                next_attempt_at=lease_until,
-                lease_until=lease_until,
-            )
-            .returning(
-                Delivery.id,
-                Delivery.kind,
-                Delivery.request,
-                Delivery.endpoint_id,
-                Delivery.attempts,
-            )
+    return [
+        Claimed(
+            id=row.id,
+            kind=row.kind,
+            request=row.request,
+            endpoint_id=row.endpoint_id,
+            attempt=row.attempts,
+            lease_until=lease_until,
+            secrets=()
+            if row.secret is None
+            else signing_secrets(
+                row.secret, row.previous_secret, row.previous_secret_expires_at, now
+            ),
+            endpoint_disabled=None
+            if row.disabled_at is None
+            else row.disabled_reason or "disabled",
         )
-    ).all()
-    endpoints = {
-        e.id: e
-        for e in (
-            await session.scalars(
-                select(Endpoint).where(Endpoint.id.in_({c.endpoint_id for c in claimed}))
-            )
-        ).all()
-    }
-    out = []
-    for row in claimed:
-        endpoint = endpoints.get(row.endpoint_id) if row.endpoint_id is not None else None
-        out.append(
-            Claimed(
-                id=row.id,
-                kind=row.kind,
-                request=row.request,
-                endpoint_id=row.endpoint_id,
-                attempt=row.attempts,
-                lease_until=lease_until,
-                secrets=() if endpoint is None else signing_secrets(endpoint, now),
-                endpoint_disabled=None
-                if endpoint is None or endpoint.disabled_at is None
-                else endpoint.disabled_reason or "disabled",
-            )
-        )
-    return out
+        for row in rows
+    ]
 
 
-def signing_secrets(endpoint: Endpoint, now: datetime) -> tuple[str, ...]:
-    previous = endpoint.previous_secret
-    expires = endpoint.previous_secret_expires_at
-    if previous is not None and (expires is None or expires > now):
-        return (endpoint.secret, previous)
-    return (endpoint.secret,)
+def signing_secrets(
+    secret: str, previous: str | None, previous_expires: datetime | None, now: datetime
+) -> tuple[str, ...]:
+    """The secrets that sign now: the current one, and the previous one until it expires."""
+    if previous is not None and (previous_expires is None or previous_expires > now):
+        return (secret, previous)
+    return (secret,)
 
 
 @dataclass(frozen=True)
@@ -215,44 +213,84 @@ class AttemptResult:
     disable_endpoint: str | None = None
 
 
-async def finish_attempt(
-    session: AsyncSession, claimed: Claimed, result: AttemptResult, now: datetime
-) -> bool:
-    """Log the attempt and move the delivery on; False (nothing written) when the lease was
-    lost meanwhile (another worker took the delivery over)."""
-    values: dict[str, Any] = {"lease_until": None, "last_error": result.error}
-    if result.outcome == "retry":
-        values |= {"state": "pending", "next_attempt_at": result.next_attempt_at}
-    else:
-        values |= {"state": result.outcome, "finished_at": now}
-    moved = await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == claimed.id,
-            Delivery.attempts == claimed.attempt,
-            Delivery.lease_until == claimed.lease_until,
-        )
-        .values(**values)
+_FINISH = text(
+    """
+    UPDATE notify.delivery d
+    SET state = v.state,
+        next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at),
+        finished_at = v.finished_at,
+        lease_until = NULL,
+        last_error = v.error
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:leases AS timestamptz[]),
+        CAST(:states AS text[]), CAST(:nexts AS timestamptz[]),
+        CAST(:finished AS timestamptz[]), CAST(:errors AS text[])
+    ) AS v (id, attempt, lease_until, state, next_attempt_at, finished_at, error)
+    WHERE d.id = v.id AND d.attempts = v.attempt AND d.lease_until = v.lease_until
+    RETURNING d.id
+    """
+)
+_LOG_ATTEMPTS = text(
+    """
+    INSERT INTO notify.delivery_attempt
+        (delivery_id, number, started_at, latency_ms, status_code, error, retry_after_seconds)
+    SELECT * FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:numbers AS int[]), CAST(:started AS timestamptz[]),
+        CAST(:latencies AS float8[]), CAST(:statuses AS int[]), CAST(:errors AS text[]),
+        CAST(:retry_after AS float8[])
     )
-    if moved.rowcount == 0:  # type: ignore[attr-defined]
-        return False
-    session.add(
-        DeliveryAttempt(
-            delivery_id=claimed.id,
-            number=claimed.attempt,
-            started_at=result.started_at,
-            latency_ms=result.latency_ms,
-            status_code=result.status_code,
-            error=result.error,
-            retry_after_seconds=None
-            if result.retry_after is None
-            else result.retry_after.total_seconds(),
-        )
+    """
+)
+
+
+async def finish_attempts(
+    session: AsyncSession, finished: list[tuple[Claimed, AttemptResult]], now: datetime
+) -> list[Claimed]:
+    """Log the attempts and move their deliveries on, all in two statements. Returns the
+    deliveries whose lease was lost meanwhile (another worker took them over): for those
+    nothing is written."""
+    if not finished:
+        return []
+    moved = set(
+        (
+            await session.execute(
+                _FINISH,
+                {
+                    "ids": [d.id for d, _ in finished],
+                    "attempts": [d.attempt for d, _ in finished],
+                    "leases": [d.lease_until for d, _ in finished],
+                    "states": [
+                        "pending" if r.outcome == "retry" else r.outcome for _, r in finished
+                    ],
+                    "nexts": [r.next_attempt_at for _, r in finished],
+                    "finished": [None if r.outcome == "retry" else now for _, r in finished],
+                    "errors": [r.error for _, r in finished],
+                },
+            )
+        ).scalars()
     )
-    if result.disable_endpoint is not None and claimed.endpoint_id is not None:
+    recorded = [(d, r) for d, r in finished if d.id in moved]
+    if recorded:
         await session.execute(
-            update(Endpoint)
-            .where(Endpoint.id == claimed.endpoint_id, Endpoint.disabled_at.is_(None))
-            .values(disabled_at=now, disabled_reason=result.disable_endpoint)
+            _LOG_ATTEMPTS,
+            {
+                "ids": [d.id for d, _ in recorded],
+                "numbers": [d.attempt for d, _ in recorded],
+                "started": [r.started_at for _, r in recorded],
+                "latencies": [r.latency_ms for _, r in recorded],
+                "statuses": [r.status_code for _, r in recorded],
+                "errors": [r.error for _, r in recorded],
+                "retry_after": [
+                    None if r.retry_after is None else r.retry_after.total_seconds()
+                    for _, r in recorded
+                ],
+            },
         )
-    return True
+    for delivery, result in recorded:
+        if result.disable_endpoint is not None and delivery.endpoint_id is not None:
+            await session.execute(
+                update(Endpoint)
+                .where(Endpoint.id == delivery.endpoint_id, Endpoint.disabled_at.is_(None))
+                .values(disabled_at=now, disabled_reason=result.disable_endpoint)
+            )
+    return [d for d, _ in finished if d.id not in moved]
