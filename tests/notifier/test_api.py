@@ -4,16 +4,18 @@ secret rotation (two valid signatures) and the SSRF check when an endpoint is sa
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
 from helpdesk_events import ManualClock
 from helpdesk_notifier.delivery.engine import DeliveryEngine
+from helpdesk_notifier.delivery.schedule import JITTER, MAX_ATTEMPTS, RETRY_DELAYS
 from helpdesk_notifier.delivery.signing import webhook_id
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from tests.notifier.conftest import Receiver, store
+from tests.notifier.conftest import Receiver, delivery_row, store
 from tests.notifier.test_http_delivery import answer
 
 
@@ -52,7 +54,7 @@ async def test_dead_letter_list_detail_and_redelivery(
     await deliveries.run_due()
     detail = (await notifier.get(f"/v1/deliveries/{delivery_id}")).json()
     assert detail["state"] == "delivered"
-    assert [a["status_code"] for a in detail["attempt_log"]] == [410, 200]
+    assert [(a["number"], a["status_code"]) for a in detail["attempt_log"]] == [(1, 410), (2, 200)]
     assert {r.headers["webhook-id"] for r in receiver.requests} == {webhook_id(delivery_id)}
 
 
@@ -127,3 +129,30 @@ async def test_endpoint_registered_twice_is_one_endpoint(
     second = (await notifier.post("/v1/endpoints", json={"url": receiver.url("/b")})).json()
     assert first["id"] == second["id"]
     assert first["origin"] == f"http://127.0.0.1:{receiver.port}"
+
+
+async def test_redelivery_of_a_dead_letter_starts_a_new_round(
+    db: AsyncEngine,
+    clock: ManualClock,
+    receiver: Receiver,
+    deliveries: DeliveryEngine,
+    notifier: httpx.AsyncClient,
+) -> None:
+    receiver.answers["/hook"] = answer(500)
+    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
+    for _ in range(MAX_ATTEMPTS):
+        await deliveries.run_due()
+        row = await delivery_row(db, delivery_id)
+        if row.state == "pending":
+            clock.set(row.next_attempt_at)
+    assert row.state == "dead"
+
+    assert (await notifier.post(f"/v1/deliveries/{delivery_id}/redeliver")).status_code == 200
+    await deliveries.run_due()
+    detail = (await notifier.get(f"/v1/deliveries/{delivery_id}")).json()
+    # still failing, but retried on the schedule from its start, and the log keeps counting
+    assert detail["state"] == "pending"
+    assert detail["attempts"] == MAX_ATTEMPTS + 1
+    assert detail["attempt_log"][-1]["number"] == MAX_ATTEMPTS + 1
+    wait = datetime.fromisoformat(detail["next_attempt_at"]) - clock.now()
+    assert wait <= RETRY_DELAYS[0] * JITTER[1]

@@ -61,6 +61,9 @@ class Delivery(Base):
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     state: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # ``attempts`` when the current round began: a manual redelivery starts a new round on
+    # the full schedule, while attempt numbers in the log keep counting.
+    round_start: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)

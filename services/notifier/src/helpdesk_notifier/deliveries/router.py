@@ -96,7 +96,7 @@ async def redeliver(
         raise Conflict(f"delivery {delivery_id} is pending already: it will be attempted")
     now = request.app.state.clock.now()
     row.state = "pending"
-    row.attempts = 0
+    row.round_start = row.attempts
     row.next_attempt_at = now
     row.finished_at = None
     await session.commit()

@@ -175,7 +175,9 @@ class DeliveryEngine:
         permanent: bool = False,
     ) -> AttemptResult:
         now = self._clock.now()
-        delay = None if permanent else retry_delay(delivery.attempt, self._rng, retry_after)
+        delay = (
+            None if permanent else retry_delay(delivery.attempt_in_round, self._rng, retry_after)
+        )
         return AttemptResult(
             started_at=started_at,
             latency_ms=latency_ms,

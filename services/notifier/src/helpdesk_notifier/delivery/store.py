@@ -100,6 +100,8 @@ class Claimed:
     request: dict[str, Any]
     endpoint_id: uuid.UUID | None
     attempt: int
+    # Which attempt of the current round this is (the schedule counts these).
+    attempt_in_round: int
     lease_until: datetime
     # The endpoint's secrets valid now (current first); empty for e-mail.
     secrets: tuple[str, ...]
@@ -133,7 +135,8 @@ _CLAIM = text(
     SET attempts = d.attempts + 1, next_attempt_at = :lease_until, lease_until = :lease_until
     FROM chosen c LEFT JOIN notify.endpoint e ON e.id = c.endpoint_id
     WHERE d.id = c.id
-    RETURNING d.id, d.kind, d.request, d.endpoint_id, d.attempts, e.secret, e.previous_secret,
+    RETURNING d.id, d.kind, d.request, d.endpoint_id, d.attempts, d.round_start,
+              e.secret, e.previous_secret,
               e.previous_secret_expires_at, e.disabled_at, e.disabled_reason
     """
 ).columns(request=JSONB)
@@ -176,6 +179,7 @@ async def claim_due(
             request=row.request,
             endpoint_id=row.endpoint_id,
             attempt=row.attempts,
+            attempt_in_round=row.attempts - row.round_start,
             lease_until=lease_until,
             secrets=()
             if row.secret is None
