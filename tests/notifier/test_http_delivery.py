@@ -248,3 +248,25 @@ async def test_a_hanging_endpoint_does_not_hold_up_others(
         await run
     for delivery_id in healthy:
         assert (await delivery_row(db, delivery_id)).state == "delivered"
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [
+        {"kind": "http_request", "method": "POST", "headers": {"X-Bad": "a\r\nInjected: 1"}},
+        {"kind": "http_request", "method": "GET", "headers": {"Bad Name": "x"}},
+    ],
+)
+async def test_a_request_that_cannot_be_built_is_dead_not_retried_for_ever(
+    db: AsyncEngine,
+    clock: ManualClock,
+    receiver: Receiver,
+    deliveries: DeliveryEngine,
+    request_fields: dict[str, Any],
+) -> None:
+    delivery_id = await store(db, clock, url=receiver.url(), **request_fields)
+    await deliveries.run_due()
+    row = await delivery_row(db, delivery_id)
+    assert row.state == "dead", row.last_error
+    assert row.last_error
+    assert receiver.requests == []

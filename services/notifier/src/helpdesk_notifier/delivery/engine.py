@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -33,6 +34,9 @@ from .ssrf import Network, UnsafeUrl, resolve
 from .store import AttemptResult, Claimed, claim_due, finish_attempts
 
 log = logging.getLogger(__name__)
+
+# A header name is an RFC 9110 token.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 # Headers a rule may not set: the signature's and the connection's are the notifier's.
 _RESERVED_HEADERS = frozenset(
@@ -145,16 +149,22 @@ class DeliveryEngine:
         return claimed
 
     async def _attempt(self, delivery: Claimed) -> None:
+        started_at = self._clock.now()
         try:
             if delivery.kind in ("call_url", "http_request"):
                 result = await self._attempt_http(delivery)
             else:
                 result = await self._attempt_mail(delivery)
+        except Exception as error:
+            # A request that cannot even be built (a line break in a header a rule set …)
+            # would fail the same way every time: dead at once, with the reason.
+            log.exception("delivery %s: attempt %s failed", delivery.id, delivery.attempt)
+            result = self._failed(
+                delivery, started_at, 0, f"{type(error).__name__}: {error}", permanent=True
+            )
+        try:
             # Recorded by the next step; until then the lease keeps the delivery here.
             self._finished.append((delivery, result))
-        except Exception:
-            # The lease runs out and the delivery is tried again.
-            log.exception("delivery %s: attempt %s failed", delivery.id, delivery.attempt)
         finally:
             if delivery.endpoint_id is not None:
                 left = self._in_flight[delivery.endpoint_id] - 1
@@ -209,6 +219,9 @@ class DeliveryEngine:
             for name, value in (request.get("headers") or {}).items()
             if name.lower() not in _RESERVED_HEADERS
         }
+        invalid = [name for name in headers if not _HEADER_NAME.fullmatch(name)]
+        if invalid:
+            raise ValueError(f"not a valid header name: {invalid[0]!r}")
         headers |= webhook_headers(webhook_id(delivery.id), started_at, body, delivery.secrets)
         outcome = await self._http.send(target, request.get("method") or "GET", headers, body)
         if outcome.error is None:
