@@ -21,12 +21,17 @@ from .config import Settings
 from .delivery.engine import DeliveryEngine
 from .delivery.http import HttpSender
 from .delivery.mail import MailSender, SmtpSettings
-from .handlers.notifications import handlers
+from .handlers.notifications import handlers as notification_handlers
+from .handlers.tickets import handlers as ticket_handlers
 from .models import CONSUMER
 
 
 def plan_worker(resources: WorkerResources) -> WorkerPlan:
-    return WorkerPlan(topics=[resources.topics.notifications], handlers=handlers())
+    topics = resources.topics
+    return WorkerPlan(
+        topics=[topics.notifications, topics.tickets, topics.sla],
+        handlers=notification_handlers() | ticket_handlers(),
+    )
 
 
 CONSUMER_WORKER = Worker(name="notifier", plan=plan_worker, tables=CONSUMER)

@@ -13,6 +13,7 @@ from helpdesk_service.auth import RemoteKeyAuth
 from helpdesk_service.db import database_ready, make_engine, make_session_factory
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
+from .agents.router import router as agents_router
 from .config import Settings
 from .deliveries.router import router as deliveries_router
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "logged attempt by attempt, dead-lettered after the last attempt, and guarded "
             "against SSRF."
         ),
-        routers=[deliveries_router],
+        routers=[deliveries_router, agents_router],
         resources=resources,
         auth=lambda app: RemoteKeyAuth(
             app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}

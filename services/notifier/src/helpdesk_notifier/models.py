@@ -7,7 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,3 +100,33 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # When the receiver asked to be called again (Retry-After), if it did.
     retry_after_seconds: Mapped[float | None] = mapped_column()
+
+
+class AgentNotification(Base):
+    """An agent's in-app notification; unread while ``read_at`` is null."""
+
+    __tablename__ = "agent_notification"
+    __table_args__ = (
+        Index("ix_agent_notification_agent", "agent_id", "id"),
+        UniqueConstraint("event_id", "agent_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    title: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AgentPreference(Base):
+    """An agent's choice for one kind on one channel; without a row the default holds."""
+
+    __tablename__ = "agent_preference"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
