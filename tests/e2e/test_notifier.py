@@ -1,7 +1,8 @@
 """The notifier as real processes: a rule's HTTP request, published by the rule worker,
 arrives signed at a receiver — also when the notifier worker is killed (SIGKILL) in the
 middle of the delivery: after the restart it is delivered, every time with the same
-webhook-id, so the receiver keeps one copy."""
+webhook-id, so the receiver keeps one copy. A ticket a person assigns then shows in the
+agent's in-app notifications."""
 
 import asyncio
 import socket
@@ -24,7 +25,7 @@ async def wait_until(check, timeout=60.0):
             await asyncio.sleep(0.1)
 
 
-async def test_rule_http_request_arrives_signed_after_a_notifier_kill(suite, api_port):
+async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(suite, api_port):
     received: list[tuple[dict[str, str], bytes]] = []
     first_arrived = asyncio.Event()
     never = asyncio.Event()
@@ -114,6 +115,30 @@ async def test_rule_http_request_arrives_signed_after_a_notifier_kill(suite, api
             detail = (await notifier.get(f"/v1/deliveries/{delivery['id']}")).json()
             # the killed attempt left no log line; the one after the restart did
             assert [(a["number"], a["status_code"]) for a in detail["attempt_log"]] == [(2, 200)]
+
+            # A person assigns the ticket: the agent finds it in their in-app notifications.
+            agent = (
+                await tickets.post(
+                    "/v1/agents", json={"name": "Alice", "email": "alice@example.com"}
+                )
+            ).json()
+            key = (
+                await tickets.post(
+                    "/v1/api-keys", json={"name": "alice", "role": "agent", "agent_id": agent["id"]}
+                )
+            ).json()["key"]
+            transfer = await tickets.post(
+                f"/v1/tickets/{created.json()['id']}/transfer", json={"agent_id": agent["id"]}
+            )
+            assert transfer.status_code < 300, transfer.text
+
+            async def notified():
+                found = await notifier.get(
+                    "/v1/agents/me/notifications", headers={"Authorization": f"Bearer {key}"}
+                )
+                return [n["kind"] for n in found.json()] == ["assigned"]
+
+            await wait_until(notified)
     finally:
         never.set()
         await runner.cleanup()

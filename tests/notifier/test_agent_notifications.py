@@ -5,6 +5,7 @@ agent's preferences allow; an agent reads and marks only their own."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ async def ticket_events(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Ca
         name="notifier",
         bootstrap_servers="127.0.0.1:1",
         topics=["helpdesk.tickets"],
-        handlers=handlers(),
+        handlers=handlers(timedelta(hours=1)),
         session_factory=make_session_factory(db),
         tables=CONSUMER,
         clock=clock,
@@ -162,5 +163,22 @@ async def test_an_agent_is_not_told_of_their_own_assignment(
         f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]}
     )
     assert taken.status_code < 300, taken.text
+    await ticket_events()
+    assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []
+
+
+async def test_old_events_make_no_notification(
+    api: Any,
+    client: httpx.AsyncClient,
+    clock: ManualClock,
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    alice = await api.agent(name="Alice")
+    key = await api.agent_key(alice["id"])
+    ticket = await api.ticket()
+    await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
+    # the notifier reads the event long after it happened (deployed on a running suite)
+    clock.advance(hours=2)
     await ticket_events()
     assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []

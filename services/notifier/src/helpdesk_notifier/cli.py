@@ -27,10 +27,13 @@ from .models import CONSUMER
 
 
 def plan_worker(resources: WorkerResources) -> WorkerPlan:
+    # The worker runs with this service's Settings (SERVICE below reads them).
+    settings = cast(Settings, resources.settings)
     topics = resources.topics
+    max_age = timedelta(hours=settings.agent_notice_max_age_hours)
     return WorkerPlan(
         topics=[topics.notifications, topics.tickets, topics.sla],
-        handlers=notification_handlers() | ticket_handlers(),
+        handlers=notification_handlers() | ticket_handlers(max_age),
     )
 
 

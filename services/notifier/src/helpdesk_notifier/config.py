@@ -33,6 +33,8 @@ class Settings(WorkerSettings):
     delivery_lease_seconds: float = Field(default=60, gt=0)
     # How often the worker looks for due deliveries when it found none.
     delivery_poll_seconds: float = Field(default=0.2, gt=0)
+    # Ticket events older than this make no agent notification (see handlers/tickets.py).
+    agent_notice_max_age_hours: float = Field(default=24, gt=0)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None

@@ -1,10 +1,13 @@
 """Ticket and SLA events (topics ``helpdesk.tickets``, ``helpdesk.sla``): the agent
 notifications they make, stored in the event's transaction for the agents whose
 preferences let them through (the consumer dedupes by event; the unique (event, agent,
-kind) covers a replay)."""
+kind) covers a replay). Events older than ``max_age`` make none: a notifier deployed on a
+running suite starts from the oldest retained event and must not page agents about last
+week."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from helpdesk_events import EventBase, HandlerContext
@@ -15,7 +18,9 @@ from ..agents.kinds import DEFAULTS, notices_for
 from ..models import AgentNotification, AgentPreference
 
 
-async def on_ticket_event(event: EventBase, ctx: HandlerContext) -> None:
+async def on_ticket_event(event: EventBase, ctx: HandlerContext, max_age: timedelta) -> None:
+    if ctx.clock.now() - event.occurred_at > max_age:
+        return
     notices = notices_for(event)
     if not notices:
         return
@@ -53,7 +58,10 @@ async def on_ticket_event(event: EventBase, ctx: HandlerContext) -> None:
     )
 
 
-def handlers() -> dict[str, Any]:
+def handlers(max_age: timedelta) -> dict[str, Any]:
+    async def handle(event: EventBase, ctx: HandlerContext) -> None:
+        await on_ticket_event(event, ctx, max_age)
+
     types = (
         "ticket.created",
         "ticket.transferred",
@@ -61,4 +69,4 @@ def handlers() -> dict[str, Any]:
         "message.added",
         "sla.breached",
     )
-    return dict.fromkeys(types, on_ticket_event)
+    return dict.fromkeys(types, handle)
