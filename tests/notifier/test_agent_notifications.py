@@ -4,6 +4,7 @@ agent's preferences allow; an agent reads and marks only their own."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from helpdesk_events import ConsumerRunner, ManualClock
 from helpdesk_notifier.config import Settings
+from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.tickets import handlers
 from helpdesk_notifier.main import create_app
 from helpdesk_notifier.models import CONSUMER
@@ -19,6 +21,7 @@ from helpdesk_service.db import make_session_factory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_KEY
+from tests.notifier.conftest import LOOPBACK, Receiver
 from tests.rule_engine.pump import Pump
 
 
@@ -55,6 +58,7 @@ async def notifier_for(
             database_url=database_url,
             admin_key=ADMIN_KEY,
             ticket_api_url=ticket_api_url,
+            allowed_networks=LOOPBACK,
             db_pool_size=3,
             db_max_overflow=3,
         ),
@@ -115,7 +119,8 @@ async def test_assignment_reply_and_preferences(
 
     # Alice turns customer replies off; the customer writes twice, she hears of neither
     defaults = (await as_alice.get("/v1/agents/me/preferences")).json()
-    assert all(p["enabled"] for p in defaults)
+    assert all(p["enabled"] == (p["channel"] == "in_app") for p in defaults)
+    assert {p["channel"] for p in defaults} == {"in_app", "slack"}
     changed = await as_alice.put(
         "/v1/agents/me/preferences",
         json=[{"kind": "customer_replied", "channel": "in_app", "enabled": False}],
@@ -182,3 +187,42 @@ async def test_old_events_make_no_notification(
     clock.advance(hours=2)
     await ticket_events()
     assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []
+
+
+async def test_slack_messages_go_out_as_deliveries(
+    api: Any,
+    client: httpx.AsyncClient,
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+    receiver: Receiver,
+    deliveries: DeliveryEngine,
+) -> None:
+    alice = await api.agent(name="Alice")
+    as_alice = notifier_for(await api.agent_key(alice["id"]))
+    refused = await as_alice.put("/v1/agents/me/channels/slack", json={"url": "http://10.0.0.1/"})
+    assert refused.status_code == 422
+    saved = await as_alice.put(
+        "/v1/agents/me/channels/slack", json={"url": receiver.url("/slack/T1/B2")}
+    )
+    assert saved.status_code == 200, saved.text
+    # Slack is off by default: nothing goes out until she turns it on
+    ticket = await api.ticket(subject="Printer on fire")
+    await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
+    await ticket_events()
+    assert await deliveries.run_due() == 0
+
+    await as_alice.put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "assigned", "channel": "slack", "enabled": True}],
+    )
+    second = await api.ticket(subject="Toner everywhere")
+    await client.post(f"/v1/tickets/{second['id']}/transfer", json={"agent_id": alice["id"]})
+    await ticket_events()
+    assert await deliveries.run_due() == 1
+    [got] = receiver.requests
+    assert got.path == "/slack/T1/B2"
+    text = json.loads(got.body)["text"]
+    assert text.startswith(second["code"]) and "Toner everywhere" in text
+    # and in the app as well
+    kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
+    assert kinds == ["assigned", "assigned"]

@@ -130,3 +130,13 @@ class AgentPreference(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class AgentChannel(Base):
+    """Where a channel reaches an agent: for ``slack``, their incoming-webhook URL."""
+
+    __tablename__ = "agent_channel"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    address: Mapped[str] = mapped_column(Text)

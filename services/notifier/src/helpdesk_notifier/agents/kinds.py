@@ -1,6 +1,6 @@
 """Which agent an event concerns, and how (pure functions, no I/O).
 
-Built so far: the in-app channel for the kinds a ticket event tells about on its own —
+Built so far: the in-app and Slack channels for the kinds a ticket event tells about on its own —
 assigned to me, customer replied on my ticket, my ticket reopened, SLA breached on my
 ticket. Department-wide kinds need the department's agents and are not built yet."""
 
@@ -21,11 +21,14 @@ from helpdesk_events import (
 )
 
 Kind = Literal["assigned", "customer_replied", "reopened", "sla_breached"]
-Channel = Literal["in_app"]
+Channel = Literal["in_app", "slack"]
 KINDS: tuple[Kind, ...] = ("assigned", "customer_replied", "reopened", "sla_breached")
-CHANNELS: tuple[Channel, ...] = ("in_app",)
-# A new agent gets every kind in the app.
-DEFAULTS: dict[tuple[Kind, Channel], bool] = {(kind, "in_app"): True for kind in KINDS}
+CHANNELS: tuple[Channel, ...] = ("in_app", "slack")
+# A new agent gets every kind in the app, and nothing in Slack until they turn it on (it
+# also needs their incoming-webhook URL).
+DEFAULTS: dict[tuple[Kind, Channel], bool] = {
+    (kind, channel): channel == "in_app" for kind in KINDS for channel in CHANNELS
+}
 # A ticket comes back from these to "open" when it is reopened.
 _SETTLED = frozenset({"resolved", "postponed"})
 

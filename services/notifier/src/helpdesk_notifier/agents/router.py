@@ -1,6 +1,6 @@
-"""/v1/agents/{agent_id}/notifications (the in-app list, read/unread) and
-/v1/agents/{agent_id}/preferences. An agent reaches only their own (``me`` stands for the
-caller); an admin reaches everyone's."""
+"""/v1/agents/{agent_id}/notifications (the in-app list, read/unread),
+/v1/agents/{agent_id}/preferences and /v1/agents/{agent_id}/channels/slack. An agent
+reaches only their own (``me`` stands for the caller); an admin reaches everyone's."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_service.auth import Principal, require
-from helpdesk_service.errors import Forbidden, NotFound
+from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import AgentNotification, AgentPreference
+from ..delivery.ssrf import UnsafeUrl, resolve
+from ..models import AgentChannel, AgentNotification, AgentPreference
 from .kinds import DEFAULTS, Channel, Kind
 
 router = APIRouter(prefix="/v1/agents", tags=["agent notifications"])
@@ -153,3 +154,33 @@ async def set_preferences(
         )
     await session.commit()
     return JsonResponse(await _preferences(session, agent_id))
+
+
+class SlackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="The agent's Slack incoming-webhook URL.")
+
+
+@router.put("/{agent}/channels/slack", response_model=SlackIn)
+async def set_slack(
+    agent: str,
+    data: SlackIn,
+    request: Request,
+    session: Session,
+    principal: Principal = AdminOrAgent,
+) -> JsonResponse:
+    """Where Slack messages reach the agent (checked against the SSRF guard now, and again
+    at every send). Turn kinds on for the ``slack`` channel in the preferences."""
+    agent_id = _agent(agent, principal)
+    try:
+        await resolve(data.url, request.app.state.allowed_networks)
+    except UnsafeUrl as error:
+        raise Unprocessable(f"url: {error}") from None
+    await session.execute(
+        insert(AgentChannel)
+        .values(agent_id=agent_id, channel="slack", address=data.url)
+        .on_conflict_do_update(index_elements=["agent_id", "channel"], set_={"address": data.url})
+    )
+    await session.commit()
+    return JsonResponse({"url": data.url})

@@ -1,21 +1,24 @@
 """Ticket and SLA events (topics ``helpdesk.tickets``, ``helpdesk.sla``): the agent
 notifications they make, stored in the event's transaction for the agents whose
-preferences let them through (the consumer dedupes by event; the unique (event, agent,
-kind) covers a replay). Events older than ``max_age`` make none: a notifier deployed on a
+preferences let them through — in the app, and to Slack as deliveries (the consumer
+dedupes by event; the unique (event, agent, kind) and the deliveries' dedupe keys cover a
+replay). Events older than ``max_age`` make none: a notifier deployed on a
 running suite starts from the oldest retained event and must not page agents about last
 week."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
-from helpdesk_events import EventBase, HandlerContext
+from helpdesk_events import EventBase, HandlerContext, OutboundRequest
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from ..agents.kinds import DEFAULTS, notices_for
-from ..models import AgentNotification, AgentPreference
+from ..agents.kinds import DEFAULTS, AgentNotice, Channel, notices_for
+from ..delivery.store import store_request
+from ..models import AgentChannel, AgentNotification, AgentPreference
 
 
 async def on_ticket_event(event: EventBase, ctx: HandlerContext, max_age: timedelta) -> None:
@@ -25,37 +28,71 @@ async def on_ticket_event(event: EventBase, ctx: HandlerContext, max_age: timede
     if not notices:
         return
     session = ctx.session
+    agents = {n.agent_id for n in notices}
     choices = {
-        (p.agent_id, p.kind): p.enabled
+        (p.agent_id, p.kind, p.channel): p.enabled
         for p in (
             await session.scalars(
-                select(AgentPreference).where(
-                    AgentPreference.agent_id.in_({n.agent_id for n in notices}),
-                    AgentPreference.channel == "in_app",
-                )
+                select(AgentPreference).where(AgentPreference.agent_id.in_(agents))
             )
         ).all()
     }
-    wanted = [n for n in notices if choices.get((n.agent_id, n.kind), DEFAULTS[(n.kind, "in_app")])]
-    if not wanted:
-        return
-    await session.execute(
-        insert(AgentNotification)
-        .values(
-            [
-                {
-                    "agent_id": n.agent_id,
-                    "kind": n.kind,
-                    "ticket_id": n.ticket_id,
-                    "event_id": event.id,
-                    "title": n.title,
-                    "created_at": ctx.clock.now(),
-                }
-                for n in wanted
-            ]
+
+    def wants(notice: AgentNotice, channel: Channel) -> bool:
+        key = (notice.agent_id, notice.kind, channel)
+        return choices.get(key, DEFAULTS[(notice.kind, channel)])
+
+    in_app = [n for n in notices if wants(n, "in_app")]
+    if in_app:
+        await session.execute(
+            insert(AgentNotification)
+            .values(
+                [
+                    {
+                        "agent_id": n.agent_id,
+                        "kind": n.kind,
+                        "ticket_id": n.ticket_id,
+                        "event_id": event.id,
+                        "title": n.title,
+                        "created_at": ctx.clock.now(),
+                    }
+                    for n in in_app
+                ]
+            )
+            .on_conflict_do_nothing()
         )
-        .on_conflict_do_nothing()
-    )
+    to_slack = [n for n in notices if wants(n, "slack")]
+    if to_slack:
+        webhooks = {
+            c.agent_id: c.address
+            for c in (
+                await session.scalars(
+                    select(AgentChannel).where(
+                        AgentChannel.agent_id.in_({n.agent_id for n in to_slack}),
+                        AgentChannel.channel == "slack",
+                    )
+                )
+            ).all()
+        }
+        for notice in to_slack:
+            url = webhooks.get(notice.agent_id)
+            if url is None:
+                continue
+            # A Slack message, delivered (stored, retried, logged) like a rule's request.
+            await store_request(
+                session,
+                OutboundRequest(
+                    kind="http_request",
+                    url=url,
+                    method="POST",
+                    headers={"content-type": "application/json"},
+                    body=json.dumps({"text": notice.title}),
+                    dedupe_key=f"{event.id}:{notice.agent_id}:{notice.kind}:slack",
+                ),
+                now=ctx.clock.now(),
+                event_id=event.id,
+                ticket_id=notice.ticket_id,
+            )
 
 
 def handlers(max_age: timedelta) -> dict[str, Any]:
