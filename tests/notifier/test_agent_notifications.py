@@ -120,7 +120,7 @@ async def test_assignment_reply_and_preferences(
     # Alice turns customer replies off; the customer writes twice, she hears of neither
     defaults = (await as_alice.get("/v1/agents/me/preferences")).json()
     assert all(p["enabled"] == (p["channel"] == "in_app") for p in defaults)
-    assert {p["channel"] for p in defaults} == {"in_app", "slack"}
+    assert {p["channel"] for p in defaults} == {"in_app", "slack", "push"}
     changed = await as_alice.put(
         "/v1/agents/me/preferences",
         json=[{"kind": "customer_replied", "channel": "in_app", "enabled": False}],
@@ -226,3 +226,50 @@ async def test_slack_messages_go_out_as_deliveries(
     # and in the app as well
     kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
     assert kinds == ["assigned", "assigned"]
+
+
+async def test_push_goes_to_the_provider_for_agents_who_turned_it_on(
+    api: Any,
+    client: httpx.AsyncClient,
+    db: AsyncEngine,
+    clock: ManualClock,
+    notifier_for: Callable[[str], httpx.AsyncClient],
+    receiver: Receiver,
+    deliveries: DeliveryEngine,
+) -> None:
+    runner = ConsumerRunner(
+        name="notifier",
+        bootstrap_servers="127.0.0.1:1",
+        topics=["helpdesk.tickets"],
+        handlers=handlers(timedelta(hours=1), push_url=receiver.url("/push")),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    pump = Pump(db, runner)
+    alice = await api.agent(name="Alice")
+    bob = await api.agent(name="Bob")
+    await notifier_for(await api.agent_key(alice["id"])).put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "assigned", "channel": "push", "enabled": True}],
+    )
+    tickets = {}
+    for agent in (alice, bob):
+        ticket = await api.ticket()
+        await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": agent["id"]})
+        tickets[agent["id"]] = ticket["id"]
+    for topic, key, value in await pump.take_outbox("tickets"):
+        await pump.deliver(topic, key, value)
+    await runner.release_connections()
+
+    assert await deliveries.run_due() == 1
+    [got] = receiver.requests
+    pushed = json.loads(got.body)
+    # only Alice turned push on
+    assert (pushed["agent_id"], pushed["kind"], pushed["ticket_id"]) == (
+        alice["id"],
+        "assigned",
+        tickets[alice["id"]],
+    )
+    assert "webhook-signature" in got.headers

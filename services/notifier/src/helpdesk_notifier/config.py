@@ -35,6 +35,9 @@ class Settings(WorkerSettings):
     delivery_poll_seconds: float = Field(default=0.2, gt=0)
     # Ticket events older than this make no agent notification (see handlers/tickets.py).
     agent_notice_max_age_hours: float = Field(default=24, gt=0)
+    # The mobile push provider's webhook: agents who turn push on are sent there (a signed
+    # delivery with agent, kind, ticket and title). Unset: no push.
+    push_webhook_url: str | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None

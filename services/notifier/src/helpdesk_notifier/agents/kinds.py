@@ -1,8 +1,8 @@
 """Which agent an event concerns, and how (pure functions, no I/O).
 
-Built so far: the in-app and Slack channels for the kinds a ticket event tells about on its own —
-assigned to me, customer replied on my ticket, my ticket reopened, SLA breached on my
-ticket. Department-wide kinds need the department's agents and are not built yet."""
+Built so far: the in-app, Slack and push channels for the kinds a ticket event tells
+about on its own — assigned to me, customer replied on my ticket, my ticket reopened, SLA
+breached on my ticket. Department-wide kinds need the department's agents and are not built yet."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from helpdesk_events import (
 )
 
 Kind = Literal["assigned", "customer_replied", "reopened", "sla_breached"]
-Channel = Literal["in_app", "slack"]
+Channel = Literal["in_app", "slack", "push"]
 KINDS: tuple[Kind, ...] = ("assigned", "customer_replied", "reopened", "sla_breached")
-CHANNELS: tuple[Channel, ...] = ("in_app", "slack")
-# A new agent gets every kind in the app, and nothing in Slack until they turn it on (it
-# also needs their incoming-webhook URL).
+CHANNELS: tuple[Channel, ...] = ("in_app", "slack", "push")
+# A new agent gets every kind in the app, and nothing in Slack (it also needs their
+# incoming-webhook URL) or as mobile push until they turn it on.
 DEFAULTS: dict[tuple[Kind, Channel], bool] = {
     (kind, channel): channel == "in_app" for kind in KINDS for channel in CHANNELS
 }

@@ -1,10 +1,10 @@
 """Ticket and SLA events (topics ``helpdesk.tickets``, ``helpdesk.sla``): the agent
 notifications they make, stored in the event's transaction for the agents whose
-preferences let them through — in the app, and to Slack as deliveries (the consumer
-dedupes by event; the unique (event, agent, kind) and the deliveries' dedupe keys cover a
-replay). Events older than ``max_age`` make none: a notifier deployed on a
-running suite starts from the oldest retained event and must not page agents about last
-week."""
+preferences let them through — in the app, and to Slack and the push provider as
+deliveries (the consumer dedupes by event; the unique (event, agent, kind) and the
+deliveries' dedupe keys cover a replay). Events older than ``max_age`` make none: a
+notifier deployed on a running suite starts from the oldest retained event and must not
+page agents about last week."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from ..delivery.store import store_request
 from ..models import AgentChannel, AgentNotification, AgentPreference
 
 
-async def on_ticket_event(event: EventBase, ctx: HandlerContext, max_age: timedelta) -> None:
+async def on_ticket_event(
+    event: EventBase, ctx: HandlerContext, max_age: timedelta, push_url: str | None
+) -> None:
     if ctx.clock.now() - event.occurred_at > max_age:
         return
     notices = notices_for(event)
@@ -93,11 +95,40 @@ async def on_ticket_event(event: EventBase, ctx: HandlerContext, max_age: timede
                 event_id=event.id,
                 ticket_id=notice.ticket_id,
             )
+    if push_url is None:
+        return
+    for notice in notices:
+        if not wants(notice, "push"):
+            continue
+        # The provider knows the agent's devices; it gets who, what and which ticket.
+        await store_request(
+            session,
+            OutboundRequest(
+                kind="http_request",
+                url=push_url,
+                method="POST",
+                headers={"content-type": "application/json"},
+                body=json.dumps(
+                    {
+                        "agent_id": str(notice.agent_id),
+                        "kind": notice.kind,
+                        "ticket_id": str(notice.ticket_id),
+                        "title": notice.title,
+                    }
+                ),
+                dedupe_key=f"{event.id}:{notice.agent_id}:{notice.kind}:push",
+            ),
+            now=ctx.clock.now(),
+            event_id=event.id,
+            ticket_id=notice.ticket_id,
+        )
 
 
-def handlers(max_age: timedelta) -> dict[str, Any]:
+def handlers(max_age: timedelta, push_url: str | None = None) -> dict[str, Any]:
+    """``push_url``: the push provider's webhook (None: no push is sent)."""
+
     async def handle(event: EventBase, ctx: HandlerContext) -> None:
-        await on_ticket_event(event, ctx, max_age)
+        await on_ticket_event(event, ctx, max_age, push_url)
 
     types = (
         "ticket.created",
