@@ -62,6 +62,7 @@ bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/rules.py
 	$(VENV)/bin/python bench/router.py
+	$(VENV)/bin/python bench/notifier.py
 
 mutation: $(INSTALLED)
 	$(VENV)/bin/python bench/mutation.py $(MUTATION_ARGS)

@@ -43,4 +43,5 @@ def test_the_repository_procfile_runs_its_services():
         "ticket-api",
         "rule-engine",
         "router",
+        "notifier",
     ]

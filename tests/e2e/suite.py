@@ -181,6 +181,42 @@ class Suite:
             )
         )
 
+    def notifier(self, port: int, ticket_api_port: int) -> ServiceProcess:
+        env = self.base_env() | {
+            "NOTIFIER_PORT": str(port),
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            "NOTIFIER_ALLOWED_NETWORKS": "127.0.0.0/8",
+        }
+        return self._add(
+            ServiceProcess(
+                "notifier",
+                [str(BIN / "helpdesk-notifier"), "serve"],
+                env,
+                self.log_dir / "notifier.log",
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+            )
+        )
+
+    def notifier_worker(
+        self, *, lease_seconds: float = 60, name: str = "notifier-worker"
+    ) -> ServiceProcess:
+        env = self.base_env() | {
+            # Receivers of the tests listen on loopback.
+            "NOTIFIER_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "NOTIFIER_DELIVERY_LEASE_SECONDS": str(lease_seconds),
+            "NOTIFIER_WEBHOOK_TIMEOUT_SECONDS": str(min(10, lease_seconds / 2)),
+            "NOTIFIER_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "NOTIFIER_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+        }
+        return self._add(
+            ServiceProcess(
+                name,
+                [str(BIN / "helpdesk-notifier"), "worker"],
+                env,
+                self.log_dir / f"{name}.log",
+            )
+        )
+
     def _add(self, process: ServiceProcess) -> ServiceProcess:
         self.processes.append(process)
         return process

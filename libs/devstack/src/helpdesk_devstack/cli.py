@@ -205,6 +205,8 @@ def _service_env(database_url: str, bootstrap_servers: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "HELPDESK_ADMIN_KEY": os.environ.get("HELPDESK_ADMIN_KEY", DEFAULT_ADMIN_KEY),
         "HELPDESK_SERVICE_KEY": os.environ.get("HELPDESK_SERVICE_KEY", DEFAULT_SERVICE_KEY),
+        # The notifier's SSRF guard lets rules call receivers on this machine (local only).
+        "NOTIFIER_ALLOWED_NETWORKS": os.environ.get("NOTIFIER_ALLOWED_NETWORKS", "127.0.0.0/8"),
         # `make run` does not activate the virtualenv, yet the Procfile names its scripts.
         "PATH": os.pathsep.join([scripts, os.environ.get("PATH", os.defpath)]),
         # Service logs must reach the shared log stream as they happen, not in blocks.

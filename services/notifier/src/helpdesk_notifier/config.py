@@ -1,0 +1,58 @@
+"""Settings for the notifier, read from the environment (prefix ``NOTIFIER_``; the suite's
+shared names such as ``DATABASE_URL`` also unprefixed, see helpdesk_service.settings)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from helpdesk_service.settings import settings_config
+from helpdesk_service.worker import WorkerSettings
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from .delivery.ssrf import Network, parse_networks
+
+
+class Settings(WorkerSettings):
+    model_config = settings_config("NOTIFIER_")
+
+    port: int = 8005
+    consumer_group: str = "notifier"
+    # Networks outbound URLs may reach although the SSRF guard refuses them otherwise
+    # (comma-separated CIDRs, e.g. "127.0.0.0/8" for receivers on this machine).
+    allowed_networks: Annotated[tuple[Network, ...], NoDecode] = ()
+    # One HTTP attempt, connect to last byte.
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
+    # Attempts in flight to one endpoint (per worker process): a slow endpoint holds only
+    # its own slots.
+    endpoint_concurrency: int = Field(default=4, ge=1, le=100)
+    # Attempts in flight in one worker process, all endpoints together.
+    max_deliveries_in_flight: int = Field(default=64, ge=1, le=1000)
+    # A claimed delivery is retried by another worker when its claimant did not finish in
+    # this time (it died): longer than the timeout of one attempt.
+    delivery_lease_seconds: float = Field(default=60, gt=0)
+    # How often the worker looks for due deliveries when it found none.
+    delivery_poll_seconds: float = Field(default=0.2, gt=0)
+    # Ticket events older than this make no agent notification (see handlers/tickets.py).
+    agent_notice_max_age_hours: float = Field(default=24, gt=0)
+    # The mobile push provider's webhook: agents who turn push on are sent there (a signed
+    # delivery with agent, kind, ticket and title). Unset: no push.
+    push_webhook_url: str | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "helpdesk@localhost"
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        return parse_networks(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _attempt_within_lease(self) -> Settings:
+        # Otherwise a live attempt's delivery could be claimed, and sent, a second time.
+        if self.webhook_timeout_seconds >= self.delivery_lease_seconds:
+            raise ValueError("webhook_timeout_seconds must be shorter than delivery_lease_seconds")
+        return self

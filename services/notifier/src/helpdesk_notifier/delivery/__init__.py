@@ -1,0 +1,1 @@
+"""Outbound deliveries: stored, claimed, attempted, signed, retried, dead-lettered."""

@@ -1,0 +1,60 @@
+"""The notifier's admin API: ``create_app()`` builds it with the service kit; consuming
+and delivering run in ``cli worker``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from helpdesk_events import Clock
+from helpdesk_service.app import create_service_app
+from helpdesk_service.auth import RemoteKeyAuth
+from helpdesk_service.db import database_ready, make_engine, make_session_factory
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
+
+from .agents.router import router as agents_router
+from .config import Settings
+from .deliveries.router import router as deliveries_router
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def resources(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            application_name="notifier",
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        # Callers' keys are checked by ticket-api.
+        session = ticket_api_session(settings.ticket_api_url)
+        app.state.engine = engine
+        app.state.sessions = make_session_factory(engine)
+        app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
+        app.state.allowed_networks = settings.allowed_networks
+        try:
+            yield
+        finally:
+            await session.close()
+            await engine.dispose()
+
+    return create_service_app(
+        settings,
+        title="helpdesk notifier",
+        description=(
+            "Delivers what rules send: e-mails and HTTP calls, each stored before it is "
+            "attempted, signed (Standard Webhooks), retried with backoff for about three days, "
+            "logged attempt by attempt, dead-lettered after the last attempt, and guarded "
+            "against SSRF."
+        ),
+        routers=[deliveries_router, agents_router],
+        resources=resources,
+        auth=lambda app: RemoteKeyAuth(
+            app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}
+        ),
+        readiness={"database": database_ready},
+        clock=clock,
+    )

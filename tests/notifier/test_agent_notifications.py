@@ -1,0 +1,275 @@
+"""Agent notifications in the app: ticket-api's events, consumed by the notifier's handler
+through the real ConsumerRunner, become notifications of the agent they concern, as the
+agent's preferences allow; an agent reads and marks only their own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from helpdesk_events import ConsumerRunner, ManualClock
+from helpdesk_notifier.config import Settings
+from helpdesk_notifier.delivery.engine import DeliveryEngine
+from helpdesk_notifier.handlers.tickets import handlers
+from helpdesk_notifier.main import create_app
+from helpdesk_notifier.models import CONSUMER
+from helpdesk_service.db import make_session_factory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import ADMIN_KEY
+from tests.notifier.conftest import LOOPBACK, Receiver
+from tests.rule_engine.pump import Pump
+
+
+@pytest.fixture
+async def ticket_events(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Callable[..., Any]]:
+    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
+    runner = ConsumerRunner(
+        name="notifier",
+        bootstrap_servers="127.0.0.1:1",
+        topics=["helpdesk.tickets"],
+        handlers=handlers(timedelta(hours=1)),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    pump = Pump(db, runner)
+
+    async def deliver() -> None:
+        for topic, key, value in await pump.take_outbox("tickets"):
+            await pump.deliver(topic, key, value)
+
+    yield deliver
+    await runner.release_connections()
+
+
+@pytest.fixture
+async def notifier_for(
+    database_url: str, ticket_api_url: str, clock: ManualClock
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """Clients of the notifier API with a given key (checked by ticket-api)."""
+    application = create_app(
+        Settings(
+            database_url=database_url,
+            admin_key=ADMIN_KEY,
+            ticket_api_url=ticket_api_url,
+            allowed_networks=LOOPBACK,
+            db_pool_size=3,
+            db_max_overflow=3,
+        ),
+        clock=clock,
+    )
+    clients: list[httpx.AsyncClient] = []
+    async with application.router.lifespan_context(application):
+
+        def build(key: str) -> httpx.AsyncClient:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(application),
+                base_url="http://notifier",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            clients.append(client)
+            return client
+
+        yield build
+        for client in clients:
+            await client.aclose()
+
+
+async def test_assignment_reply_and_preferences(
+    api: Any,
+    client: httpx.AsyncClient,
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    support = await api.department("Support")
+    alice = await api.agent([support["id"]], name="Alice")
+    bob = await api.agent([support["id"]], name="Bob")
+    as_alice = notifier_for(await api.agent_key(alice["id"]))
+    as_bob = notifier_for(await api.agent_key(bob["id"]))
+    as_admin = notifier_for(ADMIN_KEY)
+
+    ticket = await api.ticket(subject="Printer on fire")
+    assigned = await client.post(
+        f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]}
+    )
+    assert assigned.status_code < 300, assigned.text
+    await ticket_events()
+
+    mine = (await as_alice.get("/v1/agents/me/notifications")).json()
+    assert [(n["kind"], n["ticket_id"]) for n in mine] == [("assigned", ticket["id"])]
+    assert "Printer on fire" in mine[0]["title"]
+    assert (await as_bob.get("/v1/agents/me/notifications")).json() == []
+
+    # Bob may not read Alice's list, nor mark her notifications
+    forbidden = await as_bob.get(f"/v1/agents/{alice['id']}/notifications")
+    assert forbidden.status_code == 403
+    not_his = await as_bob.post(f"/v1/agents/me/notifications/{mine[0]['id']}/read")
+    assert not_his.status_code == 404
+    read = await as_alice.post(f"/v1/agents/me/notifications/{mine[0]['id']}/read")
+    assert read.json()["read_at"] is not None
+    assert (await as_alice.get("/v1/agents/me/notifications?unread=true")).json() == []
+    # the admin sees anyone's
+    assert len((await as_admin.get(f"/v1/agents/{alice['id']}/notifications")).json()) == 1
+
+    # Alice turns customer replies off; the customer writes twice, she hears of neither
+    defaults = (await as_alice.get("/v1/agents/me/preferences")).json()
+    assert all(p["enabled"] == (p["channel"] == "in_app") for p in defaults)
+    assert {p["channel"] for p in defaults} == {"in_app", "slack", "push"}
+    changed = await as_alice.put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "customer_replied", "channel": "in_app", "enabled": False}],
+    )
+    assert {(p["kind"], p["enabled"]) for p in changed.json()} >= {("customer_replied", False)}
+    bad = await as_alice.put(
+        "/v1/agents/me/preferences", json=[{"kind": "gossip", "channel": "in_app", "enabled": 1}]
+    )
+    assert bad.status_code == 422
+    assert (await as_bob.put(f"/v1/agents/{alice['id']}/preferences", json=[])).status_code == 403
+    reply = await client.post(
+        f"/v1/tickets/{ticket['id']}/messages",
+        json={"author_kind": "customer", "body": "Still burning."},
+    )
+    assert reply.status_code < 300, reply.text
+    await ticket_events()
+    kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
+    assert "customer_replied" not in kinds
+
+    # …and back on
+    await as_alice.put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "customer_replied", "channel": "in_app", "enabled": True}],
+    )
+    await client.post(
+        f"/v1/tickets/{ticket['id']}/messages",
+        json={"author_kind": "customer", "body": "Now smoking."},
+    )
+    await ticket_events()
+    kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
+    assert kinds[0] == "customer_replied"
+
+
+async def test_an_agent_is_not_told_of_their_own_assignment(
+    api: Any,
+    client_for: Callable[[str], httpx.AsyncClient],
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    support = await api.department("Support")
+    alice = await api.agent([support["id"]], name="Alice")
+    key = await api.agent_key(alice["id"])
+    ticket = await api.ticket(department_id=support["id"])
+    taken = await client_for(key).post(
+        f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]}
+    )
+    assert taken.status_code < 300, taken.text
+    await ticket_events()
+    assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []
+
+
+async def test_old_events_make_no_notification(
+    api: Any,
+    client: httpx.AsyncClient,
+    clock: ManualClock,
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    alice = await api.agent(name="Alice")
+    key = await api.agent_key(alice["id"])
+    ticket = await api.ticket()
+    await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
+    # the notifier reads the event long after it happened (deployed on a running suite)
+    clock.advance(hours=2)
+    await ticket_events()
+    assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []
+
+
+async def test_slack_messages_go_out_as_deliveries(
+    api: Any,
+    client: httpx.AsyncClient,
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+    receiver: Receiver,
+    deliveries: DeliveryEngine,
+) -> None:
+    alice = await api.agent(name="Alice")
+    as_alice = notifier_for(await api.agent_key(alice["id"]))
+    refused = await as_alice.put("/v1/agents/me/channels/slack", json={"url": "http://10.0.0.1/"})
+    assert refused.status_code == 422
+    saved = await as_alice.put(
+        "/v1/agents/me/channels/slack", json={"url": receiver.url("/slack/T1/B2")}
+    )
+    assert saved.status_code == 200, saved.text
+    # Slack is off by default: nothing goes out until she turns it on
+    ticket = await api.ticket(subject="Printer on fire")
+    await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
+    await ticket_events()
+    assert await deliveries.run_due() == 0
+
+    await as_alice.put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "assigned", "channel": "slack", "enabled": True}],
+    )
+    second = await api.ticket(subject="Toner everywhere")
+    await client.post(f"/v1/tickets/{second['id']}/transfer", json={"agent_id": alice["id"]})
+    await ticket_events()
+    assert await deliveries.run_due() == 1
+    [got] = receiver.requests
+    assert got.path == "/slack/T1/B2"
+    text = json.loads(got.body)["text"]
+    assert text.startswith(second["code"]) and "Toner everywhere" in text
+    # and in the app as well
+    kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
+    assert kinds == ["assigned", "assigned"]
+
+
+async def test_push_goes_to_the_provider_for_agents_who_turned_it_on(
+    api: Any,
+    client: httpx.AsyncClient,
+    db: AsyncEngine,
+    clock: ManualClock,
+    notifier_for: Callable[[str], httpx.AsyncClient],
+    receiver: Receiver,
+    deliveries: DeliveryEngine,
+) -> None:
+    runner = ConsumerRunner(
+        name="notifier",
+        bootstrap_servers="127.0.0.1:1",
+        topics=["helpdesk.tickets"],
+        handlers=handlers(timedelta(hours=1), push_url=receiver.url("/push")),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    pump = Pump(db, runner)
+    alice = await api.agent(name="Alice")
+    bob = await api.agent(name="Bob")
+    await notifier_for(await api.agent_key(alice["id"])).put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "assigned", "channel": "push", "enabled": True}],
+    )
+    tickets = {}
+    for agent in (alice, bob):
+        ticket = await api.ticket()
+        await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": agent["id"]})
+        tickets[agent["id"]] = ticket["id"]
+    for topic, key, value in await pump.take_outbox("tickets"):
+        await pump.deliver(topic, key, value)
+    await runner.release_connections()
+
+    assert await deliveries.run_due() == 1
+    [got] = receiver.requests
+    pushed = json.loads(got.body)
+    # only Alice turned push on
+    assert (pushed["agent_id"], pushed["kind"], pushed["ticket_id"]) == (
+        alice["id"],
+        "assigned",
+        tickets[alice["id"]],
+    )
+    assert "webhook-signature" in got.headers

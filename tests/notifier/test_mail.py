@@ -1,0 +1,124 @@
+"""E-mail deliveries (send e-mail, send answer) through SMTP to a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from helpdesk_events import ManualClock
+from helpdesk_notifier.delivery.engine import DeliveryEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.notifier.conftest import attempts, delivery_row, store
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives; ``refuse`` makes it answer with
+    that SMTP reply to DATA instead."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Envelope, Message]] = []
+        self.refuse: str | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refuse is not None:
+            return self.refuse
+        assert isinstance(envelope.content, bytes)
+        self.messages.append((envelope, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+async def mailbox(smtp_port: int) -> AsyncIterator[Mailbox]:
+    box = Mailbox()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(box), "127.0.0.1", smtp_port)
+    yield box
+    server.close()
+    await server.wait_closed()
+
+
+async def test_send_email_arrives(
+    db: AsyncEngine, clock: ManualClock, mailbox: Mailbox, deliveries: DeliveryEngine
+) -> None:
+    delivery_id = await store(
+        db,
+        clock,
+        kind="send_email",
+        to=["boss@example.com"],
+        cc=["team@example.com"],
+        subject="T-000001 escalated",
+        body="Ticket T-000001 waits for you.",
+    )
+    assert await deliveries.run_due() == 1
+    [(envelope, message)] = mailbox.messages
+    assert envelope.mail_from == "helpdesk@example.com"
+    assert sorted(envelope.rcpt_tos) == ["boss@example.com", "team@example.com"]
+    assert message["Subject"] == "T-000001 escalated"
+    assert message["Message-ID"] == f"<{delivery_id.hex}@helpdesk-notifier>"
+    payload: Any = message.get_payload(decode=True)
+    assert payload.decode().strip() == "Ticket T-000001 waits for you."
+    assert (await delivery_row(db, delivery_id)).state == "delivered"
+
+
+async def test_send_answer_goes_to_the_customer(
+    db: AsyncEngine, clock: ManualClock, mailbox: Mailbox, deliveries: DeliveryEngine
+) -> None:
+    await store(
+        db,
+        clock,
+        kind="send_answer",
+        to=["cleo@example.com"],
+        subject="Re: Invoice 2026-114 is wrong",
+        body="Hi, we got T-000001 and Billing is on it.",
+    )
+    await deliveries.run_due()
+    [(envelope, message)] = mailbox.messages
+    assert envelope.rcpt_tos == ["cleo@example.com"]
+    assert message["Subject"] == "Re: Invoice 2026-114 is wrong"
+
+
+async def test_temporary_refusal_is_retried_permanent_is_dead(
+    db: AsyncEngine, clock: ManualClock, mailbox: Mailbox, deliveries: DeliveryEngine
+) -> None:
+    mailbox.refuse = "451 try again later"
+    delivery_id = await store(db, clock, kind="send_email", to=["a@example.com"], body="x")
+    await deliveries.run_due()
+    row = await delivery_row(db, delivery_id)
+    assert (row.state, row.last_error) == ("pending", "SMTP 451: try again later")
+
+    mailbox.refuse = "554 no such mailbox"
+    clock.set(row.next_attempt_at)
+    await deliveries.run_due()
+    row = await delivery_row(db, delivery_id)
+    assert row.state == "dead"
+    assert row.last_error.startswith("SMTP 554")
+    assert [a.error[:8] for a in await attempts(db, delivery_id)] == ["SMTP 451", "SMTP 554"]
+
+    mailbox.refuse = None
+    other = await store(db, clock, kind="send_email", to=["a@example.com"], body="y")
+    await deliveries.run_due()
+    assert (await delivery_row(db, other)).state == "delivered"
+
+
+async def test_no_smtp_server_is_retried(
+    db: AsyncEngine, clock: ManualClock, deliveries: DeliveryEngine
+) -> None:
+    delivery_id = await store(db, clock, kind="send_email", to=["a@example.com"], body="x")
+    await deliveries.run_due()
+    row = await delivery_row(db, delivery_id)
+    assert row.state == "pending"
+    assert row.last_error
+
+
+async def test_email_without_recipient_is_dead_on_arrival(
+    db: AsyncEngine, clock: ManualClock, deliveries: DeliveryEngine
+) -> None:
+    delivery_id = await store(db, clock, kind="send_email", to=[], body="x")
+    row = await delivery_row(db, delivery_id)
+    assert (row.state, row.last_error) == ("dead", "the e-mail has no recipient")
