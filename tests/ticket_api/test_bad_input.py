@@ -211,3 +211,22 @@ async def test_invalid_patch_values_are_422(api, client):
     )
     assert "header.X-Correlation-Id" in [d["field"] for d in error_of(response, 422)["details"]]
     assert (await client.get(f"/v1/tickets/{ticket['id']}")).json() == ticket
+
+
+async def test_a_body_that_is_not_unicode_is_invalid_json_on_the_hot_routes(client, api):
+    ticket = await api.ticket()
+    for path in ("/v1/tickets", f"/v1/tickets/{ticket['id']}/actions"):
+        response = await client.post(
+            path,
+            content=b"\x84\xa1 not text",
+            headers={"Content-Type": "application/json", "Idempotency-Key": "k-unicode"},
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_a_405_names_the_methods_the_path_takes(client):
+    response = await client.put("/v1/departments")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert response.json()["error"]["code"] == "method_not_allowed"
