@@ -101,14 +101,10 @@ async def patch_rule(
 ) -> JsonResponse:
     rule = await _get(session, rule_id)
     given = data.model_fields_set
-    for field in given - {"actions", "notes"}:
-        value = getattr(data, field)
-        if value is None:
-            raise Unprocessable(f"{field}: cannot be null")
-        setattr(rule, field, value)
-    if "notes" in given:
-        rule.notes = data.notes
-    if "actions" in given and data.actions is not None:
+    # PatchModel refused null for every field but notes.
+    for field in given - {"actions"}:
+        setattr(rule, field, getattr(data, field))
+    if data.actions is not None:
         rule.actions = dump_actions(data.actions)
     check_rule(rule.kind, rule.trigger, rule.conditions, rule.actions)
     rule.updated_at = request.app.state.clock.now()

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from helpdesk_service.patch import PatchModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..engine.actions import Action, StrictModel
@@ -25,7 +26,11 @@ class RuleIn(StrictModel):
     actions: list[Action] = Field(min_length=1, max_length=50)
 
 
-class RulePatch(StrictModel):
+class RulePatch(PatchModel):
+    """Fields to change; omitted fields stay as they are. Null clears the notes."""
+
+    nullable = frozenset({"notes"})
+
     name: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None
