@@ -48,7 +48,9 @@ async def test_cascades_stop_at_the_depth_limit_and_say_so(api, client, rules, e
             name=f"step {n}",
             position=100 - 10 * n,
             trigger="tags_changed" if n > 1 else "ticket_created",
-            conditions=any_of([cond("tags", "has_tag", f"s{n - 1}")]) if n > 1 else {"any": []},
+            conditions=any_of([cond("tags", "has_tag", f"s{n - 1}")])
+            if n > 1
+            else {"every_ticket": True},
             actions=[{"type": "add_tags", "tags": [f"s{n}"]}],
         )
     created = await api.ticket()
@@ -153,7 +155,7 @@ async def test_dry_run_against_a_ticket(api, rules):
     ],
 )
 async def test_bad_rules_get_422_with_a_pointer(rules, body, pointer):
-    base = {"name": "bad", "actions": [{"type": "resolve"}]}
+    base = {"name": "bad", "conditions": {"every_ticket": True}, "actions": [{"type": "resolve"}]}
     response = await rules.post("/v1/rules", json={**base, **body})
     assert response.status_code == 422, response.text
     fields = [d["field"] for d in response.json()["error"]["details"]]

@@ -22,6 +22,7 @@ from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
 from ..engine.triggers import Trigger
 from ..models import Evaluation, Rule, evaluation_results
+from .references import check_references
 from .schemas import RuleIn, RuleOut, RulePatch
 from .service import bump_version, check_rule, dump_actions, new_rule, next_position
 
@@ -47,6 +48,7 @@ async def create_rule(
     """Create a rule. Conditions: see libs/conditions/README.md; actions: docs/rule-engine.md."""
     actions = dump_actions(data.actions)
     check_rule(data.kind, data.trigger, data.conditions, actions)
+    await check_references(request.app.state.ticket_api, actions)
     position = (
         data.position if data.position is not None else await next_position(session, data.kind)
     )
@@ -106,7 +108,15 @@ async def patch_rule(
         setattr(rule, field, getattr(data, field))
     if data.actions is not None:
         rule.actions = dump_actions(data.actions)
-    check_rule(rule.kind, rule.trigger, rule.conditions, rule.actions)
+    check_rule(
+        rule.kind,
+        rule.trigger,
+        rule.conditions,
+        rule.actions,
+        new_conditions="conditions" in given,
+    )
+    if data.actions is not None:
+        await check_references(request.app.state.ticket_api, rule.actions)
     rule.updated_at = request.app.state.clock.now()
     await bump_version(session)
     await session.commit()

@@ -22,7 +22,11 @@ class RuleIn(StrictModel):
     # Rules run in ascending position; omitted = after the last rule of its kind.
     position: int | None = Field(default=None, ge=0, le=1_000_000)
     trigger: Trigger = "ticket_created"
-    conditions: dict[str, Any] = Field(default_factory=lambda: {"any": []})
+    conditions: dict[str, Any] = Field(
+        description="which tickets the rule acts on (libs/conditions/README.md); "
+        '{"every_ticket": true} for every ticket',
+        examples=[{"every_ticket": True}],
+    )
     actions: list[Action] = Field(min_length=1, max_length=50)
 
 

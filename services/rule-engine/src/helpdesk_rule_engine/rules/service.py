@@ -62,10 +62,26 @@ async def bump_version(session: AsyncSession) -> None:
 
 
 def check_rule(
-    kind: str, trigger: str, conditions: dict[str, Any], actions: list[dict[str, Any]]
+    kind: str,
+    trigger: str,
+    conditions: dict[str, Any],
+    actions: list[dict[str, Any]],
+    *,
+    new_conditions: bool = True,
 ) -> None:
-    """What pydantic cannot see alone: conditions, SLA rule limits, purge placement."""
+    """What pydantic cannot see alone: conditions, SLA rule limits, purge placement.
+    ``new_conditions``: the conditions are being set now (a rule saved before every_ticket
+    existed keeps its empty conditions through edits of other fields)."""
     errors = condition_errors(conditions, pointer="conditions")
+    if new_conditions and conditions == {"any": []}:
+        # "Every ticket" must be asked for, not reached by leaving the conditions empty.
+        errors.append(
+            {
+                "field": "conditions.any",
+                "message": "a rule needs at least one group of conditions; "
+                'to act on every ticket, write "conditions": {"every_ticket": true}',
+            }
+        )
     if kind == "sla":
         if trigger != "ticket_created":
             errors.append(
