@@ -216,3 +216,26 @@ async def test_traces_stored_or_recomputed(api, rules, engine, clock, full_trace
             if e["event_type"] == "ticket.created"
         ]
         assert again["results"][0]["rule_changed_since"] is True
+
+
+@pytest.mark.parametrize("max_depth", [1])
+async def test_at_the_depth_limit_a_rule_that_already_fired_says_so(
+    api, client, rules, engine, max_depth
+):
+    tagger = await make_rule(
+        rules,
+        name="tagger",
+        trigger="tags_changed",
+        conditions={"every_ticket": True},
+        actions=[{"type": "add_tags", "tags": ["tagged"]}],
+    )
+    created = await api.ticket()
+    await engine.drain()
+    await client.post(f"/v1/tickets/{created['id']}/tags", json={"tags": ["vip"]})
+    await engine.drain()
+    outcomes = [
+        r["outcome"]
+        for e in await evaluations(rules, created["id"], tagger["id"])
+        for r in e["results"]
+    ]
+    assert sorted(outcomes) == ["already_fired", "fired"], outcomes

@@ -94,6 +94,10 @@ def _claim_firing(processed: str) -> str:
     )
 
 
+_FIRING_HOLDER = (
+    f"SELECT event_id FROM {_FIRING} WHERE rule_id = $1::uuid AND correlation_id = $2::uuid"
+)
+
 _VERSION_AND_MARK = (
     f"WITH v AS (SELECT {_CURRENT_VERSION} AS version), "
     "mark AS (INSERT INTO {processed} (consumer, event_id) "
@@ -298,6 +302,16 @@ class RuleEngine:
                 continue
             if event.depth >= self._max_depth:
                 cascades_stopped += 1
+                # Both guards hold here; the trace names the one that would have stopped the
+                # rule anyway: a rule that already fired for this change is the loop guard's.
+                holder = await db.fetchval(_FIRING_HOLDER, rule.id, event.correlation_id)
+                if holder is not None and holder != event.id:
+                    entry.update(
+                        outcome="already_fired",
+                        reason="this rule already fired for the same originating change "
+                        "(loop guard)",
+                    )
+                    continue
                 entry.update(
                     outcome="depth_limit",
                     reason=f"cascade stopped: the change is {event.depth} automatic steps from the "
