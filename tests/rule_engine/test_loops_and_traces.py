@@ -239,3 +239,29 @@ async def test_at_the_depth_limit_a_rule_that_already_fired_says_so(
         for r in e["results"]
     ]
     assert sorted(outcomes) == ["already_fired", "fired"], outcomes
+
+
+async def test_an_inactive_rule_shows_as_inactive_for_the_event(api, rules, engine):
+    paused = await make_rule(
+        rules, name="paused", active=False, actions=[{"type": "add_tags", "tags": ["p"]}]
+    )
+    other_trigger = await make_rule(
+        rules,
+        name="elsewhere",
+        active=False,
+        trigger="tags_changed",
+        actions=[{"type": "add_tags", "tags": ["e"]}],
+    )
+    created = await api.ticket()
+    await engine.drain()
+    (evaluation,) = await evaluations(rules, created["id"], paused["id"])
+    assert evaluation["results"] == [
+        {
+            "rule_name": "paused",
+            "rule_id": paused["id"],
+            "outcome": "inactive",
+            "reason": "the rule was inactive when the event came",
+        }
+    ]
+    # A rule the event would not have run even if active is not listed.
+    assert await evaluations(rules, created["id"], other_trigger["id"]) == []

@@ -64,12 +64,12 @@ _CURRENT_VERSION = (
 )
 _EVALUATION_COLUMNS = (
     "event_id, event_type, ticket_id, correlation_id, depth, triggers, results, tickets, "
-    "changes, evaluated_at, not_matched, not_matched_names, not_matched_versions"
+    "changes, evaluated_at, not_matched, not_matched_names, not_matched_versions, inactive"
 )
 _EVALUATION_VALUES = (
     "$1::uuid, $2::varchar, $3::uuid, $4::uuid, $5::integer, $6::varchar[], "
     "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::bytea, "
-    "$12::text::text[], $13::text::integer[]"
+    "$12::text::text[], $13::text::integer[], $21::bytea"
 )
 
 
@@ -227,7 +227,8 @@ class RuleEngine:
     ) -> None:
         new_ticket = event.type == "ticket.created"
         candidates = ruleset.candidates(triggers, new_ticket=new_ticket)
-        if not candidates:
+        inactive = ruleset.inactive(triggers, new_ticket=new_ticket)
+        if not candidates and not inactive:
             # Nothing to evaluate or record, but the event is processed: a rule added later
             # must not fire on it when it is delivered again.
             written = await db.fetchrow(
@@ -390,6 +391,7 @@ class RuleEngine:
             None if checked else ruleset.version,
             dedupe.consumer,
             *([r[column] for r in outbox] for column in _OUTBOX_COLUMNS),
+            inactive or None,
         )
         _check_written(written, ruleset, checked=checked)
         if cascades_stopped:

@@ -43,7 +43,8 @@ class RuleCache:
                 if any(uses_custom_fields(r.conditions) for r in rows)
                 else []
             )
-            self._ruleset = RuleSet.build(version, rows, custom_fields)
+            inactive = (await session.execute(_INACTIVE_RULES)).all()
+            self._ruleset = RuleSet.build(version, rows, custom_fields, inactive)
             # The compiled rule set lives until the next change: out of the collector's way.
             heap.settle()
         return self._ruleset
@@ -51,6 +52,7 @@ class RuleCache:
 
 _VERSION = select(RuleSetVersion.version).where(RuleSetVersion.id == 1)
 _ACTIVE_RULES = select(Rule).where(Rule.active.is_(True))
+_INACTIVE_RULES = select(Rule.id, Rule.kind, Rule.trigger).where(Rule.active.is_(False))
 
 
 async def bump_version(session: AsyncSession) -> None:
