@@ -66,3 +66,31 @@ async def test_every_ticket_is_asked_for_not_a_default(rules):
         "/v1/rules", json=_rule({"type": "resolve"}) | {"conditions": {"every_ticket": False}}
     )
     assert half.status_code == 422, half.text
+
+
+async def test_a_rule_whose_department_was_deleted_is_flagged(api, client, rules, engine):
+    department = await api.department()
+    created = await rules.post(
+        "/v1/rules", json=_rule({"type": "transfer", "department_id": department["id"]})
+    )
+    rule = created.json()
+    assert rule["broken_reference"] is None
+    assert (await client.delete(f"/v1/departments/{department['id']}")).status_code == 204
+    ticket = await api.ticket()
+    await engine.drain()
+    (evaluation,) = (
+        await rules.get(f"/v1/tickets/{ticket['id']}/evaluations", params={"rule_id": rule["id"]})
+    ).json()["items"]
+    (result,) = evaluation["results"]
+    assert result["outcome"] == "failed"
+    expected = f"actions[0] (transfer): department_id: no department with id {department['id']}"
+    assert result["broken_reference"] == expected
+    flagged = (await rules.get(f"/v1/rules/{rule['id']}")).json()
+    assert flagged["broken_reference"] == expected
+    other = await api.department()
+    repaired = await rules.patch(
+        f"/v1/rules/{rule['id']}",
+        json={"actions": [{"type": "transfer", "department_id": other["id"]}]},
+    )
+    assert repaired.status_code == 200, repaired.text
+    assert repaired.json()["broken_reference"] is None

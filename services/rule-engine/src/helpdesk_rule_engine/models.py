@@ -52,6 +52,9 @@ class Rule(Base):
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set by the worker when ticket-api refused a firing because a department or agent the
+    # rule names no longer exists; cleared when the rule's actions change.
+    broken_reference: Mapped[str | None] = mapped_column(Text)
 
 
 class RuleSetVersion(Base):

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from ..engine.plan import plan_actions
 from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
-from ..models import NOT_MATCHED, OUTBOX, Evaluation, RuleFiring, RuleSetVersion
+from ..models import NOT_MATCHED, OUTBOX, Evaluation, Rule, RuleFiring, RuleSetVersion
 from ..postgres_text import array_literal, json_dumps
 from ..rules.service import RuleCache
 
@@ -94,6 +94,9 @@ def _claim_firing(processed: str) -> str:
     )
 
 
+_FLAG_BROKEN_REFERENCE = (
+    f"UPDATE {_qualified_name(Rule.__table__)} SET broken_reference = $2::text WHERE id = $1::uuid"
+)
 _FIRING_HOLDER = (
     f"SELECT event_id FROM {_FIRING} WHERE rule_id = $1::uuid AND correlation_id = $2::uuid"
 )
@@ -348,6 +351,8 @@ class RuleEngine:
             ticket = await self._apply(
                 event, rule.actor, str(rule.id), plan.ticket_actions, entry, ticket
             )
+            if "broken_reference" in entry:
+                await db.execute(_FLAG_BROKEN_REFERENCE, rule.id, entry["broken_reference"])
             if plan.outbound:
                 requests.extend(
                     [
@@ -431,6 +436,9 @@ class RuleEngine:
         )
         if result.refused:
             error = result.body.get("error", {})
+            if error.get("code") == "unknown_reference":
+                # Checked when the rule was saved: what it names was deleted since.
+                entry["broken_reference"] = error.get("message")
             entry.update(
                 outcome="failed",
                 reason=f"ticket-api refused the changes ({result.status_code}): "

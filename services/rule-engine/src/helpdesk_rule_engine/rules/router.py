@@ -117,6 +117,7 @@ async def patch_rule(
     )
     if data.actions is not None:
         await check_references(request.app.state.ticket_api, rule.actions)
+        rule.broken_reference = None
     rule.updated_at = request.app.state.clock.now()
     await bump_version(session)
     await session.commit()

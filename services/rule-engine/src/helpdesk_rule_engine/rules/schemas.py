@@ -61,5 +61,9 @@ class RuleOut(BaseModel):
     actions: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
+    broken_reference: str | None = Field(
+        description="set when the rule last fired and a department or agent it names no "
+        "longer existed (ticket-api's message); cleared when its actions change"
+    )
 
     model_config = ConfigDict(from_attributes=True)
