@@ -22,18 +22,25 @@ from tests.contract.conftest import SERVED, RunningService
 
 EXAMPLES_PER_OPERATION = 8
 SEED = 20261206
-# All checks, as shipped, but one widened (docs/architecture.md "Errors"): a valid body may
-# name a department, agent or ticket that does not exist — a 422 (unknown_reference) that no
-# schema can foresee, so a schema-valid request may be refused with 422.
+# All checks, as shipped, but two widened (docs/architecture.md "The contract test"): a valid
+# body may name a department, agent or ticket that does not exist — a 422 (unknown_reference)
+# that no schema can foresee; and an invalid body may be refused for its size (413) before
+# anything reads it.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "checks": {
             "positive_data_acceptance": {
                 "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]
-            }
+            },
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    "400", "401", "403", "404", "405", "406", "409", "413", "415", "422",
+                    "428", "429",
+                ]
+            },
         }
     }
-)
+)  # fmt: skip
 
 
 def _check_operation(
