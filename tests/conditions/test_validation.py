@@ -197,7 +197,8 @@ def test_structure_problems_point_at_the_group_or_key() -> None:
     assert issues({"any": [{"all": []}]}) == [
         (
             "conditions.any[0].all",
-            'a group needs at least one condition (to match every ticket, use {"any": []})',
+            "a group needs at least one condition "
+            '(to match every ticket, write {"every_ticket": true})',
         )
     ]
     pointers = [p for p, _ in issues({"any": [{"al": []}]})]
@@ -271,3 +272,15 @@ def test_a_condition_set_round_trips_through_json() -> None:
     assert ConditionSet.model_validate_json(parsed.model_dump_json()) == parsed
     assert not parsed.uses_changes
     assert ConditionSet.model_validate(one({"field": "status", "op": "changed"})).uses_changes
+
+
+def test_every_ticket_is_the_explicit_match_all() -> None:
+    from helpdesk_conditions import EVERY_TICKET, parse_conditions
+
+    assert parse_conditions(EVERY_TICKET).any == []
+    assert issues({"every_ticket": False}) == [
+        ("conditions", 'to match every ticket, write {"every_ticket": true} alone')
+    ]
+    assert issues({"every_ticket": True, "any": []}) == [
+        ("conditions", 'to match every ticket, write {"every_ticket": true} alone')
+    ]

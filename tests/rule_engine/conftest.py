@@ -167,6 +167,7 @@ def any_of(*groups: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def make_rule(rules: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     body.setdefault("name", f"rule {uuid.uuid4().hex[:6]}")
+    body.setdefault("conditions", {"every_ticket": True})
     response = await rules.post("/v1/rules", json=body)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

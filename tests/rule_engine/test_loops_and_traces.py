@@ -48,7 +48,9 @@ async def test_cascades_stop_at_the_depth_limit_and_say_so(api, client, rules, e
             name=f"step {n}",
             position=100 - 10 * n,
             trigger="tags_changed" if n > 1 else "ticket_created",
-            conditions=any_of([cond("tags", "has_tag", f"s{n - 1}")]) if n > 1 else {"any": []},
+            conditions=any_of([cond("tags", "has_tag", f"s{n - 1}")])
+            if n > 1
+            else {"every_ticket": True},
             actions=[{"type": "add_tags", "tags": [f"s{n}"]}],
         )
     created = await api.ticket()
@@ -153,7 +155,7 @@ async def test_dry_run_against_a_ticket(api, rules):
     ],
 )
 async def test_bad_rules_get_422_with_a_pointer(rules, body, pointer):
-    base = {"name": "bad", "actions": [{"type": "resolve"}]}
+    base = {"name": "bad", "conditions": {"every_ticket": True}, "actions": [{"type": "resolve"}]}
     response = await rules.post("/v1/rules", json={**base, **body})
     assert response.status_code == 422, response.text
     fields = [d["field"] for d in response.json()["error"]["details"]]
@@ -214,3 +216,52 @@ async def test_traces_stored_or_recomputed(api, rules, engine, clock, full_trace
             if e["event_type"] == "ticket.created"
         ]
         assert again["results"][0]["rule_changed_since"] is True
+
+
+@pytest.mark.parametrize("max_depth", [1])
+async def test_at_the_depth_limit_a_rule_that_already_fired_says_so(
+    api, client, rules, engine, max_depth
+):
+    tagger = await make_rule(
+        rules,
+        name="tagger",
+        trigger="tags_changed",
+        conditions={"every_ticket": True},
+        actions=[{"type": "add_tags", "tags": ["tagged"]}],
+    )
+    created = await api.ticket()
+    await engine.drain()
+    await client.post(f"/v1/tickets/{created['id']}/tags", json={"tags": ["vip"]})
+    await engine.drain()
+    outcomes = [
+        r["outcome"]
+        for e in await evaluations(rules, created["id"], tagger["id"])
+        for r in e["results"]
+    ]
+    assert sorted(outcomes) == ["already_fired", "fired"], outcomes
+
+
+async def test_an_inactive_rule_shows_as_inactive_for_the_event(api, rules, engine):
+    paused = await make_rule(
+        rules, name="paused", active=False, actions=[{"type": "add_tags", "tags": ["p"]}]
+    )
+    other_trigger = await make_rule(
+        rules,
+        name="elsewhere",
+        active=False,
+        trigger="tags_changed",
+        actions=[{"type": "add_tags", "tags": ["e"]}],
+    )
+    created = await api.ticket()
+    await engine.drain()
+    (evaluation,) = await evaluations(rules, created["id"], paused["id"])
+    assert evaluation["results"] == [
+        {
+            "rule_name": "paused",
+            "rule_id": paused["id"],
+            "outcome": "inactive",
+            "reason": "the rule was inactive when the event came",
+        }
+    ]
+    # A rule the event would not have run even if active is not listed.
+    assert await evaluations(rules, created["id"], other_trigger["id"]) == []

@@ -43,7 +43,7 @@ async def test_a_rule_added_after_the_rule_set_was_cached_fires(api, client, rul
     assert ("new", "fired") in await evaluated_rules(rules, second["id"], "ticket.created")
 
 
-async def test_a_rule_deactivated_after_caching_neither_fires_nor_is_recorded(
+async def test_a_rule_deactivated_after_caching_does_not_fire_and_shows_as_inactive(
     api, client, rules, engine
 ):
     rule = await make_rule(rules, name="tagger", actions=[{"type": "add_tags", "tags": ["t"]}])
@@ -58,7 +58,7 @@ async def test_a_rule_deactivated_after_caching_neither_fires_nor_is_recorded(
     await engine.drain()
     assert await tags_of(client, second["id"]) == []
     assert await firings(engine, rule["id"]) == 1
-    assert await evaluated_rules(rules, second["id"], "ticket.created") == []
+    assert await evaluated_rules(rules, second["id"], "ticket.created") == [("tagger", "inactive")]
 
 
 async def test_a_changed_condition_applies_when_nothing_fires(api, client, rules, engine):

@@ -74,7 +74,7 @@ async def test_sla_rule_sets_a_level_on_urgent_tickets_and_stops_other_rules(
     tagger = await make_rule(
         rules,
         name="Tag everything",
-        conditions={"any": []},
+        conditions={"every_ticket": True},
         actions=[{"type": "add_tags", "tags": ["triage"]}],
     )
     urgent = await api.ticket(priority="urgent")

@@ -211,3 +211,54 @@ async def test_invalid_patch_values_are_422(api, client):
     )
     assert "header.X-Correlation-Id" in [d["field"] for d in error_of(response, 422)["details"]]
     assert (await client.get(f"/v1/tickets/{ticket['id']}")).json() == ticket
+
+
+async def test_a_body_that_is_not_unicode_is_invalid_json_on_the_hot_routes(client, api):
+    ticket = await api.ticket()
+    for path in ("/v1/tickets", f"/v1/tickets/{ticket['id']}/actions"):
+        response = await client.post(
+            path,
+            content=b"\x84\xa1 not text",
+            headers={"Content-Type": "application/json", "Idempotency-Key": "k-unicode"},
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_a_405_names_the_methods_the_path_takes(client):
+    response = await client.put("/v1/departments")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_null_is_refused_where_it_means_nothing_and_the_document_says_so(client, api):
+    agent = await api.agent()
+    response = await client.patch(f"/v1/agents/{agent['id']}", json={"role": None})
+    assert error_of(response, 422)["details"][0]["field"] == "role"
+    document = (await client.get("/openapi.json")).json()
+    agent_patch = document["components"]["schemas"]["AgentPatch"]["properties"]
+    assert "anyOf" not in agent_patch["role"]
+    ticket_patch = document["components"]["schemas"]["TicketPatch"]["properties"]
+    assert {"type": "null"} in ticket_patch["agent_id"]["anyOf"]
+
+
+async def test_a_customer_needs_a_name_email_or_phone_as_the_document_says(client):
+    response = await client.post("/v1/customers", json={})
+    assert response.status_code == 422
+    document = (await client.get("/openapi.json")).json()
+    assert len(document["components"]["schemas"]["CustomerIn"]["anyOf"]) == 3
+
+
+async def test_a_number_is_not_a_date_in_a_query(client):
+    response = await client.get("/v1/tickets", params={"created_before": "0.5"})
+    assert error_of(response, 422)["details"][0]["field"] == "query.created_before"
+    response = await client.get("/v1/tickets", params={"created_before": "2026-05-01T09:30:00Z"})
+    assert response.status_code == 200
+
+
+async def test_the_document_says_what_a_cursor_is(client):
+    document = (await client.get("/openapi.json")).json()
+    parameters = document["paths"]["/v1/tickets"]["get"]["parameters"]
+    cursor = next(p for p in parameters if p["name"] == "cursor")
+    assert "next_cursor" in cursor["description"] and "invalid_cursor" in cursor["description"]

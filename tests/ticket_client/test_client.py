@@ -86,7 +86,7 @@ async def test_an_unreachable_ticket_api_is_an_error_to_retry():
 
 async def test_rules_take_as_many_tags_as_a_write_back(rules):
     """One limit for both: a rule may add exactly the tags one write-back action takes."""
-    rule = {"name": "tags", "conditions": {"any": []}}
+    rule = {"name": "tags", "conditions": {"every_ticket": True}}
     accepted = await rules.post(
         "/v1/rules", json={**rule, "actions": [{"type": "add_tags", "tags": HUNDRED_TAGS}]}
     )

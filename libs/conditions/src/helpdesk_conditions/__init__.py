@@ -25,6 +25,7 @@ from .fields import (
     TimeUnit,
 )
 from .model import (
+    EVERY_TICKET,
     Condition,
     ConditionError,
     ConditionGroup,
@@ -52,6 +53,7 @@ from .text import fold, like_escape
 __all__ = [
     "AVAILABILITY",
     "CHANNELS",
+    "EVERY_TICKET",
     "FIELDS",
     "ICU_COLLATION",
     "MAX_PATTERN_LENGTH",

@@ -1,7 +1,9 @@
 """The condition model (pydantic) and its validation.
 
 A ``ConditionSet`` is ``{"any": [{"all": [condition, ...]}, ...]}``: a ticket matches when
-every condition of at least one group holds. ``{"any": []}`` matches every ticket.
+every condition of at least one group holds. ``{"every_ticket": true}`` says "every ticket"
+explicitly (rules require it: they refuse an empty ``any``); a search may still pass
+``{"any": []}`` for "no filter".
 
 Validation reports each problem with a pointer to it, e.g.
 ``conditions.any[1].all[0].op: "contians" is not an operator for field subject (text);
@@ -31,6 +33,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -419,7 +422,8 @@ class ConditionGroup(BaseModel):
     def _check_size(cls, conditions: list[Condition]) -> list[Condition]:
         if not conditions:
             raise _invalid(
-                'a group needs at least one condition (to match every ticket, use {"any": []})'
+                "a group needs at least one condition "
+                '(to match every ticket, write {"every_ticket": true})'
             )
         if len(conditions) > MAX_CONDITIONS_PER_GROUP:
             raise _invalid(f"at most {MAX_CONDITIONS_PER_GROUP} conditions in a group")
@@ -429,7 +433,7 @@ class ConditionGroup(BaseModel):
 class ConditionSet(BaseModel):
     """Groups of conditions: a ticket matches when all conditions of any group hold.
 
-    An empty ``any`` list matches every ticket."""
+    An empty ``any`` list matches every ticket; ``{"every_ticket": true}`` is read as it."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -458,6 +462,15 @@ class ConditionSet(BaseModel):
 
     any: list[ConditionGroup]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _every_ticket(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and EVERY_TICKET_KEY in data:
+            if dict(data) != EVERY_TICKET:
+                raise _invalid('to match every ticket, write {"every_ticket": true} alone')
+            return {"any": []}
+        return data
+
     @field_validator("any")
     @classmethod
     def _check_size(cls, groups: list[ConditionGroup]) -> list[ConditionGroup]:
@@ -475,6 +488,11 @@ class ConditionSet(BaseModel):
     def uses_changes(self) -> bool:
         """Whether a condition tests the triggering event's changes (Python only)."""
         return any(c.op in CHANGE_OPS for _, c in self.conditions())
+
+
+EVERY_TICKET_KEY = "every_ticket"
+# The explicit "match every ticket".
+EVERY_TICKET: dict[str, Any] = {EVERY_TICKET_KEY: True}
 
 
 def pointer(loc: Iterable[Any], root: str = "conditions") -> str:

@@ -3,7 +3,8 @@
 It gives every service the same outside: the error format (``errors``), the caller's key
 checked by the service's authenticator (``auth``), ``/healthz`` ``/readyz`` ``/metrics``
 (``ops``), HTTP request metrics by route template and status (``metrics``), the body size
-limit, and an OpenAPI document with the service's title and version. The service brings
+limit, and an OpenAPI document with the service's title and version that lists every
+status each route can answer (``contract``). The service brings
 its routers, what readiness checks, and its resources (engine, clients) as a lifespan.
 """
 
@@ -16,9 +17,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from helpdesk_events import Clock, SystemClock
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from . import heap
 from .auth import KeyAuthenticator
+from .contract import install_contract
 from .errors import BodySizeLimit, install_error_handlers
 from .metrics import HttpMetrics
 from .ops import ReadinessCheck, ops_router
@@ -67,7 +70,9 @@ def create_service_app(
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    app.include_router(ops_router(dict(readiness)))
+    ops = ops_router(dict(readiness))
+    app.include_router(ops)
+    install_contract(app, public_paths={r.path for r in ops.routes if isinstance(r, Route)})
     # add_middleware wraps what is there: the last added is the outermost.
     for layer in reversed(middleware):
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)

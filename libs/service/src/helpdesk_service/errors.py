@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .responses import JsonResponse
@@ -107,11 +108,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JsonResponse(error_body(error.code, error.message, error.details), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JsonResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JsonResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )
-        return JsonResponse(error_body(code, str(exc.detail)), exc.status_code)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # HTTP requires Allow on a 405. Starlette's names the methods of the first route
+            # with this path only; a path served by several routes takes all of theirs.
+            headers = {**(headers or {}), "Allow": ", ".join(_methods_for(app, request))}
+        return JsonResponse(error_body(code, str(exc.detail)), exc.status_code, headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JsonResponse:
@@ -146,6 +152,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return JsonResponse(
             error_body("conflict", "the change conflicts with the current data; retry", None), 409
         )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_for(app: FastAPI, request: Request) -> list[str]:
+    """The methods some route takes at the request's path (a 405 only: it walks the routes)."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    ]
 
 
 class BodySizeLimit:

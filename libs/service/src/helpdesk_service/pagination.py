@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import orjson
+from fastapi import Query
 
 from .errors import Unprocessable
 
@@ -37,3 +39,13 @@ def time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Unprocessable(
             "cursor: not a cursor this endpoint returned", code="invalid_cursor"
         ) from exc
+
+
+CURSOR_DESCRIPTION = (
+    "Where the page starts: the `next_cursor` of the previous page, passed back unchanged "
+    "(an opaque text; a page with `next_cursor: null` is the last). Leave it out for the "
+    "first page. A cursor this endpoint did not return is refused with 422, code "
+    "invalid_cursor."
+)
+# The query parameter of a paginated endpoint, documented.
+Cursor = Annotated[str | None, Query(description=CURSOR_DESCRIPTION)]

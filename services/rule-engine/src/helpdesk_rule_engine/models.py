@@ -52,6 +52,9 @@ class Rule(Base):
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set by the worker when ticket-api refused a firing because a department or agent the
+    # rule names no longer exists; cleared when the rule's actions change.
+    broken_reference: Mapped[str | None] = mapped_column(Text)
 
 
 class RuleSetVersion(Base):
@@ -100,6 +103,9 @@ class Evaluation(Base):
     not_matched: Mapped[bytes | None] = mapped_column(LargeBinary)
     not_matched_names: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     not_matched_versions: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    # The inactive rules this event would have run (16-byte ids, one after the other): a
+    # trace for each without a row or an entry per rule.
+    inactive: Mapped[bytes | None] = mapped_column(LargeBinary)
     # The ticket snapshots the rules saw, by version, and what the event changed.
     tickets: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -136,6 +142,17 @@ def evaluation_results(row: Evaluation) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+INACTIVE = "the rule was inactive when the event came"
+
+
+def inactive_results(row: Evaluation) -> list[dict[str, Any]]:
+    """An entry for each rule that was inactive for this event (its name: see the rule)."""
+    return [
+        {"rule_id": str(rule_id), "outcome": "inactive", "reason": INACTIVE}
+        for rule_id in not_matched_ids(row.inactive or b"")
+    ]
 
 
 def not_matched_ids(packed: bytes) -> list[uuid.UUID]:

@@ -11,7 +11,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from helpdesk_ticket_client.actions import Priority, SlaLevel, TagList
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from .templates import check_template
 
@@ -52,6 +59,12 @@ class Transfer(StrictModel):
     type: Literal["transfer"]
     department_id: uuid.UUID | None = None
     agent_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _has_a_target(self) -> Transfer:
+        if self.department_id is None and self.agent_id is None:
+            raise ValueError("a transfer names a department_id, an agent_id or both")
+        return self
 
 
 class Resolve(StrictModel):

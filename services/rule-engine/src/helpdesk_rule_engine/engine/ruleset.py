@@ -73,12 +73,23 @@ class RuleSet:
     _candidates: dict[tuple[tuple[str, ...], bool], tuple[CompiledRule, ...]] = field(
         default_factory=dict
     )
+    # The inactive rules' ids (16 bytes each) by (kind, trigger): an event's evaluation
+    # lists those it would have run, so "why not?" has an answer for them too.
+    _inactive: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     @classmethod
     def build(
-        cls, version: int, rows: Sequence[Any], custom_fields: Sequence[CustomField] = ()
+        cls,
+        version: int,
+        rows: Sequence[Any],
+        custom_fields: Sequence[CustomField] = (),
+        inactive: Sequence[Any] = (),
     ) -> RuleSet:
+        """``rows``: the active rules; ``inactive``: (id, kind, trigger) of the others."""
         ruleset = cls(version)
+        for rule_id, kind, trigger in sorted(inactive, key=lambda r: str(r[0])):
+            key = (kind, trigger)
+            ruleset._inactive[key] = ruleset._inactive.get(key, b"") + rule_id.bytes
         by_key: dict[tuple[str, str], list[Any]] = {}
         for row in sorted(rows, key=lambda r: (r.position, str(r.id))):
             by_key.setdefault((row.kind, row.trigger), []).append(row)
@@ -112,6 +123,13 @@ class RuleSet:
             actions = sorted(by_id.values(), key=lambda r: (r.position, str(r.id)))
             cached = self._candidates[key] = (*sla, *actions)
         return cached
+
+    def inactive(self, triggers: Sequence[str], *, new_ticket: bool) -> bytes:
+        """The packed ids of the inactive rules that would be candidates for this event."""
+        keys = [("action", t) for t in triggers]
+        if new_ticket:
+            keys.insert(0, ("sla", "ticket_created"))
+        return b"".join(self._inactive.get(key, b"") for key in keys)
 
     def matching(
         self,

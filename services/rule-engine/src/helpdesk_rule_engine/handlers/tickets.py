@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from ..engine.plan import plan_actions
 from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
-from ..models import NOT_MATCHED, OUTBOX, Evaluation, RuleFiring, RuleSetVersion
+from ..models import NOT_MATCHED, OUTBOX, Evaluation, Rule, RuleFiring, RuleSetVersion
 from ..postgres_text import array_literal, json_dumps
 from ..rules.service import RuleCache
 
@@ -64,12 +64,12 @@ _CURRENT_VERSION = (
 )
 _EVALUATION_COLUMNS = (
     "event_id, event_type, ticket_id, correlation_id, depth, triggers, results, tickets, "
-    "changes, evaluated_at, not_matched, not_matched_names, not_matched_versions"
+    "changes, evaluated_at, not_matched, not_matched_names, not_matched_versions, inactive"
 )
 _EVALUATION_VALUES = (
     "$1::uuid, $2::varchar, $3::uuid, $4::uuid, $5::integer, $6::varchar[], "
     "$7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10::timestamptz, $11::bytea, "
-    "$12::text::text[], $13::text::integer[]"
+    "$12::text::text[], $13::text::integer[], $21::bytea"
 )
 
 
@@ -93,6 +93,13 @@ def _claim_firing(processed: str) -> str:
         "AND f.correlation_id = $2::uuid) AS holder FROM v, seen"
     )
 
+
+_FLAG_BROKEN_REFERENCE = (
+    f"UPDATE {_qualified_name(Rule.__table__)} SET broken_reference = $2::text WHERE id = $1::uuid"
+)
+_FIRING_HOLDER = (
+    f"SELECT event_id FROM {_FIRING} WHERE rule_id = $1::uuid AND correlation_id = $2::uuid"
+)
 
 _VERSION_AND_MARK = (
     f"WITH v AS (SELECT {_CURRENT_VERSION} AS version), "
@@ -223,7 +230,8 @@ class RuleEngine:
     ) -> None:
         new_ticket = event.type == "ticket.created"
         candidates = ruleset.candidates(triggers, new_ticket=new_ticket)
-        if not candidates:
+        inactive = ruleset.inactive(triggers, new_ticket=new_ticket)
+        if not candidates and not inactive:
             # Nothing to evaluate or record, but the event is processed: a rule added later
             # must not fire on it when it is delivered again.
             written = await db.fetchrow(
@@ -298,6 +306,16 @@ class RuleEngine:
                 continue
             if event.depth >= self._max_depth:
                 cascades_stopped += 1
+                # Both guards hold here; the trace names the one that would have stopped the
+                # rule anyway: a rule that already fired for this change is the loop guard's.
+                holder = await db.fetchval(_FIRING_HOLDER, rule.id, event.correlation_id)
+                if holder is not None and holder != event.id:
+                    entry.update(
+                        outcome="already_fired",
+                        reason="this rule already fired for the same originating change "
+                        "(loop guard)",
+                    )
+                    continue
                 entry.update(
                     outcome="depth_limit",
                     reason=f"cascade stopped: the change is {event.depth} automatic steps from the "
@@ -333,6 +351,8 @@ class RuleEngine:
             ticket = await self._apply(
                 event, rule.actor, str(rule.id), plan.ticket_actions, entry, ticket
             )
+            if "broken_reference" in entry:
+                await db.execute(_FLAG_BROKEN_REFERENCE, rule.id, entry["broken_reference"])
             if plan.outbound:
                 requests.extend(
                     [
@@ -376,6 +396,7 @@ class RuleEngine:
             None if checked else ruleset.version,
             dedupe.consumer,
             *([r[column] for r in outbox] for column in _OUTBOX_COLUMNS),
+            inactive or None,
         )
         _check_written(written, ruleset, checked=checked)
         if cascades_stopped:
@@ -415,6 +436,9 @@ class RuleEngine:
         )
         if result.refused:
             error = result.body.get("error", {})
+            if error.get("code") == "unknown_reference":
+                # Checked when the rule was saved: what it names was deleted since.
+                entry["broken_reference"] = error.get("message")
             entry.update(
                 outcome="failed",
                 reason=f"ticket-api refused the changes ({result.status_code}): "

@@ -21,7 +21,8 @@ from ..engine.conditions import uses_custom_fields
 from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
 from ..engine.triggers import Trigger
-from ..models import Evaluation, Rule, evaluation_results
+from ..models import Evaluation, Rule, evaluation_results, inactive_results
+from .references import check_references
 from .schemas import RuleIn, RuleOut, RulePatch
 from .service import bump_version, check_rule, dump_actions, new_rule, next_position
 
@@ -47,6 +48,7 @@ async def create_rule(
     """Create a rule. Conditions: see libs/conditions/README.md; actions: docs/rule-engine.md."""
     actions = dump_actions(data.actions)
     check_rule(data.kind, data.trigger, data.conditions, actions)
+    await check_references(request.app.state.ticket_api, actions)
     position = (
         data.position if data.position is not None else await next_position(session, data.kind)
     )
@@ -101,16 +103,21 @@ async def patch_rule(
 ) -> JsonResponse:
     rule = await _get(session, rule_id)
     given = data.model_fields_set
-    for field in given - {"actions", "notes"}:
-        value = getattr(data, field)
-        if value is None:
-            raise Unprocessable(f"{field}: cannot be null")
-        setattr(rule, field, value)
-    if "notes" in given:
-        rule.notes = data.notes
-    if "actions" in given and data.actions is not None:
+    # PatchModel refused null for every field but notes.
+    for field in given - {"actions"}:
+        setattr(rule, field, getattr(data, field))
+    if data.actions is not None:
         rule.actions = dump_actions(data.actions)
-    check_rule(rule.kind, rule.trigger, rule.conditions, rule.actions)
+    check_rule(
+        rule.kind,
+        rule.trigger,
+        rule.conditions,
+        rule.actions,
+        new_conditions="conditions" in given,
+    )
+    if data.actions is not None:
+        await check_references(request.app.state.ticket_api, rule.actions)
+        rule.broken_reference = None
     rule.updated_at = request.app.state.clock.now()
     await bump_version(session)
     await session.commit()
@@ -186,10 +193,15 @@ async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole)
 
 # Whether the rule is among the 16-byte ids of Evaluation.not_matched (at a 16-byte
 # boundary: a match straddling two ids is not one).
-_NOT_MATCHED_HAS = text(
-    "EXISTS (SELECT FROM generate_series(0, length(rules.evaluation.not_matched) / 16 - 1) g "
-    "WHERE substring(rules.evaluation.not_matched FROM g * 16 + 1 FOR 16) = :rule)"
-)
+def _packed_ids_have(column: str) -> str:
+    return (
+        f"EXISTS (SELECT FROM generate_series(0, length(rules.evaluation.{column}) / 16 - 1) g "
+        f"WHERE substring(rules.evaluation.{column} FROM g * 16 + 1 FOR 16) = :rule)"
+    )
+
+
+_NOT_MATCHED_HAS = text(_packed_ids_have("not_matched"))
+_INACTIVE_HAS = text(_packed_ids_have("inactive"))
 
 
 @router.get("/tickets/{ticket_id}/evaluations", tags=["traces"])
@@ -202,7 +214,8 @@ async def evaluations(
     _: Principal = AnyRole,
 ) -> JsonResponse:
     """What the engine decided for this ticket's events, newest first: per rule, the outcome
-    (fired, not_matched, already_fired, depth_limit, shadow, skipped, failed), the reason,
+    (fired, not_matched, already_fired, depth_limit, shadow, skipped, failed, inactive —
+    listed after the rules that ran), the reason,
     every condition with the value it saw, and the actions taken.
 
     Traces of rules that did not match are not stored by default
@@ -215,6 +228,7 @@ async def evaluations(
             or_(
                 Evaluation.results.contains([{"rule_id": str(rule_id)}]),
                 _NOT_MATCHED_HAS.bindparams(rule=rule_id.bytes),
+                _INACTIVE_HAS.bindparams(rule=rule_id.bytes),
             )
         )
     rows = (await session.execute(query.order_by(Evaluation.id.desc()).limit(limit))).scalars()
@@ -222,11 +236,13 @@ async def evaluations(
     items = []
     for row in rows:
         results = []
-        for result in evaluation_results(row):
+        for result in [*evaluation_results(row), *inactive_results(row)]:
             if rule_id is not None and result["rule_id"] != str(rule_id):
                 continue
             if "trace" not in result and result.get("outcome") == "not_matched":
                 result = {**result, **await explainer.trace(row, result)}
+            elif result["outcome"] == "inactive":
+                result = {"rule_name": await explainer.name(result["rule_id"]), **result}
             results.append(result)
         items.append(
             {
@@ -250,20 +266,13 @@ class _Explainer:
         self._request = request
         self._rules: dict[str, tuple[Rule | None, Any]] = {}
 
+    async def name(self, rule_id: str) -> str | None:
+        """The rule's name as it is now (None once deleted)."""
+        rule, _ = await self._rule(rule_id)
+        return rule.name if rule is not None else None
+
     async def trace(self, row: Evaluation, result: dict[str, Any]) -> dict[str, Any]:
-        rule_id = result["rule_id"]
-        if rule_id not in self._rules:
-            rule = await self._session.get(Rule, uuid.UUID(rule_id))
-            compiled = None
-            if rule is not None:
-                custom_fields = (
-                    await self._request.app.state.ticket_api.custom_fields()
-                    if uses_custom_fields(rule.conditions)
-                    else []
-                )
-                compiled = compile_rule(rule, custom_fields)
-            self._rules[rule_id] = (rule, compiled)
-        rule, compiled = self._rules[rule_id]
+        rule, compiled = await self._rule(result["rule_id"])
         # Entries stored compactly name no kind: the rule's (it cannot change) if it exists.
         kind = {"kind": result.get("kind", rule.kind if rule is not None else None)}
         ticket = (row.tickets or {}).get(str(result.get("ticket_version")))
@@ -279,3 +288,17 @@ class _Explainer:
             "trace_recomputed": True,
             "rule_changed_since": rule.updated_at > row.evaluated_at,
         }
+
+    async def _rule(self, rule_id: str) -> tuple[Rule | None, Any]:
+        if rule_id not in self._rules:
+            rule = await self._session.get(Rule, uuid.UUID(rule_id))
+            compiled = None
+            if rule is not None:
+                custom_fields = (
+                    await self._request.app.state.ticket_api.custom_fields()
+                    if uses_custom_fields(rule.conditions)
+                    else []
+                )
+                compiled = compile_rule(rule, custom_fields)
+            self._rules[rule_id] = (rule, compiled)
+        return self._rules[rule_id]

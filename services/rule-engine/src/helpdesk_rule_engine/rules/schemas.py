@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from helpdesk_service.patch import PatchModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..engine.actions import Action, StrictModel
@@ -21,11 +22,19 @@ class RuleIn(StrictModel):
     # Rules run in ascending position; omitted = after the last rule of its kind.
     position: int | None = Field(default=None, ge=0, le=1_000_000)
     trigger: Trigger = "ticket_created"
-    conditions: dict[str, Any] = Field(default_factory=lambda: {"any": []})
+    conditions: dict[str, Any] = Field(
+        description="which tickets the rule acts on (libs/conditions/README.md); "
+        '{"every_ticket": true} for every ticket',
+        examples=[{"every_ticket": True}],
+    )
     actions: list[Action] = Field(min_length=1, max_length=50)
 
 
-class RulePatch(StrictModel):
+class RulePatch(PatchModel):
+    """Fields to change; omitted fields stay as they are. Null clears the notes."""
+
+    nullable = frozenset({"notes"})
+
     name: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None
@@ -52,5 +61,9 @@ class RuleOut(BaseModel):
     actions: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
+    broken_reference: str | None = Field(
+        description="set when the rule last fired and a department or agent it names no "
+        "longer existed (ticket-api's message); cleared when its actions change"
+    )
 
     model_config = ConfigDict(from_attributes=True)

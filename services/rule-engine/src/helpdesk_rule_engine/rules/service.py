@@ -43,7 +43,8 @@ class RuleCache:
                 if any(uses_custom_fields(r.conditions) for r in rows)
                 else []
             )
-            self._ruleset = RuleSet.build(version, rows, custom_fields)
+            inactive = (await session.execute(_INACTIVE_RULES)).all()
+            self._ruleset = RuleSet.build(version, rows, custom_fields, inactive)
             # The compiled rule set lives until the next change: out of the collector's way.
             heap.settle()
         return self._ruleset
@@ -51,6 +52,7 @@ class RuleCache:
 
 _VERSION = select(RuleSetVersion.version).where(RuleSetVersion.id == 1)
 _ACTIVE_RULES = select(Rule).where(Rule.active.is_(True))
+_INACTIVE_RULES = select(Rule.id, Rule.kind, Rule.trigger).where(Rule.active.is_(False))
 
 
 async def bump_version(session: AsyncSession) -> None:
@@ -62,10 +64,26 @@ async def bump_version(session: AsyncSession) -> None:
 
 
 def check_rule(
-    kind: str, trigger: str, conditions: dict[str, Any], actions: list[dict[str, Any]]
+    kind: str,
+    trigger: str,
+    conditions: dict[str, Any],
+    actions: list[dict[str, Any]],
+    *,
+    new_conditions: bool = True,
 ) -> None:
-    """What pydantic cannot see alone: conditions, SLA rule limits, purge placement."""
+    """What pydantic cannot see alone: conditions, SLA rule limits, purge placement.
+    ``new_conditions``: the conditions are being set now (a rule saved before every_ticket
+    existed keeps its empty conditions through edits of other fields)."""
     errors = condition_errors(conditions, pointer="conditions")
+    if new_conditions and conditions == {"any": []}:
+        # "Every ticket" must be asked for, not reached by leaving the conditions empty.
+        errors.append(
+            {
+                "field": "conditions.any",
+                "message": "a rule needs at least one group of conditions; "
+                'to act on every ticket, write "conditions": {"every_ticket": true}',
+            }
+        )
     if kind == "sla":
         if trigger != "ticket_created":
             errors.append(

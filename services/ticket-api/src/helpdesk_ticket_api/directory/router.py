@@ -16,7 +16,7 @@ from helpdesk_events import (
     add_to_outbox,
 )
 from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
-from helpdesk_service.pagination import encode_cursor, time_id_cursor
+from helpdesk_service.pagination import Cursor, encode_cursor, time_id_cursor
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
@@ -116,7 +116,7 @@ async def create_department(
 
 @router.get("/departments", tags=["departments"])
 async def list_departments(
-    session: Session, limit: Limit = 100, cursor: str | None = None, _: Principal = AnyRole
+    session: Session, limit: Limit = 100, cursor: Cursor = None, _: Principal = AnyRole
 ) -> JsonResponse:
     rows, nxt = await _page(session, Department, select(Department), limit, cursor)
     return JsonResponse({"items": [_dump(s.DepartmentOut, r) for r in rows], "next_cursor": nxt})
@@ -141,10 +141,7 @@ async def patch_department(
 ) -> JsonResponse:
     row = await _get(session, Department, department_id, "department")
     for field in data.model_fields_set:
-        value = getattr(data, field)
-        if field == "name" and value is None:
-            raise Unprocessable("name: cannot be null")
-        setattr(row, field, value)
+        setattr(row, field, getattr(data, field))
     row.updated_at = ctx.clock.now()
     await _commit_unique(session, f"a department named {row.name!r}")
     return JsonResponse(_dump(s.DepartmentOut, row))
@@ -249,7 +246,7 @@ async def list_agents(
     department_id: uuid.UUID | None = None,
     active: bool | None = None,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     _: Principal = AnyRole,
 ) -> JsonResponse:
     query = select(Agent)
@@ -291,11 +288,9 @@ async def patch_agent(
     before = await _agent_out(session, agent)
     for field in data.model_fields_set - {"department_ids"}:
         value = getattr(data, field)
-        if value is None:
-            raise Unprocessable(f"{field}: cannot be null")
         setattr(agent, field, value.lower() if field == "email" else value)
-    if "department_ids" in data.model_fields_set:
-        ids = data.department_ids or []
+    if data.department_ids is not None:
+        ids = data.department_ids
         await _check_ids(session, Department, ids, "department_ids")
         await session.execute(delete(AgentDepartment).where(AgentDepartment.agent_id == agent.id))
         if ids:
@@ -432,7 +427,7 @@ async def list_customers(
     email: str | None = None,
     group_id: uuid.UUID | None = None,
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     _: Principal = AnyRole,
 ) -> JsonResponse:
     query = select(Customer)
@@ -473,8 +468,8 @@ async def patch_customer(
     for field in data.model_fields_set - {"group_ids"}:
         value = getattr(data, field)
         setattr(customer, field, value.lower() if field == "email" and value else value)
-    if "group_ids" in data.model_fields_set:
-        await _set_groups(session, customer.id, data.group_ids or [])
+    if data.group_ids is not None:
+        await _set_groups(session, customer.id, data.group_ids)
     customer.updated_at = ctx.clock.now()
     try:
         await session.flush()
@@ -499,7 +494,7 @@ async def create_group(
 
 @router.get("/customer-groups", tags=["customers"])
 async def list_groups(
-    session: Session, limit: Limit = 100, cursor: str | None = None, _: Principal = AnyRole
+    session: Session, limit: Limit = 100, cursor: Cursor = None, _: Principal = AnyRole
 ) -> JsonResponse:
     rows, nxt = await _page(session, CustomerGroup, select(CustomerGroup), limit, cursor)
     return JsonResponse({"items": [_dump(s.GroupOut, r) for r in rows], "next_cursor": nxt})
@@ -530,7 +525,7 @@ async def create_tag(
 
 @router.get("/tags", tags=["tags"])
 async def list_tags(
-    session: Session, limit: Limit = 500, cursor: str | None = None, _: Principal = AnyRole
+    session: Session, limit: Limit = 500, cursor: Cursor = None, _: Principal = AnyRole
 ) -> JsonResponse:
     rows, nxt = await _page(session, Tag, select(Tag), limit, cursor)
     return JsonResponse({"items": [_dump(s.TagOut, r) for r in rows], "next_cursor": nxt})
@@ -570,7 +565,7 @@ async def create_custom_field(
 
 @router.get("/custom-fields", tags=["custom fields"])
 async def list_custom_fields(
-    session: Session, limit: Limit = 500, cursor: str | None = None, _: Principal = AnyRole
+    session: Session, limit: Limit = 500, cursor: Cursor = None, _: Principal = AnyRole
 ) -> JsonResponse:
     rows, nxt = await _page(
         session, CustomFieldDefinition, select(CustomFieldDefinition), limit, cursor
@@ -609,7 +604,7 @@ async def create_api_key(
 
 @router.get("/api-keys", tags=["api keys"])
 async def list_api_keys(
-    session: Session, limit: Limit = 100, cursor: str | None = None, _: Principal = AdminOnly
+    session: Session, limit: Limit = 100, cursor: Cursor = None, _: Principal = AdminOnly
 ) -> JsonResponse:
     rows, nxt = await _page(session, ApiKey, select(ApiKey), limit, cursor)
     return JsonResponse({"items": [_dump(s.ApiKeyOut, r) for r in rows], "next_cursor": nxt})

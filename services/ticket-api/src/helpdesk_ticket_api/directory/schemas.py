@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from helpdesk_service.patch import PatchModel
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -26,7 +27,9 @@ class DepartmentIn(Strict):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class DepartmentPatch(Strict):
+class DepartmentPatch(PatchModel):
+    nullable = frozenset({"description"})
+
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
@@ -47,7 +50,7 @@ class AgentIn(Strict):
     availability: dict[AvailabilityChannel, Availability] = {}
 
 
-class AgentPatch(Strict):
+class AgentPatch(PatchModel):
     name: Name | None = None
     email: EmailStr | None = None
     role: Literal["admin", "agent"] | None = None
@@ -74,13 +77,26 @@ class AgentOut(BaseModel):
 
 
 class CustomerIn(Strict):
+    """At least one of name, email and phone (the router refuses a customer with none)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                for name in ("name", "email", "phone")
+            ]
+        },
+    )
     name: Name | None = None
     email: EmailStr | None = None
     phone: Annotated[str, StringConstraints(max_length=50)] | None = None
     group_ids: list[uuid.UUID] = Field(default=[], max_length=100)
 
 
-class CustomerPatch(Strict):
+class CustomerPatch(PatchModel):
+    nullable = frozenset({"name", "email", "phone"})
+
     name: Name | None = None
     email: EmailStr | None = None
     phone: Annotated[str, StringConstraints(max_length=50)] | None = None

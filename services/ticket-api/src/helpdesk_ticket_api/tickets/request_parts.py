@@ -76,6 +76,20 @@ class RequestParts:
                         ],
                         body=exc.doc,
                     ) from exc
+                except UnicodeDecodeError as exc:
+                    # Bytes that are no Unicode text at all: not JSON either.
+                    raise RequestValidationError(
+                        [
+                            {
+                                "type": "json_invalid",
+                                "loc": ("body", exc.start),
+                                "msg": "JSON decode error",
+                                "input": {},
+                                "ctx": {"error": exc.reason},
+                            }
+                        ],
+                        body=content,
+                    ) from exc
         else:
             self._errors.append(
                 {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}

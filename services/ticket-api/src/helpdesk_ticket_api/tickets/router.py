@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from helpdesk_events import Actor
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
-from helpdesk_service.pagination import decode_cursor, encode_cursor, time_id_cursor
+from helpdesk_service.pagination import Cursor, decode_cursor, encode_cursor, time_id_cursor
+from helpdesk_service.query import QueryDateTime
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import and_, or_, select
 
@@ -197,10 +197,10 @@ async def list_tickets(
     priority: s.Priority | None = None,
     tag: str | None = None,
     include_deleted: bool = False,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDateTime | None = None,
+    created_before: QueryDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     principal: Principal = AnyRole,
 ) -> JsonResponse:
     """Tickets newest first, filtered; follow ``next_cursor`` for the next page."""
@@ -253,17 +253,12 @@ async def patch_ticket(
         raise Unprocessable("give at least one field to change")
 
     async def change(editor: TicketEditor) -> None:
-        if "subject" in given:
-            if data.subject is None:
-                raise Unprocessable("subject: cannot be null")
+        # PatchModel refused null for these: a given field holds a value.
+        if data.subject is not None:
             editor.set_subject(data.subject)
-        if "status" in given:
-            if data.status is None:
-                raise Unprocessable("status: cannot be null")
+        if data.status is not None:
             editor.set_status(data.status)
-        if "priority" in given:
-            if data.priority is None:
-                raise Unprocessable("priority: cannot be null")
+        if data.priority is not None:
             editor.set_priority(data.priority)
         if "department_id" in given or "agent_id" in given:
             await editor.transfer(
@@ -274,10 +269,10 @@ async def patch_ticket(
             )
         if "sla_level" in given:
             editor.set_sla_level(data.sla_level)
-        if "tags" in given:
-            await editor.set_tags(data.tags or [])
-        if "custom_fields" in given:
-            await editor.set_custom_fields(data.custom_fields or {})
+        if data.tags is not None:
+            await editor.set_tags(data.tags)
+        if data.custom_fields is not None:
+            await editor.set_custom_fields(data.custom_fields)
         if "referrer_url" in given:
             editor.set_referrer_url(data.referrer_url)
 
@@ -472,7 +467,7 @@ async def list_messages(
     session: Session,
     include_internal: bool = True,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     principal: Principal = AnyRole,
 ) -> JsonResponse:
     """Messages oldest first."""
@@ -547,7 +542,7 @@ async def history(
     ticket_id: uuid.UUID,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     principal: Principal = AnyRole,
 ) -> JsonResponse:
     """Every change, oldest first: who or what made it, and the value before and after.

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from helpdesk_events import Actor, TicketSnapshot
+from helpdesk_service.patch import PatchModel
 from helpdesk_ticket_client.actions import Action as Action
 from helpdesk_ticket_client.actions import ActionActor as ActionActor
 from helpdesk_ticket_client.actions import ActionBatch as ActionBatch
@@ -109,8 +110,11 @@ class TicketCreate(Strict):
         return self
 
 
-class TicketPatch(Strict):
-    """Fields to change; omitted fields stay as they are."""
+class TicketPatch(PatchModel):
+    """Fields to change; omitted fields stay as they are. Null unassigns the department or
+    the agent and clears the SLA level or the referrer."""
+
+    nullable = frozenset({"department_id", "agent_id", "sla_level", "referrer_url"})
 
     subject: Subject | None = None
     status: SettableStatus | None = None

@@ -1,0 +1,96 @@
+"""A rule that refers to a department or agent that does not exist is refused when it is
+saved, with the action and the id named, instead of failing each time it fires."""
+
+from __future__ import annotations
+
+import uuid
+
+
+def _rule(*actions):
+    return {"name": "Route", "conditions": {"every_ticket": True}, "actions": list(actions)}
+
+
+async def test_a_transfer_to_a_missing_department_or_agent_is_refused_at_save(rules, api):
+    department = await api.department()
+    missing = uuid.uuid4()
+    response = await rules.post(
+        "/v1/rules",
+        json=_rule(
+            {"type": "add_tags", "tags": ["x"]},
+            {"type": "transfer", "department_id": department["id"], "agent_id": str(missing)},
+        ),
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "unknown_reference"
+    assert error["message"] == f"actions[1].agent_id: no agent {missing} exists"
+
+
+async def test_a_transfer_needs_a_department_or_an_agent(rules):
+    response = await rules.post("/v1/rules", json=_rule({"type": "transfer"}))
+    assert response.status_code == 422, response.text
+    assert "department_id, an agent_id or both" in response.json()["error"]["message"]
+
+
+async def test_a_patch_that_points_a_transfer_nowhere_is_refused(rules, api):
+    department = await api.department()
+    created = await rules.post(
+        "/v1/rules", json=_rule({"type": "transfer", "department_id": department["id"]})
+    )
+    assert created.status_code == 201, created.text
+    missing = uuid.uuid4()
+    response = await rules.patch(
+        f"/v1/rules/{created.json()['id']}",
+        json={"actions": [{"type": "transfer", "department_id": str(missing)}]},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == (
+        f"actions[0].department_id: no department {missing} exists"
+    )
+
+
+async def test_every_ticket_is_asked_for_not_a_default(rules):
+    without = await rules.post("/v1/rules", json={"name": "All", "actions": [{"type": "resolve"}]})
+    assert without.status_code == 422, without.text
+    empty = await rules.post(
+        "/v1/rules", json=_rule({"type": "resolve"}) | {"conditions": {"any": []}}
+    )
+    assert empty.status_code == 422, empty.text
+    assert '"conditions": {"every_ticket": true}' in empty.json()["error"]["message"]
+    explicit = await rules.post(
+        "/v1/rules", json=_rule({"type": "resolve"}) | {"conditions": {"every_ticket": True}}
+    )
+    assert explicit.status_code == 201, explicit.text
+    assert explicit.json()["conditions"] == {"every_ticket": True}
+    half = await rules.post(
+        "/v1/rules", json=_rule({"type": "resolve"}) | {"conditions": {"every_ticket": False}}
+    )
+    assert half.status_code == 422, half.text
+
+
+async def test_a_rule_whose_department_was_deleted_is_flagged(api, client, rules, engine):
+    department = await api.department()
+    created = await rules.post(
+        "/v1/rules", json=_rule({"type": "transfer", "department_id": department["id"]})
+    )
+    rule = created.json()
+    assert rule["broken_reference"] is None
+    assert (await client.delete(f"/v1/departments/{department['id']}")).status_code == 204
+    ticket = await api.ticket()
+    await engine.drain()
+    (evaluation,) = (
+        await rules.get(f"/v1/tickets/{ticket['id']}/evaluations", params={"rule_id": rule["id"]})
+    ).json()["items"]
+    (result,) = evaluation["results"]
+    assert result["outcome"] == "failed"
+    expected = f"actions[0] (transfer): department_id: no department with id {department['id']}"
+    assert result["broken_reference"] == expected
+    flagged = (await rules.get(f"/v1/rules/{rule['id']}")).json()
+    assert flagged["broken_reference"] == expected
+    other = await api.department()
+    repaired = await rules.patch(
+        f"/v1/rules/{rule['id']}",
+        json={"actions": [{"type": "transfer", "department_id": other["id"]}]},
+    )
+    assert repaired.status_code == 200, repaired.text
+    assert repaired.json()["broken_reference"] is None
