@@ -16,17 +16,20 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from helpdesk_events import Clock, SystemClock
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from . import heap
-from .auth import KeyAuthenticator
+from .auth import KeyAuthenticator, RemoteKeyAuth
 from .contract import install_contract
+from .db import make_engine, make_session_factory
 from .errors import BodySizeLimit, install_error_handlers
 from .metrics import HttpMetrics
 from .ops import ReadinessCheck, ops_router
 from .responses import JsonResponse
 from .settings import ServiceSettings
+from .worker import WorkerSettings
 
 # Opens the service's resources (engine, clients …) on app.state and closes them after.
 Resources = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -79,3 +82,37 @@ def create_service_app(
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)
     return app
+
+
+@asynccontextmanager
+async def open_database_and_ticket_api(
+    app: FastAPI, settings: WorkerSettings, name: str, **engine_options: Any
+) -> AsyncIterator[None]:
+    """The resources of a service that keeps its own tables and checks callers through
+    ticket-api: ``app.state.engine`` and ``sessions`` (connections named ``name``), and one
+    ``app.state.ticket_api`` client for everything it asks ticket-api (callers' keys,
+    directory records, tickets). Closed when the app stops."""
+    engine = make_engine(
+        settings.database_url,
+        application_name=name,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        **engine_options,
+    )
+    session = ticket_api_session(settings.ticket_api_url)
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
+    try:
+        yield
+    finally:
+        await session.close()
+        await engine.dispose()
+
+
+def ticket_api_auth(settings: ServiceSettings) -> Authenticator:
+    """Callers' keys checked by ticket-api's ``/v1/whoami`` through ``app.state.ticket_api``
+    (see ``open_database_and_ticket_api``); the bootstrap admin key is known locally."""
+    return lambda app: RemoteKeyAuth(
+        app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}
+    )

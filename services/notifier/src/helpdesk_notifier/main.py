@@ -8,10 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock
-from helpdesk_service.app import create_service_app
-from helpdesk_service.auth import RemoteKeyAuth
-from helpdesk_service.db import database_ready, make_engine, make_session_factory
-from helpdesk_ticket_client import TicketApiClient, ticket_api_session
+from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
+from helpdesk_service.db import database_ready
 
 from .agents.router import router as agents_router
 from .config import Settings
@@ -23,23 +21,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def resources(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(
-            settings.database_url,
-            application_name="notifier",
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
-        # Callers' keys are checked by ticket-api.
-        session = ticket_api_session(settings.ticket_api_url)
-        app.state.engine = engine
-        app.state.sessions = make_session_factory(engine)
-        app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
-        app.state.allowed_networks = settings.allowed_networks
-        try:
+        async with open_database_and_ticket_api(app, settings, "notifier"):
+            app.state.allowed_networks = settings.allowed_networks
             yield
-        finally:
-            await session.close()
-            await engine.dispose()
 
     return create_service_app(
         settings,
@@ -52,9 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         routers=[deliveries_router, agents_router],
         resources=resources,
-        auth=lambda app: RemoteKeyAuth(
-            app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}
-        ),
+        auth=ticket_api_auth(settings),
         readiness={"database": database_ready},
         clock=clock,
     )

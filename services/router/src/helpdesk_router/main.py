@@ -10,10 +10,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock, Topics
-from helpdesk_service.app import create_service_app
-from helpdesk_service.auth import RemoteKeyAuth
-from helpdesk_service.db import database_ready, make_engine, make_session_factory
-from helpdesk_ticket_client import TicketApiClient, ticket_api_session
+from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
+from helpdesk_service.db import database_ready
 
 from .config import Settings
 from .routing.offers import expire_offers
@@ -40,32 +38,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def resources(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(
-            settings.database_url,
-            application_name="router",
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        )
-        # One session to ticket-api for everything: callers' keys, departments, agents.
-        session = ticket_api_session(settings.ticket_api_url)
-        app.state.engine = engine
-        app.state.sessions = make_session_factory(engine)
-        app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
-        app.state.topics = Topics(settings.topic_prefix)
-        expiry = (
-            asyncio.create_task(expire_offers_every(app, settings.offer_check_seconds))
-            if settings.offer_check_seconds > 0
-            else None
-        )
-        try:
-            yield
-        finally:
-            if expiry is not None:
-                expiry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await expiry
-            await session.close()
-            await engine.dispose()
+        async with open_database_and_ticket_api(app, settings, "router"):
+            app.state.topics = Topics(settings.topic_prefix)
+            expiry = (
+                asyncio.create_task(expire_offers_every(app, settings.offer_check_seconds))
+                if settings.offer_check_seconds > 0
+                else None
+            )
+            try:
+                yield
+            finally:
+                if expiry is not None:
+                    expiry.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await expiry
 
     return create_service_app(
         settings,
@@ -76,9 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         routers=[routing_router],
         resources=resources,
-        auth=lambda app: RemoteKeyAuth(
-            app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}
-        ),
+        auth=ticket_api_auth(settings),
         readiness={"database": database_ready},
         clock=clock,
     )

@@ -3,15 +3,12 @@ runs in ``cli worker``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock
-from helpdesk_service.app import create_service_app
-from helpdesk_service.auth import RemoteKeyAuth
-from helpdesk_service.db import database_ready, make_engine, make_session_factory
-from helpdesk_ticket_client import TicketApiClient, ticket_api_session
+from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
+from helpdesk_service.db import database_ready
 
 from .config import Settings
 from .postgres_text import json_dumps
@@ -21,25 +18,10 @@ from .rules.router import router as rules_router
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    @asynccontextmanager
-    async def resources(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(
-            settings.database_url,
-            application_name="rule-engine",
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            json_serializer=json_dumps,
+    def resources(app: FastAPI) -> AbstractAsyncContextManager[None]:
+        return open_database_and_ticket_api(
+            app, settings, "rule-engine", json_serializer=json_dumps
         )
-        # One session to ticket-api for everything: callers' keys, tickets, custom fields.
-        session = ticket_api_session(settings.ticket_api_url)
-        app.state.engine = engine
-        app.state.sessions = make_session_factory(engine)
-        app.state.ticket_api = TicketApiClient(session, settings.service_key or "")
-        try:
-            yield
-        finally:
-            await session.close()
-            await engine.dispose()
 
     return create_service_app(
         settings,
@@ -51,9 +33,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         routers=[rules_router],
         resources=resources,
-        auth=lambda app: RemoteKeyAuth(
-            app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}
-        ),
+        auth=ticket_api_auth(settings),
         readiness={"database": database_ready},
         clock=clock,
     )
