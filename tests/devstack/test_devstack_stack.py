@@ -42,4 +42,5 @@ def test_the_repository_procfile_runs_both_services():
     assert [e.name for e in service_endpoints(procfile)] == [
         "ticket-api",
         "rule-engine",
+        "sla-tracker",
     ]

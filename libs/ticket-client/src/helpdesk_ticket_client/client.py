@@ -122,6 +122,15 @@ class TicketApiClient:
         body: dict[str, Any] = orjson.loads(content)
         return body
 
+    async def department_exists(self, department_id: uuid.UUID) -> bool:
+        what = f"reading department {department_id}"
+        status, _ = await self._request(
+            "GET", f"v1/departments/{department_id}", what, headers=self._headers
+        )
+        if status not in (200, 404):
+            raise TicketApiError(f"{what}: ticket-api answered {status}")
+        return status == 200
+
     async def search_tickets(
         self,
         conditions: dict[str, Any],

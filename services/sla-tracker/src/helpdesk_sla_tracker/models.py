@@ -1,0 +1,86 @@
+"""Tables of the ``sla`` schema.
+
+Calendars and levels are versioned: an edit adds a version row and moves the head's
+``version``; nothing a clock used is ever rewritten, so a clock names the versions it ran on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from helpdesk_events import consumer_tables, outbox_tables
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+OUTBOX = outbox_tables(Base.metadata)
+CONSUMER = consumer_tables(Base.metadata)
+
+
+class Calendar(Base):
+    __tablename__ = "calendar"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The current version; every version stays in calendar_version.
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CalendarVersion(Base):
+    __tablename__ = "calendar_version"
+
+    calendar_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Calendar.id), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(100))
+    # {"monday": [{"start": "09:00", "end": "17:00", "overnight": false}, …], …}
+    hours: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # [{"date": "2026-12-24", "name": "…"}, …] and [{"month": 1, "day": 1, "name": "…"}, …]
+    holidays: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    yearly_holidays: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Level(Base):
+    """An SLA level, named as tickets name it (the snapshot's ``sla_level``)."""
+
+    __tablename__ = "level"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LevelVersion(Base):
+    __tablename__ = "level_version"
+
+    level_name: Mapped[str] = mapped_column(ForeignKey(Level.name), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Response targets in business minutes; None: the level sets no such target.
+    first_response_minutes: Mapped[int | None] = mapped_column(Integer)
+    next_response_minutes: Mapped[int | None] = mapped_column(Integer)
+    chat_response_minutes: Mapped[int | None] = mapped_column(Integer)
+    call_response_minutes: Mapped[int | None] = mapped_column(Integer)
+    # None: around the clock.
+    calendar_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(Calendar.id))
+    exclude_holidays: Mapped[bool] = mapped_column(Boolean)
+    # Business minutes before the due instant at which sla.warning is published.
+    warning_minutes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DepartmentLevel(Base):
+    """The level a department's tickets get when neither a rule nor an agent set one."""
+
+    __tablename__ = "department_level"
+
+    department_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    level_name: Mapped[str] = mapped_column(ForeignKey(Level.name))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
