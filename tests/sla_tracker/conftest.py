@@ -8,12 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ManualClock
+from helpdesk_events import ConsumerRunner, ManualClock, Topics
+from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_sla_tracker.config import Settings as SlaSettings
+from helpdesk_sla_tracker.handlers.tickets import handlers
 from helpdesk_sla_tracker.main import create_app as create_sla_tracker
+from helpdesk_sla_tracker.models import CONSUMER
+from sqlalchemy import text
 
 from tests.conftest import ADMIN_KEY, SERVICE_KEY
 from tests.rule_engine.conftest import ticket_api_url
+from tests.rule_engine.pump import Pump
 
 __all__ = ["ticket_api_url"]
 
@@ -59,3 +64,45 @@ def calendar_body(**overrides: Any) -> dict[str, Any]:
         "hours": OFFICE_HOURS,
         **overrides,
     }
+
+
+class Tracker:
+    """The clock handlers behind the real ConsumerRunner path, fed ticket-api's events in
+    order from its outbox (as the relay would), plus reading the clocks back."""
+
+    def __init__(self, pump: Pump, db: Any, sla: httpx.AsyncClient) -> None:
+        self.pump = pump
+        self._db = db
+        self._sla = sla
+
+    async def drain(self) -> None:
+        await self.pump.drain()
+        async with self._db.connect() as conn:
+            dead = (await conn.execute(text("SELECT event_type, error FROM sla.dead_event"))).all()
+        assert not dead, f"a handler failed: {dead}"
+
+    async def clocks(self, ticket_id: str) -> list[dict[str, Any]]:
+        await self.drain()
+        response = await self._sla.get(f"/v1/tickets/{ticket_id}/clocks")
+        assert response.status_code == 200, response.text
+        return response.json()["items"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def tracker(
+    database_url: str, clock: ManualClock, topics: Topics, sla: httpx.AsyncClient
+) -> AsyncIterator[Tracker]:
+    db = make_engine(database_url, application_name="sla-tracker-test", pool_size=3, max_overflow=3)
+    runner = ConsumerRunner(
+        name="sla-tracker",
+        bootstrap_servers="127.0.0.1:1",
+        topics=[topics.tickets],
+        handlers=handlers(),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    yield Tracker(Pump(db, runner), db, sla)
+    await runner.release_connections()
+    await db.dispose()

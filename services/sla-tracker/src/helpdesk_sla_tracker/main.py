@@ -13,6 +13,7 @@ from helpdesk_service.db import database_ready, make_engine, make_session_factor
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from .calendars.router import router as calendars_router
+from .clocks.router import router as clocks_router
 from .config import Settings
 from .levels.router import router as levels_router
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "SLA levels, business-hours calendars with holidays, and the default level per "
             "department. Due dates are counted in business time."
         ),
-        routers=[calendars_router, levels_router],
+        routers=[calendars_router, levels_router, clocks_router],
         resources=resources,
         auth=lambda app: RemoteKeyAuth(
             app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}

@@ -11,7 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Uuid
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -83,4 +93,47 @@ class DepartmentLevel(Base):
 
     department_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     level_name: Mapped[str] = mapped_column(ForeignKey(Level.name))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Clock(Base):
+    """One response target of one ticket: from the customer's message (or the ticket's
+    creation) to the agent's reply, in the level's business time."""
+
+    __tablename__ = "clock"
+    __table_args__ = (
+        Index("ix_clock_ticket", "ticket_id"),
+        # The open clocks, for the scan and for recomputing on a level or calendar change.
+        Index("ix_clock_open_due", "due_at", postgresql_where=text("closed_at IS NULL")),
+        Index("ix_clock_open_level", "level_name", postgresql_where=text("closed_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    ticket_code: Mapped[str] = mapped_column(String(50))
+    # first_response | next_response | chat_response | call_response
+    kind: Mapped[str] = mapped_column(String(20))
+    level_name: Mapped[str] = mapped_column(String(100))
+    level_version: Mapped[int] = mapped_column(Integer)
+    calendar_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    calendar_version: Mapped[int | None] = mapped_column(Integer)
+    target_minutes: Mapped[int] = mapped_column(Integer)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # [[start, end], …]: the times the ticket waited on the customer or was closed.
+    pauses: Mapped[list[list[str]]] = mapped_column(JSONB)
+    paused_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # running | paused (waits on the customer) | stopped (resolved, spam, deleted) |
+    # achieved | missed
+    state: Mapped[str] = mapped_column(String(10))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Running business minutes from the start to the reply (closed clocks).
+    business_minutes: Mapped[float | None] = mapped_column(Float)
+    late: Mapped[bool] = mapped_column(Boolean)
+    # Every (re)computation: [{"at", "reason", "level_version", "calendar_version", "due_at"}]
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -14,7 +14,8 @@ from helpdesk_service.responses import JsonResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from ..models import Calendar, CalendarVersion
+from ..clocks.service import recompute_open_clocks
+from ..models import Calendar, CalendarVersion, Level, LevelVersion
 from ..sessions import Session
 from .holiday_import import UnknownCountryError, public_holidays
 from .schemas import CalendarIn, CalendarOut, HolidayImport, calendar_problems
@@ -83,6 +84,17 @@ async def _new_version(
     version = _version_row(calendar.id, calendar.version, data, now)
     session.add(version)
     await session.flush()
+    # Open clocks on levels that count in this calendar move to the new version.
+    levels = await session.scalars(
+        select(Level.name)
+        .join(
+            LevelVersion,
+            (LevelVersion.level_name == Level.name) & (LevelVersion.version == Level.version),
+        )
+        .where(LevelVersion.calendar_id == calendar.id)
+    )
+    reason = f"calendar {calendar.id} version {calendar.version}"
+    await recompute_open_clocks(session, list(levels), now, reason)
     return version
 
 

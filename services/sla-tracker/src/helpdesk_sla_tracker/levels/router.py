@@ -13,6 +13,7 @@ from helpdesk_service.errors import NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
 
+from ..clocks.service import recompute_open_clocks
 from ..models import Calendar, DepartmentLevel, Level, LevelVersion
 from ..sessions import Session
 from .schemas import DepartmentLevelIn, DepartmentLevelOut, LevelIn, LevelOut
@@ -75,6 +76,9 @@ async def put_level(
         level_name=name, version=level.version, created_at=now, **data.model_dump()
     )
     session.add(version)
+    await session.flush()
+    if not created:
+        await recompute_open_clocks(session, [name], now, f"level {name} version {level.version}")
     await session.commit()
     return JsonResponse(_out(level, version), 201 if created else 200)
 
