@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from helpdesk_events import ConsumerRunner, ManualClock, Topics
 from helpdesk_service.db import make_engine, make_session_factory
@@ -17,20 +18,31 @@ from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
 from tests.conftest import ADMIN_KEY, SERVICE_KEY
-from tests.rule_engine.conftest import ticket_api_url
+from tests.rule_engine.conftest import (
+    engine,
+    full_traces,
+    max_depth,
+    rule_app,
+    rules,
+    ticket_api_url,
+)
 from tests.rule_engine.pump import Pump
 
-__all__ = ["ticket_api_url"]
+# The rule engine beside the tracker, for escalations on sla.breached.
+__all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules", "ticket_api_url"]
 
 
 @pytest.fixture
-async def sla_app(ticket_api_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[Any]:
+async def sla_app(
+    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
+) -> AsyncIterator[Any]:
     application = create_sla_tracker(
         SlaSettings(
             database_url=database_url,
             admin_key=ADMIN_KEY,
             service_key=SERVICE_KEY,
             ticket_api_url=ticket_api_url,
+            topic_prefix=topics.prefix,
             db_pool_size=3,
             db_max_overflow=3,
         ),
@@ -80,6 +92,12 @@ class Tracker:
         async with self._db.connect() as conn:
             dead = (await conn.execute(text("SELECT event_type, error FROM sla.dead_event"))).all()
         assert not dead, f"a handler failed: {dead}"
+
+    async def outbox(self) -> list[dict[str, Any]]:
+        """What the tracker queued for helpdesk.sla, oldest first."""
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(text("SELECT payload FROM sla.outbox ORDER BY id"))).all()
+        return [orjson.loads(row.payload) for row in rows]
 
     async def clocks(self, ticket_id: str) -> list[dict[str, Any]]:
         await self.drain()

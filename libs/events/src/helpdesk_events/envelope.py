@@ -214,6 +214,15 @@ class SlaBreached(TicketEventBase):
     sla: SlaTarget
 
 
+class SlaWarning(TicketEventBase):
+    """A ticket's response is due soon: its level's warning threshold (business minutes
+    before the due date) has passed (topic ``helpdesk.sla``, keyed by ticket). Published by
+    the sla-tracker, at most once per clock."""
+
+    type: Literal["sla.warning"] = "sla.warning"
+    sla: SlaTarget
+
+
 class _AgentEvent(EventBase):
     agent_id: uuid.UUID
     agent: AgentSnapshot
@@ -301,6 +310,7 @@ Event = Annotated[
         AgentAvailabilityChanged,
         NotificationRequested,
         SlaBreached,
+        SlaWarning,
     ],
     Field(discriminator="type"),
 ]
@@ -324,6 +334,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         AgentAvailabilityChanged,
         NotificationRequested,
         SlaBreached,
+        SlaWarning,
     )
 )
 

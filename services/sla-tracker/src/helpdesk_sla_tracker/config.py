@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from helpdesk_service.settings import settings_config
 from helpdesk_service.worker import WorkerSettings
+from pydantic import Field
 
 
 class Settings(WorkerSettings):
@@ -13,3 +14,6 @@ class Settings(WorkerSettings):
 
     port: int = 8003
     consumer_group: str = "sla-tracker"
+    # How often the scanner looks for warnings and breaches that fell due: a breach is
+    # published at most this long (plus the relay's delay) after its due instant.
+    scan_interval_seconds: float = Field(default=1.0, gt=0, le=60)

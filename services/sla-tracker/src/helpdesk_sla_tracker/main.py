@@ -12,6 +12,7 @@ from helpdesk_service.auth import RemoteKeyAuth
 from helpdesk_service.db import database_ready, make_engine, make_session_factory
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
+from .breaches.router import router as breaches_router
 from .calendars.router import router as calendars_router
 from .clocks.router import router as clocks_router
 from .config import Settings
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "SLA levels, business-hours calendars with holidays, and the default level per "
             "department. Due dates are counted in business time."
         ),
-        routers=[calendars_router, levels_router, clocks_router],
+        routers=[calendars_router, levels_router, clocks_router, breaches_router],
         resources=resources,
         auth=lambda app: RemoteKeyAuth(
             app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}

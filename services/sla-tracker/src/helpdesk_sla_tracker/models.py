@@ -106,6 +106,17 @@ class Clock(Base):
         # The open clocks, for the scan and for recomputing on a level or calendar change.
         Index("ix_clock_open_due", "due_at", postgresql_where=text("closed_at IS NULL")),
         Index("ix_clock_open_level", "level_name", postgresql_where=text("closed_at IS NULL")),
+        # What the scan looks for: running clocks whose warning or breach has not fired.
+        Index(
+            "ix_clock_breach_pending",
+            "due_at",
+            postgresql_where=text("state = 'running' AND breached_at IS NULL"),
+        ),
+        Index(
+            "ix_clock_warning_pending",
+            "warn_at",
+            postgresql_where=text("state = 'running' AND warned_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -134,6 +145,22 @@ class Clock(Base):
     # Running business minutes from the start to the reply (closed clocks).
     business_minutes: Mapped[float | None] = mapped_column(Float)
     late: Mapped[bool] = mapped_column(Boolean)
+    # When sla.warning is due (the level's warning threshold), and when the scan published
+    # it and sla.breached: each at most once per clock.
+    warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Every (re)computation: [{"at", "reason", "level_version", "calendar_version", "due_at"}]
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TicketState(Base):
+    """The newest ticket snapshot seen, which sla.warning and sla.breached carry (rules
+    evaluate their conditions on it)."""
+
+    __tablename__ = "ticket_state"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -76,8 +76,13 @@ def _apply_level(clock: Clock, level: ResolvedLevel, target: int) -> None:
     clock.calendar_id = level.calendar_id
     clock.calendar_version = level.calendar_version
     clock.target_minutes = target
-    clock.due_at = due_at(
-        clock.started_at, _pauses(clock), clock.paused_since, target, level.calendar
+    pauses = _pauses(clock)
+    clock.due_at = due_at(clock.started_at, pauses, clock.paused_since, target, level.calendar)
+    warning = level.warning_minutes
+    clock.warn_at = (
+        due_at(clock.started_at, pauses, clock.paused_since, target - warning, level.calendar)
+        if warning is not None and warning < target
+        else None
     )
 
 
@@ -110,6 +115,8 @@ def start_clock(
         closed_at=None,
         business_minutes=None,
         late=False,
+        warned_at=None,
+        breached_at=None,
         history=[],
         updated_at=now,
     )
@@ -132,6 +139,7 @@ def follow_status(
         if clock.paused_since is None:
             clock.paused_since = max(at, clock.started_at)
             clock.due_at = None
+            clock.warn_at = None
         clock.state = _waiting_state(status)
     elif clock.paused_since is not None:
         resumed = max(at, clock.paused_since)
@@ -167,6 +175,7 @@ def change_level(clock: Clock, level: ResolvedLevel, now: datetime, reason: str)
         clock.state = "cancelled"
         clock.closed_at = now
         clock.due_at = None
+        clock.warn_at = None
     else:
         _apply_level(clock, level, target)
     clock.updated_at = now
@@ -224,6 +233,9 @@ class ClockOut(BaseModel):
     closed_at: datetime | None
     business_minutes: float | None
     late: bool
+    warn_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
     history: list[dict[str, Any]]
 
 

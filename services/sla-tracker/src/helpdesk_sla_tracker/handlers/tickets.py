@@ -17,6 +17,7 @@ from helpdesk_events import (
     TicketTransferred,
     TicketUpdated,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clocks.levels import ResolvedLevel, department_level, resolve_level
@@ -30,6 +31,7 @@ from ..clocks.service import (
     start_clock,
     target_kind,
 )
+from ..models import TicketState
 
 
 async def _ticket_level(session: AsyncSession, event: TicketEventBase) -> ResolvedLevel | None:
@@ -117,14 +119,45 @@ async def on_message_added(event: MessageAdded, ctx: HandlerContext) -> None:
         start_clock(session, event.ticket, kind, message.created_at, level, now)
 
 
+async def remember_snapshot(event: TicketEventBase, ctx: HandlerContext) -> None:
+    """Keep the newest snapshot (by the ticket's version) for the events the scan publishes."""
+    statement = pg_insert(TicketState).values(
+        ticket_id=event.ticket_id,
+        version=event.ticket.version,
+        snapshot=event.ticket.model_dump(mode="json"),
+    )
+    await ctx.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[TicketState.ticket_id],
+            set_={"version": statement.excluded.version, "snapshot": statement.excluded.snapshot},
+            where=TicketState.version < statement.excluded.version,
+        )
+    )
+
+
+async def _nothing_else(event: TicketEventBase, ctx: HandlerContext) -> None:
+    """Tags, ratings: only the snapshot changes for the tracker."""
+
+
+def _with_snapshot(handler: Handler) -> Handler:
+    async def handle(event: TicketEventBase, ctx: HandlerContext) -> None:
+        await remember_snapshot(event, ctx)
+        await handler(event, ctx)
+
+    return handle
+
+
 def handlers() -> dict[str, Handler]:
-    return {
+    table: dict[str, Handler] = {
         "ticket.created": on_ticket_created,
         "ticket.updated": on_ticket_updated,
         "ticket.transferred": on_ticket_transferred,
         "ticket.status_changed": on_status_changed,
+        "ticket.tags_changed": _nothing_else,
+        "ticket.rated": _nothing_else,
         "ticket.deleted": on_ticket_deleted,
         "ticket.purged": on_ticket_deleted,
         "ticket.restored": on_ticket_restored,
         "message.added": on_message_added,
     }
+    return {event_type: _with_snapshot(handler) for event_type, handler in table.items()}
