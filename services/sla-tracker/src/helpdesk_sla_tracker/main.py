@@ -17,6 +17,7 @@ from .calendars.router import router as calendars_router
 from .clocks.router import router as clocks_router
 from .config import Settings
 from .levels.router import router as levels_router
+from .reports.router import router as reports_router
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "SLA levels, business-hours calendars with holidays, and the default level per "
             "department. Due dates are counted in business time."
         ),
-        routers=[calendars_router, levels_router, clocks_router, breaches_router],
+        routers=[calendars_router, levels_router, clocks_router, breaches_router, reports_router],
         resources=resources,
         auth=lambda app: RemoteKeyAuth(
             app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}

@@ -103,6 +103,8 @@ class Clock(Base):
     __tablename__ = "clock"
     __table_args__ = (
         Index("ix_clock_ticket", "ticket_id"),
+        # Reports select a period of clock starts.
+        Index("ix_clock_started_at", "started_at"),
         # The open clocks, for the scan and for recomputing on a level or calendar change.
         Index("ix_clock_open_due", "due_at", postgresql_where=text("closed_at IS NULL")),
         Index("ix_clock_open_level", "level_name", postgresql_where=text("closed_at IS NULL")),
