@@ -58,6 +58,7 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/rules.py
+	$(VENV)/bin/python bench/sla_tracker.py
 
 migrate: $(INSTALLED)
 	$(VENV)/bin/helpdesk-devstack migrate
