@@ -103,8 +103,11 @@ class Clock(Base):
     __tablename__ = "clock"
     __table_args__ = (
         Index("ix_clock_ticket", "ticket_id"),
-        # Reports select a period of clock starts.
-        Index("ix_clock_started_at", "started_at"),
+        # Reports select a period of clock starts; the SLA log pages through it in the
+        # order of each of these (so a page is read, not the whole period sorted).
+        Index("ix_clock_started_at", "started_at", "id"),
+        Index("ix_clock_agent_started_at", "agent_id", "started_at", "id"),
+        Index("ix_clock_department_started_at", "department_id", "started_at", "id"),
         # The open clocks, for the scan and for recomputing on a level or calendar change.
         Index("ix_clock_open_due", "due_at", postgresql_where=text("closed_at IS NULL")),
         Index("ix_clock_open_level", "level_name", postgresql_where=text("closed_at IS NULL")),

@@ -89,10 +89,12 @@ SLA_LOG_COLUMNS = (
     "closed_at",
     "remaining_minutes",
 )
+# Every key in the same direction, so the matching index is read forwards or backwards
+# (ascending puts clocks without a department or agent last, descending first).
 _SLA_LOG_SORT = {
-    "date": "started_at {order}, id",
-    "department": "department_id {order} NULLS LAST, started_at, id",
-    "agent": "agent_id {order} NULLS LAST, started_at, id",
+    "date": "started_at {order}, id {order}",
+    "department": "department_id {order}, started_at {order}, id {order}",
+    "agent": "agent_id {order}, started_at {order}, id {order}",
 }
 # Remaining (positive) or overdue (negative) minutes: for a closed clock, the business
 # minutes its target had left at the reply; for a running one, the minutes from now to its
@@ -147,6 +149,9 @@ async def _page(
     limit: int,
     offset: int,
 ) -> tuple[list[list[Any]], str | None]:
+    # JIT compilation costs more than it saves on these statements (measured: 60 ms of a
+    # year's compliance report).
+    await session.execute(text("SET LOCAL jit = off"))
     rows = (
         await session.execute(text(sql), {**params, "limit": limit + 1, "offset": offset})
     ).all()

@@ -1,4 +1,4 @@
-"""reports: clocks by start
+"""reports: clocks by start, by agent and start, by department and start
 
 Revision ID: 0004
 Revises: 0003
@@ -15,9 +15,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_INDEXES = {
+    "ix_clock_started_at": ["started_at", "id"],
+    "ix_clock_agent_started_at": ["agent_id", "started_at", "id"],
+    "ix_clock_department_started_at": ["department_id", "started_at", "id"],
+}
+
+
 def upgrade() -> None:
-    op.create_index("ix_clock_started_at", "clock", ["started_at"], unique=False, schema="sla")
+    for name, columns in _INDEXES.items():
+        op.create_index(name, "clock", columns, unique=False, schema="sla")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_clock_started_at", table_name="clock", schema="sla")
+    for name in reversed(_INDEXES):
+        op.drop_index(name, table_name="clock", schema="sla")
