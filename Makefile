@@ -63,6 +63,7 @@ bench: $(INSTALLED)
 	$(VENV)/bin/python bench/rules.py
 	$(VENV)/bin/python bench/router.py
 	$(VENV)/bin/python bench/notifier.py
+	$(VENV)/bin/python bench/sla_tracker.py
 
 mutation: $(INSTALLED)
 	$(VENV)/bin/python bench/mutation.py $(MUTATION_ARGS)

@@ -44,4 +44,5 @@ def test_the_repository_procfile_runs_its_services():
         "rule-engine",
         "router",
         "notifier",
+        "sla-tracker",
     ]

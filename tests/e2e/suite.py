@@ -217,6 +217,42 @@ class Suite:
             )
         )
 
+    def sla_tracker(self, port: int, ticket_api_port: int) -> ServiceProcess:
+        env = self.base_env() | {
+            "SLA_TRACKER_PORT": str(port),
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+        }
+        return self._add(
+            ServiceProcess(
+                "sla-tracker",
+                [str(BIN / "helpdesk-sla-tracker"), "serve"],
+                env,
+                self.log_dir / "sla-tracker.log",
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+            )
+        )
+
+    def sla_worker(self, ticket_api_port: int) -> ServiceProcess:
+        env = self.base_env() | {"HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}"}
+        return self._add(
+            ServiceProcess(
+                "sla-worker",
+                [str(BIN / "helpdesk-sla-tracker"), "worker"],
+                env,
+                self.log_dir / "sla-worker.log",
+            )
+        )
+
+    def sla_scanner(self, name: str = "sla-scanner") -> ServiceProcess:
+        return self._add(
+            ServiceProcess(
+                name,
+                [str(BIN / "helpdesk-sla-tracker"), "scanner"],
+                self.base_env(),
+                self.log_dir / f"{name}.log",
+            )
+        )
+
     def _add(self, process: ServiceProcess) -> ServiceProcess:
         self.processes.append(process)
         return process

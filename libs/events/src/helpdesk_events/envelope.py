@@ -226,6 +226,15 @@ class ChatMissed(EventBase):
     offered_at: datetime
 
 
+class SlaWarning(TicketEventBase):
+    """A ticket's response is due soon: its level's warning threshold (business minutes
+    before the due date) has passed (topic ``helpdesk.sla``, keyed by ticket). Published by
+    the sla-tracker, at most once per clock."""
+
+    type: Literal["sla.warning"] = "sla.warning"
+    sla: SlaTarget
+
+
 class _AgentEvent(EventBase):
     agent_id: uuid.UUID
     agent: AgentSnapshot
@@ -314,6 +323,7 @@ Event = Annotated[
         NotificationRequested,
         SlaBreached,
         ChatMissed,
+        SlaWarning,
     ],
     Field(discriminator="type"),
 ]
@@ -338,6 +348,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         NotificationRequested,
         SlaBreached,
         ChatMissed,
+        SlaWarning,
     )
 )
 

@@ -175,13 +175,7 @@ class TicketApiClient:
         self, collection: Literal["departments", "agents"], record_id: uuid.UUID
     ) -> bool:
         """Whether a department or agent with this id exists (for references rules make)."""
-        what = f"reading {collection} {record_id}"
-        status, _ = await self._request(
-            "GET", f"v1/{collection}/{record_id}", what, headers=self._headers
-        )
-        if status not in (200, 404):
-            raise TicketApiError(f"{what}: ticket-api answered {status}")
-        return status == 200
+        return await self._get_record(f"v1/{collection}/{record_id}", collection) is not None
 
     async def custom_fields(self) -> list[CustomField]:
         """Custom field definitions, for conditions on custom fields."""

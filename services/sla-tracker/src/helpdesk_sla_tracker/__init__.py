@@ -1,0 +1,1 @@
+"""SLA tracker: levels, business-hours calendars, response clocks, warnings and breaches."""

@@ -1,0 +1,1 @@
+"""Warnings and breaches: the scan that fires them, once per clock."""

@@ -1,0 +1,1 @@
+"""Business-hours calendars: the pure arithmetic and the holiday import."""

@@ -1,0 +1,201 @@
+"""/v1/calendars: business-hours calendars. An edit adds a version; earlier versions stay
+readable, since clocks name the version they were computed with."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.errors import NotFound, Unprocessable, field_errors
+from helpdesk_service.responses import JsonResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from ..clocks.service import recompute_open_clocks
+from ..models import Calendar, CalendarVersion, Level, LevelVersion
+from ..sessions import Session
+from .holiday_import import UnknownCountryError, public_holidays
+from .schemas import CalendarIn, CalendarOut, HolidayImport, calendar_problems
+
+router = APIRouter(prefix="/v1", tags=["calendars"])
+
+
+def _checked(data: CalendarIn) -> None:
+    problems = calendar_problems(data)
+    if problems:
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+        raise Unprocessable(message, details=problems)
+
+
+def _out(calendar: Calendar, version: CalendarVersion) -> dict[str, Any]:
+    return CalendarOut(
+        id=calendar.id,
+        version=version.version,
+        name=version.name,
+        time_zone=version.time_zone,
+        hours=version.hours,
+        holidays=version.holidays,
+        yearly_holidays=version.yearly_holidays,
+        created_at=calendar.created_at,
+        updated_at=version.created_at,
+    ).model_dump(mode="json")
+
+
+def _version_row(
+    calendar_id: uuid.UUID, version: int, data: CalendarIn, now: datetime
+) -> CalendarVersion:
+    dumped = data.model_dump(mode="json")
+    return CalendarVersion(
+        calendar_id=calendar_id,
+        version=version,
+        name=data.name,
+        time_zone=data.time_zone,
+        hours=dumped["hours"],
+        holidays=dumped["holidays"],
+        yearly_holidays=dumped["yearly_holidays"],
+        created_at=now,
+    )
+
+
+async def _locked(session: Session, calendar_id: uuid.UUID) -> Calendar:
+    calendar = await session.scalar(
+        select(Calendar).where(Calendar.id == calendar_id).with_for_update()
+    )
+    if calendar is None:
+        raise NotFound(f"calendar {calendar_id} does not exist")
+    return calendar
+
+
+async def _current(session: Session, calendar: Calendar) -> CalendarVersion:
+    version = await session.get(CalendarVersion, (calendar.id, calendar.version))
+    assert version is not None, "a calendar's head names an existing version"
+    return version
+
+
+async def _new_version(
+    session: Session, calendar: Calendar, data: CalendarIn, now: datetime
+) -> CalendarVersion:
+    calendar.version += 1
+    calendar.name = data.name
+    calendar.updated_at = now
+    version = _version_row(calendar.id, calendar.version, data, now)
+    session.add(version)
+    await session.flush()
+    # Open clocks on levels that count in this calendar move to the new version.
+    levels = await session.scalars(
+        select(Level.name)
+        .join(
+            LevelVersion,
+            (LevelVersion.level_name == Level.name) & (LevelVersion.version == Level.version),
+        )
+        .where(LevelVersion.calendar_id == calendar.id)
+    )
+    reason = f"calendar {calendar.id} version {calendar.version}"
+    await recompute_open_clocks(session, list(levels), now, reason)
+    return version
+
+
+@router.post("/calendars", status_code=201, response_model=CalendarOut)
+async def create_calendar(
+    data: CalendarIn, request: Request, session: Session, _: Principal = AdminOnly
+) -> JsonResponse:
+    _checked(data)
+    now = request.app.state.clock.now()
+    calendar = Calendar(id=uuid.uuid4(), name=data.name, version=1, created_at=now, updated_at=now)
+    session.add(calendar)
+    await session.flush()
+    version = _version_row(calendar.id, 1, data, now)
+    session.add(version)
+    await session.commit()
+    return JsonResponse(_out(calendar, version), 201)
+
+
+@router.get("/calendars")
+async def list_calendars(session: Session, _: Principal = AnyRole) -> JsonResponse:
+    rows = await session.execute(
+        select(Calendar, CalendarVersion)
+        .join(
+            CalendarVersion,
+            (CalendarVersion.calendar_id == Calendar.id)
+            & (CalendarVersion.version == Calendar.version),
+        )
+        .order_by(Calendar.name, Calendar.id)
+    )
+    return JsonResponse({"items": [_out(calendar, version) for calendar, version in rows]})
+
+
+@router.get("/calendars/{calendar_id}", response_model=CalendarOut)
+async def get_calendar(
+    calendar_id: uuid.UUID, session: Session, version: int | None = None, _: Principal = AnyRole
+) -> JsonResponse:
+    """The current version, or ``?version=n``."""
+    calendar = await session.get(Calendar, calendar_id)
+    if calendar is None:
+        raise NotFound(f"calendar {calendar_id} does not exist")
+    row = await session.get(CalendarVersion, (calendar_id, version or calendar.version))
+    if row is None:
+        raise NotFound(f"calendar {calendar_id} has no version {version}")
+    return JsonResponse(_out(calendar, row))
+
+
+@router.put("/calendars/{calendar_id}", response_model=CalendarOut)
+async def replace_calendar(
+    calendar_id: uuid.UUID,
+    data: CalendarIn,
+    request: Request,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    """Replace the calendar: a new version; open clocks are recomputed on it."""
+    _checked(data)
+    calendar = await _locked(session, calendar_id)
+    version = await _new_version(session, calendar, data, request.app.state.clock.now())
+    await session.commit()
+    return JsonResponse(_out(calendar, version))
+
+
+@router.post("/calendars/{calendar_id}/holidays/import", response_model=CalendarOut)
+async def import_holidays(
+    calendar_id: uuid.UUID,
+    data: HolidayImport,
+    request: Request,
+    session: Session,
+    _: Principal = AdminOnly,
+) -> JsonResponse:
+    """Add a country's public holidays for ``years`` as one-off holidays (a new version);
+    dates the calendar already has keep their name."""
+    try:
+        found = public_holidays(data.country, data.years, data.subdivision)
+    except UnknownCountryError as error:
+        field = "subdivision" if data.subdivision else "country"
+        raise Unprocessable(
+            f"{field}: {error}",
+            details=[{"field": field, "message": str(error), "type": "value_error"}],
+        ) from error
+    calendar = await _locked(session, calendar_id)
+    current = await _current(session, calendar)
+    known = {holiday["date"] for holiday in current.holidays}
+    added = [
+        {"date": holiday.day.isoformat(), "name": holiday.name}
+        for holiday in found
+        if holiday.day.isoformat() not in known
+    ]
+    try:
+        data_in = CalendarIn.model_validate(
+            {
+                "name": current.name,
+                "time_zone": current.time_zone,
+                "hours": current.hours,
+                "holidays": sorted([*current.holidays, *added], key=lambda h: str(h["date"])),
+                "yearly_holidays": current.yearly_holidays,
+            }
+        )
+    except ValidationError as error:
+        # Only the holiday list can grow past its limit here.
+        raise field_errors(error.errors()) from error
+    version = await _new_version(session, calendar, data_in, request.app.state.clock.now())
+    await session.commit()
+    return JsonResponse(_out(calendar, version))

@@ -1,0 +1,1 @@
+"""Response clocks: when a ticket's response is due, paused and resumed with the ticket."""

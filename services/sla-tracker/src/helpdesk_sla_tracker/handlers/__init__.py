@@ -1,0 +1,1 @@
+"""Consumer handlers, one module per event family."""

@@ -1,0 +1,1 @@
+"""SLA levels (versioned response targets) and the default level per department."""

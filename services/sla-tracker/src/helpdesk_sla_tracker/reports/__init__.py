@@ -1,0 +1,1 @@
+"""The compliance report and the SLA log, computed in SQL, as JSON or CSV."""

@@ -1,0 +1,88 @@
+"""The sla-tracker as real processes beside ticket-api, its relay and the rule engine: a
+ticket misses its first response, the scanner fires sla.breached, the worker's relay
+publishes it on helpdesk.sla, and an escalation rule raises the ticket's priority."""
+
+import asyncio
+
+import httpx
+import pytest
+from helpdesk_devstack.ports import free_port
+
+from tests.conftest import ADMIN_KEY
+from tests.e2e.test_event_delivery import http
+
+pytestmark = pytest.mark.e2e
+
+
+async def wait_for(fetch, timeout: float):
+    """The first truthy result of ``fetch()``, polled until ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not (result := await fetch()):
+            await asyncio.sleep(0.25)
+    return result
+
+
+async def test_a_missed_first_response_is_escalated(suite, api_port):
+    rules_port, sla_port = free_port(), free_port()
+    suite.ticket_api(api_port).start()
+    suite.relay().start()
+    suite.rule_engine(rules_port, api_port).start()
+    suite.rule_worker(api_port).start()
+    suite.sla_tracker(sla_port, api_port).start()
+    suite.sla_worker(api_port).start()
+    suite.sla_scanner().start()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with (
+        http(api_port) as tickets,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{rules_port}", headers=admin) as rules,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{sla_port}", headers=admin) as sla,
+    ):
+        support = (await tickets.post("/v1/departments", json={"name": "Support"})).json()
+        # Around the clock, one minute: the shortest target there is.
+        level = await sla.put("/v1/levels/fast", json={"first_response_minutes": 1})
+        assert level.status_code == 201, level.text
+        default = await sla.put(f"/v1/departments/{support['id']}/level", json={"level": "fast"})
+        assert default.status_code == 200, default.text
+        rule = await rules.post(
+            "/v1/rules",
+            json={
+                "name": "Escalate late tickets",
+                "trigger": "sla_breached",
+                "conditions": {
+                    "any": [{"all": [{"field": "priority", "op": "is", "value": "low"}]}]
+                },
+                "actions": [{"type": "change_priority", "priority": "urgent"}],
+            },
+        )
+        assert rule.status_code == 201, rule.text
+        created = await tickets.post(
+            "/v1/tickets",
+            json={
+                "subject": "Nobody answers",
+                "channel": "email",
+                "priority": "low",
+                "department_id": support["id"],
+                "customer": {"email": "waiting@example.com"},
+                "message": {"body": "Hello?"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        ticket_id = created.json()["id"]
+
+        async def clocks():
+            return (await sla.get(f"/v1/tickets/{ticket_id}/clocks")).json()["items"]
+
+        [clock] = await wait_for(clocks, 60)
+        assert clock["target_minutes"] == 1
+
+        async def escalated():
+            ticket = (await tickets.get(f"/v1/tickets/{ticket_id}")).json()
+            return ticket if ticket["priority"] == "urgent" else None
+
+        await wait_for(escalated, 150)
+        history = (await tickets.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
+        raised = [h for h in history if h["field"] == "priority" and h["after"] == "urgent"]
+        assert [h["actor"]["kind"] for h in raised] == ["rule"]
+        [breached] = await clocks()
+        assert breached["late"] is True
+        assert breached["breached_at"] is not None

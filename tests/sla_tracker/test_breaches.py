@@ -1,0 +1,211 @@
+"""Warnings and breaches: fired by the scan within the due second, once per clock (two
+scanners at once, a scanner killed half-way, repeated scans), carrying the ticket snapshot,
+and escalated by the rule engine's sla_breached rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from helpdesk_events import ManualClock, Topics
+from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_sla_tracker.breaches.scan import _claim, scan
+from sqlalchemy import text
+
+from tests.rule_engine.conftest import make_rule
+from tests.sla_tracker.conftest import Tracker
+from tests.sla_tracker.test_clocks import BERLIN, berlin, new_ticket, pre_sales, set_status
+
+__all__ = ["pre_sales"]
+
+MONDAY_NOON = datetime(2026, 12, 7, 12, tzinfo=BERLIN).astimezone(UTC)
+
+
+async def run_scan(sla: httpx.AsyncClient, at: datetime | None = None) -> dict[str, Any]:
+    body = {"at": at.isoformat()} if at else {}
+    response = await sla.post("/v1/scan", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_a_due_clock_breaches_once_with_the_ticket(
+    sla: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+) -> None:
+    ticket_id = await new_ticket(client, pre_sales)
+    await tracker.drain()
+    clock.set(MONDAY_NOON - timedelta(seconds=1))
+    assert (await run_scan(sla))["breached"] == 0
+    clock.set(MONDAY_NOON)
+    assert (await run_scan(sla))["breached"] == 1
+    assert (await run_scan(sla))["breached"] == 0
+
+    [event] = await tracker.outbox()
+    assert event["type"] == "sla.breached"
+    assert event["ticket_id"] == ticket_id
+    assert event["ticket"]["id"] == ticket_id
+    assert event["actor"]["kind"] == "sla_tracker"
+    assert event["sla"]["level"] == "pre-sales"
+    assert event["sla"]["target"] == "first_response"
+    assert datetime.fromisoformat(event["sla"]["due_at"]) == MONDAY_NOON
+    [breached] = await tracker.clocks(ticket_id)
+    assert breached["late"] is True
+    assert datetime.fromisoformat(breached["breached_at"]) == MONDAY_NOON
+
+
+async def test_warning_before_the_breach_and_none_after(
+    sla: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+) -> None:
+    level = {**pre_sales["level"], "warning_minutes": 30}
+    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
+    warned = await new_ticket(client, pre_sales)
+    await tracker.drain()
+    [open_clock] = await tracker.clocks(warned)
+    assert datetime.fromisoformat(open_clock["warn_at"]) == datetime.fromisoformat(
+        berlin(7, 11, 30)
+    )
+
+    clock.set(MONDAY_NOON - timedelta(minutes=30))
+    assert (await run_scan(sla)) | {"at": None} == {"at": None, "warned": 1, "breached": 0}
+    clock.set(MONDAY_NOON)
+    assert (await run_scan(sla)) | {"at": None} == {"at": None, "warned": 0, "breached": 1}
+    assert [event["type"] for event in await tracker.outbox()] == ["sla.warning", "sla.breached"]
+
+    # A scan that comes only after the due instant sends the breach, not a late warning.
+    clock.set(datetime(2026, 12, 11, 16, tzinfo=BERLIN).astimezone(UTC))
+    late_scan = await new_ticket(client, pre_sales)
+    await tracker.drain()
+    clock.set(datetime(2026, 12, 14, 13, tzinfo=BERLIN).astimezone(UTC))
+    assert (await run_scan(sla)) | {"at": None} == {"at": None, "warned": 0, "breached": 1}
+    [late_clock] = await tracker.clocks(late_scan)
+    assert late_clock["breached_at"] is not None
+
+
+async def test_paused_and_answered_clocks_do_not_breach(
+    sla: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+) -> None:
+    paused = await new_ticket(client, pre_sales)
+    answered = await new_ticket(client, pre_sales)
+    await set_status(client, paused, "postponed")
+    response = await client.post(
+        f"/v1/tickets/{answered}/messages", json={"author_kind": "agent", "body": "On it"}
+    )
+    assert response.status_code == 201
+    await tracker.drain()
+    clock.set(MONDAY_NOON + timedelta(days=3))
+    assert (await run_scan(sla))["breached"] == 0
+
+
+async def test_a_scan_cannot_run_ahead_of_now(sla: httpx.AsyncClient, clock: ManualClock) -> None:
+    response = await sla.post(
+        "/v1/scan", json={"at": (clock.now() + timedelta(hours=1)).isoformat()}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "at"
+
+
+async def test_two_scanners_at_once_fire_each_breach_once(
+    client: httpx.AsyncClient,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+    database_url: str,
+    topics: Topics,
+) -> None:
+    for _ in range(40):
+        await new_ticket(client, pre_sales)
+    await tracker.drain()
+    engines = [
+        make_engine(database_url, application_name=f"scanner-{n}", pool_size=2, max_overflow=0)
+        for n in range(2)
+    ]
+    try:
+        results = await asyncio.gather(
+            *(scan(make_session_factory(db), topics, MONDAY_NOON, batch=3) for db in engines)
+        )
+    finally:
+        for db in engines:
+            await db.dispose()
+    assert sum(result.breached for result in results) == 40
+    events = await tracker.outbox()
+    assert len(events) == 40
+    assert len({event["ticket_id"] for event in events}) == 40
+
+
+async def test_a_scanner_killed_mid_scan_leaves_nothing_fired_twice_or_lost(
+    client: httpx.AsyncClient,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    database_url: str,
+    topics: Topics,
+) -> None:
+    for _ in range(5):
+        await new_ticket(client, pre_sales)
+    await tracker.drain()
+    db = make_engine(database_url, application_name="doomed-scanner", pool_size=2, max_overflow=0)
+    sessions = make_session_factory(db)
+    try:
+        # A scanner claims every due clock and queues their events, then dies before
+        # committing (kill -9: the server ends its backend and rolls the transaction back).
+        doomed = sessions()
+        await doomed.begin()
+        assert await _claim(doomed, "breach", MONDAY_NOON, 100, topics) == 5
+        pid = (await doomed.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with db.connect() as killer:
+            await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await doomed.invalidate()
+        assert (await scan(sessions, topics, MONDAY_NOON)).breached == 5
+        assert (await scan(sessions, topics, MONDAY_NOON)).breached == 0
+    finally:
+        await db.dispose()
+    assert len(await tracker.outbox()) == 5
+
+
+async def test_an_escalation_rule_raises_the_priority_of_a_breached_ticket(
+    sla: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    rules: httpx.AsyncClient,
+    engine: Any,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+    topics: Topics,
+) -> None:
+    await make_rule(
+        rules,
+        trigger="sla_breached",
+        conditions={
+            "any": [{"all": [{"field": "priority", "op": "in", "value": ["low", "medium"]}]}]
+        },
+        actions=[{"type": "change_priority", "priority": "urgent"}],
+    )
+    ticket_id = await new_ticket(client, pre_sales, priority="medium")
+    await tracker.drain()
+    await engine.drain()
+    clock.set(MONDAY_NOON)
+    assert (await run_scan(sla))["breached"] == 1
+    for topic, key, value in await tracker.pump.take_outbox("sla"):
+        assert topic == topics.sla
+        await engine.pump.deliver(topic, key, value)
+    ticket = (await client.get(f"/v1/tickets/{ticket_id}")).json()
+    assert ticket["priority"] == "urgent"
+    history = (await client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
+    assert any(
+        entry["field"] == "priority"
+        and entry["after"] == "urgent"
+        and entry["actor"]["kind"] == "rule"
+        for entry in history
+    )
