@@ -56,7 +56,11 @@ async def _check_level(session: Session, data: LevelIn) -> None:
         )
 
 
-@router.put("/levels/{name}", response_model=LevelOut)
+@router.put(
+    "/levels/{name}",
+    response_model=LevelOut,
+    responses={201: {"model": LevelOut, "description": "The level was created (version 1)"}},
+)
 async def put_level(
     name: LevelName, data: LevelIn, request: Request, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
