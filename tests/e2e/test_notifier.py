@@ -72,6 +72,7 @@ async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(s
                 "/v1/rules",
                 json={
                     "name": "Tell the CRM",
+                    "conditions": {"every_ticket": True},
                     "actions": [
                         {
                             "type": "http_request",
