@@ -15,6 +15,7 @@ from .test_explain_agreement import snapshot_of, ticket_row
 
 NOT_DATES = [
     "2026-1x-05",
+    "2026-x1-05",
     "2026-01-0x",
     "x026-01-05",
     "2026/01/05",
