@@ -45,14 +45,15 @@ class Target:
     # Qualified-name prefixes to mutate (classes or functions); empty: the whole module.
     scope: tuple[str, ...] = ()
 
-    def test_files(self) -> list[str]:
-        """Every test file of ``tests``, ``first`` first (pytest keeps the order of files
-        named on its command line, not of folders)."""
+    def test_files(self, root: Path) -> list[str]:
+        """Every test file of ``tests`` in the tree at ``root`` (the run's copy: a test file
+        added to the work tree since is not in it), ``first`` first (pytest keeps the order
+        of files named on its command line, not of folders)."""
         files: list[str] = list(self.first)
         for entry in self.tests:
-            path = ROOT / entry
+            path = root / entry
             found = sorted(path.rglob("test_*.py")) if path.is_dir() else [path]
-            files += [str(f.relative_to(ROOT)) for f in found]
+            files += [str(f.relative_to(root)) for f in found]
         return list(dict.fromkeys(files))
 
 
@@ -521,7 +522,7 @@ def run_baselines(sandbox: Sandbox, results: list[ModuleResult], seed: int) -> N
     the mutants' timeout."""
     seen: dict[frozenset[str], tuple[float, str]] = {}
     for result in results:
-        tests = result.target.test_files()
+        tests = result.target.test_files(sandbox.root)
         key = frozenset(tests)
         if key not in seen:
             started = time.monotonic()
@@ -539,7 +540,7 @@ def run_mutant(sandbox: Sandbox, result: ModuleResult, mutant: Mutant, seed: int
     mutated_file.write_text(mutant.source)
     began = time.monotonic()
     try:
-        status, summary = sandbox.run_tests(result.target.test_files(), seed, timeout)
+        status, summary = sandbox.run_tests(result.target.test_files(sandbox.root), seed, timeout)
     finally:
         mutated_file.write_text(original)
     seconds = time.monotonic() - began

@@ -15,6 +15,7 @@ from .test_explain_agreement import snapshot_of, ticket_row
 
 NOT_DATES = [
     "2026-1x-05",
+    "2026-x1-05",
     "2026-01-0x",
     "x026-01-05",
     "2026/01/05",
@@ -76,5 +77,41 @@ async def test_the_sql_compiler_treats_them_alike(engine):
                     select(Ticket.id).where(Ticket.id.in_([r["id"] for r in rows]), clause)
                 )
                 assert list(found.scalars()) == [valid], condition
+        finally:
+            await transaction.rollback()
+
+
+# NOW is 2026-01-05 09:00 UTC: four days back is 2026-01-01 09:00, so the window of
+# "within the last 4 days" opens with the first midnight after it, 2026-01-02, and closes
+# with today. A date stands for its midnight UTC.
+WINDOW_EDGES = [
+    ("2026-01-01", {"older_than"}),
+    ("2026-01-02", {"within_last"}),
+    ("2026-01-05", {"within_last"}),
+    ("2026-01-06", set()),
+]
+
+
+@pytest.mark.parametrize(("due", "matching"), WINDOW_EDGES)
+async def test_both_compilers_put_a_window_edge_on_the_same_side(engine, due, matching):
+    window = [
+        {"field": "custom_fields.due", "op": op, "value": 4, "unit": "days"}
+        for op in ("older_than", "within_last")
+    ]
+    ticket = row(due)
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await conn.execute(insert(Ticket), [ticket])
+            for condition in window:
+                clause = compile_sql(
+                    {"any": [{"all": [condition]}]}, TABLES, now=NOW, custom_fields=CUSTOM_FIELDS
+                )
+                found = await conn.execute(
+                    select(Ticket.id).where(Ticket.id == ticket["id"], clause)
+                )
+                expected = condition["op"] in matching
+                assert (found.scalar() is not None) is expected, condition
+                assert python_matches(condition, due) is expected, condition
         finally:
             await transaction.rollback()
