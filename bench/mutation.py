@@ -113,6 +113,21 @@ TARGETS: dict[str, Target] = {
             "tests/rule_engine/test_actions.py",
         ),
     ),
+    "router choice": Target(
+        "services/router/src/helpdesk_router/routing/choice.py",
+        ("tests/router",),
+        first=("tests/router/test_choice.py", "tests/router/test_distribution.py"),
+    ),
+    "business time": Target(
+        "services/sla-tracker/src/helpdesk_sla_tracker/calendars/business_time.py",
+        ("tests/sla_tracker",),
+        first=("tests/sla_tracker/calendars/test_business_time.py",),
+    ),
+    "delivery retries": Target(
+        "services/notifier/src/helpdesk_notifier/delivery/schedule.py",
+        ("tests/notifier",),
+        first=("tests/notifier/test_http_delivery.py", "tests/notifier/test_api.py"),
+    ),
 }
 
 EQUIVALENTS = ROOT / "bench" / "mutation_equivalents.toml"
