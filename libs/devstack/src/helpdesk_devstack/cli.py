@@ -329,7 +329,7 @@ def _banner(
         lines.append(f"  {endpoint.name:<12} {endpoint.url}{docs}")
     pending = pending_services(procfile)
     if pending:
-        lines.append(f"  {'':<12} ({', '.join(pending)} join as they land)")
+        lines.append(f"  {'':<12} (not built yet: {', '.join(pending)})")
     lines += [
         f"  Admin key    {env['HELPDESK_ADMIN_KEY']}   (Authorization: Bearer <key>)",
         f"  Service key  {env['HELPDESK_SERVICE_KEY']}",
