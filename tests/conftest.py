@@ -88,14 +88,19 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
         yield application
 
 
+def admin_client(app: Any, host: str) -> httpx.AsyncClient:
+    """An HTTP client with the admin key for a service's app in process (``async with``)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app),
+        base_url=f"http://{host}",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    )
+
+
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with the admin key, talking to the app in process."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app),
-        base_url="http://ticket-api",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    ) as c:
+    async with admin_client(app, "ticket-api") as c:
         yield c
 
 

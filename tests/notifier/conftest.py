@@ -28,7 +28,7 @@ from helpdesk_service.db import make_engine, make_session_factory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, admin_client
 
 # The rule engine with ticket-api, for the tests of the contract between the two.
 from tests.rule_engine.conftest import (  # noqa: F401 - fixtures
@@ -73,11 +73,7 @@ async def notifier_app(notifier_settings: Settings, clock: ManualClock) -> Async
 @pytest.fixture
 async def notifier(notifier_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The notifier's admin API, with the admin key."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(notifier_app),
-        base_url="http://notifier",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    ) as client:
+    async with admin_client(notifier_app, "notifier") as client:
         yield client
 
 

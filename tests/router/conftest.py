@@ -21,7 +21,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY
+from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
 from tests.rule_engine.conftest import ticket_api_url
 from tests.rule_engine.pump import Pump
 
@@ -53,11 +53,7 @@ async def router_app(
 @pytest.fixture
 async def router(router_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The router's admin API, with the admin key."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(router_app),
-        base_url="http://router",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    ) as client:
+    async with admin_client(router_app, "router") as client:
         yield client
 
 

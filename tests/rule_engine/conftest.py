@@ -23,7 +23,7 @@ from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY
+from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
 from tests.rule_engine.pump import Pump
 
 
@@ -74,11 +74,7 @@ async def rule_app(
 @pytest.fixture
 async def rules(rule_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The rule-engine admin API, with the admin key."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(rule_app),
-        base_url="http://rule-engine",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    ) as client:
+    async with admin_client(rule_app, "rule-engine") as client:
         yield client
 
 

@@ -17,7 +17,7 @@ from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY
+from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
 from tests.rule_engine.conftest import (
     engine,
     full_traces,
@@ -55,11 +55,7 @@ async def sla_app(
 @pytest.fixture
 async def sla(sla_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The sla-tracker admin API, with the admin key."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(sla_app),
-        base_url="http://sla-tracker",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    ) as client:
+    async with admin_client(sla_app, "sla-tracker") as client:
         yield client
 
 
