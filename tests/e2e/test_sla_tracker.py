@@ -2,24 +2,12 @@
 ticket misses its first response, the scanner fires sla.breached, the worker's relay
 publishes it on helpdesk.sla, and an escalation rule raises the ticket's priority."""
 
-import asyncio
-
-import httpx
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_event_delivery import http
+from tests.e2e.helpers import http, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_for(fetch, timeout: float):
-    """The first truthy result of ``fetch()``, polled until ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not (result := await fetch()):
-            await asyncio.sleep(0.25)
-    return result
 
 
 async def test_a_missed_first_response_is_escalated(suite, api_port):
@@ -31,12 +19,7 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
     suite.sla_tracker(sla_port, api_port).start()
     suite.sla_worker(api_port).start()
     suite.sla_scanner().start()
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    async with (
-        http(api_port) as tickets,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{rules_port}", headers=admin) as rules,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{sla_port}", headers=admin) as sla,
-    ):
+    async with http(api_port) as tickets, http(rules_port) as rules, http(sla_port) as sla:
         support = (await tickets.post("/v1/departments", json={"name": "Support"})).json()
         # Around the clock, one minute: the shortest target there is.
         level = await sla.put("/v1/levels/fast", json={"first_response_minutes": 1})
@@ -72,14 +55,14 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
         async def clocks():
             return (await sla.get(f"/v1/tickets/{ticket_id}/clocks")).json()["items"]
 
-        [clock] = await wait_for(clocks, 60)
+        [clock] = await wait_until(clocks, 60, interval=0.25)
         assert clock["target_minutes"] == 1
 
         async def escalated():
             ticket = (await tickets.get(f"/v1/tickets/{ticket_id}")).json()
             return ticket if ticket["priority"] == "urgent" else None
 
-        await wait_for(escalated, 150)
+        await wait_until(escalated, 150, interval=0.25)
         history = (await tickets.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
         raised = [h for h in history if h["field"] == "priority" and h["after"] == "urgent"]
         assert [h["actor"]["kind"] for h in raised] == ["rule"]
