@@ -21,7 +21,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
-from tests.conftest import ticket_api_url as ticket_api_url  # served ticket-api, as before
+from tests.conftest import ticket_api_url as ticket_api_url  # others import it from here
 from tests.rule_engine.pump import Pump
 
 
