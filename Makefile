@@ -41,9 +41,11 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(VENV)/bin/helpdesk-devstack up
 
-# loadfile: a file's tests share one worker, so a module's fixtures start once.
+# loadfile: a file's tests share one worker, so a module's fixtures start once. Files go
+# out in collection order: xdist's default (most tests first) would leave the end-to-end
+# files, few tests but the longest, all for the end.
 test: $(INSTALLED)
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # bench/ may not hold Python files yet, and mypy refuses a directory without any.
 MYPY_DIRS = $(foreach dir,libs services tests bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
