@@ -37,9 +37,9 @@ async def wait_until(
 
 async def post_ticket(
     client: httpx.AsyncClient, subject: str, customer_email: str, **fields: Any
-) -> str:
+) -> dict[str, Any]:
     """Create a ticket through ticket-api (an e-mail saying hello unless ``fields`` say
-    otherwise); its id."""
+    otherwise); the ticket as created."""
     response = await client.post(
         "/v1/tickets",
         json={
@@ -51,5 +51,5 @@ async def post_ticket(
         },
     )
     assert response.status_code == 201, response.text
-    ticket_id: str = response.json()["id"]
-    return ticket_id
+    created: dict[str, Any] = response.json()
+    return created

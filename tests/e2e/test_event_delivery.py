@@ -35,7 +35,8 @@ async def create_tickets(client: httpx.AsyncClient, n: int, concurrency: int = 1
     async def worker() -> None:
         while queue:
             i = queue.pop()
-            ids.append(await post_ticket(client, f"ticket {i}", f"c{i % 50}@example.com"))
+            created = await post_ticket(client, f"ticket {i}", f"c{i % 50}@example.com")
+            ids.append(created["id"])
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ids

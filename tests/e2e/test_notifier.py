@@ -12,7 +12,7 @@ from aiohttp import web
 from helpdesk_devstack.ports import free_port
 from standardwebhooks import Webhook
 
-from tests.e2e.helpers import http, wait_until
+from tests.e2e.helpers import http, post_ticket, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -71,17 +71,10 @@ async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(s
                 },
             )
             assert rule.status_code == 201, rule.text
-            created = await tickets.post(
-                "/v1/tickets",
-                json={
-                    "subject": "Printer on fire",
-                    "channel": "email",
-                    "customer": {"email": "cleo@example.com"},
-                    "message": {"body": "It is on fire."},
-                },
+            created = await post_ticket(
+                tickets, "Printer on fire", "cleo@example.com", message={"body": "It is on fire."}
             )
-            assert created.status_code == 201, created.text
-            code = created.json()["code"]
+            code = created["code"]
 
             async with asyncio.timeout(60):
                 await first_arrived.wait()
@@ -115,7 +108,7 @@ async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(s
                 )
             ).json()["key"]
             transfer = await tickets.post(
-                f"/v1/tickets/{created.json()['id']}/transfer", json={"agent_id": agent["id"]}
+                f"/v1/tickets/{created['id']}/transfer", json={"agent_id": agent["id"]}
             )
             assert transfer.status_code < 300, transfer.text
 

@@ -16,15 +16,14 @@ pytestmark = pytest.mark.e2e
 async def create_chats(client: httpx.AsyncClient, department_id: str, n: int) -> list[str]:
     ids: list[str] = []
     for i in range(n):
-        ids.append(
-            await post_ticket(
-                client,
-                f"chat {i}",
-                f"c{i % 20}@example.com",
-                channel="chat",
-                department_id=department_id,
-            )
+        created = await post_ticket(
+            client,
+            f"chat {i}",
+            f"c{i % 20}@example.com",
+            channel="chat",
+            department_id=department_id,
         )
+        ids.append(created["id"])
     return ids
 
 

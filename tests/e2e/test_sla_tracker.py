@@ -5,7 +5,7 @@ publishes it on helpdesk.sla, and an escalation rule raises the ticket's priorit
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.e2e.helpers import http, wait_until
+from tests.e2e.helpers import http, post_ticket, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -38,19 +38,15 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
             },
         )
         assert rule.status_code == 201, rule.text
-        created = await tickets.post(
-            "/v1/tickets",
-            json={
-                "subject": "Nobody answers",
-                "channel": "email",
-                "priority": "low",
-                "department_id": support["id"],
-                "customer": {"email": "waiting@example.com"},
-                "message": {"body": "Hello?"},
-            },
+        created = await post_ticket(
+            tickets,
+            "Nobody answers",
+            "waiting@example.com",
+            priority="low",
+            department_id=support["id"],
+            message={"body": "Hello?"},
         )
-        assert created.status_code == 201, created.text
-        ticket_id = created.json()["id"]
+        ticket_id = created["id"]
 
         async def clocks():
             return (await sla.get(f"/v1/tickets/{ticket_id}/clocks")).json()["items"]
