@@ -2,9 +2,10 @@
 departments and two router instances deciding at once, capacity violations and double
 assignments counted afterwards, and the router's CPU per decision.
 
-Each decision is the worker's real path (``Distributor.route``: agent rows locked, loads
-counted, the choice, the assignment written back through the real ticket-api with an
-idempotency key, the explained decision stored). The two instances are two processes, each
+Each decision is the worker's real path (``Distributor.route``: in one short transaction
+the ticket's row locked, the department's agents and loads read, the choice, the winner's
+row locked and their slot reserved with the explained decision; committed; then the
+assignment written back through the real ticket-api with an idempotency key). The two instances are two processes, each
 with its own database pool and ticket-api session, routing interleaved halves of the same
 departments' tickets. Tickets are created through ticket-api first; the router's rows for
 agents and waiting tickets are written as its handlers would write them, so what is timed
@@ -38,10 +39,10 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
-from helpdesk_router.models import WAITING, RoutedTicket
-from helpdesk_router.routing.distribution import Distributor
+from helpdesk_router.routing.assignment import autocommit_connection
+from helpdesk_router.routing.distribution import Distributor, Waiting
 from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
-from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from bench.machine import describe
@@ -58,10 +59,10 @@ def log(message: str) -> None:
 
 async def seed(
     api_url: str, admin: str, db_url: str, departments: int, agents: int, tickets: int
-) -> list[str]:
+) -> list[dict[str, Any]]:
     """Departments and agents (online on chat) and chat tickets through ticket-api; the
-    router's agent and waiting-ticket rows as its handlers write them. Ticket ids, in
-    creation order."""
+    router's agent and waiting-ticket rows as its handlers write them. The tickets (id,
+    department, version), in creation order."""
     headers = {"Authorization": f"Bearer {admin}"}
     async with aiohttp.ClientSession(api_url, headers=headers) as http:
 
@@ -136,31 +137,31 @@ async def seed(
     finally:
         await connection.close()
     created.sort(key=lambda t: t["created_at"])
-    return [t["id"] for t in created]
+    return [
+        {"id": t["id"], "department_id": t["department_id"], "version": t["version"]}
+        for t in created
+    ]
 
 
-async def drive(db_url: str, api_url: str, key: str, ids: list[str], concurrency: int) -> None:
-    """One router instance: route ``ids`` with ``concurrency`` decisions in flight; prints
-    {"decisions", "seconds", "cpu_seconds"}."""
+async def drive(
+    db_url: str, api_url: str, key: str, tickets: list[Waiting], concurrency: int
+) -> None:
+    """One router instance: route ``tickets`` with ``concurrency`` decisions in flight;
+    prints {"decisions", "seconds", "cpu_seconds"}."""
     engine = make_engine(
         db_url, application_name="router-bench", pool_size=concurrency, max_overflow=0
     )
-    sessions = make_session_factory(engine)
     http = ticket_api_session(api_url, connections=concurrency)
     distributor = Distributor(TicketApiClient(http, key))
-    queue = [uuid.UUID(i) for i in ids]
+    queue = list(tickets)
     decisions = 0
 
     async def worker() -> None:
         nonlocal decisions
-        while queue:
-            ticket_id = queue.pop(0)
-            async with sessions() as session:
-                ticket = await session.get(RoutedTicket, ticket_id, with_for_update=True)
-                if ticket is None or ticket.state != WAITING:
-                    continue
-                await distributor.route(session, ticket, now=datetime.now(UTC), event_id=None)
-                await session.commit()
+        async with autocommit_connection(engine) as db:
+            while queue:
+                ticket = queue.pop(0)
+                await distributor.route(db, ticket, now=datetime.now(UTC), event_id=None)
                 decisions += 1
 
     cpu = resource.getrusage(resource.RUSAGE_SELF)
@@ -346,8 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.drive:
-        ids = json.loads(sys.stdin.read())
-        asyncio.run(drive(args.db, args.api, args.key, ids, args.concurrency))
+        tickets = [
+            Waiting(uuid.UUID(t["id"]), uuid.UUID(t["department_id"]), "chat", t["version"])
+            for t in json.loads(sys.stdin.read())
+        ]
+        asyncio.run(drive(args.db, args.api, args.key, tickets, args.concurrency))
         return 0
     result = asyncio.run(run(args.quick))
     log(json.dumps(result))

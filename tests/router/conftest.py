@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics, decode_event
+from helpdesk_router.cli import WORKER
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
 from helpdesk_router.main import create_app as create_router
@@ -120,6 +121,7 @@ def build_worker_runner(
         tables=CONSUMER,
         clock=clock,
         max_attempts=1,
+        dedupe=WORKER.dedupe,
     )
 
 
