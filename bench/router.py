@@ -5,11 +5,13 @@ assignments counted afterwards, and the router's CPU per decision.
 Each decision is the worker's real path (``Distributor.route``: in one short transaction
 the ticket's row locked, the department's agents and loads read, the choice, the winner's
 row locked and their slot reserved with the explained decision; committed; then the
-assignment written back through the real ticket-api with an idempotency key). The two instances are two processes, each
-with its own database pool and ticket-api session, routing interleaved halves of the same
-departments' tickets. Tickets are created through ticket-api first; the router's rows for
-agents and waiting tickets are written as its handlers would write them, so what is timed
-is the decisions alone (the Kafka path is measured by ``make bench``'s other parts).
+assignment written back through the real ticket-api with an idempotency key).
+The two instances are two processes, each with its own database pool and ticket-api
+session, routing interleaved halves of the same departments' tickets. Tickets are created
+through ticket-api first; the router's rows for agents and waiting tickets are written as
+its handlers would write them, so what is timed is the decisions alone (the Kafka path is
+measured by ``make bench``'s other parts). The CPU that ticket-api and PostgreSQL use
+meanwhile, and what other processes on the machine take, are measured from /proc.
 
 Writes bench/ROUTER.md and bench/results/router.json. ``--quick`` for a smoke run.
 """
@@ -45,6 +47,7 @@ from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
 from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
+from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.procs import ROOT, Processes
 
@@ -147,7 +150,7 @@ async def drive(
     db_url: str, api_url: str, key: str, tickets: list[Waiting], concurrency: int
 ) -> None:
     """One router instance: route ``tickets`` with ``concurrency`` decisions in flight;
-    prints {"decisions", "seconds", "cpu_seconds"}."""
+    prints {"decisions", "started", "ended" (epoch seconds), "cpu_seconds"}."""
     engine = make_engine(
         db_url, application_name="router-bench", pool_size=concurrency, max_overflow=0
     )
@@ -165,14 +168,23 @@ async def drive(
                 decisions += 1
 
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
+    started = time.time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - started
+    ended = time.time()
     after = resource.getrusage(resource.RUSAGE_SELF)
     await http.close()
     await engine.dispose()
     cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    print(json.dumps({"decisions": decisions, "seconds": seconds, "cpu_seconds": cpu_seconds}))
+    print(
+        json.dumps(
+            {
+                "decisions": decisions,
+                "started": started,
+                "ended": ended,
+                "cpu_seconds": cpu_seconds,
+            }
+        )
+    )
 
 
 async def check(db_url: str) -> dict[str, int]:
@@ -211,7 +223,9 @@ async def run(quick: bool) -> dict[str, Any]:
     departments, agents = (10, 200) if quick else (50, 1000)
     # More tickets than slots, so the later decisions meet full agents and queue.
     tickets = agents * MAX_LOAD + agents // 2
-    concurrency = 8
+    # As many decisions in flight per instance as the worker handles events at once
+    # (ROUTER_MAX_IN_FLIGHT's default).
+    concurrency = 16
     workdir = Path(tempfile.mkdtemp(prefix="router-bench-"))
     os.chmod(workdir, 0o755)
     procs = Processes(workdir / "logs")
@@ -233,6 +247,8 @@ async def run(quick: bool) -> dict[str, Any]:
             HELPDESK_SERVICE_KEY=service,
             LOG_LEVEL="WARNING",
             TICKET_API_PORT=str(api_port),
+            # One per core, as bench/run.py measures ticket-api at its best.
+            TICKET_API_WORKERS="2",
         )
         for command in ("helpdesk-ticket-api", "helpdesk-router"):
             await asyncio.to_thread(
@@ -243,11 +259,13 @@ async def run(quick: bool) -> dict[str, Any]:
                 check=True,
                 capture_output=True,
             )
-        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(
-            f"{api_url}/readyz"
-        )
+        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+        api.wait_http_ok(f"{api_url}/readyz")
         ids = await seed(api_url, admin, pg.url, departments, agents, tickets)
         shares = [ids[0::2], ids[1::2]]
+        postmaster = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
+        window = CpuWindow({"ticket_api": [api.pid], "postgres": [postmaster]})
+        window.start()
         started = time.perf_counter()
         drivers = [
             await asyncio.create_subprocess_exec(
@@ -275,8 +293,12 @@ async def run(quick: bool) -> dict[str, Any]:
             )
         )
         wall = time.perf_counter() - started
+        cpu = window.stop()
         results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
         decisions = sum(r["decisions"] for r in results)
+        # From the first decision of either instance to the last: the processes' start
+        # (imports, pools) is not routing.
+        deciding = max(r["ended"] for r in results) - min(r["started"] for r in results)
         cpu_seconds = sum(r["cpu_seconds"] for r in results)
         checks = await check(pg.url)
         machine = describe(workdir)
@@ -293,8 +315,16 @@ async def run(quick: bool) -> dict[str, Any]:
         "decisions_in_flight_per_instance": concurrency,
         "decisions": decisions,
         "wall_seconds": round(wall, 2),
-        "decisions_per_second": round(decisions / wall, 1),
+        "deciding_seconds": round(deciding, 2),
+        "decisions_per_second": round(decisions / deciding, 1),
         "router_cpu_ms_per_decision": round(cpu_seconds * 1000 / decisions, 2),
+        # Over the whole window (the routers' start included): what each decision cost the
+        # processes it needs, and what other users of the machine took meanwhile.
+        "ticket_api_cpu_ms_per_decision": round(cpu["ticket_api"] * 1000 / decisions, 2),
+        "postgres_cpu_ms_per_decision": round(cpu["postgres"] * 1000 / decisions, 2),
+        "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
+        "other_processes_cpu_seconds": round(cpu["foreign"], 1),
+        "cpu_window_seconds": round(cpu["window_s"], 1),
         **checks,
     }
 
@@ -344,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.drive:
         tickets = [

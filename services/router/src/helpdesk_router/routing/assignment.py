@@ -1,12 +1,11 @@
 """The one way the router assigns a ticket — a pushed decision, a "next" request, an
 accepted offer alike: reserve the slot, commit, write back.
 
-1. ``reserve``, inside the caller's short transaction that holds the ticket's row: the
-   agent's row is locked (always after the ticket's: one lock order everywhere, so
-   decisions, agent events, "next" and offers never deadlock), and in one statement the
-   ticket becomes ``reserved`` for the agent if they still have a free slot — from then on
-   it counts in their load — together with the explained decision and a
-   ``pending_assignment`` row.
+1. ``reserve``, inside the caller's short transaction that holds the ticket's row and
+   then the agent's (``lock_agent``; always in that order, so decisions, agent events,
+   "next" and offers never deadlock): in one statement the ticket becomes ``reserved``
+   for the agent if they still have a free slot — from then on it counts in their load —
+   together with the explained decision and a ``pending_assignment`` row.
 2. The caller commits: the agent's row is held for two statements, never across a call to
    ticket-api, so two routers deciding for one department only wait for each other's
    reservations.
@@ -92,6 +91,7 @@ class Written:
 
 
 _LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE"
+_TRY_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE SKIP LOCKED"
 
 # $1 ticket, $2 agent, $3 version, $4 channel, $5 maximum load, $6 event, $7 method,
 # $8 reason, $9 candidates, $10 now, $11 key, $12 actor name, $13 states the ticket may be
@@ -194,11 +194,20 @@ async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
                 await driver.execute("ROLLBACK")
 
 
+async def lock_agent(db: Any, agent_id: uuid.UUID, *, wait: bool) -> bool:
+    """Lock the agent's row for a reservation, after the ticket's; ``wait=False`` gives up
+    (False) when another transaction holds it."""
+    if wait:
+        await db.execute(_LOCK_AGENT, agent_id)
+        return True
+    return await db.fetchval(_TRY_LOCK_AGENT, agent_id) is not None
+
+
 async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | None:
-    """Reserve the agent's slot for the ticket, inside the caller's transaction (which
-    holds the ticket's row); None when the agent has no free slot any more, or the ticket
-    is no longer where the decision saw it."""
-    await db.execute(_LOCK_AGENT, assignment.agent_id)
+    """Reserve the agent's slot for the ticket, inside the caller's transaction, which
+    holds the ticket's row and then the agent's (``lock_agent``): the load counted here is
+    then final until the commit. None when the agent has no free slot any more, or the
+    ticket is no longer where the decision saw it."""
     decision_id = await db.fetchval(
         _RESERVE,
         assignment.ticket_id,

@@ -22,8 +22,8 @@ import orjson
 from helpdesk_ticket_client import TicketApiClient
 
 from ..models import ASSIGNED, OFFERED, RESERVED, WAITING
-from .assignment import Assignment, Pending, reserve, write_back
-from .choice import Candidate, Decision, choose, only_agent
+from .assignment import Assignment, Pending, lock_agent, reserve, write_back
+from .choice import Candidate, Decision, Verdict, choose, only_agent
 from .policies import Policy, default_policy, default_profile
 
 # How many waiting tickets one event may hand to an agent who came online or freed slots;
@@ -144,17 +144,34 @@ class Distributor:
                 event_id=event_id,
             )
             return Routed("queued", None)
+        # Agents whose row another decision holds right now (it is reserving one of their
+        # slots): passed over rather than waited for, while someone else is eligible.
+        busy: set[uuid.UUID] = set()
+        candidates = await self._candidates(db, ticket.department_id, ticket.channel)
         while True:
-            candidates = await self._candidates(db, ticket.department_id, ticket.channel)
             decision = choose(
                 policy.method,
-                candidates,
+                [c for c in candidates if c.agent_id not in busy],
                 department_id=ticket.department_id,
                 channel=ticket.channel,
                 rng=self._rng,
             )
+            wait = False
+            if decision.winner is None and busy:
+                # Everyone eligible is being assigned something this instant: wait for
+                # the one the method prefers among them all.
+                busy.clear()
+                decision = choose(
+                    policy.method,
+                    candidates,
+                    department_id=ticket.department_id,
+                    channel=ticket.channel,
+                    rng=self._rng,
+                )
+                wait = True
+            verdicts = _verdicts(decision, candidates, busy)
             if decision.offered:
-                return await self._offer(db, ticket, decision, policy, now, event_id)
+                return await self._offer(db, ticket, decision, verdicts, policy, now, event_id)
             if decision.winner is None:
                 await self._record(
                     db,
@@ -164,12 +181,15 @@ class Distributor:
                     reason=(
                         "no eligible agent: the ticket waits for one to come online or free a slot"
                     ),
-                    candidates=_verdicts(decision),
+                    candidates=verdicts,
                     now=now,
                     event_id=event_id,
                 )
                 return Routed("queued", None)
             winner = next(c for c in candidates if c.agent_id == decision.winner)
+            if not await lock_agent(db, winner.agent_id, wait=wait):
+                busy.add(winner.agent_id)
+                continue
             reason = next(v.reason for v in decision.verdicts if v.agent_id == winner.agent_id)
             pending = await reserve(
                 db,
@@ -185,7 +205,7 @@ class Distributor:
                     method=decision.method,
                     actor_name=f"router ({decision.method})",
                     reason=reason,
-                    candidates=_verdicts(decision),
+                    candidates=verdicts,
                     event_id=event_id,
                 ),
                 now,
@@ -194,6 +214,8 @@ class Distributor:
                 return Routed(RESERVED, winner.agent_id, pending)
             # Another router filled the winner's last slot after the loads were read: the
             # decision is taken again on the loads as they are now.
+            busy.clear()
+            candidates = await self._candidates(db, ticket.department_id, ticket.channel)
 
     async def write_back(self, db: Any, routed: Routed) -> Routed:
         """Write back a reservation ``decide`` made (after the caller committed it)."""
@@ -243,6 +265,7 @@ class Distributor:
         # department (or none) moves to the agent's first department, or to none.
         moves = ticket.department_id not in departments
         decision = only_agent(sole["id"])
+        await lock_agent(db, sole["id"], wait=True)
         pending = await reserve(
             db,
             Assignment(
@@ -255,7 +278,7 @@ class Distributor:
                 method=decision.method,
                 actor_name=f"router ({decision.method})",
                 reason=decision.verdicts[0].reason,
-                candidates=_verdicts(decision),
+                candidates=_verdicts(decision, [], set()),
                 event_id=event_id,
                 moves_department=moves,
                 department_id=(departments[0] if departments else None) if moves else None,
@@ -288,6 +311,7 @@ class Distributor:
         db: Any,
         ticket: Waiting,
         decision: Decision,
+        verdicts: list[dict[str, Any]],
         policy: Policy,
         now: datetime,
         event_id: uuid.UUID | None,
@@ -311,7 +335,7 @@ class Distributor:
                 f"offered to {len(decision.offered)} eligible agents at once: the first to "
                 f"accept within {policy.offer_timeout_seconds} s gets it"
             ),
-            candidates=_verdicts(decision),
+            candidates=verdicts,
             now=now,
             event_id=event_id,
         )
@@ -343,5 +367,17 @@ class Distributor:
         )
 
 
-def _verdicts(decision: Decision) -> list[dict[str, Any]]:
-    return [{**asdict(v), "agent_id": str(v.agent_id)} for v in decision.verdicts]
+def _verdicts(
+    decision: Decision, candidates: list[Candidate], busy: set[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """Every candidate's verdict in candidate order, the agents passed over as busy
+    included."""
+    verdicts = {v.agent_id: v for v in decision.verdicts}
+    for agent_id in busy:
+        verdicts[agent_id] = Verdict(
+            agent_id,
+            "not_chosen",
+            "eligible, but another decision was taking one of their slots at that moment",
+        )
+    order = [c.agent_id for c in candidates] or list(verdicts)
+    return [{**asdict(verdicts[a]), "agent_id": str(a)} for a in order if a in verdicts]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ..models import ASSIGNED, OFFERED, OUTBOX, WAITING, Offer, RoutedTicket, RoutingDecision
-from .assignment import Assignment, autocommit_connection, reserve, write_back
+from .assignment import Assignment, autocommit_connection, lock_agent, reserve, write_back
 from .policies import default_profile
 
 # Offers expired per call, so one pass never holds many locks for long.
@@ -91,6 +91,7 @@ async def accept_offer(
                 max_load = await db.fetchval(_MAX_LOAD, agent_id, offer["channel"])
                 if max_load is None:
                     max_load = default_profile(offer["channel"]).max_load
+                await lock_agent(db, agent_id, wait=True)
                 pending = await reserve(
                     db,
                     Assignment(

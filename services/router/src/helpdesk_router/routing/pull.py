@@ -15,7 +15,7 @@ from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..models import ASSIGNED, RESERVED, WAITING
-from .assignment import Assignment, autocommit_connection, reserve, write_back
+from .assignment import Assignment, autocommit_connection, lock_agent, reserve, write_back
 from .distribution import Waiting
 from .policies import ROUTING_CHANNELS, default_profile
 
@@ -74,6 +74,7 @@ async def take_next(
                     await _refuse_if_full(db, agent_id, departments, full, slots)
                     return None
                 ticket = Waiting(**dict(row))
+                await lock_agent(db, agent_id, wait=True)
                 pending = await reserve(
                     db,
                     Assignment(
