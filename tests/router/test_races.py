@@ -1,6 +1,5 @@
 """Two router workers on one department at once, with agent events among the decisions:
-nobody filled past their maximum, no
-ticket assigned twice."""
+nobody filled past their maximum, no ticket assigned twice."""
 
 from __future__ import annotations
 
