@@ -22,8 +22,10 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ if __package__ in (None, ""):
 import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
+from helpdesk_devstack.broker import LocalBroker, ensure_topics
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_router.routing.assignment import autocommit_connection
@@ -49,15 +52,57 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
+from bench.poster import Poster
 from bench.procs import ROOT, Processes
+from bench.rules import TRIGGERS, random_conditions
 
 BIN = Path(sys.executable).parent
 SCRIPT = str(Path(__file__).resolve())
 MAX_LOAD = DEFAULT_MAX_LOAD["chat"]
+# Rules the rule engine evaluates on the tickets' events during the latency phase (as many
+# as bench/rules.py's end-to-end run has).
+LATENCY_RULES = 500
 
 
 def log(message: str) -> None:
     print(f"[router {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def created_through(
+    http: aiohttp.ClientSession, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    async with http.post(path, json=body) as response:
+        if response.status != 201:
+            raise RuntimeError(f"{path}: {response.status} {await response.text()}")
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def seed_directory(
+    http: aiohttp.ClientSession, departments: int, agents: int
+) -> tuple[list[str], list[tuple[uuid.UUID, list[uuid.UUID]]]]:
+    """Departments and agents online on chat, spread evenly, through ticket-api: the
+    department ids and (agent, departments)."""
+    department_ids = [
+        (await created_through(http, "/v1/departments", {"name": f"Department {n}"}))["id"]
+        for n in range(departments)
+    ]
+    agent_rows: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
+    for n in range(agents):
+        department = department_ids[n % departments]
+        agent = await created_through(
+            http,
+            "/v1/agents",
+            {
+                "name": f"Agent {n}",
+                "email": f"agent{n}@example.com",
+                "department_ids": [department],
+                "availability": {"chat": "online"},
+            },
+        )
+        agent_rows.append((uuid.UUID(agent["id"]), [uuid.UUID(department)]))
+    log(f"{departments} departments, {agents} agents")
+    return department_ids, agent_rows
 
 
 async def seed(
@@ -70,30 +115,9 @@ async def seed(
     async with aiohttp.ClientSession(api_url, headers=headers) as http:
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            async with http.post(path, json=body) as response:
-                if response.status != 201:
-                    raise RuntimeError(f"{path}: {response.status} {await response.text()}")
-                result: dict[str, Any] = await response.json()
-                return result
+            return await created_through(http, path, body)
 
-        department_ids = [
-            (await post("/v1/departments", {"name": f"Department {n}"}))["id"]
-            for n in range(departments)
-        ]
-        agent_rows: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
-        for n in range(agents):
-            department = department_ids[n % departments]
-            agent = await post(
-                "/v1/agents",
-                {
-                    "name": f"Agent {n}",
-                    "email": f"agent{n}@example.com",
-                    "department_ids": [department],
-                    "availability": {"chat": "online"},
-                },
-            )
-            agent_rows.append((uuid.UUID(agent["id"]), [uuid.UUID(department)]))
-        log(f"{departments} departments, {agents} agents")
+        department_ids, agent_rows = await seed_directory(http, departments, agents)
 
         created: list[dict[str, Any]] = []
         queue = list(range(tickets))
@@ -329,47 +353,245 @@ async def run(quick: bool) -> dict[str, Any]:
     }
 
 
+async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[str, Any]:
+    """Chat tickets posted at ``rate`` through ticket-api with the whole pipeline running as
+    real processes (ticket-api, its relay, the broker, the rule engine's worker evaluating
+    ``rules`` rules that never match, and one router worker); latency from ticket creation
+    to the router's assignment, both stamped by ticket-api (``tickets.ticket.created_at``
+    and the ``agent_id`` history row)."""
+    departments, agents = (10, 200) if quick else (50, 1000)
+    workdir = Path(tempfile.mkdtemp(prefix="router-latency-"))
+    os.chmod(workdir, 0o755)
+    procs = Processes(workdir / "logs")
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
+    admin = "hd_bench_" + secrets.token_urlsafe(16)
+    service = "hd_bench_" + secrets.token_urlsafe(16)
+    api_port, rules_port = free_port(), free_port()
+    await asyncio.to_thread(pg.start)
+    await asyncio.to_thread(broker.start)
+    try:
+        prefix = "bench."
+        await ensure_topics(
+            broker.bootstrap_servers,
+            [f"{prefix}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")],
+            6,
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "ROUTER_", "HELPDESK_"))
+        }
+        env.update(
+            DATABASE_URL=pg.url,
+            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            HELPDESK_TOPIC_PREFIX=prefix,
+            HELPDESK_ADMIN_KEY=admin,
+            HELPDESK_SERVICE_KEY=service,
+            HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}",
+            LOG_LEVEL="WARNING",
+            TICKET_API_PORT=str(api_port),
+            RULE_ENGINE_PORT=str(rules_port),
+        )
+        for command in ("helpdesk-ticket-api", "helpdesk-rule-engine", "helpdesk-router"):
+            await asyncio.to_thread(
+                subprocess.run,
+                [str(BIN / command), "migrate"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+        api.wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
+        procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
+        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(
+            f"http://127.0.0.1:{rules_port}/readyz"
+        )
+        headers = {"Authorization": f"Bearer {admin}"}
+        rng = random.Random(11)
+        async with aiohttp.ClientSession(headers=headers) as http:
+            for i in range(rules):
+                body: dict[str, Any] = {
+                    "name": f"filler {i}",
+                    "trigger": TRIGGERS[i % len(TRIGGERS)],
+                    "conditions": random_conditions(rng),
+                    "actions": [{"type": "add_tags", "tags": ["never"]}],
+                }
+                # Evaluated on every event of their trigger, but never matching.
+                for group in body["conditions"]["any"]:
+                    group["all"].append(
+                        {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
+                    )
+                await created_through(http, f"http://127.0.0.1:{rules_port}/v1/rules", body)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{api_port}", headers=headers) as http:
+            department_ids, _ = await seed_directory(http, departments, agents)
+        procs.start("rule-worker", [str(BIN / "helpdesk-rule-engine"), "worker"], env)
+        procs.start("router-worker", [str(BIN / "helpdesk-router"), "worker"], env)
+        db = await asyncpg.connect(pg.dsn_for(pg.database))
+        poster = Poster("127.0.0.1", api_port, headers)
+        posted: list[str] = []
+
+        async def assigned() -> int:
+            count: int = await db.fetchval(
+                "SELECT count(*) FROM tickets.ticket WHERE agent_id IS NOT NULL"
+            )
+            return count
+
+        async def post(i: int) -> None:
+            body = orjson.dumps(
+                {
+                    "subject": f"chat {i}",
+                    "channel": "chat",
+                    "department_id": department_ids[i % departments],
+                    "customer": {"email": f"c{i % 500}@example.com"},
+                }
+            )
+            status, answer = await poster.post("/v1/tickets", body)
+            if status != 201:
+                raise RuntimeError(f"posting a ticket: {status} {answer[:300]!r}")
+            posted.append(orjson.loads(answer)["id"])
+
+        async def post_at_rate(first: int, count: int) -> float:
+            start = time.perf_counter()
+            tasks = []
+            for i in range(count):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post(first + i)))
+            await asyncio.gather(*tasks)
+            return time.perf_counter() - start
+
+        async def all_assigned(count: int, timeout: float) -> None:
+            async with asyncio.timeout(timeout):
+                while await assigned() < count:
+                    await asyncio.sleep(0.2)
+
+        # Warm up: the workers have joined their groups, pools are full, statements are
+        # prepared, before the measured run.
+        warm = int(rate * 2)
+        await post(-1)
+        await all_assigned(1, 120)
+        await post_at_rate(0, warm)
+        await all_assigned(1 + warm, 120)
+        posted.clear()
+        total = int(rate * seconds)
+        log(f"latency: {rules} rules, posting {total} chat tickets at {rate:.0f}/s")
+        processes = list(procs.by_name)
+        window = CpuWindow(
+            {
+                **{name: [p.pid] for name, p in procs.by_name.items()},
+                "postgres": [int((workdir / "pg" / "postmaster.pid").read_text().split()[0])],
+                "broker": [broker.pid or 0],
+            }
+        )
+        window.start()
+        sent_for = await post_at_rate(warm, total)
+        await all_assigned(1 + warm + total, 120)
+        cpu = window.stop()
+        poster.close()
+        rows = await db.fetch(
+            "SELECT extract(epoch FROM h.occurred_at - t.created_at) * 1000 AS ms "
+            "FROM tickets.ticket AS t JOIN tickets.ticket_history AS h "
+            "ON h.ticket_id = t.id AND h.field = 'agent_id' AND h.actor_kind = 'router' "
+            "WHERE t.id = ANY($1::uuid[])",
+            posted,
+        )
+        await db.close()
+    finally:
+        procs.close()
+        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(pg.stop)
+    latencies = sorted(float(r["ms"]) for r in rows)
+    return {
+        "rate_per_s": rate,
+        "posted_per_s": round(total / sent_for, 1),
+        "tickets": total,
+        "assigned_by_router": len(latencies),
+        "rules": rules,
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "max_ms": round(latencies[-1], 1),
+        "cpu_ms_per_ticket": {
+            name: round(cpu[name] * 1000 / total, 2)
+            for name in (*processes, "postgres", "broker", "load_generator")
+        },
+        "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
+        "other_processes_cpu_seconds": round(cpu["foreign"], 1),
+        "cpu_window_seconds": round(cpu["window_s"], 1),
+    }
+
+
 def report(result: dict[str, Any]) -> str:
-    machine = result["machine"]
+    decided, timed = result["decisions"], result["latency"]
+    machine = decided["machine"]
+    cpu = timed["cpu_ms_per_ticket"]
+    pipeline = " + ".join(f"{name} {ms}" for name, ms in cpu.items())
     return f"""# Router benchmark
 
-`make bench` runs `bench/router.py` (`python bench/router.py --quick` for a smoke run).
-Latest run: {result["at"]}, {machine["nproc"]} cores ({machine["cpu_model"]}), commit
-{machine["git_head"]}.
+`make bench` runs `bench/router.py` (`python bench/router.py --quick` for a smoke run;
+`--phase decisions` or `--phase latency` for one part). Latest run: {decided["at"]},
+{machine["nproc"]} cores ({machine["cpu_model"]}), commit {machine["git_head"]}.
 
-{result["departments"]} departments, {result["agents"]} agents (online on chat, maximum load
-{MAX_LOAD}), {result["tickets"]} chat tickets created through ticket-api, then routed by
-{result["router_instances"]} router processes at once ({result["decisions_in_flight_per_instance"]}
-decisions in flight each), every decision the worker's real path: agent rows locked, loads
-counted, the choice, the assignment written back through ticket-api (a real process on the
-same machine), the explained decision stored.
+## Decisions per second
+
+{decided["departments"]} departments, {decided["agents"]} agents (online on chat, maximum
+load {MAX_LOAD}), {decided["tickets"]} chat tickets created through ticket-api, then routed
+by {decided["router_instances"]} router processes at once
+({decided["decisions_in_flight_per_instance"]} decisions in flight each), every decision
+the worker's real path: the reserving transaction (ticket row, agents and loads, the
+choice, the winner's row and the conditional reservation, the explained decision), then
+the write-back through ticket-api (a real process, 2 workers, on the same machine).
 
 | figure | value |
 |---|---|
-| decisions | {result["decisions"]} in {result["wall_seconds"]} s |
-| decisions per second | **{result["decisions_per_second"]}** (target ≥ 1,000) |
-| router CPU per decision | {result["router_cpu_ms_per_decision"]} ms |
-| assignments | {result["assigned"]} (capacity {result["agents"] * MAX_LOAD}) |
-| agents over {MAX_LOAD} tickets (ticket-api's tickets) | {result["capacity_violations"]} |
-| tickets assigned twice (ticket-api's history) | {result["assigned_twice"]} |
-| router rows disagreeing with ticket-api | {result["router_rows_disagreeing_with_ticket_api"]} |
+| decisions | {decided["decisions"]} in {decided["deciding_seconds"]} s |
+| decisions per second | **{decided["decisions_per_second"]}** (target ≥ 1,000) |
+| router CPU per decision | {decided["router_cpu_ms_per_decision"]} ms |
+| ticket-api CPU per decision | {decided["ticket_api_cpu_ms_per_decision"]} ms |
+| PostgreSQL CPU per decision | {decided["postgres_cpu_ms_per_decision"]} ms |
+| assignments | {decided["assigned"]} (capacity {decided["agents"] * MAX_LOAD}) |
+| agents over {MAX_LOAD} tickets (ticket-api's tickets) | {decided["capacity_violations"]} |
+| tickets assigned twice (ticket-api's history) | {decided["assigned_twice"]} |
+| router rows disagreeing with ticket-api | {decided["router_rows_disagreeing_with_ticket_api"]} |
+| machine busy / other processes' CPU | {_shared(decided)} |
 
-The router's CPU is the two deciding processes' own; ticket-api and PostgreSQL share the
-same two cores. Not measured yet: ticket created → assigned latency at 100 tickets/s with
-the rule engine running (the end-to-end path through Kafka).
+## Ticket created → assigned
 
-Where a decision's time goes, by design (not yet profiled): one ticket-api write-back (an
-HTTP request and ticket-api's own transaction) made while the department's agent rows are
-locked, so decisions in one department are serialized by that round trip; about eight SQL
-statements through the ORM (one-agent check, policy, agent lock, profiles, loads counted
-from the ticket rows, decision insert, commit); and the router's own CPU above, on cores
-shared with ticket-api and PostgreSQL.
+Chat tickets posted at {timed["rate_per_s"]:g}/s (achieved {timed["posted_per_s"]}/s) for
+{timed["tickets"]} tickets through ticket-api, with every process of the pipeline running:
+ticket-api, its relay, the broker, the rule engine's worker evaluating {timed["rules"]}
+rules on every event, and one router worker. Latency from the ticket's creation to the
+router's assignment, both as ticket-api stamped them.
+
+| figure | value |
+|---|---|
+| assigned by the router | {timed["assigned_by_router"]} of {timed["tickets"]} |
+| p50 | {timed["p50_ms"]} ms |
+| p99 | **{timed["p99_ms"]} ms** (target ≤ 250) |
+| max | {timed["max_ms"]} ms |
+| CPU per ticket (ms) | {pipeline} |
+| machine busy / other processes' CPU | {_shared(timed)} |
+
+"Other processes" are everything on the machine outside the benchmark's own processes:
+on the shared development machine, other work running at the same time.
 """
+
+
+def _shared(phase: dict[str, Any]) -> str:
+    return (
+        f"{phase['machine_busy_fraction']:.0%} / {phase['other_processes_cpu_seconds']} "
+        f"CPU-seconds in {phase['cpu_window_seconds']} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--phase", choices=("decisions", "latency"), action="append", help="default: both"
+    )
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
@@ -383,12 +605,19 @@ def main(argv: list[str] | None = None) -> int:
         ]
         asyncio.run(drive(args.db, args.api, args.key, tickets, args.concurrency))
         return 0
-    result = asyncio.run(run(args.quick))
-    log(json.dumps(result))
+    phases = args.phase or ["decisions", "latency"]
+    result: dict[str, Any] = {}
+    if "decisions" in phases:
+        result["decisions"] = asyncio.run(run(args.quick))
+        log(json.dumps(result["decisions"]))
+    if "latency" in phases:
+        rate, seconds = (20.0, 10.0) if args.quick else (100.0, 20.0)
+        result["latency"] = asyncio.run(latency(args.quick, rate, seconds, LATENCY_RULES))
+        log(json.dumps(result["latency"]))
     out = Path(__file__).resolve().parent
     (out / "results").mkdir(exist_ok=True)
     (out / "results" / "router.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    if not args.quick:
+    if not args.quick and len(phases) == 2:
         (out / "ROUTER.md").write_text(report(result))
     return 0
 
