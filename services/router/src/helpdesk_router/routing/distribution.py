@@ -147,6 +147,9 @@ class Distributor:
         # Agents whose row another decision holds right now (it is reserving one of their
         # slots): passed over rather than waited for, while someone else is eligible.
         busy: set[uuid.UUID] = set()
+        # Agents whose row this decision holds. It waits for a row only while it holds
+        # none, so two decisions never wait for each other.
+        held: set[uuid.UUID] = set()
         candidates = await self._candidates(db, ticket.department_id, ticket.channel)
         while True:
             decision = choose(
@@ -158,8 +161,9 @@ class Distributor:
             )
             wait = False
             if decision.winner is None and busy:
-                # Everyone eligible is being assigned something this instant: wait for
-                # the one the method prefers among them all.
+                # Everyone eligible is being assigned something this instant: the one the
+                # method prefers among them all, waited for (or tried again while this
+                # decision holds a row).
                 busy.clear()
                 decision = choose(
                     policy.method,
@@ -168,7 +172,7 @@ class Distributor:
                     channel=ticket.channel,
                     rng=self._rng,
                 )
-                wait = True
+                wait = not held
             verdicts = _verdicts(decision, candidates, busy)
             if decision.offered:
                 return await self._offer(db, ticket, decision, verdicts, policy, now, event_id)
@@ -187,9 +191,17 @@ class Distributor:
                 )
                 return Routed("queued", None)
             winner = next(c for c in candidates if c.agent_id == decision.winner)
-            if not await lock_agent(db, winner.agent_id, wait=wait):
-                busy.add(winner.agent_id)
-                continue
+            if winner.agent_id not in held:
+                if not await lock_agent(db, winner.agent_id, wait=wait):
+                    busy.add(winner.agent_id)
+                    continue
+                held.add(winner.agent_id)
+                if policy.method != "random":
+                    # Loads and turns read again with the winner's row held: decisions in
+                    # flight elsewhere may have moved them since, and the choice stands only
+                    # if it still wins on them.
+                    candidates = await self._candidates(db, ticket.department_id, ticket.channel)
+                    continue
             reason = next(v.reason for v in decision.verdicts if v.agent_id == winner.agent_id)
             pending = await reserve(
                 db,
@@ -212,8 +224,8 @@ class Distributor:
             )
             if pending is not None:
                 return Routed(RESERVED, winner.agent_id, pending)
-            # Another router filled the winner's last slot after the loads were read: the
-            # decision is taken again on the loads as they are now.
+            # The winner filled up after the loads were read: the decision is taken again
+            # on the loads as they are now.
             busy.clear()
             candidates = await self._candidates(db, ticket.department_id, ticket.channel)
 
