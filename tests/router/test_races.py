@@ -8,11 +8,9 @@ from collections import Counter
 
 import httpx
 from helpdesk_events import ManualClock
-from helpdesk_service.db import make_engine
-from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
-from tests.conftest import SERVICE_KEY, Api
-from tests.router.conftest import RouterPump, Worker, build_worker_runner
+from tests.conftest import Api
+from tests.router.conftest import Worker, another_router, feed
 
 
 async def test_two_routers_racing_on_one_department_never_overfill_or_double_assign(
@@ -38,22 +36,8 @@ async def test_two_routers_racing_on_one_department_never_overfill_or_double_ass
     created = await worker.pump.take_outbox()
     assert len(created) == 12
 
-    # A second, independent router: its own engine, ticket-api session and handlers.
-    db = make_engine(database_url, application_name="router-test-2", pool_size=3, max_overflow=3)
-    http = ticket_api_session(ticket_api_url)
-    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock, seed=5)
-    second = RouterPump(db, runner)
-    try:
-
-        async def feed(pump: RouterPump, share: list[tuple[str, bytes, bytes]]) -> None:
-            for raw in share:
-                await pump.deliver(*raw)
-
+    async with another_router(database_url, ticket_api_url, clock) as second:
         await asyncio.gather(feed(worker.pump, created[0::2]), feed(second, created[1::2]))
-    finally:
-        await runner.release_connections()
-        await http.close()
-        await db.dispose()
     await worker.drain()
 
     holders = [(await client.get(f"/v1/tickets/{c['id']}")).json()["agent_id"] for c in chats]
@@ -95,26 +79,13 @@ async def test_agent_events_racing_decisions_on_one_department_leave_every_chat_
     first_agents = [raw for pair in per_agent[0::2] for raw in pair]
     second_agents = [raw for pair in per_agent[1::2] for raw in pair]
 
-    db = make_engine(database_url, application_name="router-test-2", pool_size=3, max_overflow=3)
-    http = ticket_api_session(ticket_api_url)
-    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock, seed=5)
-    second = RouterPump(db, runner)
-    try:
-
-        async def feed(pump: RouterPump, share: list[tuple[str, bytes, bytes]]) -> None:
-            for raw in share:
-                await pump.deliver(*raw)
-
+    async with another_router(database_url, ticket_api_url, clock) as second:
         await asyncio.gather(
             feed(worker.pump, created[0::2]),
             feed(second, created[1::2]),
             feed(second, first_agents),
             feed(worker.pump, second_agents),
         )
-    finally:
-        await runner.release_connections()
-        await http.close()
-        await db.dispose()
     # A handler that failed (a deadlock among them) is parked at once here: drain says so.
     await worker.drain()
     holders = Counter(

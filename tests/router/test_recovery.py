@@ -11,13 +11,12 @@ import httpx
 import pytest
 from helpdesk_events import ManualClock
 from helpdesk_router.recovery import Recovery
-from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SERVICE_KEY, Api
-from tests.router.conftest import RouterPump, Worker, build_worker_runner
+from tests.router.conftest import Worker, another_router
 
 
 @pytest.fixture
@@ -52,15 +51,8 @@ async def test_a_reservation_left_by_a_killed_router_is_written_back_once_at_sta
 
     # A router whose ticket-api is gone: the decision commits its reservation, and the
     # write-back after it fails, as if the process had been killed between the two.
-    db = make_engine(database_url, application_name="router-killed", pool_size=2)
-    http = ticket_api_session("http://127.0.0.1:9")
-    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock)
-    try:
-        await RouterPump(db, runner).deliver(*created)
-    finally:
-        await runner.release_connections()
-        await http.close()
-        await db.dispose()
+    async with another_router(database_url, "http://127.0.0.1:9", clock) as killed:
+        await killed.deliver(*created)
     [(reserved_for, state)] = await rows(
         worker.db, "SELECT agent_id, state FROM routing.ticket WHERE id = '" + chat["id"] + "'"
     )
