@@ -54,7 +54,7 @@ from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
 from bench.procs import ROOT, Processes
-from bench.rules import TRIGGERS, random_conditions
+from bench.rules import filler_rule
 
 BIN = Path(sys.executable).parent
 SCRIPT = str(Path(__file__).resolve())
@@ -66,6 +66,18 @@ LATENCY_RULES = 500
 
 def log(message: str) -> None:
     print(f"[router {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def migrate(env: dict[str, str], *commands: str) -> None:
+    for command in commands:
+        await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / command), "migrate"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
 
 
 async def created_through(
@@ -274,15 +286,7 @@ async def run(quick: bool) -> dict[str, Any]:
             # One per core, as bench/run.py measures ticket-api at its best.
             TICKET_API_WORKERS="2",
         )
-        for command in ("helpdesk-ticket-api", "helpdesk-router"):
-            await asyncio.to_thread(
-                subprocess.run,
-                [str(BIN / command), "migrate"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
+        await migrate(env, "helpdesk-ticket-api", "helpdesk-router")
         api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
         api.wait_http_ok(f"{api_url}/readyz")
         ids = await seed(api_url, admin, pg.url, departments, agents, tickets)
@@ -393,15 +397,7 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
             TICKET_API_PORT=str(api_port),
             RULE_ENGINE_PORT=str(rules_port),
         )
-        for command in ("helpdesk-ticket-api", "helpdesk-rule-engine", "helpdesk-router"):
-            await asyncio.to_thread(
-                subprocess.run,
-                [str(BIN / command), "migrate"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
+        await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine", "helpdesk-router")
         api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
         api.wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
         procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
@@ -412,18 +408,9 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
         rng = random.Random(11)
         async with aiohttp.ClientSession(headers=headers) as http:
             for i in range(rules):
-                body: dict[str, Any] = {
-                    "name": f"filler {i}",
-                    "trigger": TRIGGERS[i % len(TRIGGERS)],
-                    "conditions": random_conditions(rng),
-                    "actions": [{"type": "add_tags", "tags": ["never"]}],
-                }
-                # Evaluated on every event of their trigger, but never matching.
-                for group in body["conditions"]["any"]:
-                    group["all"].append(
-                        {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
-                    )
-                await created_through(http, f"http://127.0.0.1:{rules_port}/v1/rules", body)
+                await created_through(
+                    http, f"http://127.0.0.1:{rules_port}/v1/rules", filler_rule(i, rng)
+                )
         async with aiohttp.ClientSession(f"http://127.0.0.1:{api_port}", headers=headers) as http:
             department_ids, _ = await seed_directory(http, departments, agents)
         procs.start("rule-worker", [str(BIN / "helpdesk-rule-engine"), "worker"], env)

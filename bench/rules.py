@@ -102,6 +102,20 @@ def random_conditions(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def filler_rule(number: int, rng: random.Random) -> dict[str, Any]:
+    """A rule (as POST /v1/rules takes it) evaluated on every event of its trigger, but
+    never matching."""
+    body: dict[str, Any] = {
+        "name": f"filler {number}",
+        "trigger": TRIGGERS[number % len(TRIGGERS)],
+        "conditions": random_conditions(rng),
+        "actions": [{"type": "add_tags", "tags": ["never"]}],
+    }
+    for group in body["conditions"]["any"]:
+        group["all"].append({"field": "subject", "op": "contains", "value": "zzz-no-such-word"})
+    return body
+
+
 def rule_rows(count: int, triggers: tuple[str, ...], rng: random.Random) -> list[Any]:
     return [
         SimpleNamespace(
@@ -282,17 +296,7 @@ async def end_to_end(
                 billing = (await r.json())["id"]
             # The one rule that fires, among others on the same trigger that do not.
             for i in range(rules - 1):
-                body: dict[str, Any] = {
-                    "name": f"filler {i}",
-                    "trigger": TRIGGERS[i % len(TRIGGERS)],
-                    "conditions": random_conditions(rng),
-                    "actions": [{"type": "add_tags", "tags": ["never"]}],
-                }
-                # Evaluated on every event of their trigger, but never matching.
-                for group in body["conditions"]["any"]:
-                    group["all"].append(
-                        {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
-                    )
+                body = filler_rule(i, rng)
                 async with http.post(f"http://127.0.0.1:{rules_port}/v1/rules", json=body) as r:
                     assert r.status == 201, await r.text()
             async with http.post(
