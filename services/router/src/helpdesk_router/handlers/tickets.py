@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from helpdesk_events import HandlerContext, TicketEventBase, TicketPurged, TicketSnapshot
 
-from ..models import ASSIGNED, CLOSED, LOADED, OFFERED, UNROUTED, WAITING, RoutedTicket
+from ..models import ASSIGNED, CLOSED, LOADED, OFFERED, UNROUTED, WAITING
 from ..routing.distribution import Distributor, Routed, Waiting
 from ..routing.offers import withdraw_offers
 from ..routing.policies import routing_channel
@@ -48,6 +48,27 @@ def routing_state(ticket: TicketSnapshot, purged: bool) -> str:
     return UNROUTED
 
 
+# The ticket's row, locked for the event's transaction, and written back as the event says.
+_LOCK = (
+    "SELECT state, agent_id, department_id, channel, version, retry_routing "
+    "FROM routing.ticket WHERE id = $1 FOR UPDATE"
+)
+# A row created by another event of the ticket at the same instant (a redelivery during a
+# rebalance) fails the insert; the event is then handled again and finds the row.
+_INSERT = """
+INSERT INTO routing.ticket
+    (id, department_id, channel, agent_id, state, version, created_at, assigned_at,
+     retry_routing)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)
+"""
+_UPDATE = """
+UPDATE routing.ticket
+SET department_id = $2, channel = $3, agent_id = $4, state = $5, version = $6,
+    assigned_at = CASE WHEN $7 THEN $8 ELSE assigned_at END, retry_routing = false
+WHERE id = $1
+"""
+
+
 class TicketHandlers:
     def __init__(self, distributor: Distributor) -> None:
         self._distributor = distributor
@@ -61,48 +82,67 @@ class TicketHandlers:
         async with db.transaction():
             if not await claim(db, ctx):
                 return
-            session = ctx.session
-            row = await session.get(RoutedTicket, snapshot.id, with_for_update=True)
-            if row is not None and row.version >= snapshot.version:
+            row = await db.fetchrow(_LOCK, snapshot.id)
+            if row is not None and row["version"] >= snapshot.version:
                 return
             state = routing_state(snapshot, isinstance(event, TicketPurged))
             channel = routing_channel(snapshot.channel)
             if row is None:
-                row = RoutedTicket(id=snapshot.id, created_at=snapshot.created_at, assigned_at=None)
-                session.add(row)
                 starts_waiting = state in (WAITING, UNROUTED)
+                newly_assigned = state == ASSIGNED
             else:
-                if row.state == OFFERED:
+                if row["state"] == OFFERED:
                     if (
                         state == WAITING
-                        and row.department_id == snapshot.department_id
-                        and row.channel == channel
+                        and row["department_id"] == snapshot.department_id
+                        and row["channel"] == channel
                     ):
                         # Still in the queue as offered: the offer stands.
                         state = OFFERED
                     else:
-                        await withdraw_offers(session, row.id)
+                        await withdraw_offers(db, snapshot.id)
                 starts_waiting = state in (WAITING, UNROUTED) and (
-                    row.state != state
-                    or row.department_id != snapshot.department_id
-                    or row.channel != channel
-                    or row.retry_routing
+                    row["state"] != state
+                    or row["department_id"] != snapshot.department_id
+                    or row["channel"] != channel
+                    or row["retry_routing"]
                 )
                 # A reserved slot frees too: the write-back in flight is refused, since
                 # the ticket's version moved on.
-                if row.state in LOADED and (state != ASSIGNED or row.agent_id != snapshot.agent_id):
-                    freed = row.agent_id
-            if state == ASSIGNED and (row.state != ASSIGNED or row.agent_id != snapshot.agent_id):
-                row.assigned_at = event.occurred_at
-            row.department_id = snapshot.department_id
-            row.channel = channel
-            row.agent_id = snapshot.agent_id if state == ASSIGNED else None
-            row.state = state
-            row.version = snapshot.version
-            row.retry_routing = False
-            await session.flush()
+                if row["state"] in LOADED and (
+                    state != ASSIGNED or row["agent_id"] != snapshot.agent_id
+                ):
+                    freed = row["agent_id"]
+                newly_assigned = state == ASSIGNED and (
+                    row["state"] != ASSIGNED or row["agent_id"] != snapshot.agent_id
+                )
+            agent_id = snapshot.agent_id if state == ASSIGNED else None
+            if row is None:
+                await db.execute(
+                    _INSERT,
+                    snapshot.id,
+                    snapshot.department_id,
+                    channel,
+                    agent_id,
+                    state,
+                    snapshot.version,
+                    snapshot.created_at,
+                    event.occurred_at if newly_assigned else None,
+                )
+            else:
+                await db.execute(
+                    _UPDATE,
+                    snapshot.id,
+                    snapshot.department_id,
+                    channel,
+                    agent_id,
+                    state,
+                    snapshot.version,
+                    newly_assigned,
+                    event.occurred_at,
+                )
             if starts_waiting:
-                waiting = Waiting(row.id, row.department_id, row.channel, row.version)
+                waiting = Waiting(snapshot.id, snapshot.department_id, channel, snapshot.version)
                 routed = await self._distributor.decide(db, waiting, now=now, event_id=event.id)
         if routed is not None:
             await self._distributor.write_back(db, routed)

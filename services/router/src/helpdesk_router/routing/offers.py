@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from helpdesk_events import Actor, ChatMissed, Topics, add_to_outbox
 from helpdesk_service.errors import Conflict, Forbidden, NotFound
@@ -28,23 +29,18 @@ _LOCK_OFFER = (
     "SELECT state, accepted_by, expires_at, channel, agent_ids FROM routing.offer "
     "WHERE id = $1 FOR UPDATE"
 )
+_WITHDRAW = "UPDATE routing.offer SET state = 'withdrawn' WHERE ticket_id = $1 AND state = 'open'"
 _SET_OFFER = "UPDATE routing.offer SET state = $2, accepted_by = $3 WHERE id = $1"
 _MAX_LOAD = (
     "SELECT max_load FROM routing.agent_channel_profile WHERE agent_id = $1 AND channel = $2"
 )
 
 
-async def withdraw_offers(session: AsyncSession, ticket_id: uuid.UUID) -> None:
+async def withdraw_offers(db: Any, ticket_id: uuid.UUID) -> None:
     """The ticket left the queue another way (a person assigned it, it was closed or moved):
-    its open offers can no longer be accepted."""
-    for offer in (
-        await session.scalars(
-            select(Offer)
-            .where(Offer.ticket_id == ticket_id, Offer.state == "open")
-            .with_for_update()
-        )
-    ).all():
-        offer.state = "withdrawn"
+    its open offers can no longer be accepted. In the caller's transaction, which holds the
+    ticket's row."""
+    await db.execute(_WITHDRAW, ticket_id)
 
 
 async def open_offers(session: AsyncSession, agent_id: uuid.UUID) -> list[Offer]:
