@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -392,4 +392,13 @@ def _verdicts(
             "eligible, but another decision was taking one of their slots at that moment",
         )
     order = [c.agent_id for c in candidates] or list(verdicts)
-    return [{**asdict(verdicts[a]), "agent_id": str(a)} for a in order if a in verdicts]
+    return [
+        {
+            "agent_id": str(a),
+            "outcome": verdicts[a].outcome,
+            "reason": verdicts[a].reason,
+            "skipped_because": verdicts[a].skipped_because,
+        }
+        for a in order
+        if a in verdicts
+    ]
