@@ -26,7 +26,6 @@ import random
 import resource
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 import uvloop
-from helpdesk_devstack.broker import LocalBroker, ensure_topics
+from helpdesk_devstack.broker import LocalBroker
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_router.routing.assignment import autocommit_connection
@@ -55,7 +54,7 @@ from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
 from bench.procs import ROOT, Processes
-from bench.rules import filler_rule
+from bench.rules import filler_rule, migrate, pipeline_env
 
 BIN = Path(sys.executable).parent
 SCRIPT = str(Path(__file__).resolve())
@@ -67,18 +66,6 @@ LATENCY_RULES = 500
 
 def log(message: str) -> None:
     print(f"[router {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-async def migrate(env: dict[str, str], *commands: str) -> None:
-    for command in commands:
-        await asyncio.to_thread(
-            subprocess.run,
-            [str(BIN / command), "migrate"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
 
 
 async def created_through(
@@ -376,28 +363,7 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
     await asyncio.to_thread(pg.start)
     await asyncio.to_thread(broker.start)
     try:
-        prefix = "bench."
-        await ensure_topics(
-            broker.bootstrap_servers,
-            [f"{prefix}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")],
-            6,
-        )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "ROUTER_", "HELPDESK_"))
-        }
-        env.update(
-            DATABASE_URL=pg.url,
-            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-            HELPDESK_TOPIC_PREFIX=prefix,
-            HELPDESK_ADMIN_KEY=admin,
-            HELPDESK_SERVICE_KEY=service,
-            HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}",
-            LOG_LEVEL="WARNING",
-            TICKET_API_PORT=str(api_port),
-            RULE_ENGINE_PORT=str(rules_port),
-        )
+        env = await pipeline_env(pg, broker, admin, service, api_port, rules_port)
         await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine", "helpdesk-router")
         api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
         api.wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
