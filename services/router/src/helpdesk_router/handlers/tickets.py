@@ -53,19 +53,21 @@ _LOCK = (
     "SELECT state, agent_id, department_id, channel, version, retry_routing "
     "FROM routing.ticket WHERE id = $1 FOR UPDATE"
 )
-# A row created by another event of the ticket at the same instant (a redelivery during a
-# rebalance) fails the insert; the event is then handled again and finds the row.
-_INSERT = """
+# The ticket's row as the event says; created_at is kept from its first event, and
+# assigned_at moves only when the ticket is newly assigned ($7). A row that another event
+# of the ticket created at the same instant (a redelivery during a rebalance) is replaced
+# only by a newer version.
+_WRITE = """
 INSERT INTO routing.ticket
     (id, department_id, channel, agent_id, state, version, created_at, assigned_at,
      retry_routing)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)
-"""
-_UPDATE = """
-UPDATE routing.ticket
-SET department_id = $2, channel = $3, agent_id = $4, state = $5, version = $6,
-    assigned_at = CASE WHEN $7 THEN $8 ELSE assigned_at END, retry_routing = false
-WHERE id = $1
+VALUES ($1, $2, $3, $4, $5, $6, $9, CASE WHEN $7 THEN $8::timestamptz END, false)
+ON CONFLICT (id) DO UPDATE SET
+    department_id = excluded.department_id, channel = excluded.channel,
+    agent_id = excluded.agent_id, state = excluded.state, version = excluded.version,
+    assigned_at = CASE WHEN $7 THEN $8 ELSE routing.ticket.assigned_at END,
+    retry_routing = false
+WHERE routing.ticket.version < excluded.version
 """
 
 
@@ -116,31 +118,20 @@ class TicketHandlers:
                 newly_assigned = state == ASSIGNED and (
                     row["state"] != ASSIGNED or row["agent_id"] != snapshot.agent_id
                 )
-            agent_id = snapshot.agent_id if state == ASSIGNED else None
-            if row is None:
-                await db.execute(
-                    _INSERT,
-                    snapshot.id,
-                    snapshot.department_id,
-                    channel,
-                    agent_id,
-                    state,
-                    snapshot.version,
-                    snapshot.created_at,
-                    event.occurred_at if newly_assigned else None,
-                )
-            else:
-                await db.execute(
-                    _UPDATE,
-                    snapshot.id,
-                    snapshot.department_id,
-                    channel,
-                    agent_id,
-                    state,
-                    snapshot.version,
-                    newly_assigned,
-                    event.occurred_at,
-                )
+            written = await db.execute(
+                _WRITE,
+                snapshot.id,
+                snapshot.department_id,
+                channel,
+                snapshot.agent_id if state == ASSIGNED else None,
+                state,
+                snapshot.version,
+                newly_assigned,
+                event.occurred_at,
+                snapshot.created_at,
+            )
+            if written == "INSERT 0 0":
+                return
             if starts_waiting:
                 waiting = Waiting(snapshot.id, snapshot.department_id, channel, snapshot.version)
                 routed = await self._distributor.decide(db, waiting, now=now, event_id=event.id)
