@@ -2,13 +2,16 @@
 departments and two router instances deciding at once, capacity violations and double
 assignments counted afterwards, and the router's CPU per decision.
 
-Each decision is the worker's real path (``Distributor.route``: agent rows locked, loads
-counted, the choice, the assignment written back through the real ticket-api with an
-idempotency key, the explained decision stored). The two instances are two processes, each
-with its own database pool and ticket-api session, routing interleaved halves of the same
-departments' tickets. Tickets are created through ticket-api first; the router's rows for
-agents and waiting tickets are written as its handlers would write them, so what is timed
-is the decisions alone (the Kafka path is measured by ``make bench``'s other parts).
+Each decision is the worker's real path (``Distributor.route``: in one short transaction
+the ticket's row locked, the department's agents and loads read, the choice, the winner's
+row locked and their slot reserved with the explained decision; committed; then the
+assignment written back through the real ticket-api with an idempotency key).
+The two instances are two processes, each with its own database pool and ticket-api
+session, routing interleaved halves of the same departments' tickets. Tickets are created
+through ticket-api first; the router's rows for agents and waiting tickets are written as
+its handlers would write them, so what is timed is the decisions alone (the Kafka path is
+measured by ``make bench``'s other parts). The CPU that ticket-api and PostgreSQL use
+meanwhile, and what other processes on the machine take, are measured from /proc.
 
 Writes bench/ROUTER.md and bench/results/router.json. ``--quick`` for a smoke run.
 """
@@ -19,9 +22,10 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import secrets
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -36,60 +40,84 @@ if __package__ in (None, ""):
 import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
+import uvloop
+from helpdesk_devstack.broker import LocalBroker
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
-from helpdesk_router.models import WAITING, RoutedTicket
-from helpdesk_router.routing.distribution import Distributor
+from helpdesk_router.routing.assignment import autocommit_connection
+from helpdesk_router.routing.distribution import Distributor, Waiting
 from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
-from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
+from bench.cpu import CpuWindow
 from bench.machine import describe
+from bench.poster import Poster
 from bench.procs import ROOT, Processes
+from bench.rules import filler_rule, migrate, pipeline_env
 
 BIN = Path(sys.executable).parent
 SCRIPT = str(Path(__file__).resolve())
 MAX_LOAD = DEFAULT_MAX_LOAD["chat"]
+# Rules the rule engine evaluates on the tickets' events during the latency phase (as many
+# as bench/rules.py's end-to-end run has).
+LATENCY_RULES = 500
 
 
 def log(message: str) -> None:
     print(f"[router {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+async def created_through(
+    http: aiohttp.ClientSession, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    async with http.post(path, json=body) as response:
+        if response.status != 201:
+            raise RuntimeError(f"{path}: {response.status} {await response.text()}")
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def seed_directory(
+    http: aiohttp.ClientSession, departments: int, agents: int
+) -> tuple[list[str], list[tuple[uuid.UUID, list[uuid.UUID]]]]:
+    """Departments and agents online on chat, spread evenly, through ticket-api: the
+    department ids and (agent, departments)."""
+    department_ids = [
+        (await created_through(http, "/v1/departments", {"name": f"Department {n}"}))["id"]
+        for n in range(departments)
+    ]
+    agent_rows: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
+    for n in range(agents):
+        department = department_ids[n % departments]
+        agent = await created_through(
+            http,
+            "/v1/agents",
+            {
+                "name": f"Agent {n}",
+                "email": f"agent{n}@example.com",
+                "department_ids": [department],
+                "availability": {"chat": "online"},
+            },
+        )
+        agent_rows.append((uuid.UUID(agent["id"]), [uuid.UUID(department)]))
+    log(f"{departments} departments, {agents} agents")
+    return department_ids, agent_rows
+
+
 async def seed(
     api_url: str, admin: str, db_url: str, departments: int, agents: int, tickets: int
-) -> list[str]:
+) -> list[dict[str, Any]]:
     """Departments and agents (online on chat) and chat tickets through ticket-api; the
-    router's agent and waiting-ticket rows as its handlers write them. Ticket ids, in
-    creation order."""
+    router's agent and waiting-ticket rows as its handlers write them. The tickets (id,
+    department, version), in creation order."""
     headers = {"Authorization": f"Bearer {admin}"}
     async with aiohttp.ClientSession(api_url, headers=headers) as http:
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            async with http.post(path, json=body) as response:
-                if response.status != 201:
-                    raise RuntimeError(f"{path}: {response.status} {await response.text()}")
-                result: dict[str, Any] = await response.json()
-                return result
+            return await created_through(http, path, body)
 
-        department_ids = [
-            (await post("/v1/departments", {"name": f"Department {n}"}))["id"]
-            for n in range(departments)
-        ]
-        agent_rows: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
-        for n in range(agents):
-            department = department_ids[n % departments]
-            agent = await post(
-                "/v1/agents",
-                {
-                    "name": f"Agent {n}",
-                    "email": f"agent{n}@example.com",
-                    "department_ids": [department],
-                    "availability": {"chat": "online"},
-                },
-            )
-            agent_rows.append((uuid.UUID(agent["id"]), [uuid.UUID(department)]))
-        log(f"{departments} departments, {agents} agents")
+        department_ids, agent_rows = await seed_directory(http, departments, agents)
 
         created: list[dict[str, Any]] = []
         queue = list(range(tickets))
@@ -136,42 +164,51 @@ async def seed(
     finally:
         await connection.close()
     created.sort(key=lambda t: t["created_at"])
-    return [t["id"] for t in created]
+    return [
+        {"id": t["id"], "department_id": t["department_id"], "version": t["version"]}
+        for t in created
+    ]
 
 
-async def drive(db_url: str, api_url: str, key: str, ids: list[str], concurrency: int) -> None:
-    """One router instance: route ``ids`` with ``concurrency`` decisions in flight; prints
-    {"decisions", "seconds", "cpu_seconds"}."""
+async def drive(
+    db_url: str, api_url: str, key: str, tickets: list[Waiting], concurrency: int
+) -> None:
+    """One router instance: route ``tickets`` with ``concurrency`` decisions in flight;
+    prints {"decisions", "started", "ended" (epoch seconds), "cpu_seconds"}."""
     engine = make_engine(
         db_url, application_name="router-bench", pool_size=concurrency, max_overflow=0
     )
-    sessions = make_session_factory(engine)
     http = ticket_api_session(api_url, connections=concurrency)
     distributor = Distributor(TicketApiClient(http, key))
-    queue = [uuid.UUID(i) for i in ids]
+    queue = list(tickets)
     decisions = 0
 
     async def worker() -> None:
         nonlocal decisions
-        while queue:
-            ticket_id = queue.pop(0)
-            async with sessions() as session:
-                ticket = await session.get(RoutedTicket, ticket_id, with_for_update=True)
-                if ticket is None or ticket.state != WAITING:
-                    continue
-                await distributor.route(session, ticket, now=datetime.now(UTC), event_id=None)
-                await session.commit()
+        async with autocommit_connection(engine) as db:
+            while queue:
+                ticket = queue.pop(0)
+                await distributor.route(db, ticket, now=datetime.now(UTC), event_id=None)
                 decisions += 1
 
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
+    started = time.time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - started
+    ended = time.time()
     after = resource.getrusage(resource.RUSAGE_SELF)
     await http.close()
     await engine.dispose()
     cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    print(json.dumps({"decisions": decisions, "seconds": seconds, "cpu_seconds": cpu_seconds}))
+    print(
+        json.dumps(
+            {
+                "decisions": decisions,
+                "started": started,
+                "ended": ended,
+                "cpu_seconds": cpu_seconds,
+            }
+        )
+    )
 
 
 async def check(db_url: str) -> dict[str, int]:
@@ -210,7 +247,9 @@ async def run(quick: bool) -> dict[str, Any]:
     departments, agents = (10, 200) if quick else (50, 1000)
     # More tickets than slots, so the later decisions meet full agents and queue.
     tickets = agents * MAX_LOAD + agents // 2
-    concurrency = 8
+    # As many decisions in flight per instance as the worker handles events at once
+    # (ROUTER_MAX_IN_FLIGHT's default).
+    concurrency = 16
     workdir = Path(tempfile.mkdtemp(prefix="router-bench-"))
     os.chmod(workdir, 0o755)
     procs = Processes(workdir / "logs")
@@ -232,21 +271,17 @@ async def run(quick: bool) -> dict[str, Any]:
             HELPDESK_SERVICE_KEY=service,
             LOG_LEVEL="WARNING",
             TICKET_API_PORT=str(api_port),
+            # One per core, as bench/run.py measures ticket-api at its best.
+            TICKET_API_WORKERS="2",
         )
-        for command in ("helpdesk-ticket-api", "helpdesk-router"):
-            await asyncio.to_thread(
-                subprocess.run,
-                [str(BIN / command), "migrate"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
-        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(
-            f"{api_url}/readyz"
-        )
+        await migrate(env, "helpdesk-ticket-api", "helpdesk-router")
+        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+        api.wait_http_ok(f"{api_url}/readyz")
         ids = await seed(api_url, admin, pg.url, departments, agents, tickets)
         shares = [ids[0::2], ids[1::2]]
+        postmaster = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
+        window = CpuWindow({"ticket_api": [api.pid], "postgres": [postmaster]})
+        window.start()
         started = time.perf_counter()
         drivers = [
             await asyncio.create_subprocess_exec(
@@ -274,8 +309,12 @@ async def run(quick: bool) -> dict[str, Any]:
             )
         )
         wall = time.perf_counter() - started
+        cpu = window.stop()
         results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
         decisions = sum(r["decisions"] for r in results)
+        # From the first decision of either instance to the last: the processes' start
+        # (imports, pools) is not routing.
+        deciding = max(r["ended"] for r in results) - min(r["started"] for r in results)
         cpu_seconds = sum(r["cpu_seconds"] for r in results)
         checks = await check(pg.url)
         machine = describe(workdir)
@@ -292,69 +331,268 @@ async def run(quick: bool) -> dict[str, Any]:
         "decisions_in_flight_per_instance": concurrency,
         "decisions": decisions,
         "wall_seconds": round(wall, 2),
-        "decisions_per_second": round(decisions / wall, 1),
+        "deciding_seconds": round(deciding, 2),
+        "decisions_per_second": round(decisions / deciding, 1),
         "router_cpu_ms_per_decision": round(cpu_seconds * 1000 / decisions, 2),
+        # Over the whole window (the routers' start included): what each decision cost the
+        # processes it needs, and what other users of the machine took meanwhile.
+        "ticket_api_cpu_ms_per_decision": round(cpu["ticket_api"] * 1000 / decisions, 2),
+        "postgres_cpu_ms_per_decision": round(cpu["postgres"] * 1000 / decisions, 2),
+        "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
+        "other_processes_cpu_seconds": round(cpu["foreign"], 1),
+        "cpu_window_seconds": round(cpu["window_s"], 1),
         **checks,
     }
 
 
+async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[str, Any]:
+    """Chat tickets posted at ``rate`` through ticket-api with the whole pipeline running as
+    real processes (ticket-api, its relay, the broker, the rule engine's worker evaluating
+    ``rules`` rules that never match, and one router worker); latency from ticket creation
+    to the router's assignment, both stamped by ticket-api (``tickets.ticket.created_at``
+    and the ``agent_id`` history row)."""
+    departments, agents = (10, 200) if quick else (50, 1000)
+    workdir = Path(tempfile.mkdtemp(prefix="router-latency-"))
+    os.chmod(workdir, 0o755)
+    procs = Processes(workdir / "logs")
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
+    admin = "hd_bench_" + secrets.token_urlsafe(16)
+    service = "hd_bench_" + secrets.token_urlsafe(16)
+    api_port, rules_port = free_port(), free_port()
+    await asyncio.to_thread(pg.start)
+    await asyncio.to_thread(broker.start)
+    try:
+        env = await pipeline_env(pg, broker, admin, service, api_port, rules_port)
+        await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine", "helpdesk-router")
+        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+        api.wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
+        procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
+        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(
+            f"http://127.0.0.1:{rules_port}/readyz"
+        )
+        headers = {"Authorization": f"Bearer {admin}"}
+        rng = random.Random(11)
+        async with aiohttp.ClientSession(headers=headers) as http:
+            for i in range(rules):
+                await created_through(
+                    http, f"http://127.0.0.1:{rules_port}/v1/rules", filler_rule(i, rng)
+                )
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{api_port}", headers=headers) as http:
+            department_ids, _ = await seed_directory(http, departments, agents)
+        procs.start("rule-worker", [str(BIN / "helpdesk-rule-engine"), "worker"], env)
+        procs.start("router-worker", [str(BIN / "helpdesk-router"), "worker"], env)
+        db = await asyncpg.connect(pg.dsn_for(pg.database))
+        poster = Poster("127.0.0.1", api_port, headers)
+        posted: list[str] = []
+
+        async def assigned() -> int:
+            count: int = await db.fetchval(
+                "SELECT count(*) FROM tickets.ticket WHERE agent_id IS NOT NULL"
+            )
+            return count
+
+        async def post(i: int) -> None:
+            body = orjson.dumps(
+                {
+                    "subject": f"chat {i}",
+                    "channel": "chat",
+                    "department_id": department_ids[i % departments],
+                    "customer": {"email": f"c{i % 500}@example.com"},
+                }
+            )
+            status, answer = await poster.post("/v1/tickets", body)
+            if status != 201:
+                raise RuntimeError(f"posting a ticket: {status} {answer[:300]!r}")
+            posted.append(orjson.loads(answer)["id"])
+
+        async def post_at_rate(first: int, count: int) -> float:
+            start = time.perf_counter()
+            tasks = []
+            for i in range(count):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post(first + i)))
+            await asyncio.gather(*tasks)
+            return time.perf_counter() - start
+
+        async def all_assigned(count: int, timeout: float) -> None:
+            async with asyncio.timeout(timeout):
+                while await assigned() < count:
+                    await asyncio.sleep(0.2)
+
+        # Warm up: the workers have joined their groups, pools are full, statements are
+        # prepared, before the measured run.
+        warm = int(rate * 2)
+        await post(-1)
+        await all_assigned(1, 120)
+        await post_at_rate(0, warm)
+        await all_assigned(1 + warm, 120)
+        posted.clear()
+        total = int(rate * seconds)
+        log(f"latency: {rules} rules, posting {total} chat tickets at {rate:.0f}/s")
+        processes = list(procs.by_name)
+        window = CpuWindow(
+            {
+                **{name: [p.pid] for name, p in procs.by_name.items()},
+                "postgres": [int((workdir / "pg" / "postmaster.pid").read_text().split()[0])],
+                "broker": [broker.pid or 0],
+            }
+        )
+        window.start()
+        sent_for = await post_at_rate(warm, total)
+        await all_assigned(1 + warm + total, 120)
+        cpu = window.stop()
+        poster.close()
+        rows = await db.fetch(
+            "SELECT extract(epoch FROM h.occurred_at - t.created_at) * 1000 AS ms "
+            "FROM tickets.ticket AS t JOIN tickets.ticket_history AS h "
+            "ON h.ticket_id = t.id AND h.field = 'agent_id' AND h.actor_kind = 'router' "
+            "WHERE t.id = ANY($1::uuid[])",
+            posted,
+        )
+        await db.close()
+    finally:
+        procs.close()
+        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(pg.stop)
+    latencies = sorted(float(r["ms"]) for r in rows)
+    return {
+        "rate_per_s": rate,
+        "posted_per_s": round(total / sent_for, 1),
+        "tickets": total,
+        "assigned_by_router": len(latencies),
+        "rules": rules,
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "max_ms": round(latencies[-1], 1),
+        "cpu_ms_per_ticket": {
+            name: round(cpu[name] * 1000 / total, 2)
+            for name in (*processes, "postgres", "broker", "load_generator")
+        },
+        "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
+        "other_processes_cpu_seconds": round(cpu["foreign"], 1),
+        "cpu_window_seconds": round(cpu["window_s"], 1),
+    }
+
+
 def report(result: dict[str, Any]) -> str:
-    machine = result["machine"]
+    decided, timed = result["decisions"], result["latency"]
+    machine = decided["machine"]
+    cpu = timed["cpu_ms_per_ticket"]
+    spent = (
+        decided["router_cpu_ms_per_decision"]
+        + decided["ticket_api_cpu_ms_per_decision"]
+        + decided["postgres_cpu_ms_per_decision"]
+    )
+    bound = int(machine["nproc"]) * 1000 / spent
+    pipeline = " + ".join(f"{name} {ms}" for name, ms in cpu.items())
     return f"""# Router benchmark
 
-`make bench` runs `bench/router.py` (`python bench/router.py --quick` for a smoke run).
-Latest run: {result["at"]}, {machine["nproc"]} cores ({machine["cpu_model"]}), commit
-{machine["git_head"]}.
+`make bench` runs `bench/router.py` (`python bench/router.py --quick` for a smoke run;
+`--phase decisions` or `--phase latency` for one part). Latest run: {decided["at"]},
+{machine["nproc"]} cores ({machine["cpu_model"]}), commit {machine["git_head"]}.
 
-{result["departments"]} departments, {result["agents"]} agents (online on chat, maximum load
-{MAX_LOAD}), {result["tickets"]} chat tickets created through ticket-api, then routed by
-{result["router_instances"]} router processes at once ({result["decisions_in_flight_per_instance"]}
-decisions in flight each), every decision the worker's real path: agent rows locked, loads
-counted, the choice, the assignment written back through ticket-api (a real process on the
-same machine), the explained decision stored.
+## Decisions per second
+
+{decided["departments"]} departments, {decided["agents"]} agents (online on chat, maximum
+load {MAX_LOAD}), {decided["tickets"]} chat tickets created through ticket-api, then routed
+by {decided["router_instances"]} router processes at once
+({decided["decisions_in_flight_per_instance"]} decisions in flight each), every decision
+the worker's real path: the reserving transaction (ticket row, agents and loads, the
+choice, the winner's row and the conditional reservation, the explained decision), then
+the write-back through ticket-api (a real process, 2 workers, on the same machine).
 
 | figure | value |
 |---|---|
-| decisions | {result["decisions"]} in {result["wall_seconds"]} s |
-| decisions per second | **{result["decisions_per_second"]}** (target ≥ 1,000) |
-| router CPU per decision | {result["router_cpu_ms_per_decision"]} ms |
-| assignments | {result["assigned"]} (capacity {result["agents"] * MAX_LOAD}) |
-| agents over {MAX_LOAD} tickets (ticket-api's tickets) | {result["capacity_violations"]} |
-| tickets assigned twice (ticket-api's history) | {result["assigned_twice"]} |
-| router rows disagreeing with ticket-api | {result["router_rows_disagreeing_with_ticket_api"]} |
+| decisions | {decided["decisions"]} in {decided["deciding_seconds"]} s |
+| decisions per second | **{decided["decisions_per_second"]}** (target ≥ 1,000) |
+| router CPU per decision | {decided["router_cpu_ms_per_decision"]} ms |
+| ticket-api CPU per decision | {decided["ticket_api_cpu_ms_per_decision"]} ms |
+| PostgreSQL CPU per decision | {decided["postgres_cpu_ms_per_decision"]} ms |
+| assignments | {decided["assigned"]} (capacity {decided["agents"] * MAX_LOAD}) |
+| agents over {MAX_LOAD} tickets (ticket-api's tickets) | {decided["capacity_violations"]} |
+| tickets assigned twice (ticket-api's history) | {decided["assigned_twice"]} |
+| router rows disagreeing with ticket-api | {decided["router_rows_disagreeing_with_ticket_api"]} |
+| machine busy / other processes' CPU | {_shared(decided)} |
 
-The router's CPU is the two deciding processes' own; ticket-api and PostgreSQL share the
-same two cores. Not measured yet: ticket created → assigned latency at 100 tickets/s with
-the rule engine running (the end-to-end path through Kafka).
+The decisions per second are taken over the window from the first decision of either
+router process to the last. Every decision costs CPU in three processes: {spent:.2f} ms in
+all (router + ticket-api + PostgreSQL above). On {machine["nproc"]} cores with nothing else
+running, that bounds the rate at about {bound:.0f} decisions/s; the 1,000/s the issue asks
+for needs the three together under {int(machine["nproc"])} ms per decision. The write-back
+through ticket-api (an HTTP request and ticket-api's own transaction, history and outbox)
+is most of the latency of a decision; the router holds no lock across it
+(routing/assignment.py), so decisions in one department no longer wait for each other's
+write-backs.
 
-Where a decision's time goes, by design (not yet profiled): one ticket-api write-back (an
-HTTP request and ticket-api's own transaction) made while the department's agent rows are
-locked, so decisions in one department are serialized by that round trip; about eight SQL
-statements through the ORM (one-agent check, policy, agent lock, profiles, loads counted
-from the ticket rows, decision insert, commit); and the router's own CPU above, on cores
-shared with ticket-api and PostgreSQL.
+## Ticket created → assigned
+
+Chat tickets posted at {timed["rate_per_s"]:g}/s (achieved {timed["posted_per_s"]}/s) for
+{timed["tickets"]} tickets through ticket-api, with every process of the pipeline running:
+ticket-api, its relay, the broker, the rule engine's worker evaluating {timed["rules"]}
+rules on every event, and one router worker. Latency from the ticket's creation to the
+router's assignment, both as ticket-api stamped them.
+
+| figure | value |
+|---|---|
+| assigned by the router | {timed["assigned_by_router"]} of {timed["tickets"]} |
+| p50 | {timed["p50_ms"]} ms |
+| p99 | **{timed["p99_ms"]} ms** (target ≤ 250) |
+| max | {timed["max_ms"]} ms |
+| CPU per ticket (ms) | {pipeline} |
+| machine busy / other processes' CPU | {_shared(timed)} |
+
+"Other processes" are everything on the machine outside the benchmark's own processes:
+on the shared development machine, other work running at the same time.
 """
+
+
+def _shared(phase: dict[str, Any]) -> str:
+    return (
+        f"{phase['machine_busy_fraction']:.0%} / {phase['other_processes_cpu_seconds']} "
+        f"CPU-seconds in {phase['cpu_window_seconds']} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--phase", choices=("decisions", "latency"), action="append", help="default: both"
+    )
+    parser.add_argument(
+        "--rate", type=float, help="tickets per second in the latency phase (default 100)"
+    )
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.drive:
-        ids = json.loads(sys.stdin.read())
-        asyncio.run(drive(args.db, args.api, args.key, ids, args.concurrency))
+        tickets = [
+            Waiting(uuid.UUID(t["id"]), uuid.UUID(t["department_id"]), "chat", t["version"])
+            for t in json.loads(sys.stdin.read())
+        ]
+        # On uvloop, as the router's worker runs (helpdesk_service.cli).
+        uvloop.run(drive(args.db, args.api, args.key, tickets, args.concurrency))
         return 0
-    result = asyncio.run(run(args.quick))
-    log(json.dumps(result))
+    phases = args.phase or ["decisions", "latency"]
+    result: dict[str, Any] = {}
+    if "decisions" in phases:
+        result["decisions"] = asyncio.run(run(args.quick))
+        log(json.dumps(result["decisions"]))
+    if "latency" in phases:
+        rate, seconds = (20.0, 10.0) if args.quick else (100.0, 20.0)
+        rate = args.rate or rate
+        result["latency"] = asyncio.run(latency(args.quick, rate, seconds, LATENCY_RULES))
+        log(json.dumps(result["latency"]))
     out = Path(__file__).resolve().parent
     (out / "results").mkdir(exist_ok=True)
     (out / "results" / "router.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    if not args.quick:
+    if not args.quick and len(phases) == 2:
         (out / "ROUTER.md").write_text(report(result))
     return 0
 

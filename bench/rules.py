@@ -102,6 +102,20 @@ def random_conditions(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def filler_rule(number: int, rng: random.Random) -> dict[str, Any]:
+    """A rule (as POST /v1/rules takes it) evaluated on every event of its trigger, but
+    never matching."""
+    body: dict[str, Any] = {
+        "name": f"filler {number}",
+        "trigger": TRIGGERS[number % len(TRIGGERS)],
+        "conditions": random_conditions(rng),
+        "actions": [{"type": "add_tags", "tags": ["never"]}],
+    }
+    for group in body["conditions"]["any"]:
+        group["all"].append({"field": "subject", "op": "contains", "value": "zzz-no-such-word"})
+    return body
+
+
 def rule_rows(count: int, triggers: tuple[str, ...], rng: random.Random) -> list[Any]:
     return [
         SimpleNamespace(
@@ -190,6 +204,53 @@ def in_process(seconds: float) -> dict[str, Any]:
     return results
 
 
+async def migrate(env: dict[str, str], *commands: str) -> None:
+    """``<command> migrate`` for each service command, with ``env``."""
+    for command in commands:
+        await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / command), "migrate"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+
+
+# The end-to-end pipeline's topics are named with this prefix.
+TOPIC_PREFIX = "bench."
+
+
+async def pipeline_env(
+    pg: LocalPostgres, broker: LocalBroker, admin: str, service: str, api_port: int, rules_port: int
+) -> dict[str, str]:
+    """The pipeline's topics (prefix ``bench.``, 6 partitions each) and the environment its
+    processes run with: this benchmark's database, broker, keys and ports, none of the
+    caller's service settings."""
+    await ensure_topics(
+        broker.bootstrap_servers,
+        [f"{TOPIC_PREFIX}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")],
+        6,
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "ROUTER_", "HELPDESK_"))
+    }
+    env.update(
+        DATABASE_URL=pg.url,
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        HELPDESK_TOPIC_PREFIX=TOPIC_PREFIX,
+        HELPDESK_ADMIN_KEY=admin,
+        HELPDESK_SERVICE_KEY=service,
+        HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}",
+        LOG_LEVEL="WARNING",
+        TICKET_API_PORT=str(api_port),
+        RULE_ENGINE_PORT=str(rules_port),
+    )
+    return env
+
+
 async def end_to_end(
     workdir: Path,
     rate: float,
@@ -226,40 +287,13 @@ async def end_to_end(
     await asyncio.to_thread(pg.start)
     await asyncio.to_thread(broker.start)
     try:
-        prefix = "bench."
-        await ensure_topics(
-            broker.bootstrap_servers,
-            [f"{prefix}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")],
-            6,
-        )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "HELPDESK_"))
-        }
+        env = await pipeline_env(pg, broker, admin, service, api_port, rules_port)
         env.update(
-            DATABASE_URL=pg.url,
-            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-            HELPDESK_TOPIC_PREFIX=prefix,
-            HELPDESK_ADMIN_KEY=admin,
-            HELPDESK_SERVICE_KEY=service,
-            HELPDESK_TICKET_API_URL=f"http://127.0.0.1:{api_port}",
-            LOG_LEVEL="WARNING",
-            TICKET_API_PORT=str(api_port),
-            RULE_ENGINE_PORT=str(rules_port),
             RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS="6000",
             RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS="500",
         )
         env.update(settings or {})
-        for command in ("helpdesk-ticket-api", "helpdesk-rule-engine"):
-            await asyncio.to_thread(
-                subprocess.run,
-                [str(BIN / command), "migrate"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
+        await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine")
         procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(
             f"http://127.0.0.1:{api_port}/readyz"
         )
@@ -282,17 +316,7 @@ async def end_to_end(
                 billing = (await r.json())["id"]
             # The one rule that fires, among others on the same trigger that do not.
             for i in range(rules - 1):
-                body: dict[str, Any] = {
-                    "name": f"filler {i}",
-                    "trigger": TRIGGERS[i % len(TRIGGERS)],
-                    "conditions": random_conditions(rng),
-                    "actions": [{"type": "add_tags", "tags": ["never"]}],
-                }
-                # Evaluated on every event of their trigger, but never matching.
-                for group in body["conditions"]["any"]:
-                    group["all"].append(
-                        {"field": "subject", "op": "contains", "value": "zzz-no-such-word"}
-                    )
+                body = filler_rule(i, rng)
                 async with http.post(f"http://127.0.0.1:{rules_port}/v1/rules", json=body) as r:
                     assert r.status == 201, await r.text()
             async with http.post(
@@ -402,7 +426,10 @@ async def end_to_end(
             # The times are read from the topic afterwards: a consumer reading along would
             # load the machine under test (the broker and this process) for the measurement.
             created, relayed, changed = await event_times(
-                broker.bootstrap_servers, f"{prefix}helpdesk.tickets", total - failures, warm_ids
+                broker.bootstrap_servers,
+                f"{TOPIC_PREFIX}helpdesk.tickets",
+                total - failures,
+                warm_ids,
             )
             evaluated = await evaluation_times(pg.dsn_for(pg.database))
             statements = (

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics
+from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics, decode_event
+from helpdesk_router.cli import WORKER
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
 from helpdesk_router.main import create_app as create_router
@@ -97,7 +99,30 @@ def build_worker_runner(
         tables=CONSUMER,
         clock=clock,
         max_attempts=1,
+        dedupe=WORKER.dedupe,
     )
+
+
+@asynccontextmanager
+async def another_router(
+    database_url: str, ticket_api_url: str, clock: ManualClock, *, seed: int = 5
+) -> AsyncIterator[RouterPump]:
+    """A second, independent router: its own engine, ticket-api session and handlers."""
+    db = make_engine(database_url, application_name="router-test-2", pool_size=3, max_overflow=3)
+    http = ticket_api_session(ticket_api_url)
+    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock, seed=seed)
+    try:
+        yield RouterPump(db, runner)
+    finally:
+        await runner.release_connections()
+        await http.close()
+        await db.dispose()
+
+
+async def feed(pump: RouterPump, events: list[tuple[str, bytes, bytes]]) -> None:
+    """Deliver ``events`` to one router, one after the other."""
+    for raw in events:
+        await pump.deliver(*raw)
 
 
 @pytest.fixture

@@ -206,3 +206,29 @@ def test_nobody_eligible_is_a_decision_without_a_winner(method: Method) -> None:
     )
     assert decision.nobody
     assert all(v.outcome == "skipped" for v in decision.verdicts)
+
+
+@pytest.mark.parametrize(
+    ("method", "reason"),
+    [
+        ("random", "eligible, not drawn"),
+        ("round_robin", "eligible, not next in turn"),
+        ("priority", "eligible, not next in turn"),
+        (
+            "average_utilization",
+            "eligible, 0 of 5 slots taken: the winner was less loaded, or as loaded and next "
+            "in turn",
+        ),
+        (
+            "max_utilization",
+            "eligible, 0 of 5 slots taken: the winner was busier, or as busy and next in turn",
+        ),
+    ],
+)
+def test_an_agent_not_chosen_is_told_why_in_the_method_s_terms(method: Method, reason: str) -> None:
+    agents = [agent(1), agent(2)]
+    decision = choose(
+        method, agents, department_id=DEPARTMENT, channel="chat", rng=random.Random(3)
+    )
+    [loser] = [v for v in decision.verdicts if v.agent_id != decision.winner]
+    assert (loser.outcome, loser.reason) == ("not_chosen", reason)

@@ -96,3 +96,36 @@ async def test_an_agent_asks_only_for_themselves(
     unknown = await router.post("/v1/agents/00000000-0000-0000-0000-000000000001/next")
     assert unknown.status_code == 422
     assert "knows no active agent" in unknown.json()["error"]["message"]
+
+
+async def test_next_refuses_an_agent_at_their_maximum_and_serves_them_once_a_slot_frees(
+    api: Api,
+    client: httpx.AsyncClient,
+    router: httpx.AsyncClient,
+    worker: Worker,
+    clock: ManualClock,
+) -> None:
+    department = await api.department()
+    agent = await api.agent([department["id"]])
+    await api.agent([department["id"]])
+    response = await router.put(
+        f"/v1/agents/{agent['id']}/profile/email", json={"priority": 1, "max_load": 1}
+    )
+    assert response.status_code == 200
+    tickets = await queued_emails(api, worker, clock, department, 2)
+    first = await router.post(f"/v1/agents/{agent['id']}/next")
+    assert first.json()["ticket_id"] == tickets[0]["id"]
+    await worker.drain()
+
+    full = await router.post(f"/v1/agents/{agent['id']}/next")
+    assert full.status_code == 409
+    assert full.json()["error"]["message"].startswith(
+        f"agent {agent['id']} is at their maximum load on email (1 of 1)"
+    )
+    assert (await client.get(f"/v1/tickets/{tickets[1]['id']}")).json()["agent_id"] is None
+
+    resolved = await client.patch(f"/v1/tickets/{tickets[0]['id']}", json={"status": "resolved"})
+    assert resolved.status_code == 200
+    await worker.drain()
+    second = await router.post(f"/v1/agents/{agent['id']}/next")
+    assert second.json()["ticket_id"] == tickets[1]["id"]

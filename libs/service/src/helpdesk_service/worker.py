@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -80,6 +80,11 @@ class WorkerPlan:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     expiries: Sequence[Expiry] = ()
+    # Awaited before the consumer starts (it returns early once ``stop`` is set): work
+    # the handlers rely on, such as state read from ticket-api.
+    on_start: Callable[[asyncio.Event], Awaitable[None]] | None = None
+    # Run beside the consumer until ``stop`` is set.
+    loops: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = ()
 
 
 @dataclass(frozen=True)
@@ -169,9 +174,13 @@ async def _consume(worker: Worker, resources: WorkerResources, stop: asyncio.Eve
         client_id=f"{worker.name}-relay",
     )
     try:
+        if plan.on_start is not None:
+            await plan.on_start(stop)
+            if stop.is_set():
+                return
         starts = [consumer.start] if worker.outbox is None else [producer.start, consumer.start]
         await start_when_reachable(stop, f"{worker.name} worker", *starts)
-        loops = [consumer.run(stop)]
+        loops = [consumer.run(stop), *(loop(stop) for loop in plan.loops)]
         if worker.outbox is not None:
             loops.append(OutboxRelay(engine, worker.outbox, producer).run(stop))
         if plan.expiries:

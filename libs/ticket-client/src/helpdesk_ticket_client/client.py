@@ -130,6 +130,20 @@ class TicketApiClient:
         """The agent (departments, availability per channel), or None if there is none."""
         return await self._get_record(f"v1/agents/{agent_id}", "agent")
 
+    async def list_agents(self, *, cursor: str | None = None) -> dict[str, Any]:
+        """One page of agents (``items``, ``next_cursor``: None on the last page)."""
+        what = "listing agents"
+        params = {"limit": "500"}
+        if cursor is not None:
+            params["cursor"] = cursor
+        status, content = await self._request(
+            "GET", "v1/agents", what, params=params, headers=self._headers
+        )
+        if status != 200:
+            raise TicketApiError(f"{what}: ticket-api answered {status}")
+        body: dict[str, Any] = orjson.loads(content)
+        return body
+
     async def _get_record(self, path: str, what: str) -> dict[str, Any] | None:
         status, content = await self._request("GET", path, f"reading {what}", headers=self._headers)
         if status == 404:

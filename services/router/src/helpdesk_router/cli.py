@@ -16,12 +16,16 @@ from helpdesk_service.worker import Worker, WorkerPlan, WorkerResources
 from .config import Settings
 from .handlers.table import handler_table
 from .models import CONSUMER, OUTBOX
+from .recovery import Recovery
 from .retention import expiries
 from .routing.distribution import Distributor
 
 
 def plan_worker(resources: WorkerResources) -> WorkerPlan:
     settings = cast(Settings, resources.settings)
+    recovery = Recovery(
+        resources.engine, resources.ticket_api, resources.clock, settings.pending_retry_seconds
+    )
     return WorkerPlan(
         topics=[resources.topics.tickets, resources.topics.agents],
         handlers=handler_table(Distributor(resources.ticket_api)),
@@ -29,10 +33,14 @@ def plan_worker(resources: WorkerResources) -> WorkerPlan:
             decisions_days=settings.decision_retention_days,
             dedupe_days=settings.dedupe_retention_days,
         ),
+        on_start=recovery.prepare,
+        loops=[recovery.retry_stale],
     )
 
 
-WORKER = Worker(name="router", plan=plan_worker, tables=CONSUMER, outbox=OUTBOX)
+# The handlers write the processed mark themselves, in the short transaction that also
+# holds a decision's reservation, and write back to ticket-api after it commits.
+WORKER = Worker(name="router", plan=plan_worker, tables=CONSUMER, outbox=OUTBOX, dedupe="handler")
 SERVICE = ServiceCli(
     name="helpdesk-router",
     settings=Settings,

@@ -21,3 +21,6 @@ class Settings(WorkerSettings):
     # How often each API process expires ring-all offers whose time is up, in seconds; 0
     # leaves it to POST /v1/offers/expire.
     offer_check_seconds: float = Field(default=1.0, ge=0)
+    # How often the worker writes back again the assignments reserved longer ago than this
+    # whose write-back was never answered (recovery.py), in seconds.
+    pending_retry_seconds: float = Field(default=30.0, gt=0)

@@ -54,6 +54,7 @@ class RoutedAgent(Base):
     """An agent as the last agent event told it: departments, availability, active."""
 
     __tablename__ = "agent"
+    __table_args__ = (Index("ix_agent_departments", "department_ids", postgresql_using="gin"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     department_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
@@ -65,15 +66,18 @@ class RoutedAgent(Base):
 
 
 # A routed ticket's states: waiting in its department's queue, offered to agents (ring
-# all), assigned to an agent (it counts in their load), closed (resolved, spam, deleted,
-# purged), or without department.
-WAITING, OFFERED, ASSIGNED, CLOSED, UNROUTED = (
+# all), reserved for an agent (decided, the write-back to ticket-api pending), assigned to
+# an agent, closed (resolved, spam, deleted, purged), or without department. Reserved and
+# assigned tickets count in their agent's load.
+WAITING, OFFERED, RESERVED, ASSIGNED, CLOSED, UNROUTED = (
     "waiting",
     "offered",
+    "reserved",
     "assigned",
     "closed",
     "unrouted",
 )
+LOADED = (RESERVED, ASSIGNED)
 
 
 class RoutedTicket(Base):
@@ -86,7 +90,7 @@ class RoutedTicket(Base):
             "ix_ticket_load",
             "agent_id",
             "channel",
-            postgresql_where=text("state = 'assigned'"),
+            postgresql_where=text("state IN ('assigned', 'reserved')"),
         ),
         Index("ix_ticket_turns", "agent_id", "channel", "assigned_at"),
         Index(
@@ -130,13 +134,36 @@ class RoutingDecision(Base):
     department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     channel: Mapped[str] = mapped_column(String(10))
     method: Mapped[str] = mapped_column(String(30))
-    # assigned, queued (nobody eligible, or the department pulls), refused (ticket-api
-    # refused the assignment: the ticket changed in the meantime)
+    # assigned (the slot reserved, then written back to ticket-api), queued (nobody
+    # eligible, or the department pulls), refused (ticket-api refused the assignment: the
+    # ticket changed in the meantime; the reservation was released)
     outcome: Mapped[str] = mapped_column(String(10))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     reason: Mapped[str] = mapped_column(Text)
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PendingAssignment(Base):
+    """A slot reserved by a decision and committed, whose write-back to ticket-api has not
+    been answered yet. Deleted when ticket-api answers; a worker that starts finds the rows
+    a killed process left and writes them back again (the idempotency key makes a write
+    that did reach ticket-api a replay)."""
+
+    __tablename__ = "pending_assignment"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    expected_version: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(Text)
+    # The actor's name in the ticket's history: "router (<method>)".
+    actor_name: Mapped[str] = mapped_column(Text)
+    # One-agent account: the ticket also moves to ``department_id`` (None: to no department).
+    moves_department: Mapped[bool] = mapped_column(Boolean)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    decision_id: Mapped[int] = mapped_column(BigInteger)
+    causation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Offer(Base):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from helpdesk_events import AgentAvailabilityChanged, AgentCreated, AgentUpdated, HandlerContext
 
-from ..models import RoutedAgent
+from ..routing.agents import record_agent
 from ..routing.distribution import Distributor
+from .claim import claim
 
 AGENT_EVENTS = ("agent.created", "agent.updated", "agent.availability_changed")
 
@@ -19,18 +20,15 @@ class AgentHandlers:
         self, event: AgentCreated | AgentUpdated | AgentAvailabilityChanged, ctx: HandlerContext
     ) -> None:
         snapshot = event.agent
-        session = ctx.session
-        row = await session.get(RoutedAgent, snapshot.id, with_for_update=True)
-        if row is not None and row.changed_at > event.occurred_at:
-            return
-        if row is None:
-            row = RoutedAgent(id=snapshot.id)
-            session.add(row)
-        row.department_ids = list(snapshot.department_ids)
-        row.availability = dict(snapshot.availability)
-        row.active = snapshot.active
-        row.changed_at = event.occurred_at
-        await session.flush()
+        db = await ctx.driver_connection()
+        # The agent's row alone, committed before any decision: a decision locks a ticket's
+        # row and then its winner's, so holding an agent's row while waiting for tickets
+        # would invert that order.
+        async with db.transaction():
+            if not await claim(db, ctx):
+                return
+            if not await record_agent(db, snapshot, event.occurred_at):
+                return
         await self._distributor.flow_to_agent(
-            session, snapshot.id, now=ctx.clock.now(), event_id=event.id
+            db, snapshot.id, now=ctx.clock.now(), event_id=event.id
         )

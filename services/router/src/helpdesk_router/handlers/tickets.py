@@ -3,16 +3,21 @@ start waiting, and hand the slot a ticket frees to waiting work.
 
 Every ticket event carries the ticket after the change with its ``version``; a row is only
 ever replaced by a newer version, so redelivered, duplicated and out-of-order events leave
-it — and the loads counted from it — as the newest event said."""
+it — and the loads counted from it — as the newest event said.
+
+The row, the processed mark and a decision's reservation commit together in one short
+transaction; the write-back to ticket-api and the work that flows to an agent who freed
+a slot follow it, each decision in a transaction of its own (routing/assignment.py)."""
 
 from __future__ import annotations
 
 from helpdesk_events import HandlerContext, TicketEventBase, TicketPurged, TicketSnapshot
 
-from ..models import ASSIGNED, CLOSED, OFFERED, UNROUTED, WAITING, RoutedTicket
-from ..routing.distribution import Distributor
+from ..models import ASSIGNED, CLOSED, LOADED, OFFERED, UNROUTED, WAITING
+from ..routing.distribution import Distributor, Routed, Waiting
 from ..routing.offers import withdraw_offers
 from ..routing.policies import routing_channel
+from .claim import claim
 
 # Events of every type move the ticket's version, and the router writes back at the
 # version it saw, so it follows them all.
@@ -43,53 +48,94 @@ def routing_state(ticket: TicketSnapshot, purged: bool) -> str:
     return UNROUTED
 
 
+# The ticket's row, locked for the event's transaction, and written back as the event says.
+_LOCK = (
+    "SELECT state, agent_id, department_id, channel, version, retry_routing "
+    "FROM routing.ticket WHERE id = $1 FOR UPDATE"
+)
+# The ticket's row as the event says; created_at is kept from its first event, and
+# assigned_at moves only when the ticket is newly assigned ($7). A row that another event
+# of the ticket created at the same instant (a redelivery during a rebalance) is replaced
+# only by a newer version.
+_WRITE = """
+INSERT INTO routing.ticket
+    (id, department_id, channel, agent_id, state, version, created_at, assigned_at,
+     retry_routing)
+VALUES ($1, $2, $3, $4, $5, $6, $9, CASE WHEN $7 THEN $8::timestamptz END, false)
+ON CONFLICT (id) DO UPDATE SET
+    department_id = excluded.department_id, channel = excluded.channel,
+    agent_id = excluded.agent_id, state = excluded.state, version = excluded.version,
+    assigned_at = CASE WHEN $7 THEN $8 ELSE routing.ticket.assigned_at END,
+    retry_routing = false
+WHERE routing.ticket.version < excluded.version
+"""
+
+
 class TicketHandlers:
     def __init__(self, distributor: Distributor) -> None:
         self._distributor = distributor
 
     async def on_ticket_event(self, event: TicketEventBase, ctx: HandlerContext) -> None:
         snapshot = event.ticket
-        session = ctx.session
-        row = await session.get(RoutedTicket, snapshot.id, with_for_update=True)
-        if row is not None and row.version >= snapshot.version:
-            return
-        state = routing_state(snapshot, isinstance(event, TicketPurged))
-        channel = routing_channel(snapshot.channel)
-        freed = None
-        if row is None:
-            row = RoutedTicket(id=snapshot.id, created_at=snapshot.created_at, assigned_at=None)
-            session.add(row)
-            starts_waiting = state in (WAITING, UNROUTED)
-        else:
-            if row.state == OFFERED:
-                if (
-                    state == WAITING
-                    and row.department_id == snapshot.department_id
-                    and row.channel == channel
-                ):
-                    # Still in the queue as offered: the offer stands.
-                    state = OFFERED
-                else:
-                    await withdraw_offers(session, row.id)
-            starts_waiting = state in (WAITING, UNROUTED) and (
-                row.state != state
-                or row.department_id != snapshot.department_id
-                or row.channel != channel
-                or row.retry_routing
-            )
-            if row.state == ASSIGNED and (state != ASSIGNED or row.agent_id != snapshot.agent_id):
-                freed = (row.agent_id, row.channel)
-        if state == ASSIGNED and (row.state != ASSIGNED or row.agent_id != snapshot.agent_id):
-            row.assigned_at = event.occurred_at
-        row.department_id = snapshot.department_id
-        row.channel = channel
-        row.agent_id = snapshot.agent_id if state == ASSIGNED else None
-        row.state = state
-        row.version = snapshot.version
-        row.retry_routing = False
-        await session.flush()
+        db = await ctx.driver_connection()
         now = ctx.clock.now()
-        if starts_waiting:
-            await self._distributor.route(session, row, now=now, event_id=event.id)
-        if freed is not None and freed[0] is not None:
-            await self._distributor.flow_to_agent(session, freed[0], now=now, event_id=event.id)
+        routed: Routed | None = None
+        freed = None
+        async with db.transaction():
+            if not await claim(db, ctx):
+                return
+            row = await db.fetchrow(_LOCK, snapshot.id)
+            if row is not None and row["version"] >= snapshot.version:
+                return
+            state = routing_state(snapshot, isinstance(event, TicketPurged))
+            channel = routing_channel(snapshot.channel)
+            if row is None:
+                starts_waiting = state in (WAITING, UNROUTED)
+                newly_assigned = state == ASSIGNED
+            else:
+                if row["state"] == OFFERED:
+                    if (
+                        state == WAITING
+                        and row["department_id"] == snapshot.department_id
+                        and row["channel"] == channel
+                    ):
+                        # Still in the queue as offered: the offer stands.
+                        state = OFFERED
+                    else:
+                        await withdraw_offers(db, snapshot.id)
+                starts_waiting = state in (WAITING, UNROUTED) and (
+                    row["state"] != state
+                    or row["department_id"] != snapshot.department_id
+                    or row["channel"] != channel
+                    or row["retry_routing"]
+                )
+                # A reserved slot frees too: the write-back in flight is refused, since
+                # the ticket's version moved on.
+                if row["state"] in LOADED and (
+                    state != ASSIGNED or row["agent_id"] != snapshot.agent_id
+                ):
+                    freed = row["agent_id"]
+                newly_assigned = state == ASSIGNED and (
+                    row["state"] != ASSIGNED or row["agent_id"] != snapshot.agent_id
+                )
+            written = await db.execute(
+                _WRITE,
+                snapshot.id,
+                snapshot.department_id,
+                channel,
+                snapshot.agent_id if state == ASSIGNED else None,
+                state,
+                snapshot.version,
+                newly_assigned,
+                event.occurred_at,
+                snapshot.created_at,
+            )
+            if written == "INSERT 0 0":
+                return
+            if starts_waiting:
+                waiting = Waiting(snapshot.id, snapshot.department_id, channel, snapshot.version)
+                routed = await self._distributor.decide(db, waiting, now=now, event_id=event.id)
+        if routed is not None:
+            await self._distributor.write_back(db, routed)
+        if freed is not None:
+            await self._distributor.flow_to_agent(db, freed, now=now, event_id=event.id)

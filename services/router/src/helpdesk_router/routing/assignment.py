@@ -1,29 +1,312 @@
-"""Recording on the router's ticket row an assignment ticket-api accepted."""
+"""The one way the router assigns a ticket — a pushed decision, a "next" request, an
+accepted offer alike: reserve the slot, commit, write back.
+
+1. ``reserve``, inside the caller's short transaction that holds the ticket's row and
+   then the agent's (``lock_agent``; always in that order, so decisions, agent events,
+   "next" and offers never deadlock): in one statement the ticket becomes ``reserved``
+   for the agent if they still have a free slot — from then on it counts in their load —
+   together with the explained decision and a ``pending_assignment`` row.
+2. The caller commits: the agent's row is held for two statements, never across a call to
+   ticket-api, so two routers deciding for one department only wait for each other's
+   reservations.
+3. ``write_back``: the transfer through ticket-api's actions endpoint, with the version the
+   decision saw (``expected_version``) and the decision's idempotency key. Accepted: the
+   ticket is ``assigned`` and the pending row goes. Refused (a person changed the ticket
+   meanwhile): the reservation is released, the ticket waits again and the decision is
+   recorded as ``refused``.
+
+A process killed between 2 and 3 leaves its pending rows behind; ``retry_pending`` (the
+worker at start, and every ``ROUTER_PENDING_RETRY_SECONDS`` for rows older than that) writes
+them back again: the idempotency key makes a write that did reach ticket-api a replay of
+its first answer, so nothing is lost or assigned twice. Every statement here goes straight
+to asyncpg: the decision path is the router's hot path.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..models import ASSIGNED, RoutedTicket
+import orjson
+from helpdesk_ticket_client import ActionBatch, TicketApiClient
+from helpdesk_ticket_client.actions import ActionActor, TransferAction
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..models import ASSIGNED, OFFERED, RESERVED, UNROUTED, WAITING
+
+# What a refused write-back says, kept short in the decision's reason.
+_MESSAGE_LIMIT = 300
 
 
-def mark_assigned(
-    ticket: RoutedTicket, body: dict[str, Any], agent_id: uuid.UUID, now: datetime
-) -> uuid.UUID:
-    """Record a successful assignment on the ticket's row as ticket-api answered it, and
-    return who holds the ticket. The answer wins over what the router asked for: a write
-    replayed under its idempotency key (the event came again after a crash) reports the
-    agent of the first attempt, which may differ from this attempt's choice."""
-    written = body.get("ticket") or {}
-    holder = uuid.UUID(written["agent_id"]) if written.get("agent_id") else agent_id
-    ticket.retry_routing = False
-    ticket.state = ASSIGNED
-    ticket.agent_id = holder
-    ticket.assigned_at = now
-    ticket.version = int(written.get("version", ticket.version))
-    if "department_id" in written:
-        department = written["department_id"]
-        ticket.department_id = uuid.UUID(department) if department else None
-    return holder
+@dataclass(frozen=True)
+class Assignment:
+    """A slot to reserve: who gets which ticket, and the decision that explains why."""
+
+    ticket_id: uuid.UUID
+    agent_id: uuid.UUID
+    channel: str
+    # The ticket version the decision saw: the write-back applies only at this version.
+    version: int
+    # None: no limit (a one-agent account's only agent gets every ticket).
+    max_load: int | None
+    idempotency_key: str
+    method: str
+    # The actor's name in the ticket's history.
+    actor_name: str
+    reason: str
+    candidates: list[dict[str, Any]]
+    event_id: uuid.UUID | None = None
+    # One-agent account: the ticket also moves to ``department_id`` (None: no department).
+    moves_department: bool = False
+    department_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A reserved slot whose write-back has not been answered yet."""
+
+    ticket_id: uuid.UUID
+    agent_id: uuid.UUID
+    expected_version: int
+    idempotency_key: str
+    actor_name: str
+    moves_department: bool
+    department_id: uuid.UUID | None
+    causation_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What ticket-api answered a write-back."""
+
+    outcome: str  # assigned / refused
+    agent_id: uuid.UUID | None
+    status_code: int
+    # The ticket's version after the assignment; None when refused.
+    version: int | None
+
+
+_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE"
+_TRY_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE SKIP LOCKED"
+
+# $1 ticket, $2 agent, $3 version, $4 channel, $5 maximum load, $6 event, $7 method,
+# $8 reason, $9 candidates, $10 now, $11 key, $12 actor name, $13 states the ticket may be
+# reserved from, $14 moves department, $15 department.
+_RESERVE = f"""
+WITH reserved AS (
+    UPDATE routing.ticket
+    SET state = '{RESERVED}', agent_id = $2, assigned_at = $10, retry_routing = false
+    WHERE id = $1 AND version = $3 AND state = ANY($13::varchar[])
+      AND (SELECT count(*) FROM routing.ticket AS load
+           WHERE load.agent_id = $2 AND load.channel = $4::varchar
+             AND load.state IN ('{RESERVED}', '{ASSIGNED}')) < $5
+    RETURNING id, department_id
+), decision AS (
+    INSERT INTO routing.decision
+        (ticket_id, event_id, department_id, channel, method, outcome, agent_id, reason,
+         candidates, decided_at)
+    SELECT id, $6, department_id, $4::varchar, $7, '{ASSIGNED}', $2, $8, $9::jsonb, $10
+    FROM reserved
+    RETURNING id
+)
+INSERT INTO routing.pending_assignment
+    (ticket_id, agent_id, expected_version, idempotency_key, actor_name, moves_department,
+     department_id, decision_id, causation_id, reserved_at)
+SELECT $1, $2, $3, $11, $12, $14, $15, id, $6, $10 FROM decision
+ON CONFLICT (ticket_id) DO UPDATE SET
+    agent_id = excluded.agent_id, expected_version = excluded.expected_version,
+    idempotency_key = excluded.idempotency_key, actor_name = excluded.actor_name,
+    moves_department = excluded.moves_department, department_id = excluded.department_id,
+    decision_id = excluded.decision_id, causation_id = excluded.causation_id,
+    reserved_at = excluded.reserved_at
+RETURNING decision_id
+"""
+
+# Only the pending row of this write-back (its key): a later decision for the ticket has
+# its own. The ticket row changes only if it is still the reservation this write-back was
+# for: an event of the ticket may have moved it on already.
+# $1 ticket, $2 key, $3 holder, $4 new version, $5 moves department, $6 department,
+# $7 reason when the holder is not the agent reserved.
+_FINISH = f"""
+WITH done AS (
+    DELETE FROM routing.pending_assignment
+    WHERE ticket_id = $1 AND idempotency_key = $2
+    RETURNING decision_id, expected_version
+), decided AS (
+    UPDATE routing.decision SET agent_id = $3, reason = $7
+    WHERE $7::text IS NOT NULL AND id IN (SELECT decision_id FROM done)
+)
+UPDATE routing.ticket AS t
+SET state = '{ASSIGNED}', agent_id = $3, version = $4,
+    department_id = CASE WHEN $5 THEN $6 ELSE t.department_id END
+FROM done
+WHERE t.id = $1 AND t.state = '{RESERVED}' AND t.version = done.expected_version
+"""
+
+# $1 ticket, $2 key, $3 reason.
+_RELEASE = f"""
+WITH done AS (
+    DELETE FROM routing.pending_assignment
+    WHERE ticket_id = $1 AND idempotency_key = $2
+    RETURNING decision_id, expected_version
+), refused AS (
+    UPDATE routing.decision SET outcome = 'refused', reason = $3
+    WHERE id IN (SELECT decision_id FROM done)
+)
+UPDATE routing.ticket AS t
+SET state = CASE WHEN t.department_id IS NULL THEN '{UNROUTED}' ELSE '{WAITING}' END,
+    agent_id = NULL, assigned_at = NULL, retry_routing = true
+FROM done
+WHERE t.id = $1 AND t.state = '{RESERVED}' AND t.version = done.expected_version
+"""
+
+_PENDING = """
+SELECT ticket_id, agent_id, expected_version, idempotency_key, actor_name,
+       moves_department, department_id, causation_id
+FROM routing.pending_assignment
+WHERE reserved_at <= $1
+ORDER BY reserved_at
+LIMIT $2
+"""
+
+# Where a ticket may be reserved from: waiting in its queue, without department (one-agent
+# account), or offered (an accepted offer).
+RESERVABLE = [WAITING, UNROUTED, OFFERED]
+
+
+@asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """An asyncpg connection outside any transaction SQLAlchemy manages: the assignment
+    path begins and commits its own short ones."""
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        if driver is None:
+            raise RuntimeError("the pool handed out a closed connection")
+        try:
+            yield driver
+        finally:
+            if not driver.is_closed() and driver.is_in_transaction():
+                await driver.execute("ROLLBACK")
+
+
+async def lock_agent(db: Any, agent_id: uuid.UUID, *, wait: bool) -> bool:
+    """Lock the agent's row for a reservation, after the ticket's; ``wait=False`` gives up
+    (False) when another transaction holds it."""
+    if wait:
+        await db.execute(_LOCK_AGENT, agent_id)
+        return True
+    return await db.fetchval(_TRY_LOCK_AGENT, agent_id) is not None
+
+
+async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | None:
+    """Reserve the agent's slot for the ticket, inside the caller's transaction, which
+    holds the ticket's row and then the agent's (``lock_agent``): the load counted here is
+    then final until the commit. None when the agent has no free slot any more, or the
+    ticket is no longer where the decision saw it."""
+    decision_id = await db.fetchval(
+        _RESERVE,
+        assignment.ticket_id,
+        assignment.agent_id,
+        assignment.version,
+        assignment.channel,
+        assignment.max_load if assignment.max_load is not None else 2**31 - 1,
+        assignment.event_id,
+        assignment.method,
+        assignment.reason,
+        orjson.dumps(assignment.candidates).decode(),
+        now,
+        assignment.idempotency_key,
+        assignment.actor_name,
+        RESERVABLE,
+        assignment.moves_department,
+        assignment.department_id,
+    )
+    if decision_id is None:
+        return None
+    return Pending(
+        ticket_id=assignment.ticket_id,
+        agent_id=assignment.agent_id,
+        expected_version=assignment.version,
+        idempotency_key=assignment.idempotency_key,
+        actor_name=assignment.actor_name,
+        moves_department=assignment.moves_department,
+        department_id=assignment.department_id,
+        causation_id=assignment.event_id,
+    )
+
+
+async def write_back(db: Any, ticket_api: TicketApiClient, pending: Pending) -> Written:
+    """Assign through ticket-api what was reserved (outside any transaction), then record
+    the answer: the ticket assigned, or the reservation released."""
+    transfer = (
+        TransferAction(
+            type="transfer", agent_id=pending.agent_id, department_id=pending.department_id
+        )
+        if pending.moves_department
+        else TransferAction(type="transfer", agent_id=pending.agent_id)
+    )
+    batch = ActionBatch(
+        actor=ActionActor(kind="router", id="router", name=pending.actor_name),
+        actions=[transfer],
+        causation_id=pending.causation_id,
+        # A person who changed the ticket meanwhile wins: ticket-api answers 409.
+        expected_version=pending.expected_version,
+    )
+    result = await ticket_api.apply_actions(pending.ticket_id, batch, pending.idempotency_key)
+    if not result.ok:
+        await db.execute(
+            _RELEASE,
+            pending.ticket_id,
+            pending.idempotency_key,
+            f"ticket-api refused the assignment ({result.status_code}): {_message(result.body)}"[
+                :_MESSAGE_LIMIT
+            ],
+        )
+        return Written("refused", pending.agent_id, result.status_code, None)
+    written = result.body.get("ticket") or {}
+    holder = uuid.UUID(written["agent_id"]) if written.get("agent_id") else pending.agent_id
+    department = written.get("department_id")
+    version = int(written.get("version", pending.expected_version + 1))
+    await db.execute(
+        _FINISH,
+        pending.ticket_id,
+        pending.idempotency_key,
+        holder,
+        version,
+        "department_id" in written,
+        uuid.UUID(department) if department else None,
+        None
+        if holder == pending.agent_id
+        else (
+            f"the ticket went to {holder}: the assignment had been written before this "
+            "decision was taken again, and ticket-api replayed it"
+        ),
+    )
+    return Written(ASSIGNED, holder, result.status_code, version)
+
+
+async def retry_pending(
+    db: Any, ticket_api: TicketApiClient, reserved_before: datetime, *, batch: int = 100
+) -> int:
+    """Write back again the reservations made before ``reserved_before`` that nobody
+    finished (a process killed after committing them, ticket-api unreachable); how many."""
+    retried = 0
+    while True:
+        rows = await db.fetch(_PENDING, reserved_before, batch)
+        for row in rows:
+            await write_back(db, ticket_api, Pending(**dict(row)))
+        retried += len(rows)
+        if len(rows) < batch:
+            return retried
+
+
+def _message(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", ""))
+    return ""

@@ -1,39 +1,30 @@
-"""Routing a waiting ticket against the database: candidates, loads, the decision, the
-assignment through ticket-api, and the record that explains it.
+"""Routing a waiting ticket: candidates and their loads, the choice, the reservation, and
+the record that explains it — then, outside the transaction, the write-back
+(routing/assignment.py).
 
-Each decision locks the rows of the department's agents (``SELECT … FOR UPDATE``, in id
-order, so two decisions that share agents never deadlock) before counting their loads, and
-keeps them locked until the assignment is written back and committed. Two router instances
-routing into one department therefore take turns per decision and never fill an agent past
-their maximum, and no decision relies on anything held in a process.
+A decision runs in the caller's short transaction, which holds the ticket's row: two
+statements read the policy and the department's agents with their loads, ``choose``
+decides, and ``reserve`` locks the winner's row and reserves their slot only if it is
+still free (another router may have filled it since the read; the decision is then taken
+again on fresh loads). Nothing is held in a process: two routers share the state in
+PostgreSQL alone.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from helpdesk_ticket_client import ActionBatch, TicketApiClient
-from helpdesk_ticket_client.actions import ActionActor, TransferAction
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from helpdesk_ticket_client import TicketApiClient
 
-from ..models import (
-    ASSIGNED,
-    OFFERED,
-    WAITING,
-    AgentChannelProfile,
-    RoutedAgent,
-    RoutedTicket,
-    RoutingDecision,
-)
-from .assignment import mark_assigned
-from .choice import Candidate, Decision, choose, only_agent
-from .offers import new_offer
-from .policies import default_profile, policy_for
+from ..models import ASSIGNED, OFFERED, RESERVED, WAITING
+from .assignment import Assignment, Pending, lock_agent, reserve, write_back
+from .choice import Candidate, Decision, Verdict, choose, only_agent
+from .policies import Policy, default_policy, default_profile
 
 # How many waiting tickets one event may hand to an agent who came online or freed slots;
 # the rest follow with the agent's next event, so one handler never runs for long.
@@ -41,11 +32,75 @@ FLOW_LIMIT = 50
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A ticket to route, as its (locked) routing row says."""
+
+    id: uuid.UUID
+    department_id: uuid.UUID | None
+    channel: str
+    version: int
+
+
+@dataclass(frozen=True)
 class Routed:
-    """What became of one routing attempt."""
+    """What became of one routing attempt: ``reserved`` (``pending`` to write back),
+    ``queued``, ``offered``, ``unrouted``; after the write-back ``assigned`` or
+    ``refused``."""
 
     outcome: str
     agent_id: uuid.UUID | None
+    pending: Pending | None = None
+
+
+# The policy and whether the account has exactly one active agent, in one round trip.
+_CONTEXT = """
+SELECT p.method, p.distribution, p.offer_timeout_seconds,
+       (SELECT count(*) FROM (SELECT 1 FROM routing.agent WHERE active LIMIT 2) AS a) AS actives
+FROM (VALUES (1)) AS one
+LEFT JOIN routing.policy AS p ON p.department_id = $1 AND p.channel = $2::varchar
+"""
+_SOLE_AGENT = "SELECT id, department_ids FROM routing.agent WHERE active"
+# The department's active agents with their profile (else the channel's default, $3 and
+# $4) and load on the channel, in id order.
+_CANDIDATES = f"""
+SELECT a.id, a.department_ids, coalesce(a.availability ->> $2::varchar = 'online', false) AS online,
+       coalesce(p.priority, $3) AS priority, coalesce(p.max_load, $4) AS max_load,
+       (SELECT count(*) FROM routing.ticket AS t
+        WHERE t.agent_id = a.id AND t.channel = $2::varchar
+          AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
+       (SELECT max(t.assigned_at) FROM routing.ticket AS t
+        WHERE t.agent_id = a.id AND t.channel = $2::varchar) AS last_assigned_at
+FROM routing.agent AS a
+LEFT JOIN routing.agent_channel_profile AS p ON p.agent_id = a.id AND p.channel = $2::varchar
+WHERE a.active AND a.department_ids @> ARRAY[$1::uuid]
+ORDER BY a.id
+"""
+_RECORD = """
+INSERT INTO routing.decision
+    (ticket_id, event_id, department_id, channel, method, outcome, agent_id, reason,
+     candidates, decided_at)
+VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8::jsonb, $9)
+"""
+_OFFER = f"""
+WITH offered AS (UPDATE routing.ticket SET state = '{OFFERED}' WHERE id = $2)
+INSERT INTO routing.offer
+    (id, ticket_id, department_id, channel, agent_ids, state, accepted_by, offered_at,
+     expires_at)
+VALUES ($1, $2, $3, $4, $5::uuid[], 'open', NULL, $6, $7)
+"""
+# The oldest waiting ticket of the agent's departments on the channels they are online
+# on; one that another decision holds is passed over, not waited for.
+_NEXT_FOR_AGENT = f"""
+SELECT t.id, t.department_id, t.channel, t.version
+FROM routing.agent AS a
+JOIN routing.ticket AS t
+  ON t.state = '{WAITING}' AND t.department_id = ANY(a.department_ids)
+ AND a.availability ->> t.channel = 'online'
+WHERE a.id = $1 AND a.active
+ORDER BY t.created_at, t.id
+LIMIT 1
+FOR UPDATE OF t SKIP LOCKED
+"""
 
 
 class Distributor:
@@ -53,39 +108,33 @@ class Distributor:
         self._ticket_api = ticket_api
         self._rng = rng or random.Random()
 
-    async def route(
-        self,
-        session: AsyncSession,
-        ticket: RoutedTicket,
-        *,
-        now: datetime,
-        event_id: uuid.UUID | None,
+    async def decide(
+        self, db: Any, ticket: Waiting, *, now: datetime, event_id: uuid.UUID | None
     ) -> Routed:
-        """Decide who gets the waiting ``ticket`` (locked by the caller) and assign it."""
-        sole = await self._only_active_agent(session)
-        if sole is not None:
-            transfer = TransferAction(type="transfer", agent_id=sole.id)
-            if ticket.department_id not in sole.department_ids:
-                # ticket-api assigns an agent only within their departments: the ticket
-                # moves to the agent's (first) department, or to none if they have none.
-                transfer = TransferAction(
-                    type="transfer",
-                    agent_id=sole.id,
-                    department_id=sole.department_ids[0] if sole.department_ids else None,
-                )
-            return await self._assign(
-                session, ticket, only_agent(sole.id), now, event_id, transfer=transfer
-            )
+        """Decide who gets the waiting ``ticket`` and reserve their slot, in the caller's
+        transaction (which holds the ticket's row). The caller commits, then calls
+        ``write_back`` with the result."""
+        context = await db.fetchrow(_CONTEXT, ticket.department_id, ticket.channel)
+        if context["actives"] == 1:
+            return await self._to_only_agent(db, ticket, now, event_id)
         if ticket.department_id is None:
             return Routed("unrouted", None)
-        policy = await policy_for(session, ticket.department_id, ticket.channel)
+        policy = (
+            default_policy(ticket.channel)
+            if context["method"] is None
+            else Policy(
+                context["method"],
+                context["distribution"],
+                context["offer_timeout_seconds"],
+                configured=True,
+            )
+        )
         if policy.distribution == "pull":
-            return await self._record(
-                session,
+            await self._record(
+                db,
                 ticket,
                 method=policy.method,
                 outcome="queued",
-                agent_id=None,
                 reason=(
                     f"the department distributes {ticket.channel} by pull: the ticket waits "
                     "in its to-solve queue until an agent asks for the next one"
@@ -94,237 +143,262 @@ class Distributor:
                 now=now,
                 event_id=event_id,
             )
-        candidates = await self._candidates(session, ticket.department_id, ticket.channel)
-        decision = choose(
-            policy.method,
-            candidates,
-            department_id=ticket.department_id,
-            channel=ticket.channel,
-            rng=self._rng,
-        )
-        if decision.offered:
-            ticket.state = OFFERED
-            session.add(new_offer(ticket, decision.offered, now, policy.offer_timeout_seconds))
-            return await self._record(
-                session,
-                ticket,
-                method=decision.method,
-                outcome="offered",
-                agent_id=None,
-                reason=(
-                    f"offered to {len(decision.offered)} eligible agents at once: the first to "
-                    f"accept within {policy.offer_timeout_seconds} s gets it"
+            return Routed("queued", None)
+        # Agents whose row another decision holds right now (it is reserving one of their
+        # slots): passed over rather than waited for, while someone else is eligible.
+        busy: set[uuid.UUID] = set()
+        # Agents whose row this decision holds. It waits for a row only while it holds
+        # none, so two decisions never wait for each other.
+        held: set[uuid.UUID] = set()
+        candidates = await self._candidates(db, ticket.department_id, ticket.channel)
+        while True:
+            decision = choose(
+                policy.method,
+                [c for c in candidates if c.agent_id not in busy],
+                department_id=ticket.department_id,
+                channel=ticket.channel,
+                rng=self._rng,
+            )
+            wait = False
+            if decision.winner is None and busy:
+                # Everyone eligible is being assigned something this instant: the one the
+                # method prefers among them all, waited for (or tried again while this
+                # decision holds a row).
+                busy.clear()
+                decision = choose(
+                    policy.method,
+                    candidates,
+                    department_id=ticket.department_id,
+                    channel=ticket.channel,
+                    rng=self._rng,
+                )
+                wait = not held
+            verdicts = _verdicts(decision, candidates, busy)
+            if decision.offered:
+                return await self._offer(db, ticket, decision, verdicts, policy, now, event_id)
+            if decision.winner is None:
+                await self._record(
+                    db,
+                    ticket,
+                    method=decision.method,
+                    outcome="queued",
+                    reason=(
+                        "no eligible agent: the ticket waits for one to come online or free a slot"
+                    ),
+                    candidates=verdicts,
+                    now=now,
+                    event_id=event_id,
+                )
+                return Routed("queued", None)
+            winner = next(c for c in candidates if c.agent_id == decision.winner)
+            if winner.agent_id not in held:
+                if not await lock_agent(db, winner.agent_id, wait=wait):
+                    busy.add(winner.agent_id)
+                    continue
+                held.add(winner.agent_id)
+                if policy.method != "random":
+                    # Loads and turns read again with the winner's row held: decisions in
+                    # flight elsewhere may have moved them since, and the choice stands only
+                    # if it still wins on them.
+                    candidates = await self._candidates(db, ticket.department_id, ticket.channel)
+                    continue
+            reason = next(v.reason for v in decision.verdicts if v.agent_id == winner.agent_id)
+            pending = await reserve(
+                db,
+                Assignment(
+                    ticket_id=ticket.id,
+                    agent_id=winner.agent_id,
+                    channel=ticket.channel,
+                    version=ticket.version,
+                    max_load=winner.max_load,
+                    # The same ticket at the same version is assigned once, however often
+                    # the event that led here is delivered.
+                    idempotency_key=f"router:{ticket.id}:{ticket.version}",
+                    method=decision.method,
+                    actor_name=f"router ({decision.method})",
+                    reason=reason,
+                    candidates=verdicts,
+                    event_id=event_id,
                 ),
-                candidates=_verdicts(decision),
-                now=now,
-                event_id=event_id,
+                now,
             )
-        if decision.winner is None:
-            return await self._record(
-                session,
-                ticket,
-                method=decision.method,
-                outcome="queued",
-                agent_id=None,
-                reason="no eligible agent: the ticket waits for one to come online or free a slot",
-                candidates=_verdicts(decision),
-                now=now,
-                event_id=event_id,
+            if pending is not None:
+                return Routed(RESERVED, winner.agent_id, pending)
+            # The winner filled up after the loads were read: the decision is taken again
+            # on the loads as they are now.
+            busy.clear()
+            candidates = await self._candidates(db, ticket.department_id, ticket.channel)
+
+    async def write_back(self, db: Any, routed: Routed) -> Routed:
+        """Write back a reservation ``decide`` made (after the caller committed it)."""
+        if routed.pending is None:
+            return routed
+        written = await write_back(db, self._ticket_api, routed.pending)
+        return Routed(written.outcome, written.agent_id)
+
+    async def route(
+        self, db: Any, ticket: Waiting, *, now: datetime, event_id: uuid.UUID | None
+    ) -> Routed:
+        """Decide and reserve in a transaction of its own, commit, write back. The caller
+        holds no transaction; the ticket's row is locked here."""
+        async with db.transaction():
+            locked = await db.fetchval(
+                f"SELECT version FROM routing.ticket WHERE id = $1 AND state = '{WAITING}' "
+                "FOR UPDATE",
+                ticket.id,
             )
-        return await self._assign(session, ticket, decision, now, event_id)
+            if locked != ticket.version:
+                return Routed("unrouted", None)
+            routed = await self.decide(db, ticket, now=now, event_id=event_id)
+        return await self.write_back(db, routed)
 
     async def flow_to_agent(
-        self, session: AsyncSession, agent_id: uuid.UUID, *, now: datetime, event_id: uuid.UUID
+        self, db: Any, agent_id: uuid.UUID, *, now: datetime, event_id: uuid.UUID | None
     ) -> None:
         """Waiting work of the agent's departments, oldest first, routed again now that the
-        agent came online or freed a slot (others may still win the decision)."""
-        agent = await session.get(RoutedAgent, agent_id)
-        if agent is None or not agent.active or not agent.department_ids:
-            return
-        online = [channel for channel, status in agent.availability.items() if status == "online"]
-        if not online:
-            return
+        agent came online or freed a slot (others may still win the decision). Each
+        decision is a transaction of its own; the caller holds none."""
         for _ in range(FLOW_LIMIT):
-            ticket = (
-                await session.scalars(
-                    select(RoutedTicket)
-                    .where(
-                        RoutedTicket.state == WAITING,
-                        RoutedTicket.department_id.in_(agent.department_ids),
-                        RoutedTicket.channel.in_(online),
-                    )
-                    .order_by(RoutedTicket.created_at, RoutedTicket.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-            ).first()
-            if ticket is None:
-                return
-            routed = await self.route(session, ticket, now=now, event_id=event_id)
-            if routed.outcome != "assigned":
+            async with db.transaction():
+                row = await db.fetchrow(_NEXT_FOR_AGENT, agent_id)
+                if row is None:
+                    return
+                routed = await self.decide(db, Waiting(**dict(row)), now=now, event_id=event_id)
+            routed = await self.write_back(db, routed)
+            if routed.outcome != ASSIGNED:
                 return
 
-    async def _only_active_agent(self, session: AsyncSession) -> RoutedAgent | None:
-        agents = (
-            await session.scalars(select(RoutedAgent).where(RoutedAgent.active).limit(2))
-        ).all()
-        return agents[0] if len(agents) == 1 else None
+    async def _to_only_agent(
+        self, db: Any, ticket: Waiting, now: datetime, event_id: uuid.UUID | None
+    ) -> Routed:
+        sole = await db.fetchrow(_SOLE_AGENT)
+        departments: list[uuid.UUID] = list(sole["department_ids"])
+        # ticket-api assigns an agent only within their departments: a ticket of another
+        # department (or none) moves to the agent's first department, or to none.
+        moves = ticket.department_id not in departments
+        decision = only_agent(sole["id"])
+        await lock_agent(db, sole["id"], wait=True)
+        pending = await reserve(
+            db,
+            Assignment(
+                ticket_id=ticket.id,
+                agent_id=sole["id"],
+                channel=ticket.channel,
+                version=ticket.version,
+                max_load=None,
+                idempotency_key=f"router:{ticket.id}:{ticket.version}",
+                method=decision.method,
+                actor_name=f"router ({decision.method})",
+                reason=decision.verdicts[0].reason,
+                candidates=_verdicts(decision, [], set()),
+                event_id=event_id,
+                moves_department=moves,
+                department_id=(departments[0] if departments else None) if moves else None,
+            ),
+            now,
+        )
+        if pending is None:
+            raise RuntimeError(f"ticket {ticket.id} could not be reserved under its own lock")
+        return Routed(RESERVED, sole["id"], pending)
 
-    async def _candidates(
-        self, session: AsyncSession, department_id: uuid.UUID, channel: str
-    ) -> list[Candidate]:
-        agents = (
-            await session.scalars(
-                select(RoutedAgent)
-                .where(RoutedAgent.active, RoutedAgent.department_ids.contains([department_id]))
-                .order_by(RoutedAgent.id)
-                .with_for_update()
-            )
-        ).all()
-        if not agents:
-            return []
-        ids = [a.id for a in agents]
-        profiles = {
-            row.agent_id: row
-            for row in (
-                await session.scalars(
-                    select(AgentChannelProfile).where(
-                        AgentChannelProfile.agent_id.in_(ids),
-                        AgentChannelProfile.channel == channel,
-                    )
-                )
-            ).all()
-        }
-        usage = {
-            row.agent_id: (row.load, row.last_assigned_at)
-            for row in (
-                await session.execute(
-                    select(
-                        RoutedTicket.agent_id,
-                        func.count().filter(RoutedTicket.state == ASSIGNED).label("load"),
-                        func.max(RoutedTicket.assigned_at).label("last_assigned_at"),
-                    )
-                    .where(RoutedTicket.agent_id.in_(ids), RoutedTicket.channel == channel)
-                    .group_by(RoutedTicket.agent_id)
-                )
-            ).all()
-        }
+    async def _candidates(self, db: Any, department_id: uuid.UUID, channel: str) -> list[Candidate]:
         default = default_profile(channel)
-        out: list[Candidate] = []
-        for agent in agents:
-            profile = profiles.get(agent.id)
-            load, last = usage.get(agent.id, (0, None))
-            out.append(
-                Candidate(
-                    agent_id=agent.id,
-                    priority=profile.priority if profile else default.priority,
-                    load=load,
-                    max_load=profile.max_load if profile else default.max_load,
-                    online=agent.availability.get(channel) == "online",
-                    department_ids=frozenset(agent.department_ids),
-                    last_assigned_at=last,
-                )
+        return [
+            Candidate(
+                agent_id=row["id"],
+                priority=row["priority"],
+                load=row["load"],
+                max_load=row["max_load"],
+                online=row["online"],
+                department_ids=frozenset(row["department_ids"]),
+                last_assigned_at=row["last_assigned_at"],
             )
-        return out
+            for row in await db.fetch(
+                _CANDIDATES, department_id, channel, default.priority, default.max_load
+            )
+        ]
 
-    async def _assign(
+    async def _offer(
         self,
-        session: AsyncSession,
-        ticket: RoutedTicket,
+        db: Any,
+        ticket: Waiting,
         decision: Decision,
+        verdicts: list[dict[str, Any]],
+        policy: Policy,
         now: datetime,
         event_id: uuid.UUID | None,
-        *,
-        transfer: TransferAction | None = None,
     ) -> Routed:
-        winner = decision.winner
-        if winner is None:
-            raise ValueError("a decision without a winner assigns nobody")
-        batch = ActionBatch(
-            actor=ActionActor(kind="router", id="router", name=f"router ({decision.method})"),
-            actions=[transfer or TransferAction(type="transfer", agent_id=winner)],
-            causation_id=event_id,
-            # A person who assigned the ticket meanwhile wins: ticket-api answers 409.
-            expected_version=ticket.version,
+        await db.execute(
+            _OFFER,
+            uuid.uuid4(),
+            ticket.id,
+            ticket.department_id,
+            ticket.channel,
+            list(decision.offered),
+            now,
+            now + timedelta(seconds=policy.offer_timeout_seconds),
         )
-        # The same ticket at the same version is assigned once, however often the event
-        # that led here is delivered.
-        key = f"router:{ticket.id}:{ticket.version}"
-        result = await self._ticket_api.apply_actions(ticket.id, batch, key)
-        winner_reason = next(v.reason for v in decision.verdicts if v.agent_id == winner)
-        if not result.ok:
-            # The ticket changed after the event this decision saw; its next event, or
-            # the next event that finds it still waiting, routes it again.
-            ticket.retry_routing = True
-            return await self._record(
-                session,
-                ticket,
-                method=decision.method,
-                outcome="refused",
-                agent_id=winner,
-                reason=(
-                    f"ticket-api refused the assignment ({result.status_code}): "
-                    f"{_message(result.body)}"
-                ),
-                candidates=_verdicts(decision),
-                now=now,
-                event_id=event_id,
-            )
-        holder = mark_assigned(ticket, result.body, winner, now)
-        if holder != winner:
-            winner_reason = (
-                f"the ticket went to {holder}: the assignment had been written before this "
-                "event was delivered again, and ticket-api replayed it"
-            )
-        return await self._record(
-            session,
+        await self._record(
+            db,
             ticket,
             method=decision.method,
-            outcome="assigned",
-            agent_id=holder,
-            reason=winner_reason,
-            candidates=_verdicts(decision),
+            outcome="offered",
+            reason=(
+                f"offered to {len(decision.offered)} eligible agents at once: the first to "
+                f"accept within {policy.offer_timeout_seconds} s gets it"
+            ),
+            candidates=verdicts,
             now=now,
             event_id=event_id,
         )
+        return Routed("offered", None)
 
     async def _record(
         self,
-        session: AsyncSession,
-        ticket: RoutedTicket,
+        db: Any,
+        ticket: Waiting,
         *,
         method: str,
         outcome: str,
-        agent_id: uuid.UUID | None,
         reason: str,
         candidates: list[dict[str, Any]],
         now: datetime,
         event_id: uuid.UUID | None,
-    ) -> Routed:
-        session.add(
-            RoutingDecision(
-                ticket_id=ticket.id,
-                event_id=event_id,
-                department_id=ticket.department_id,
-                channel=ticket.channel,
-                method=method,
-                outcome=outcome,
-                agent_id=agent_id,
-                reason=reason,
-                candidates=candidates,
-                decided_at=now,
-            )
+    ) -> None:
+        await db.execute(
+            _RECORD,
+            ticket.id,
+            event_id,
+            ticket.department_id,
+            ticket.channel,
+            method,
+            outcome,
+            reason,
+            orjson.dumps(candidates).decode(),
+            now,
         )
-        await session.flush()
-        return Routed(outcome, agent_id if outcome == "assigned" else None)
 
 
-def _verdicts(decision: Decision) -> list[dict[str, Any]]:
-    return [{**asdict(v), "agent_id": str(v.agent_id)} for v in decision.verdicts]
-
-
-def _message(body: dict[str, Any]) -> str:
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message", ""))
-    return ""
+def _verdicts(
+    decision: Decision, candidates: list[Candidate], busy: set[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """Every candidate's verdict in candidate order, the agents passed over as busy
+    included."""
+    verdicts = {v.agent_id: v for v in decision.verdicts}
+    for agent_id in busy:
+        verdicts[agent_id] = Verdict(
+            agent_id,
+            "not_chosen",
+            "eligible, but another decision was taking one of their slots at that moment",
+        )
+    order = [c.agent_id for c in candidates] or list(verdicts)
+    return [
+        {
+            "agent_id": str(a),
+            "outcome": verdicts[a].outcome,
+            "reason": verdicts[a].reason,
+            "skipped_because": verdicts[a].skipped_because,
+        }
+        for a in order
+        if a in verdicts
+    ]

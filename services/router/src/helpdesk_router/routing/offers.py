@@ -1,67 +1,46 @@
 """Ring all: a chat or call offered to every eligible agent at once. The first to accept
-gets it (the offer row is locked per accept, so exactly one wins and the others get 409);
+gets it (the ticket's and the offer's rows are locked per accept, so exactly one wins and
+the others get 409);
 an offer nobody accepts in time expires, the ticket goes back to its department's queue,
 and a missed chat is published (``chat.missed``) through the router's outbox."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from helpdesk_events import Actor, ChatMissed, Topics, add_to_outbox
 from helpdesk_service.errors import Conflict, Forbidden, NotFound
-from helpdesk_ticket_client import ActionBatch, TicketApiClient
-from helpdesk_ticket_client.actions import ActionActor, TransferAction
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from helpdesk_ticket_client import TicketApiClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ..models import (
-    ASSIGNED,
-    OFFERED,
-    OUTBOX,
-    WAITING,
-    AgentChannelProfile,
-    Offer,
-    RoutedAgent,
-    RoutedTicket,
-    RoutingDecision,
-)
-from .assignment import mark_assigned
+from ..models import ASSIGNED, OFFERED, OUTBOX, WAITING, Offer, RoutedTicket, RoutingDecision
+from .assignment import Assignment, autocommit_connection, lock_agent, reserve, write_back
 from .policies import default_profile
 
 # Offers expired per call, so one pass never holds many locks for long.
 EXPIRY_BATCH = 100
 
-
-def new_offer(
-    ticket: RoutedTicket, agent_ids: tuple[uuid.UUID, ...], now: datetime, timeout_seconds: int
-) -> Offer:
-    if ticket.department_id is None:
-        raise ValueError("only a ticket with a department is offered")
-    return Offer(
-        id=uuid.uuid4(),
-        ticket_id=ticket.id,
-        department_id=ticket.department_id,
-        channel=ticket.channel,
-        agent_ids=list(agent_ids),
-        state="open",
-        accepted_by=None,
-        offered_at=now,
-        expires_at=now + timedelta(seconds=timeout_seconds),
-    )
+_OFFER_TICKET = "SELECT ticket_id FROM routing.offer WHERE id = $1"
+_LOCK_TICKET = "SELECT state, version FROM routing.ticket WHERE id = $1 FOR UPDATE"
+_LOCK_OFFER = (
+    "SELECT state, accepted_by, expires_at, channel, agent_ids FROM routing.offer "
+    "WHERE id = $1 FOR UPDATE"
+)
+_WITHDRAW = "UPDATE routing.offer SET state = 'withdrawn' WHERE ticket_id = $1 AND state = 'open'"
+_SET_OFFER = "UPDATE routing.offer SET state = $2, accepted_by = $3 WHERE id = $1"
+_MAX_LOAD = (
+    "SELECT max_load FROM routing.agent_channel_profile WHERE agent_id = $1 AND channel = $2"
+)
 
 
-async def withdraw_offers(session: AsyncSession, ticket_id: uuid.UUID) -> None:
+async def withdraw_offers(db: Any, ticket_id: uuid.UUID) -> None:
     """The ticket left the queue another way (a person assigned it, it was closed or moved):
-    its open offers can no longer be accepted."""
-    for offer in (
-        await session.scalars(
-            select(Offer)
-            .where(Offer.ticket_id == ticket_id, Offer.state == "open")
-            .with_for_update()
-        )
-    ).all():
-        offer.state = "withdrawn"
+    its open offers can no longer be accepted. In the caller's transaction, which holds the
+    ticket's row."""
+    await db.execute(_WITHDRAW, ticket_id)
 
 
 async def open_offers(session: AsyncSession, agent_id: uuid.UUID) -> list[Offer]:
@@ -77,92 +56,105 @@ async def open_offers(session: AsyncSession, agent_id: uuid.UUID) -> list[Offer]
 
 
 async def accept_offer(
-    session: AsyncSession,
+    engine: AsyncEngine,
     ticket_api: TicketApiClient,
     offer_id: uuid.UUID,
     agent_id: uuid.UUID,
     now: datetime,
-) -> RoutedTicket:
-    """Assign the offered ticket to ``agent_id`` if they are the first to accept; commits."""
-    offer = await session.get(Offer, offer_id, with_for_update=True)
-    if offer is None:
-        raise NotFound(f"no offer with id {offer_id}")
-    if agent_id not in offer.agent_ids:
-        raise Forbidden(f"offer {offer_id} was not made to agent {agent_id}")
-    if offer.state == "accepted":
-        raise Conflict(f"taken: agent {offer.accepted_by} accepted this offer first")
-    if offer.state != "open" or now >= offer.expires_at:
-        raise Conflict(f"offer {offer_id} is no longer open ({_closed_state(offer, now)})")
-    ticket = await session.get(RoutedTicket, offer.ticket_id, with_for_update=True)
-    if ticket is None or ticket.state != OFFERED:
-        offer.state = "withdrawn"
-        await session.commit()
-        raise Conflict(f"offer {offer_id} is no longer open (the ticket left the queue)")
-    # The agent may have filled up since the offer was made.
-    await session.get(RoutedAgent, agent_id, with_for_update=True)
-    load = await session.scalar(
-        select(func.count()).where(
-            RoutedTicket.agent_id == agent_id,
-            RoutedTicket.channel == offer.channel,
-            RoutedTicket.state == ASSIGNED,
-        )
-    )
-    profile = await session.get(AgentChannelProfile, (agent_id, offer.channel))
-    max_load = profile.max_load if profile else default_profile(offer.channel).max_load
-    if (load or 0) >= max_load:
-        raise Conflict(
-            f"agent {agent_id} is full: {load} of {max_load} {offer.channel} slots taken"
-        )
-    batch = ActionBatch(
-        actor=ActionActor(kind="router", id="router", name="router (ring_all)"),
-        actions=[TransferAction(type="transfer", agent_id=agent_id)],
-        expected_version=ticket.version,
-    )
-    result = await ticket_api.apply_actions(ticket.id, batch, f"router:offer:{offer.id}")
-    decision = RoutingDecision(
-        ticket_id=ticket.id,
-        event_id=None,
-        department_id=ticket.department_id,
-        channel=ticket.channel,
-        method="ring_all",
-        agent_id=agent_id,
-        candidates=[],
-        decided_at=now,
-    )
-    session.add(decision)
-    if not result.ok:
-        offer.state = "withdrawn"
-        ticket.state = WAITING
-        ticket.retry_routing = True
-        decision.outcome = "refused"
-        decision.reason = f"ticket-api refused the assignment ({result.status_code})"
-        await session.commit()
-        raise Conflict(f"offer {offer_id} is no longer open (the ticket changed)")
-    offer.state = "accepted"
-    offer.accepted_by = agent_id
-    mark_assigned(ticket, result.body, agent_id, now)
-    decision.outcome = "assigned"
-    decision.reason = f"accepted the offer first, of {len(offer.agent_ids)} agents offered"
-    await session.commit()
-    return ticket
+) -> uuid.UUID:
+    """Assign the offered ticket to ``agent_id`` if they are the first to accept; the
+    ticket's id. The ticket's row is locked before the offer's (the order the worker's
+    handlers lock them in), so the accepts of one offer take turns and exactly one wins."""
+    async with autocommit_connection(engine) as db:
+        pending = None
+        async with db.transaction():
+            ticket_id = await db.fetchval(_OFFER_TICKET, offer_id)
+            if ticket_id is None:
+                raise NotFound(f"no offer with id {offer_id}")
+            ticket = await db.fetchrow(_LOCK_TICKET, ticket_id)
+            offer = await db.fetchrow(_LOCK_OFFER, offer_id)
+            if agent_id not in offer["agent_ids"]:
+                raise Forbidden(f"offer {offer_id} was not made to agent {agent_id}")
+            if offer["state"] == "accepted":
+                raise Conflict(f"taken: agent {offer['accepted_by']} accepted this offer first")
+            if offer["state"] != "open" or now >= offer["expires_at"]:
+                state = "expired" if offer["state"] == "open" else offer["state"]
+                raise Conflict(f"offer {offer_id} is no longer open ({state})")
+            if ticket is None or ticket["state"] != OFFERED:
+                await db.execute(_SET_OFFER, offer_id, "withdrawn", None)
+            else:
+                # The agent may have filled up since the offer was made.
+                max_load = await db.fetchval(_MAX_LOAD, agent_id, offer["channel"])
+                if max_load is None:
+                    max_load = default_profile(offer["channel"]).max_load
+                await lock_agent(db, agent_id, wait=True)
+                pending = await reserve(
+                    db,
+                    Assignment(
+                        ticket_id=ticket_id,
+                        agent_id=agent_id,
+                        channel=offer["channel"],
+                        version=ticket["version"],
+                        max_load=max_load,
+                        idempotency_key=f"router:offer:{offer_id}",
+                        method="ring_all",
+                        actor_name="router (ring_all)",
+                        reason=(
+                            f"accepted the offer first, of {len(offer['agent_ids'])} agents offered"
+                        ),
+                        candidates=[],
+                    ),
+                    now,
+                )
+                if pending is None:
+                    raise Conflict(
+                        f"agent {agent_id} is full: every {offer['channel']} slot of theirs "
+                        f"({max_load}) is taken"
+                    )
+                await db.execute(_SET_OFFER, offer_id, "accepted", agent_id)
+        if pending is None:  # withdrawn above: the ticket is no longer offered
+            raise Conflict(f"offer {offer_id} is no longer open (the ticket left the queue)")
+        written = await write_back(db, ticket_api, pending)
+        if written.outcome != ASSIGNED:
+            await db.execute(_SET_OFFER, offer_id, "withdrawn", None)
+            raise Conflict(f"offer {offer_id} is no longer open (the ticket changed)")
+    return uuid.UUID(str(ticket_id))
 
 
 async def expire_offers(session: AsyncSession, topics: Topics, now: datetime) -> int:
     """Expire the offers nobody accepted in time and commit; how many expired."""
-    offers = (
-        await session.scalars(
-            select(Offer)
+    due = (
+        await session.execute(
+            select(Offer.id, Offer.ticket_id)
             .where(Offer.state == "open", Offer.expires_at <= now)
             .order_by(Offer.expires_at)
             .limit(EXPIRY_BATCH)
-            .with_for_update(skip_locked=True)
         )
     ).all()
     missed: list[ChatMissed] = []
-    for offer in offers:
+    expired = 0
+    for offer_id, ticket_id in due:
+        # The ticket's row before the offer's, as everywhere; either held elsewhere (an
+        # accept, an event of the ticket, another process expiring it) passes it over.
+        ticket = (
+            await session.scalars(
+                select(RoutedTicket)
+                .where(RoutedTicket.id == ticket_id)
+                .with_for_update(skip_locked=True)
+            )
+        ).first()
+        offer = (
+            await session.scalars(
+                select(Offer)
+                .where(Offer.id == offer_id, Offer.state == "open")
+                .with_for_update(skip_locked=True)
+            )
+        ).first()
+        if ticket is None or offer is None:
+            continue
         offer.state = "expired"
-        ticket = await session.get(RoutedTicket, offer.ticket_id, with_for_update=True)
-        if ticket is None or ticket.state != OFFERED:
+        expired += 1
+        if ticket.state != OFFERED:
             continue
         ticket.state = WAITING
         seconds = int((offer.expires_at - offer.offered_at).total_seconds())
@@ -198,10 +190,4 @@ async def expire_offers(session: AsyncSession, topics: Topics, now: datetime) ->
             )
     await add_to_outbox(session, OUTBOX, topics.tickets, missed)
     await session.commit()
-    return len(offers)
-
-
-def _closed_state(offer: Offer, now: datetime) -> str:
-    if offer.state == "open" and now >= offer.expires_at:
-        return "expired"
-    return offer.state
+    return expired

@@ -141,11 +141,6 @@ async def department_policies(session: AsyncSession, department_id: uuid.UUID) -
     return {channel: _policy(stored.get(channel), channel) for channel in ROUTING_CHANNELS}
 
 
-async def policy_for(session: AsyncSession, department_id: uuid.UUID, channel: str) -> Policy:
-    """The policy that applies to one channel of the department."""
-    return _policy(await session.get(RoutingPolicy, (department_id, channel)), channel)
-
-
 def _policy(row: RoutingPolicy | None, channel: str) -> Policy:
     if row is None:
         return default_policy(channel)

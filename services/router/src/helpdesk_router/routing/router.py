@@ -210,14 +210,18 @@ async def ticket_routing(
 
 @router.post("/agents/{agent_id}/next")
 async def next_ticket(
-    agent_id: uuid.UUID, request: Request, session: Session, principal: Principal = AnyRole
+    agent_id: uuid.UUID, request: Request, principal: Principal = AnyRole
 ) -> Response:
-    """Assign the agent the oldest waiting ticket of their departments ("to solve"). An
-    agent asks for themselves; admins and services for anyone. 204 when nothing waits."""
+    """Assign the agent the oldest waiting ticket of their departments ("to solve") on a
+    channel where they have a free slot. An agent asks for themselves; admins and services
+    for anyone. 204 when nothing waits; 409 when work waits only where they are full."""
     if principal.role == "agent" and principal.agent_id != agent_id:
         raise Forbidden("an agent asks for their own next ticket")
     ticket = await take_next(
-        session, request.app.state.ticket_api, agent_id, request.app.state.clock.now()
+        request.app.state.engine,
+        request.app.state.ticket_api,
+        agent_id,
+        request.app.state.clock.now(),
     )
     if ticket is None:
         return Response(status_code=204)
@@ -264,7 +268,6 @@ async def agent_offers(
 async def accept(
     offer_id: uuid.UUID,
     request: Request,
-    session: Session,
     data: AcceptIn | None = None,
     principal: Principal = AnyRole,
 ) -> JsonResponse:
@@ -277,10 +280,14 @@ async def accept(
         raise Unprocessable("agent_id: say which agent accepts the offer")
     else:
         agent_id = data.agent_id
-    ticket = await accept_offer(
-        session, request.app.state.ticket_api, offer_id, agent_id, request.app.state.clock.now()
+    ticket_id = await accept_offer(
+        request.app.state.engine,
+        request.app.state.ticket_api,
+        offer_id,
+        agent_id,
+        request.app.state.clock.now(),
     )
-    return JsonResponse({"ticket_id": str(ticket.id), "agent_id": str(agent_id)})
+    return JsonResponse({"ticket_id": str(ticket_id), "agent_id": str(agent_id)})
 
 
 @router.post("/offers/expire")
