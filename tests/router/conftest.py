@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics, decode_event
+from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics
 from helpdesk_router.cli import WORKER
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
