@@ -234,7 +234,7 @@ class ChatMissed(EventBase):
 class SlaWarning(TicketEventBase):
     """A ticket's response is due soon: its level's warning threshold (business minutes
     before the due date) has passed (topic ``helpdesk.sla``, keyed by ticket). Published by
-    the sla-tracker, at most once per clock."""
+    the sla-tracker, at most once per clock; sets off the rule trigger ``sla_warning``."""
 
     type: Literal["sla.warning"] = "sla.warning"
     sla: SlaTarget
