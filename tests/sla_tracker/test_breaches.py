@@ -14,12 +14,11 @@ from helpdesk_events import ConsumerRunner, EventProducer, ManualClock, OutboxRe
 from helpdesk_rule_engine.models import CONSUMER as RULE_CONSUMER
 from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_sla_tracker.breaches.scan import _claim, scan
-from helpdesk_sla_tracker.config import Settings as SlaSettings
 from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_sla_tracker.models import OUTBOX
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
+from tests.conftest import admin_client
 from tests.rule_engine.conftest import make_rule
 from tests.sla_tracker.conftest import Tracker
 from tests.sla_tracker.test_clocks import BERLIN, berlin, new_ticket, pre_sales, set_status
@@ -124,29 +123,18 @@ async def test_a_scan_cannot_run_ahead_of_now(sla: httpx.AsyncClient, clock: Man
 
 
 async def test_end_to_end_tests_may_scan_ahead_of_now(
+    sla_app: Any,
     client: httpx.AsyncClient,
     pre_sales: dict[str, Any],
     tracker: Tracker,
     clock: ManualClock,
-    ticket_api_url: str,
-    database_url: str,
-    topics: Topics,
 ) -> None:
     """SLA_TRACKER_UNSAFE_SCAN_AHEAD_OF_NOW lets a scan fire what falls due later (the
     end-to-end test's way past a real minute); the default refuses it (above)."""
     ticket_id = await new_ticket(client, pre_sales)
     await tracker.drain()
-    ahead = create_sla_tracker(
-        SlaSettings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            service_key=SERVICE_KEY,
-            ticket_api_url=ticket_api_url,
-            topic_prefix=topics.prefix,
-            unsafe_scan_ahead_of_now=True,
-        ),
-        clock=clock,
-    )
+    settings = sla_app.state.settings.model_copy(update={"unsafe_scan_ahead_of_now": True})
+    ahead = create_sla_tracker(settings, clock=clock)
     async with (
         ahead.router.lifespan_context(ahead),
         admin_client(ahead, "sla-tracker") as scanning_ahead,
