@@ -8,6 +8,9 @@ VENV := .venv
 # Rebuilt when the lock or any workspace member's pyproject changes.
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes at once (pytest-xdist); each starts its own PostgreSQL cluster and broker.
+# TEST_WORKERS=0 runs the tests in one process.
+TEST_WORKERS ?= 2
 MUTATION_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -16,7 +19,7 @@ MUTATION_ARGS ?=
 help:
 	@echo "make install     create .venv from uv.lock (other targets do this when needed)"
 	@echo "make run         the whole suite locally: PostgreSQL, broker, migrations, services"
-	@echo "make test        the test suite (PYTEST_ARGS='-k name' to narrow it)"
+	@echo "make test        the test suite in TEST_WORKERS processes (PYTEST_ARGS='-k name' to narrow it)"
 	@echo "make lint        ruff check, ruff format --check, mypy --strict"
 	@echo "make format      ruff format and autofix"
 	@echo "make bench       benchmarks; writes a report"
@@ -38,8 +41,11 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(VENV)/bin/helpdesk-devstack up
 
+# loadfile: a file's tests share one worker, so a module's fixtures start once. Files go
+# out in collection order: xdist's default (most tests first) would leave the end-to-end
+# files, few tests but the longest, all for the end.
 test: $(INSTALLED)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # bench/ may not hold Python files yet, and mypy refuses a directory without any.
 MYPY_DIRS = $(foreach dir,libs services tests bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))

@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import importlib
 import itertools
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+import uvicorn
 from aiokafka import AIOKafkaConsumer
 from helpdesk_devstack.broker import LocalBroker, ensure_topics
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_devstack.stack import migration_commands
 from helpdesk_events import EventBase, ManualClock, Topics, decode_event
 from helpdesk_service.cli import ServiceCli
+from helpdesk_service.settings import ServiceSettings
 from helpdesk_ticket_api.config import Settings
 from helpdesk_ticket_api.main import create_app
 
@@ -70,22 +74,64 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str, topics: Topics, kafka_broker: LocalBroker) -> Settings:
-    return Settings(
-        database_url=database_url,
+    return service_settings(
+        Settings,
+        database_url,
         kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
         topic_prefix=topics.prefix,
-        admin_key=ADMIN_KEY,
-        service_key=SERVICE_KEY,
         db_pool_size=5,
         db_max_overflow=5,
     )
 
 
-@pytest.fixture
-async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
-    application = create_app(settings, clock=clock)
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def service_settings(
+    settings_class: type[SettingsT], database_url: str, **values: Any
+) -> SettingsT:
+    """A service's settings for a test: its database, the suite's keys and small pools
+    (``values`` add to them or override them)."""
+    defaults: dict[str, Any] = {
+        "admin_key": ADMIN_KEY,
+        "service_key": SERVICE_KEY,
+        "db_pool_size": 3,
+        "db_max_overflow": 3,
+    }
+    return settings_class(database_url=database_url, **{**defaults, **values})
+
+
+@asynccontextmanager
+async def running(application: Any) -> AsyncIterator[Any]:
+    """A service's app with its lifespan open (engine, clients, background tasks)."""
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
+    async with running(create_app(settings, clock=clock)) as application:
+        yield application
+
+
+@pytest.fixture
+async def ticket_api_url(app: Any) -> AsyncIterator[str]:
+    """The in-process ticket-api, served by uvicorn on a free loopback port (the other
+    services reach it over HTTP, as in production)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.005)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    await task
+    sock.close()
 
 
 def admin_client(app: Any, host: str) -> httpx.AsyncClient:

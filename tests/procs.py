@@ -15,6 +15,12 @@ def parent_of(pid: int) -> int:
     return int(_stat_fields(pid)[1])
 
 
+def cpu_ticks(pid: int) -> int:
+    """The CPU time the process used so far, in clock ticks (user + system)."""
+    fields = _stat_fields(pid)
+    return int(fields[11]) + int(fields[12])
+
+
 def exited(pid: int, timeout: float = 10) -> bool:
     """Whether the process exits within `timeout` (an unreaped zombie counts as exited)."""
     deadline = time.monotonic() + timeout

@@ -30,7 +30,7 @@ from helpdesk_ticket_api.models import (
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY
+from tests.conftest import service_settings
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -57,13 +57,8 @@ def topics() -> Topics:
 
 @pytest.fixture
 def settings(database_url: str, topics: Topics) -> Settings:
-    return Settings(
-        database_url=database_url,
-        topic_prefix=topics.prefix,
-        admin_key=ADMIN_KEY,
-        service_key=SERVICE_KEY,
-        db_pool_size=5,
-        db_max_overflow=5,
+    return service_settings(
+        Settings, database_url, topic_prefix=topics.prefix, db_pool_size=5, db_max_overflow=5
     )
 
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from helpdesk_conditions import compile_python
-from helpdesk_events import Change, TicketSnapshot
+from helpdesk_events import Change
+
+from tests.events.helpers import snapshot
 
 from .conftest import CUSTOM_FIELDS, NOW
 
@@ -19,18 +21,7 @@ OTHER_AGENT = uuid.UUID("00000000-0000-0000-0000-00000000000b")
 EARLIER = datetime(2026, 1, 4, 8, 0, tzinfo=UTC).isoformat()
 LATER = datetime(2026, 1, 5, 8, 30, tzinfo=UTC).isoformat()
 
-TICKET = TicketSnapshot(
-    id=uuid.uuid4(),
-    code="T-1",
-    subject="Printer on fire",
-    status="open",
-    channel="email",
-    priority="high",
-    created_at=NOW,
-    updated_at=NOW,
-    status_changed_at=NOW,
-    version=2,
-)
+TICKET = snapshot(NOW, code="T-1", subject="Printer on fire")
 
 
 def cond(field: str, op: str, value: Any = None) -> dict[str, Any]:

@@ -29,7 +29,9 @@ class ServiceProcess:
     ready_url: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self, timeout: float = 30.0) -> None:
+    # Generous: on a loaded machine (two test workers each starting a suite) a service's
+    # imports alone can take half a minute; the wait ends as soon as it answers.
+    def start(self, timeout: float = 90.0) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -13,17 +13,10 @@ from helpdesk_events import TicketEventBase
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import ADMIN_KEY, collect_events
+from tests.conftest import collect_events
+from tests.e2e.helpers import http, post_ticket
 
 pytestmark = pytest.mark.e2e
-
-
-def http(port: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        timeout=30,
-    )
 
 
 async def outbox_size(database_url: str) -> int:
@@ -42,17 +35,8 @@ async def create_tickets(client: httpx.AsyncClient, n: int, concurrency: int = 1
     async def worker() -> None:
         while queue:
             i = queue.pop()
-            r = await client.post(
-                "/v1/tickets",
-                json={
-                    "subject": f"ticket {i}",
-                    "channel": "email",
-                    "customer": {"email": f"c{i % 50}@example.com"},
-                    "message": {"body": "hello"},
-                },
-            )
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["id"])
+            created = await post_ticket(client, f"ticket {i}", f"c{i % 50}@example.com")
+            ids.append(created["id"])
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ids

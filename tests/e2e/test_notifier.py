@@ -7,22 +7,14 @@ agent's in-app notifications."""
 import asyncio
 import socket
 
-import httpx
 import pytest
 from aiohttp import web
 from helpdesk_devstack.ports import free_port
 from standardwebhooks import Webhook
 
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_event_delivery import http
+from tests.e2e.helpers import http, post_ticket, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_until(check, timeout=60.0):
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.1)
 
 
 async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(suite, api_port):
@@ -56,14 +48,8 @@ async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(s
     try:
         async with (
             http(api_port) as tickets,
-            httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{rules_port}",
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            ) as rules,
-            httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{notifier_port}",
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            ) as notifier,
+            http(rules_port) as rules,
+            http(notifier_port) as notifier,
         ):
             endpoint = await notifier.post("/v1/endpoints", json={"url": receiver_url})
             assert endpoint.status_code == 201, endpoint.text
@@ -85,17 +71,10 @@ async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(s
                 },
             )
             assert rule.status_code == 201, rule.text
-            created = await tickets.post(
-                "/v1/tickets",
-                json={
-                    "subject": "Printer on fire",
-                    "channel": "email",
-                    "customer": {"email": "cleo@example.com"},
-                    "message": {"body": "It is on fire."},
-                },
+            created = await post_ticket(
+                tickets, "Printer on fire", "cleo@example.com", message={"body": "It is on fire."}
             )
-            assert created.status_code == 201, created.text
-            code = created.json()["code"]
+            code = created["code"]
 
             async with asyncio.timeout(60):
                 await first_arrived.wait()
@@ -129,7 +108,7 @@ async def test_signed_delivery_after_a_notifier_kill_and_an_agent_notification(s
                 )
             ).json()["key"]
             transfer = await tickets.post(
-                f"/v1/tickets/{created.json()['id']}/transfer", json={"agent_id": agent["id"]}
+                f"/v1/tickets/{created['id']}/transfer", json={"agent_id": agent["id"]}
             )
             assert transfer.status_code < 300, transfer.text
 

@@ -8,9 +8,7 @@ import httpx
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_event_delivery import http
-from tests.e2e.test_rule_engine import wait_until
+from tests.e2e.helpers import http, post_ticket, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -18,18 +16,14 @@ pytestmark = pytest.mark.e2e
 async def create_chats(client: httpx.AsyncClient, department_id: str, n: int) -> list[str]:
     ids: list[str] = []
     for i in range(n):
-        response = await client.post(
-            "/v1/tickets",
-            json={
-                "subject": f"chat {i}",
-                "channel": "chat",
-                "department_id": department_id,
-                "customer": {"email": f"c{i % 20}@example.com"},
-                "message": {"body": "hello"},
-            },
+        created = await post_ticket(
+            client,
+            f"chat {i}",
+            f"c{i % 20}@example.com",
+            channel="chat",
+            department_id=department_id,
         )
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
+        ids.append(created["id"])
     return ids
 
 
@@ -42,11 +36,7 @@ async def test_tickets_are_assigned_by_the_router_and_a_killed_worker_loses_none
     worker.start()
     async with (
         http(api_port) as tickets,
-        httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{router_port}",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=30,
-        ) as router,
+        http(router_port) as router,
     ):
         support = (await tickets.post("/v1/departments", json={"name": "Support"})).json()
         agents = []

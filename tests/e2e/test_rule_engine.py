@@ -1,22 +1,14 @@
 """The rule engine as real processes: ticket-api, relay, rule-engine API and worker."""
 
-import asyncio
 from collections import Counter
 
-import httpx
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_event_delivery import create_tickets, http
+from tests.e2e.helpers import http, wait_until
+from tests.e2e.test_event_delivery import create_tickets
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_until(check, timeout=60.0):
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.1)
 
 
 async def test_a_rule_changes_tickets_and_survives_a_worker_kill(suite, api_port):
@@ -28,10 +20,7 @@ async def test_a_rule_changes_tickets_and_survives_a_worker_kill(suite, api_port
     worker.start()
     async with (
         http(api_port) as tickets,
-        httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{rules_port}",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        ) as rules,
+        http(rules_port) as rules,
     ):
         billing = (await tickets.post("/v1/departments", json={"name": "Billing"})).json()
         response = await rules.post(

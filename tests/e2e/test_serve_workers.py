@@ -4,15 +4,14 @@ workers under a supervisor (helpdesk_service.serve), each with its own lifespan.
 import asyncio
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.conftest import ADMIN_KEY
+from tests.e2e.helpers import http, post_ticket
 from tests.e2e.suite import ServiceProcess
-from tests.procs import exited, parent_of
+from tests.procs import cpu_ticks, exited, parent_of
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +28,6 @@ def workers_serving(service: ServiceProcess, count: int, timeout: float = 60.0) 
     raise AssertionError(f"{service.name}: not {count} workers serving:\n{service.log_tail()}")
 
 
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 async def test_two_workers_share_keepalive_connections_and_stop_cleanly(suite, api_port):
     api = suite.ticket_api(api_port, workers=2)
     api.start()
@@ -47,25 +41,13 @@ async def test_two_workers_share_keepalive_connections_and_stop_cleanly(suite, a
     assert {parent_of(pid) for pid in rule_workers} == {rules.process.pid}
 
     before = {pid: cpu_ticks(pid) for pid in api_workers}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{api_port}",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        limits=httpx.Limits(max_connections=40, max_keepalive_connections=40),
-        timeout=30,
+    async with http(
+        api_port, limits=httpx.Limits(max_connections=40, max_keepalive_connections=40)
     ) as client:
 
         async def customer(i: int) -> None:
             for j in range(5):
-                r = await client.post(
-                    "/v1/tickets",
-                    json={
-                        "subject": f"ticket {i}.{j}",
-                        "channel": "email",
-                        "customer": {"email": f"c{i}@example.com"},
-                        "message": {"body": "hello"},
-                    },
-                )
-                assert r.status_code == 201, r.text
+                await post_ticket(client, f"ticket {i}.{j}", f"c{i}@example.com")
 
         await asyncio.gather(*(customer(i) for i in range(40)))
     used = {pid: cpu_ticks(pid) - before[pid] for pid in api_workers}

@@ -6,25 +6,14 @@ the ticket's SLA state (due date, late) back to it.
 The test does not wait out the one-minute target: the tracker runs with
 SLA_TRACKER_UNSAFE_SCAN_AHEAD_OF_NOW, and the test scans one second past the due instant."""
 
-import asyncio
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.conftest import ADMIN_KEY
-from tests.e2e.test_event_delivery import http
+from tests.e2e.helpers import http, post_ticket, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_for(fetch, timeout: float):
-    """The first truthy result of ``fetch()``, polled until ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not (result := await fetch()):
-            await asyncio.sleep(0.25)
-    return result
 
 
 async def test_a_missed_first_response_is_escalated(suite, api_port):
@@ -36,12 +25,7 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
     suite.sla_tracker(sla_port, api_port, scan_ahead_of_now=True).start()
     suite.sla_worker(api_port).start()
     suite.sla_scanner(api_port).start()
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    async with (
-        http(api_port) as tickets,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{rules_port}", headers=admin) as rules,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{sla_port}", headers=admin) as sla,
-    ):
+    async with http(api_port) as tickets, http(rules_port) as rules, http(sla_port) as sla:
         support = (await tickets.post("/v1/departments", json={"name": "Support"})).json()
         # Around the clock, one minute: the shortest target there is.
         level = await sla.put("/v1/levels/fast", json={"first_response_minutes": 1})
@@ -60,24 +44,20 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
             },
         )
         assert rule.status_code == 201, rule.text
-        created = await tickets.post(
-            "/v1/tickets",
-            json={
-                "subject": "Nobody answers",
-                "channel": "email",
-                "priority": "low",
-                "department_id": support["id"],
-                "customer": {"email": "waiting@example.com"},
-                "message": {"body": "Hello?"},
-            },
+        created = await post_ticket(
+            tickets,
+            "Nobody answers",
+            "waiting@example.com",
+            priority="low",
+            department_id=support["id"],
+            message={"body": "Hello?"},
         )
-        assert created.status_code == 201, created.text
-        ticket_id = created.json()["id"]
+        ticket_id = created["id"]
 
         async def clocks():
             return (await sla.get(f"/v1/tickets/{ticket_id}/clocks")).json()["items"]
 
-        [clock] = await wait_for(clocks, 60)
+        [clock] = await wait_until(clocks, 60, interval=0.25)
         assert clock["target_minutes"] == 1
         due = datetime.fromisoformat(clock["due_at"])
 
@@ -86,7 +66,7 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
             shown = ticket["sla_due_at"] and datetime.fromisoformat(ticket["sla_due_at"])
             return (shown, ticket["sla_late"]) == (due_at, late)
 
-        await wait_for(lambda: ticket_shows(due, False), 30)
+        await wait_until(lambda: ticket_shows(due, False), 30, interval=0.25)
         scanned = await sla.post("/v1/scan", json={"at": (due + timedelta(seconds=1)).isoformat()})
         assert scanned.status_code == 200, scanned.text
         assert scanned.json()["breached"] == 1
@@ -95,14 +75,14 @@ async def test_a_missed_first_response_is_escalated(suite, api_port):
             ticket = (await tickets.get(f"/v1/tickets/{ticket_id}")).json()
             return ticket if ticket["priority"] == "urgent" else None
 
-        await wait_for(escalated, 60)
+        await wait_until(escalated, 60, interval=0.25)
         history = (await tickets.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
         raised = [h for h in history if h["field"] == "priority" and h["after"] == "urgent"]
         assert [h["actor"]["kind"] for h in raised] == ["rule"]
         [breached] = await clocks()
         assert breached["late"] is True
         assert datetime.fromisoformat(breached["breached_at"]) == due + timedelta(seconds=1)
-        await wait_for(lambda: ticket_shows(due, True), 30)
+        await wait_until(lambda: ticket_shows(due, True), 30, interval=0.25)
         history = (await tickets.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
         went_late = [h for h in history if h["field"] == "sla_late"]
         assert [(h["after"], h["actor"]["kind"]) for h in went_late] == [(True, "sla_tracker")]

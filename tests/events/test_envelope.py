@@ -1,5 +1,4 @@
 import uuid
-from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -8,7 +7,6 @@ from helpdesk_events import (
     AgentAvailabilityChanged,
     AgentSnapshot,
     Change,
-    TicketSnapshot,
     TicketStatusChanged,
     UndecodableEvent,
     UnknownEvent,
@@ -16,24 +14,7 @@ from helpdesk_events import (
     encode_event,
 )
 
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-def snapshot(**overrides):
-    fields = dict(
-        id=uuid.uuid4(),
-        code="T-000001",
-        subject="Refund",
-        status="open",
-        channel="email",
-        priority="high",
-        created_at=NOW,
-        updated_at=NOW,
-        status_changed_at=NOW,
-        version=2,
-    )
-    fields.update(overrides)
-    return TicketSnapshot(**fields)
+from tests.events.helpers import NOW, snapshot
 
 
 def status_changed():

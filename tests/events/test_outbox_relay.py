@@ -6,32 +6,12 @@ from collections import defaultdict
 
 import pytest
 from helpdesk_events import EventProducer, OutboxRelay, add_to_outbox
-from helpdesk_ticket_api.db import make_engine, make_session_factory
+from helpdesk_ticket_api.db import make_session_factory
 from helpdesk_ticket_api.models import OUTBOX
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from tests.conftest import collect_events
-from tests.events.helpers import ticket_event
-
-
-@pytest.fixture
-async def engine(database_url):
-    engine = make_engine(database_url, pool_size=5, max_overflow=5)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def producer(kafka_broker):
-    p = EventProducer(kafka_broker.bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
-
-
-async def pending(engine) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(select(func.count()).select_from(OUTBOX.outbox)))
+from tests.events.helpers import pending, ticket_event
 
 
 async def write(engine, topic, events):

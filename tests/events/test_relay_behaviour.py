@@ -10,31 +10,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pytest
-from helpdesk_events import EventProducer, OutboxRelay, add_to_outbox, shard_of
-from helpdesk_ticket_api.db import make_engine, make_session_factory
+from helpdesk_events import OutboxRelay, add_to_outbox, shard_of
+from helpdesk_ticket_api.db import make_session_factory
 from helpdesk_ticket_api.models import OUTBOX
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import collect_events
-from tests.events.helpers import ticket_event
-
-
-@pytest.fixture
-async def engine(database_url):
-    engine = make_engine(database_url, pool_size=5, max_overflow=5)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def producer(kafka_broker):
-    p = EventProducer(kafka_broker.bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
+from tests.events.helpers import pending, ticket_event
 
 
 async def write(engine: AsyncEngine, topic: str, count: int) -> None:
@@ -43,12 +27,6 @@ async def write(engine: AsyncEngine, topic: str, count: int) -> None:
         await add_to_outbox(
             session, OUTBOX, topic, [ticket_event(uuid.uuid4(), 1) for _ in range(count)]
         )
-
-
-async def pending(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        count = await conn.scalar(select(func.count()).select_from(OUTBOX.outbox))
-    return int(count or 0)
 
 
 def metric(name: str) -> float:

@@ -28,17 +28,10 @@ from helpdesk_service.db import make_engine, make_session_factory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY, admin_client
+from tests.conftest import admin_client, running, service_settings
 
 # The rule engine with ticket-api, for the tests of the contract between the two.
-from tests.rule_engine.conftest import (  # noqa: F401 - fixtures
-    engine,
-    full_traces,
-    max_depth,
-    rule_app,
-    rules,
-    ticket_api_url,
-)
+from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules  # noqa: F401
 
 LOOPBACK = parse_networks("127.0.0.0/8")
 
@@ -52,21 +45,18 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def notifier_settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
+    return service_settings(
+        Settings,
+        database_url,
         # No ticket-api here: the admin key is a bootstrap key, checked locally.
         ticket_api_url="http://127.0.0.1:9",
         allowed_networks=LOOPBACK,
-        db_pool_size=3,
-        db_max_overflow=3,
     )
 
 
 @pytest.fixture
 async def notifier_app(notifier_settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
-    application = create_app(notifier_settings, clock=clock)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(notifier_settings, clock=clock)) as application:
         yield application
 
 

@@ -20,7 +20,7 @@ from helpdesk_notifier.models import CONSUMER
 from helpdesk_service.db import make_session_factory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, running, service_settings
 from tests.notifier.conftest import LOOPBACK, Receiver
 from tests.rule_engine.pump import Pump
 
@@ -53,19 +53,11 @@ async def notifier_for(
     database_url: str, ticket_api_url: str, clock: ManualClock
 ) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     """Clients of the notifier API with a given key (checked by ticket-api)."""
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            ticket_api_url=ticket_api_url,
-            allowed_networks=LOOPBACK,
-            db_pool_size=3,
-            db_max_overflow=3,
-        ),
-        clock=clock,
+    settings = service_settings(
+        Settings, database_url, ticket_api_url=ticket_api_url, allowed_networks=LOOPBACK
     )
     clients: list[httpx.AsyncClient] = []
-    async with application.router.lifespan_context(application):
+    async with running(create_app(settings, clock=clock)) as application:
 
         def build(key: str) -> httpx.AsyncClient:
             client = httpx.AsyncClient(

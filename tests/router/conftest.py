@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics, decode_event
+from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
 from helpdesk_router.main import create_app as create_router
@@ -21,32 +21,23 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
-from tests.rule_engine.conftest import ticket_api_url
+from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
 from tests.rule_engine.pump import Pump
-
-__all__ = ["ticket_api_url"]
 
 
 @pytest.fixture
 async def router_app(
     ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
 ) -> AsyncIterator[Any]:
-    application = create_router(
-        RouterSettings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            service_key=SERVICE_KEY,
-            ticket_api_url=ticket_api_url,
-            db_pool_size=3,
-            db_max_overflow=3,
-            topic_prefix=topics.prefix,
-            # Offers expire when a test says so (POST /v1/offers/expire), by the clock.
-            offer_check_seconds=0,
-        ),
-        clock=clock,
+    settings = service_settings(
+        RouterSettings,
+        database_url,
+        ticket_api_url=ticket_api_url,
+        topic_prefix=topics.prefix,
+        # Offers expire when a test says so (POST /v1/offers/expire), by the clock.
+        offer_check_seconds=0,
     )
-    async with application.router.lifespan_context(application):
+    async with running(create_router(settings, clock=clock)) as application:
         yield application
 
 
@@ -61,21 +52,7 @@ class RouterPump(Pump):
     """Delivers ticket-api's ticket and agent events (and the events the router's own
     write-backs cause) to the router's real consumer path until quiet."""
 
-    async def drain(self, max_rounds: int = 30) -> list[EventBase]:
-        delivered: list[EventBase] = []
-        for _ in range(max_rounds):
-            batch = [
-                r
-                for r in await self.take_outbox()
-                if r[0].endswith(("helpdesk.tickets", "helpdesk.agents"))
-            ]
-            if not batch:
-                self.delivered.extend(delivered)
-                return delivered
-            for topic, key, value in batch:
-                await self.deliver(topic, key, value)
-                delivered.append(decode_event(value))
-        raise AssertionError(f"events still flowing after {max_rounds} rounds")
+    topics = ("helpdesk.tickets", "helpdesk.agents")
 
 
 class Worker:

@@ -37,13 +37,21 @@ async def the_offer(router: httpx.AsyncClient, agent: dict[str, Any]) -> dict[st
     return offer  # type: ignore[no-any-return]
 
 
+async def offered_chat(
+    api: Api, router: httpx.AsyncClient, worker: Worker, agents: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """A chat in a ring-all department of ``agents`` online agents, offered to them all:
+    the agents, the chat and the first agent's offer."""
+    department, members = await ring_all_department(api, router, worker, agents)
+    chat = await api.ticket(department_id=department["id"], channel="chat")
+    await worker.drain()
+    return members, chat, await the_offer(router, members[0])
+
+
 async def test_the_first_agent_to_accept_gets_the_chat_and_the_others_see_it_taken(
     api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
-    department, agents = await ring_all_department(api, router, worker, 3)
-    chat = await api.ticket(department_id=department["id"], channel="chat")
-    await worker.drain()
-    offer = await the_offer(router, agents[0])
+    agents, chat, offer = await offered_chat(api, router, worker, 3)
     assert offer["ticket_id"] == chat["id"]
     assert [await the_offer(router, a) for a in agents[1:]] == [offer, offer]
 
@@ -92,10 +100,7 @@ async def test_an_offer_nobody_accepts_expires_and_the_missed_chat_is_published(
     worker: Worker,
     clock: ManualClock,
 ) -> None:
-    department, agents = await ring_all_department(api, router, worker, 2)
-    chat = await api.ticket(department_id=department["id"], channel="chat")
-    await worker.drain()
-    offer = await the_offer(router, agents[0])
+    agents, chat, offer = await offered_chat(api, router, worker, 2)
 
     clock.advance(seconds=29)
     assert (await router.post("/v1/offers/expire")).json() == {"expired": 0}
@@ -128,10 +133,7 @@ async def test_an_offer_nobody_accepts_expires_and_the_missed_chat_is_published(
 async def test_a_person_assigning_an_offered_chat_withdraws_the_offer(
     api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
-    department, agents = await ring_all_department(api, router, worker, 2)
-    chat = await api.ticket(department_id=department["id"], channel="chat")
-    await worker.drain()
-    offer = await the_offer(router, agents[0])
+    agents, chat, offer = await offered_chat(api, router, worker, 2)
     moved = await client.post(
         f"/v1/tickets/{chat['id']}/transfer", json={"agent_id": agents[1]["id"]}
     )

@@ -4,15 +4,12 @@ pump that delivers ticket events to the real handler without Kafka."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from helpdesk_events import ConsumerRunner, ManualClock, Topics
 from helpdesk_rule_engine.config import Settings as RuleEngineSettings
 from helpdesk_rule_engine.handlers.tickets import RuleEngine
@@ -23,7 +20,8 @@ from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
+from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
+from tests.conftest import ticket_api_url as ticket_api_url  # others import it from here
 from tests.rule_engine.pump import Pump
 
 
@@ -34,40 +32,11 @@ def topics() -> Topics:
 
 
 @pytest.fixture
-async def ticket_api_url(app: Any) -> AsyncIterator[str]:
-    """The in-process ticket-api, served by uvicorn on a free loopback port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.005)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
-    sock.close()
-
-
-@pytest.fixture
 async def rule_app(
     ticket_api_url: str, database_url: str, clock: ManualClock
 ) -> AsyncIterator[Any]:
-    application = create_rule_engine(
-        RuleEngineSettings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            service_key=SERVICE_KEY,
-            ticket_api_url=ticket_api_url,
-            db_pool_size=3,
-            db_max_overflow=3,
-        ),
-        clock=clock,
-    )
-    async with application.router.lifespan_context(application):
+    settings = service_settings(RuleEngineSettings, database_url, ticket_api_url=ticket_api_url)
+    async with running(create_rule_engine(settings, clock=clock)) as application:
         yield application
 
 

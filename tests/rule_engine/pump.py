@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class Pump:
+    # The topics whose events it delivers (by name, whatever the prefix).
+    topics: tuple[str, ...] = ("helpdesk.tickets",)
+
     def __init__(self, engine: AsyncEngine, runner: ConsumerRunner) -> None:
         self._engine = engine
         self._runner = runner
@@ -32,10 +35,10 @@ class Pump:
         return [(r.topic, bytes(r.key), bytes(r.payload)) for r in sorted(rows, key=lambda r: r.id)]
 
     async def drain(self, max_rounds: int = 30) -> list[EventBase]:
-        """Deliver every pending ticket event, and what rules cause, until quiet."""
+        """Deliver every pending event of its topics, and what they cause, until quiet."""
         delivered: list[EventBase] = []
         for _ in range(max_rounds):
-            batch = [r for r in await self.take_outbox() if r[0].endswith("helpdesk.tickets")]
+            batch = [r for r in await self.take_outbox() if r[0].endswith(self.topics)]
             if not batch:
                 self.delivered.extend(delivered)
                 return delivered

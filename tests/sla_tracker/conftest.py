@@ -17,38 +17,22 @@ from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
-from tests.rule_engine.conftest import (
-    engine,
-    full_traces,
-    max_depth,
-    rule_app,
-    rules,
-    ticket_api_url,
-)
+from tests.conftest import admin_client, running, service_settings
+from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules
 from tests.rule_engine.pump import Pump
 
 # The rule engine beside the tracker, for escalations on sla.breached.
-__all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules", "ticket_api_url"]
+__all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules"]
 
 
 @pytest.fixture
 async def sla_app(
     ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
 ) -> AsyncIterator[Any]:
-    application = create_sla_tracker(
-        SlaSettings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            service_key=SERVICE_KEY,
-            ticket_api_url=ticket_api_url,
-            topic_prefix=topics.prefix,
-            db_pool_size=3,
-            db_max_overflow=3,
-        ),
-        clock=clock,
+    settings = service_settings(
+        SlaSettings, database_url, ticket_api_url=ticket_api_url, topic_prefix=topics.prefix
     )
-    async with application.router.lifespan_context(application):
+    async with running(create_sla_tracker(settings, clock=clock)) as application:
         yield application
 
 

@@ -25,21 +25,24 @@ def fields_named(error: dict[str, Any]) -> list[str]:
     return [d["field"] for d in error["details"] or []]
 
 
-async def history(client: httpx.AsyncClient, ticket_id: str) -> list[dict[str, Any]]:
-    """The whole history of a ticket, following cursors."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
+async def pages(client: httpx.AsyncClient, path: str, **params: Any) -> list[list[dict[str, Any]]]:
+    """Every page a list endpoint answers for these parameters, following cursors."""
+    found: list[list[dict[str, Any]]] = []
+    query = dict(params)
     while True:
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        response = await client.get(f"/v1/tickets/{ticket_id}/history", params=params)
+        response = await client.get(path, params=query)
         assert response.status_code == 200, response.text
         body = response.json()
-        items += body["items"]
-        cursor = body["next_cursor"]
-        if not cursor:
-            return items
+        found.append(body["items"])
+        if not body["next_cursor"]:
+            return found
+        query["cursor"] = body["next_cursor"]
+
+
+async def history(client: httpx.AsyncClient, ticket_id: str) -> list[dict[str, Any]]:
+    """The whole history of a ticket, following cursors."""
+    listed = await pages(client, f"/v1/tickets/{ticket_id}/history", limit=500)
+    return [entry for page in listed for entry in page]
 
 
 def entries(
@@ -51,16 +54,8 @@ def entries(
 
 async def all_tickets(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
     """Every ticket the list endpoint returns for these filters, following cursors."""
-    items: list[dict[str, Any]] = []
-    query = {"limit": 200, **params}
-    while True:
-        response = await client.get("/v1/tickets", params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        items += body["items"]
-        if not body["next_cursor"]:
-            return items
-        query["cursor"] = body["next_cursor"]
+    listed = await pages(client, "/v1/tickets", **{"limit": 200, **params})
+    return [ticket for page in listed for ticket in page]
 
 
 async def ticket_ids(client: httpx.AsyncClient, **params: Any) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from .helpers import entries, error_of, history
+from .helpers import entries, error_of, history, pages
 
 
 async def test_every_kind_of_change_is_in_the_history(api, client, service, clock, as_agent):
@@ -145,15 +145,8 @@ async def test_history_pagination(api, client):
         await client.patch(f"/v1/tickets/{ticket['id']}", json={"priority": priority})
     everything = await history(client, ticket["id"])
     assert len(everything) == 6
-    seen, cursor = [], None
-    while True:
-        params = {"limit": 4, **({"cursor": cursor} if cursor else {})}
-        body = (await client.get(f"/v1/tickets/{ticket['id']}/history", params=params)).json()
-        seen += body["items"]
-        cursor = body["next_cursor"]
-        if not cursor:
-            break
-    assert seen == everything
+    listed = await pages(client, f"/v1/tickets/{ticket['id']}/history", limit=4)
+    assert [entry for page in listed for entry in page] == everything
 
     for bad in ["nope", "WyJ4Il0", "W10"]:  # garbage, ["x"], []
         response = await client.get(f"/v1/tickets/{ticket['id']}/history", params={"cursor": bad})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .helpers import entries, error_of, history
+from .helpers import entries, error_of, history, pages
 
 
 async def post_message(client, ticket, **body):
@@ -217,18 +217,9 @@ async def test_list_messages_oldest_first_with_pagination(api, client, clock):
         if i % 2:
             clock.advance(seconds=30)
         await post_message(client, ticket, body=f"m{i}", author_kind="agent", internal=(i == 3))
-    seen, cursor, pages = [], None, 0
-    while True:
-        params = {"limit": 3}
-        if cursor:
-            params["cursor"] = cursor
-        body = (await client.get(f"/v1/tickets/{ticket['id']}/messages", params=params)).json()
-        seen += [m["body"] for m in body["items"]]
-        pages += 1
-        cursor = body["next_cursor"]
-        if not cursor:
-            break
-    assert pages == 3
+    listed = await pages(client, f"/v1/tickets/{ticket['id']}/messages", limit=3)
+    seen = [m["body"] for page in listed for m in page]
+    assert len(listed) == 3
     assert sorted(seen) == [f"m{i}" for i in range(7)]
     assert len(seen) == len(set(seen))
     # Oldest first, ties broken consistently: pages match one big page.

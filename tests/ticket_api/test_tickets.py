@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from .helpers import all_tickets, entries, error_of, fields_named, history, ticket_ids
+from .helpers import all_tickets, entries, error_of, fields_named, history, pages, ticket_ids
 
 
 async def define_field(client, key, type_, options=None):
@@ -287,21 +287,10 @@ async def test_cursor_pagination_has_no_duplicates_or_gaps(api, client, clock):
         # Several tickets share a timestamp: the cursor must break ties by id.
         if i % 3 == 0:
             clock.advance(seconds=1)
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params = {"limit": 4}
-        if cursor:
-            params["cursor"] = cursor
-        body = (await client.get("/v1/tickets", params=params)).json()
-        assert len(body["items"]) <= 4
-        seen += [t["id"] for t in body["items"]]
-        pages += 1
-        cursor = body["next_cursor"]
-        if not cursor:
-            break
-    assert pages == 3
+    listed = await pages(client, "/v1/tickets", limit=4)
+    assert all(len(page) <= 4 for page in listed)
+    seen = [t["id"] for page in listed for t in page]
+    assert len(listed) == 3
     assert len(seen) == len(set(seen)) == 11
     assert set(seen) == set(created)
     # Newest first, in the same order as one big page.

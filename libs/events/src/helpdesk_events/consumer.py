@@ -221,8 +221,9 @@ class ConsumerRunner:
     records in hand are done) and on stop; a restart re-reads from there, and the dedupe
     table drops what was already applied.
 
-    A handler that keeps failing is retried ``max_attempts`` times, then the record is parked
-    in ``dead_event`` so one poisoned event cannot stall its partition forever. If even that
+    A handler that keeps failing is retried ``max_attempts`` times, waiting on the clock
+    ``retry_backoff`` seconds, doubled after each attempt; then the record is parked in
+    ``dead_event`` so one poisoned event cannot stall its partition forever. If even that
     fails (the database is gone), ``run`` stops fetching, lets the other records in hand
     finish, commits what is done and raises.
     """
@@ -470,7 +471,7 @@ class ConsumerRunner:
                 if attempt == self._max_attempts:
                     await self._park(record, event, repr(exc))
                     return
-                await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
+                await self._clock.sleep(self._retry_backoff * 2 ** (attempt - 1))
 
     async def _apply_once(
         self, event: EventBase, handler: Handler, record: ConsumerRecord[bytes, bytes]
