@@ -38,6 +38,7 @@ from helpdesk_sla_tracker.calendars.business_time import (
 from helpdesk_sla_tracker.cli import migrate
 from helpdesk_sla_tracker.config import Settings
 from helpdesk_sla_tracker.main import create_app
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from bench.machine import describe
@@ -134,12 +135,23 @@ async def breach_delay(url: str, open_clocks: int, burst: int, seconds: float) -
         )
         await conn.execute(text("ANALYZE sla.clock"))
     stop = asyncio.Event()
+    # No ticket-api: the breached tickets' SLA states are stamped in the breach's
+    # transaction (measured) and their write-back finds nobody listening (refused at once).
+    http = ticket_api_session(f"http://127.0.0.1:{free_port()}")
     scanner = asyncio.create_task(
-        scan_until_stopped(make_session_factory(engine), Topics("bench."), SystemClock(), stop, 1.0)
+        scan_until_stopped(
+            make_session_factory(engine),
+            Topics("bench."),
+            TicketApiClient(http, "bench"),
+            SystemClock(),
+            stop,
+            1.0,
+        )
     )
     await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + seconds)
     stop.set()
     await scanner
+    await http.close()
     async with engine.connect() as conn:
         delays = [
             row[0]

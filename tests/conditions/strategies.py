@@ -165,6 +165,8 @@ def ticket_rows(draw: st.DrawFn, d: Directory) -> tuple[dict[str, Any], dict[str
         "agent_id": draw(_maybe(st.sampled_from(d.agents))),
         "customer_id": draw(_maybe(st.sampled_from(d.customers))),
         "sla_level": draw(_maybe(st.sampled_from(SLA_LEVELS))),
+        "sla_due_at": draw(_maybe(instants())),
+        "sla_late": draw(st.booleans()),
         "tags": draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=3)),
         "custom_fields": draw(custom_values()),
         "referrer_url": draw(_maybe(st.sampled_from(["", "https://Example.com/Preise?a=100%"]))),

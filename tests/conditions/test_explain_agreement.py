@@ -92,6 +92,8 @@ def _change_values(field: str) -> st.SearchStrategy[Any]:
         return st.none() | st.sampled_from([str(i) for i in pool])
     if spec.type == "tags":
         return st.lists(st.sampled_from(TAGS), unique=True, max_size=3)
+    if spec.type == "bool":
+        return st.booleans()
     assert spec.type == "date"
     return st.none() | instants().map(lambda i: i.isoformat())
 
@@ -272,6 +274,8 @@ def ticket_row(customer_id: uuid.UUID | None) -> dict[str, Any]:
         "agent_id": None,
         "customer_id": customer_id,
         "sla_level": None,
+        "sla_due_at": None,
+        "sla_late": False,
         "tags": [],
         "custom_fields": {},
         "referrer_url": None,

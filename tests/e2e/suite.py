@@ -219,10 +219,14 @@ class Suite:
             )
         )
 
-    def sla_tracker(self, port: int, ticket_api_port: int) -> ServiceProcess:
+    def sla_tracker(
+        self, port: int, ticket_api_port: int, *, scan_ahead_of_now: bool = False
+    ) -> ServiceProcess:
         env = self.base_env() | {
             "SLA_TRACKER_PORT": str(port),
             "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            # POST /v1/scan may fire what falls due later: tests skip the wait for a target.
+            "SLA_TRACKER_UNSAFE_SCAN_AHEAD_OF_NOW": str(scan_ahead_of_now).lower(),
         }
         return self._add(
             ServiceProcess(
@@ -245,12 +249,13 @@ class Suite:
             )
         )
 
-    def sla_scanner(self, name: str = "sla-scanner") -> ServiceProcess:
+    def sla_scanner(self, ticket_api_port: int, name: str = "sla-scanner") -> ServiceProcess:
+        env = self.base_env() | {"HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}"}
         return self._add(
             ServiceProcess(
                 name,
                 [str(BIN / "helpdesk-sla-tracker"), "scanner"],
-                self.base_env(),
+                env,
                 self.log_dir / f"{name}.log",
             )
         )

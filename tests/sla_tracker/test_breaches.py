@@ -9,11 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from helpdesk_events import ManualClock, Topics
+from helpdesk_devstack.broker import LocalBroker
+from helpdesk_events import ConsumerRunner, EventProducer, ManualClock, OutboxRelay, Topics
+from helpdesk_rule_engine.models import CONSUMER as RULE_CONSUMER
 from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_sla_tracker.breaches.scan import _claim, scan
+from helpdesk_sla_tracker.main import create_app as create_sla_tracker
+from helpdesk_sla_tracker.models import OUTBOX
 from sqlalchemy import text
 
+from tests.conftest import admin_client
 from tests.rule_engine.conftest import make_rule
 from tests.sla_tracker.conftest import Tracker
 from tests.sla_tracker.test_clocks import BERLIN, berlin, new_ticket, pre_sales, set_status
@@ -117,6 +122,31 @@ async def test_a_scan_cannot_run_ahead_of_now(sla: httpx.AsyncClient, clock: Man
     assert response.json()["error"]["details"][0]["field"] == "at"
 
 
+async def test_end_to_end_tests_may_scan_ahead_of_now(
+    sla_app: Any,
+    client: httpx.AsyncClient,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+) -> None:
+    """SLA_TRACKER_UNSAFE_SCAN_AHEAD_OF_NOW lets a scan fire what falls due later (the
+    end-to-end test's way past a real minute); the default refuses it (above)."""
+    ticket_id = await new_ticket(client, pre_sales)
+    await tracker.drain()
+    settings = sla_app.state.settings.model_copy(update={"unsafe_scan_ahead_of_now": True})
+    ahead = create_sla_tracker(settings, clock=clock)
+    async with (
+        ahead.router.lifespan_context(ahead),
+        admin_client(ahead, "sla-tracker") as scanning_ahead,
+    ):
+        early = await run_scan(scanning_ahead, MONDAY_NOON - timedelta(seconds=1))
+        assert early["breached"] == 0
+        assert (await run_scan(scanning_ahead, MONDAY_NOON))["breached"] == 1
+    assert clock.now() < MONDAY_NOON
+    [breached] = await tracker.clocks(ticket_id)
+    assert datetime.fromisoformat(breached["breached_at"]) == MONDAY_NOON
+
+
 async def test_two_scanners_at_once_fire_each_breach_once(
     client: httpx.AsyncClient,
     pre_sales: dict[str, Any],
@@ -209,3 +239,83 @@ async def test_an_escalation_rule_raises_the_priority_of_a_breached_ticket(
         and entry["actor"]["kind"] == "rule"
         for entry in history
     )
+
+
+async def test_a_warning_rule_fires_on_sla_warning_through_the_broker(
+    sla: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    rules: httpx.AsyncClient,
+    engine: Any,
+    pre_sales: dict[str, Any],
+    tracker: Tracker,
+    clock: ManualClock,
+    topics: Topics,
+    database_url: str,
+    kafka_broker: LocalBroker,
+) -> None:
+    """The scan's sla.warning, published by the tracker's outbox relay on helpdesk.sla and
+    read back from the broker by the rule engine's consumer, sets off sla_warning rules
+    (and not sla_breached ones)."""
+    medium = {"any": [{"all": [{"field": "priority", "op": "is", "value": "medium"}]}]}
+    await make_rule(
+        rules,
+        trigger="sla_warning",
+        conditions=medium,
+        actions=[{"type": "change_priority", "priority": "high"}],
+    )
+    await make_rule(
+        rules,
+        trigger="sla_breached",
+        conditions={"every_ticket": True},
+        actions=[{"type": "add_tags", "tags": ["breached"]}],
+    )
+    level = {**pre_sales["level"], "warning_minutes": 30}
+    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
+    ticket_id = await new_ticket(client, pre_sales, priority="medium")
+    await tracker.drain()
+    await engine.drain()
+    clock.set(MONDAY_NOON - timedelta(minutes=30))
+    assert (await run_scan(sla))["warned"] == 1
+
+    db = make_engine(database_url, application_name="sla-relay-test", pool_size=2)
+    producer = EventProducer(kafka_broker.bootstrap_servers)
+    await producer.start()
+    try:
+        assert await OutboxRelay(db, OUTBOX, producer).publish_batch() == 1
+    finally:
+        await producer.stop()
+        await db.dispose()
+
+    rules_db = make_engine(database_url, application_name="rule-consumer-test", pool_size=2)
+    consumer = ConsumerRunner(
+        name=f"rule-engine-{topics.prefix}",
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        topics=[topics.sla],
+        handlers=engine.handler.handlers(),
+        session_factory=make_session_factory(rules_db),
+        tables=RULE_CONSUMER,
+        clock=clock,
+        max_attempts=1,
+        dedupe="handler",
+    )
+    await consumer.start()
+    stop = asyncio.Event()
+    consuming = asyncio.create_task(consumer.run(stop))
+
+    async def raised() -> dict[str, Any] | None:
+        ticket: dict[str, Any] = (await client.get(f"/v1/tickets/{ticket_id}")).json()
+        return ticket if ticket["priority"] == "high" else None
+
+    try:
+        # Waits for the broker's delivery, not for time to pass (the clock is manual).
+        async with asyncio.timeout(30):
+            while (ticket := await raised()) is None:
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await consuming
+        await consumer.stop()
+        await rules_db.dispose()
+    assert ticket["tags"] == []
+    history = (await client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
+    assert [h["actor"]["kind"] for h in history if h["field"] == "priority"] == ["rule"]

@@ -205,6 +205,28 @@ def test_a_calendar_closed_every_day_raises_instead_of_looping() -> None:
         add_business_minutes(datetime(2026, 1, 1, tzinfo=UTC), 1, calendar)
 
 
+@pytest.mark.parametrize(("closed_mondays", "reachable"), [(159, True), (160, False)])
+def test_the_search_gives_up_after_three_years_of_closed_weeks_in_a_row(
+    closed_mondays: int, reachable: bool
+) -> None:
+    """Open on Mondays only; after the first, ``closed_mondays`` are holidays. The search
+    looks through 3 * 53 = 159 closed weeks in a row — counted from the last week with open
+    time, not from the start — and finds the Monday after them; one more, and it gives up."""
+    first = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    calendar = business_calendar(
+        "UTC",
+        [OpeningInterval(0, 9 * 60, 17 * 60)],
+        holidays=[(first + timedelta(weeks=n)).date() for n in range(1, closed_mondays + 1)],
+    )
+    # The first Monday's eight hours, then one minute of the next open Monday.
+    if reachable:
+        due = add_business_minutes(first, 8 * 60 + 1, calendar)
+        assert due == first + timedelta(weeks=closed_mondays + 1, minutes=1)
+    else:
+        with pytest.raises(NoOpenTimeError):
+            add_business_minutes(first, 8 * 60 + 1, calendar)
+
+
 def test_public_holidays_of_a_country() -> None:
     found = public_holidays("de", [2026], subdivision="BY")
     assert (date(2026, 12, 25), "Christmas Day") in [(h.day, h.name) for h in found]

@@ -125,6 +125,9 @@ FIELDS: dict[str, FieldSpec] = dict(
         _field("priority", "enum", values=PRIORITIES, change_key="priority"),
         _field("channel", "enum", values=CHANNELS, change_key="channel"),
         _field("sla_level", "enum", change_key="sla_level"),
+        # The SLA state the sla-tracker writes back to the ticket.
+        _field("sla_due_at", "date", change_key="sla_due_at"),
+        _field("sla_late", "bool", change_key="sla_late"),
         _field("referrer_url", "text", change_key="referrer_url"),
         _field("created_at", "date"),
         _field("updated_at", "date"),

@@ -65,6 +65,7 @@ _DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _NULLABLE_COLUMNS = frozenset(
     {
         "sla_level",
+        "sla_due_at",
         "referrer_url",
         "department_id",
         "agent_id",

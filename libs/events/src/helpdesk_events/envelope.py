@@ -81,6 +81,11 @@ class TicketSnapshot(_Frozen):
     customer_email: str | None = None
     customer_group_ids: list[uuid.UUID] = []
     sla_level: str | None = None
+    # Written back by the sla-tracker: when the ticket's running response clock is due
+    # (None: none running) and whether its SLA is missed (its latest clock breached or
+    # answered late).
+    sla_due_at: datetime | None = None
+    sla_late: bool = False
     tags: list[str] = []
     custom_fields: dict[str, Any] = {}
     referrer_url: str | None = None
@@ -229,7 +234,7 @@ class ChatMissed(EventBase):
 class SlaWarning(TicketEventBase):
     """A ticket's response is due soon: its level's warning threshold (business minutes
     before the due date) has passed (topic ``helpdesk.sla``, keyed by ticket). Published by
-    the sla-tracker, at most once per clock."""
+    the sla-tracker, at most once per clock; sets off the rule trigger ``sla_warning``."""
 
     type: Literal["sla.warning"] = "sla.warning"
     sla: SlaTarget

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SettableStatus = Literal[
     "open", "answered", "resolved", "postponed", "spam", "chatting", "calling", "new", "deleted"
@@ -59,6 +59,21 @@ class SetPriorityAction(_Action):
 class SetSlaLevelAction(_Action):
     type: Literal["set_sla_level"]
     sla_level: SlaLevel | None
+
+
+class SetSlaStateAction(_Action):
+    """The ticket's SLA state as the sla-tracker computed it: when its running response
+    clock is due (None: no clock running) and whether its SLA is missed.
+
+    The sla-tracker's own bookkeeping, refused from any other actor; rules change the level,
+    never this. ``stamp`` counts the tracker's states of the ticket up: a state with a stamp
+    not above the ticket's is older than what the ticket shows and changes nothing, so a
+    delayed retry cannot undo a newer state."""
+
+    type: Literal["set_sla_state"]
+    due_at: AwareDatetime | None
+    late: bool
+    stamp: int = Field(ge=1)
 
 
 class SetSubjectAction(_Action):
@@ -123,6 +138,7 @@ Action = Annotated[
     | ResolveAction
     | SetPriorityAction
     | SetSlaLevelAction
+    | SetSlaStateAction
     | SetSubjectAction
     | AddTagsAction
     | RemoveTagsAction

@@ -3,7 +3,8 @@
 ``serve`` runs the admin API; ``worker`` consumes ``helpdesk.tickets``, keeps the tickets'
 response clocks and publishes this service's outbox (``sla.warning``, ``sla.breached``) to
 ``helpdesk.sla``; ``scanner`` fires warnings and breaches as they fall due (several may run:
-each clock fires once). Scale workers up to the topic's partition count.
+each clock fires once) and writes the tickets' SLA states back to ticket-api. Scale workers
+up to the topic's partition count.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from helpdesk_events import SystemClock, Topics
 from helpdesk_service.cli import ServiceCli
 from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_service.worker import Worker, WorkerPlan, WorkerResources
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from .breaches.scan import scan_until_stopped
 from .config import Settings
@@ -30,15 +32,18 @@ async def run_scanner(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(
         settings.database_url, application_name="sla-tracker-scanner", pool_size=2, max_overflow=0
     )
+    http = ticket_api_session(settings.ticket_api_url)
     try:
         await scan_until_stopped(
             make_session_factory(engine),
             Topics(settings.topic_prefix),
+            TicketApiClient(http, settings.service_key or ""),
             SystemClock(),
             stop,
             settings.scan_interval_seconds,
         )
     finally:
+        await http.close()
         await engine.dispose()
 
 

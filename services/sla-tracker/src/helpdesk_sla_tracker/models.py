@@ -12,6 +12,7 @@ from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -162,10 +163,26 @@ class Clock(Base):
 
 class TicketState(Base):
     """The newest ticket snapshot seen, which sla.warning and sla.breached carry (rules
-    evaluate their conditions on it)."""
+    evaluate their conditions on it), and the ticket's SLA state as its clocks make it,
+    to be written back to ticket-api (clocks/ticket_sla.py)."""
 
     __tablename__ = "ticket_state"
+    __table_args__ = (
+        # The states still to write back (migration 0005).
+        Index(
+            "ix_ticket_state_sla_unwritten",
+            "ticket_id",
+            postgresql_where=text("sla_stamp > sla_written_stamp"),
+        ),
+    )
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The running clock's due instant (None: none running) and whether the SLA is missed.
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_late: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Counts the ticket's SLA states up; ticket-api keeps the stamp of the state it shows
+    # and ignores older ones. ``sla_written_stamp``: the last one ticket-api has answered.
+    sla_stamp: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sla_written_stamp: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

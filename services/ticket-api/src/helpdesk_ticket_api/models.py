@@ -172,6 +172,8 @@ class Ticket(Base):
         Index("ix_ticket_tags", "tags", postgresql_using="gin"),
         # Migration 0002: for condition searches and time rules.
         *(Index(f"ix_ticket_{column}", column) for column in SEARCHED_TIMES),
+        # Migration 0005: "SLA due within 30 minutes" in rules' searches.
+        Index("ix_ticket_sla_due_at", "sla_due_at"),
         Index(
             "ix_ticket_subject_folded_trgm",
             literal_column(FOLDED_SUBJECT).label("folded_subject"),
@@ -199,6 +201,12 @@ class Ticket(Base):
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agent.id"))
     customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id"))
     sla_level: Mapped[str | None] = mapped_column(String(100))
+    # The SLA state the sla-tracker writes back (set_sla_state): when the running response
+    # clock is due, whether the SLA is missed, and the stamp of that state (a write-back
+    # with a stamp not above it is stale and changes nothing). Migration 0005.
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_late: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    sla_stamp: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), server_default=text("'{}'"))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     referrer_url: Mapped[str | None] = mapped_column(String(2000))

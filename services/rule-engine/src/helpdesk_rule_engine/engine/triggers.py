@@ -17,6 +17,7 @@ Trigger = Literal[
     "tags_changed",
     "customer_replied",
     "agent_replied",
+    "sla_warning",
     "sla_breached",
 ]
 
@@ -25,6 +26,7 @@ _BY_TYPE = {
     "ticket.transferred": "ticket_transferred",
     "ticket.rated": "agent_rated",
     "ticket.tags_changed": "tags_changed",
+    "sla.warning": "sla_warning",
     "sla.breached": "sla_breached",
 }
 

@@ -181,6 +181,7 @@ class RuleEngine:
             "ticket.status_changed",
             "ticket.transferred",
             "ticket.rated",
+            "sla.warning",
             "sla.breached",
             "ticket.tags_changed",
             "message.added",

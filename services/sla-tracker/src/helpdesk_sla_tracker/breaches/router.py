@@ -25,12 +25,13 @@ class ScanIn(BaseModel):
 
 @router.post("/scan")
 async def run_scan(data: ScanIn, request: Request, _: Principal = AdminOnly) -> JsonResponse:
-    """Scan as of ``at`` (default: now; never later, which would fire breaches early).
-    Warnings and breaches still fire once per clock."""
+    """Scan as of ``at`` (default: now; never later, which would fire breaches early,
+    unless the unsafe_scan_ahead_of_now setting allows it for end-to-end tests). Warnings
+    and breaches still fire once per clock."""
     state = request.app.state
     now: datetime = state.clock.now()
     at = data.at or now
-    if at > now:
+    if at > now and not state.settings.unsafe_scan_ahead_of_now:
         raise Unprocessable(
             f"at: {at.isoformat()} is later than now ({now.isoformat()})",
             details=[{"field": "at", "message": "later than now", "type": "value_error"}],

@@ -28,9 +28,11 @@ from helpdesk_events import (
     Topics,
     add_to_outbox,
 )
+from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..clocks.ticket_sla import note_ticket_states, write_back_ticket_states
 from ..models import OUTBOX
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,9 @@ async def _claim(
     )
     events = [_event(kind, row, snapshots[row.ticket_id]) for row in rows]
     await add_to_outbox(session, OUTBOX, topics.sla, events)
+    if kind == "breach":
+        # A breached ticket is late: its state goes back to ticket-api.
+        await note_ticket_states(session, snapshots.keys())
     return len(rows)
 
 
@@ -127,18 +132,21 @@ async def scan(
 async def scan_until_stopped(
     sessions: async_sessionmaker[AsyncSession],
     topics: Topics,
+    ticket_api: TicketApiClient,
     clock: Clock,
     stop: asyncio.Event,
     interval: float,
 ) -> None:
-    """The scanner's loop: a scan every ``interval`` seconds until ``stop`` is set."""
+    """The scanner's loop until ``stop`` is set: every ``interval`` seconds a scan, then
+    the tickets' SLA states not yet written back to ticket-api (clocks/ticket_sla.py)."""
     while not stop.is_set():
         try:
             result = await scan(sessions, topics, clock.now())
             if result.warned or result.breached:
                 log.info("scan: %d warnings, %d breaches", result.warned, result.breached)
+            await write_back_ticket_states(sessions, ticket_api)
         except Exception:
-            # The database may be restarting; the next scan picks up what this one missed.
+            # The database may be restarting; the next round picks up what this one missed.
             log.exception("scan failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)

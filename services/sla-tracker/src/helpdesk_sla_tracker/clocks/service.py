@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Clock
 from .levels import ResolvedLevel, resolve_level
+from .ticket_sla import note_ticket_states
 from .timing import Pause, due_at, elapsed_minutes
 
 # Statuses in which the ticket waits on the customer, and those that end the work on it.
@@ -200,6 +201,7 @@ async def recompute_open_clocks(
     """After a level or calendar edit: every open clock on those levels moves to their
     current versions. Closed clocks keep what they were measured with."""
     count = 0
+    tickets: set[uuid.UUID] = set()
     for name in level_names:
         level = await resolve_level(session, name)
         if level is None:
@@ -211,8 +213,10 @@ async def recompute_open_clocks(
         )
         for clock in clocks:
             change_level(clock, level, now, reason)
+            tickets.add(clock.ticket_id)
             count += 1
     await session.flush()
+    await note_ticket_states(session, tickets)
     return count
 
 

@@ -31,6 +31,7 @@ from ..clocks.service import (
     start_clock,
     target_kind,
 )
+from ..clocks.ticket_sla import note_ticket_states
 from ..models import TicketState
 
 
@@ -140,9 +141,13 @@ async def _nothing_else(event: TicketEventBase, ctx: HandlerContext) -> None:
 
 
 def _with_snapshot(handler: Handler) -> Handler:
+    """Every event's snapshot is kept, and what its handler did to the clocks stamps the
+    ticket's SLA state for the write-back."""
+
     async def handle(event: TicketEventBase, ctx: HandlerContext) -> None:
         await remember_snapshot(event, ctx)
         await handler(event, ctx)
+        await note_ticket_states(ctx.session, [event.ticket_id])
 
     return handle
 

@@ -160,6 +160,18 @@ class TicketEditor:
         self._ensure_editable()
         self._set("sla_level", level)
 
+    def set_sla_state(self, due_at: datetime | None, late: bool, stamp: int) -> None:
+        """The SLA state the sla-tracker computed. Its bookkeeping follows the ticket
+        through deletion too (a deleted ticket's clock stops), so no editability check;
+        a stamp not above the ticket's is a stale state and changes nothing."""
+        if self.origin.actor.kind != "sla_tracker":
+            raise Unprocessable("the SLA state is the sla-tracker's to set; set sla_level instead")
+        if stamp <= self.ticket.sla_stamp:
+            return
+        self._set("sla_due_at", due_at)
+        self._set("sla_late", late)
+        self._set("sla_stamp", stamp)
+
     def set_referrer_url(self, url: str | None) -> None:
         self._ensure_editable()
         self._set("referrer_url", url)

@@ -44,7 +44,7 @@ _CATEGORY: dict[str, type[TicketEventBase]] = {
 # What deleting or restoring a ticket changes: announced by ticket.deleted / ticket.restored.
 _LIFECYCLE_FIELDS = frozenset({"status", "status_changed_at", "deleted_at"})
 # Bookkeeping columns whose changes are not news on their own.
-_INTERNAL_FIELDS = frozenset({"status_changed_at", "last_message_id", "message_count"})
+_INTERNAL_FIELDS = frozenset({"status_changed_at", "last_message_id", "message_count", "sla_stamp"})
 _MESSAGE_FIELDS = frozenset(
     {
         "last_message_at",

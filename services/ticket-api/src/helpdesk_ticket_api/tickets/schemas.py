@@ -30,6 +30,7 @@ from helpdesk_ticket_client.actions import RestoreAction as RestoreAction
 from helpdesk_ticket_client.actions import SetCustomFieldsAction as SetCustomFieldsAction
 from helpdesk_ticket_client.actions import SetPriorityAction as SetPriorityAction
 from helpdesk_ticket_client.actions import SetSlaLevelAction as SetSlaLevelAction
+from helpdesk_ticket_client.actions import SetSlaStateAction as SetSlaStateAction
 from helpdesk_ticket_client.actions import SetStatusAction as SetStatusAction
 from helpdesk_ticket_client.actions import SetSubjectAction as SetSubjectAction
 from helpdesk_ticket_client.actions import SettableStatus as SettableStatus

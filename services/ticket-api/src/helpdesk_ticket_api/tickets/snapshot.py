@@ -96,6 +96,8 @@ def ticket_snapshot(ticket: Ticket, ctx: SnapshotContext) -> TicketSnapshot:
         customer_email=ctx.customer_email,
         customer_group_ids=sorted(ctx.customer_group_ids or []),
         sla_level=ticket.sla_level,
+        sla_due_at=ticket.sla_due_at,
+        sla_late=ticket.sla_late,
         tags=list(ticket.tags or []),
         custom_fields=dict(ticket.custom_fields or {}),
         referrer_url=ticket.referrer_url,

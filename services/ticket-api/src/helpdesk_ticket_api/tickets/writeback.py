@@ -159,6 +159,8 @@ async def apply_action(editor: TicketEditor, action: Any) -> None:
             editor.set_priority(action.priority)
         case s.SetSlaLevelAction():
             editor.set_sla_level(action.sla_level)
+        case s.SetSlaStateAction():
+            editor.set_sla_state(action.due_at, action.late, action.stamp)
         case s.SetSubjectAction():
             editor.set_subject(action.subject)
         case s.AddTagsAction():
