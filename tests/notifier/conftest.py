@@ -16,14 +16,16 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from helpdesk_events import ManualClock, OutboundRequest
+from helpdesk_events import ConsumerRunner, ManualClock, OutboundRequest
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.delivery.http import HttpSender
 from helpdesk_notifier.delivery.mail import MailSender, SmtpSettings
 from helpdesk_notifier.delivery.ssrf import parse_networks
 from helpdesk_notifier.delivery.store import store_request
+from helpdesk_notifier.handlers.tickets import handlers as ticket_handlers
 from helpdesk_notifier.main import create_app
+from helpdesk_notifier.models import CONSUMER
 from helpdesk_service.db import make_engine, make_session_factory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +41,7 @@ from tests.rule_engine.conftest import (  # noqa: F401 - fixtures
     rules,
     ticket_api_url,
 )
+from tests.rule_engine.pump import Pump
 
 LOOPBACK = parse_networks("127.0.0.0/8")
 
@@ -75,6 +78,29 @@ async def notifier(notifier_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The notifier's admin API, with the admin key."""
     async with admin_client(notifier_app, "notifier") as client:
         yield client
+
+
+@pytest.fixture
+async def ticket_events(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Callable[..., Any]]:
+    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
+    runner = ConsumerRunner(
+        name="notifier",
+        bootstrap_servers="127.0.0.1:1",
+        topics=["helpdesk.tickets"],
+        handlers=ticket_handlers(timedelta(hours=1)),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    pump = Pump(db, runner)
+
+    async def deliver() -> None:
+        for topic, key, value in await pump.take_outbox("tickets"):
+            await pump.deliver(topic, key, value)
+
+    yield deliver
+    await runner.release_connections()
 
 
 @pytest.fixture

@@ -26,29 +26,6 @@ from tests.rule_engine.pump import Pump
 
 
 @pytest.fixture
-async def ticket_events(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Callable[..., Any]]:
-    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
-    runner = ConsumerRunner(
-        name="notifier",
-        bootstrap_servers="127.0.0.1:1",
-        topics=["helpdesk.tickets"],
-        handlers=handlers(timedelta(hours=1)),
-        session_factory=make_session_factory(db),
-        tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-    )
-    pump = Pump(db, runner)
-
-    async def deliver() -> None:
-        for topic, key, value in await pump.take_outbox("tickets"):
-            await pump.deliver(topic, key, value)
-
-    yield deliver
-    await runner.release_connections()
-
-
-@pytest.fixture
 async def notifier_for(
     database_url: str, ticket_api_url: str, clock: ManualClock
 ) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:

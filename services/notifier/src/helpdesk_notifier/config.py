@@ -38,6 +38,9 @@ class Settings(WorkerSettings):
     # The mobile push provider's webhook: agents who turn push on are sent there (a signed
     # delivery with agent, kind, ticket and title). Unset: no push.
     push_webhook_url: str | None = None
+    # An open in-app stream sends a comment line after this long without an event, so
+    # proxies and load balancers do not close it as idle.
+    stream_heartbeat_seconds: float = Field(default=15, gt=0)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None

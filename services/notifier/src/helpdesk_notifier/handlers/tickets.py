@@ -1,6 +1,7 @@
 """Ticket and SLA events (topics ``helpdesk.tickets``, ``helpdesk.sla``): the agent
 notifications they make, stored in the event's transaction for the agents whose
-preferences let them through — in the app, and to Slack and the push provider as
+preferences let them through — in the app (announced to the agents' open streams when
+the transaction commits), and to Slack and the push provider as
 deliveries (the consumer dedupes by event; the unique (event, agent, kind) and the
 deliveries' dedupe keys cover a replay). Events older than ``max_age`` make none: a
 notifier deployed on a running suite starts from the oldest retained event and must not
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from ..agents.kinds import DEFAULTS, AgentNotice, Channel, notices_for
+from ..agents.stream import announce
 from ..delivery.store import store_request
 from ..models import AgentChannel, AgentNotification, AgentPreference
 
@@ -46,7 +48,7 @@ async def on_ticket_event(
 
     in_app = [n for n in notices if wants(n, "in_app")]
     if in_app:
-        await session.execute(
+        stored = await session.scalars(
             insert(AgentNotification)
             .values(
                 [
@@ -62,7 +64,9 @@ async def on_ticket_event(
                 ]
             )
             .on_conflict_do_nothing()
+            .returning(AgentNotification.agent_id)
         )
+        await announce(session, set(stored))
     to_slack = [n for n in notices if wants(n, "slack")]
     if to_slack:
         webhooks = {
