@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from helpdesk_events import ConsumerRunner, ManualClock, OutboundRequest
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
@@ -27,10 +30,11 @@ from helpdesk_notifier.handlers.tickets import handlers as ticket_handlers
 from helpdesk_notifier.main import create_app
 from helpdesk_notifier.models import CONSUMER
 from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY, admin_client
+from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
 
 # The rule engine with ticket-api, for the tests of the contract between the two.
 from tests.rule_engine.conftest import (  # noqa: F401 - fixtures
@@ -81,13 +85,23 @@ async def notifier(notifier_app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def ticket_events(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Callable[..., Any]]:
+async def ticket_api(ticket_api_url: str) -> AsyncIterator[TicketApiClient]:  # noqa: F811
+    """ticket-api as the notifier's worker reaches it, with the service key."""
+    session = ticket_api_session(ticket_api_url)
+    yield TicketApiClient(session, SERVICE_KEY)
+    await session.close()
+
+
+@pytest.fixture
+async def ticket_events(
+    db: AsyncEngine, clock: ManualClock, ticket_api: TicketApiClient
+) -> AsyncIterator[Callable[..., Any]]:
     """Deliver ticket-api's committed events to the notifier's ticket handlers."""
     runner = ConsumerRunner(
         name="notifier",
         bootstrap_servers="127.0.0.1:1",
         topics=["helpdesk.tickets"],
-        handlers=ticket_handlers(timedelta(hours=1)),
+        handlers=ticket_handlers(ticket_api, timedelta(hours=1)),
         session_factory=make_session_factory(db),
         tables=CONSUMER,
         clock=clock,
@@ -184,6 +198,32 @@ def smtp_port() -> int:
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives; ``refuse`` makes it answer with
+    that SMTP reply to DATA instead."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Envelope, Message]] = []
+        self.refuse: str | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refuse is not None:
+            return self.refuse
+        assert isinstance(envelope.content, bytes)
+        self.messages.append((envelope, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+async def mailbox(smtp_port: int) -> AsyncIterator[Mailbox]:
+    box = Mailbox()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(box), "127.0.0.1", smtp_port)
+    yield box
+    server.close()
+    await server.wait_closed()
 
 
 EngineFactory = Callable[..., DeliveryEngine]

@@ -130,6 +130,23 @@ class TicketApiClient:
         """The agent (departments, availability per channel), or None if there is none."""
         return await self._get_record(f"v1/agents/{agent_id}", "agent")
 
+    async def department_agents(self, department_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The active agents of the department (every page), each as ``get_agent`` gives it."""
+        what = f"listing the agents of department {department_id}"
+        params = {"department_id": str(department_id), "active": "true", "limit": "500"}
+        agents: list[dict[str, Any]] = []
+        while True:
+            status, content = await self._request(
+                "GET", "v1/agents", what, params=params, headers=self._headers
+            )
+            if status != 200:
+                raise TicketApiError(f"{what}: ticket-api answered {status}")
+            page = orjson.loads(content)
+            agents += page["items"]
+            if not page.get("next_cursor"):
+                return agents
+            params["cursor"] = page["next_cursor"]
+
     async def _get_record(self, path: str, what: str) -> dict[str, Any] | None:
         status, content = await self._request("GET", path, f"reading {what}", headers=self._headers)
         if status == 404:

@@ -33,7 +33,8 @@ def plan_worker(resources: WorkerResources) -> WorkerPlan:
     max_age = timedelta(hours=settings.agent_notice_max_age_hours)
     return WorkerPlan(
         topics=[topics.notifications, topics.tickets, topics.sla],
-        handlers=notification_handlers() | ticket_handlers(max_age, settings.push_webhook_url),
+        handlers=notification_handlers()
+        | ticket_handlers(resources.ticket_api, max_age, settings.push_webhook_url),
     )
 
 
