@@ -1,7 +1,8 @@
 """Which agents an event concerns, and how (pure functions, no I/O).
 
 A ticket event names the agent of kinds about "my ticket" (assigned to me, customer
-replied, reopened, SLA breached); for the department-wide kinds (a new ticket in my
+replied, reopened, SLA warning and breach, a new chat message), the router's missed chat
+the agents it offered the chat to; for the department-wide kinds (a new ticket in my
 department, a ticket in my department reopened) it names the department, and the handler
 asks ticket-api for its agents."""
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Literal
 
 from helpdesk_events import (
+    ChatMissed,
     EventBase,
     MessageAdded,
     SlaBreached,
+    SlaWarning,
     TicketCreated,
     TicketSnapshot,
     TicketStatusChanged,
@@ -29,6 +33,9 @@ Kind = Literal[
     "sla_breached",
     "department_new",
     "department_reopened",
+    "sla_warning",
+    "chat_message",
+    "chat_missed",
 ]
 Channel = Literal["in_app", "email", "slack", "push"]
 KINDS: tuple[Kind, ...] = (
@@ -38,6 +45,9 @@ KINDS: tuple[Kind, ...] = (
     "sla_breached",
     "department_new",
     "department_reopened",
+    "sla_warning",
+    "chat_message",
+    "chat_missed",
 )
 CHANNELS: tuple[Channel, ...] = ("in_app", "email", "slack", "push")
 # A new agent gets every kind in the app, and nothing by e-mail, in Slack (it also needs
@@ -100,6 +110,8 @@ def notices_for(event: EventBase) -> list[Notice]:
             agent = event.ticket.agent_id
             if agent is None or event.message.author_kind != "customer":
                 return []
+            if event.ticket.channel == "chat":
+                return [_notice(agent, "chat_message", event.ticket, "new chat message")]
             return [_notice(agent, "customer_replied", event.ticket, "the customer replied")]
         case TicketStatusChanged():
             agent = event.ticket.agent_id
@@ -116,6 +128,19 @@ def notices_for(event: EventBase) -> list[Notice]:
             if agent is None:
                 return []
             return [_notice(agent, "sla_breached", event.ticket, "SLA breached")]
+        case SlaWarning():
+            agent = event.ticket.agent_id
+            if agent is None:
+                return []
+            target = event.sla.target.replace("_", " ")
+            return [_notice(agent, "sla_warning", event.ticket, f"{target} due soon")]
+        case ChatMissed():
+            # The event carries no ticket snapshot: the title says when it rang.
+            title = f"missed chat, offered at {event.offered_at.astimezone(UTC):%H:%M} UTC"
+            return [
+                AgentNotice(agent, "chat_missed", event.ticket_id, title)
+                for agent in dict.fromkeys(event.offered_to)
+            ]
     return []
 
 

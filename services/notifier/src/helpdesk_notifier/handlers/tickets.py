@@ -221,5 +221,7 @@ def handlers(
         "ticket.status_changed",
         "message.added",
         "sla.breached",
+        "sla.warning",
+        "chat.missed",
     )
     return dict.fromkeys(types, handle)
