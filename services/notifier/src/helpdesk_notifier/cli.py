@@ -24,6 +24,7 @@ from .delivery.mail import MailSender, SmtpSettings
 from .handlers.notifications import handlers as notification_handlers
 from .handlers.tickets import handlers as ticket_handlers
 from .models import CONSUMER
+from .retention import expiries
 
 
 def plan_worker(resources: WorkerResources) -> WorkerPlan:
@@ -35,6 +36,11 @@ def plan_worker(resources: WorkerResources) -> WorkerPlan:
         topics=[topics.notifications, topics.tickets, topics.sla],
         handlers=notification_handlers()
         | ticket_handlers(resources.ticket_api, max_age, settings.push_webhook_url),
+        expiries=expiries(
+            deliveries_days=settings.delivery_retention_days,
+            notifications_days=settings.notification_retention_days,
+            dedupe_days=settings.dedupe_retention_days,
+        ),
     )
 
 

@@ -41,6 +41,10 @@ class Settings(WorkerSettings):
     # An open in-app stream sends a comment line after this long without an event, so
     # proxies and load balancers do not close it as idle.
     stream_heartbeat_seconds: float = Field(default=15, gt=0)
+    # Retention (see retention.py); 0 keeps for ever.
+    delivery_retention_days: float = Field(default=30, ge=0)
+    notification_retention_days: float = Field(default=90, ge=0)
+    dedupe_retention_days: float = Field(default=30, ge=0)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None
