@@ -23,8 +23,8 @@ class Settings(WorkerSettings):
     allowed_networks: Annotated[tuple[Network, ...], NoDecode] = ()
     # One HTTP attempt, connect to last byte.
     webhook_timeout_seconds: float = Field(default=10, gt=0)
-    # Attempts in flight to one endpoint (per worker process): a slow endpoint holds only
-    # its own slots.
+    # Attempts in flight to one endpoint, all worker processes together: a slow endpoint
+    # holds only its own slots.
     endpoint_concurrency: int = Field(default=4, ge=1, le=100)
     # Attempts in flight in one worker process, all endpoints together.
     max_deliveries_in_flight: int = Field(default=64, ge=1, le=1000)

@@ -64,6 +64,12 @@ class Delivery(Base):
             "next_attempt_at",
             postgresql_where=text("state = 'pending'"),
         ),
+        # The claim counts attempts in flight per endpoint: the leased deliveries, few.
+        Index(
+            "ix_delivery_leased",
+            "endpoint_id",
+            postgresql_where=text("lease_until IS NOT NULL"),
+        ),
         # For retention: finished deliveries by age (rows are updated, so not BRIN).
         Index(
             "ix_delivery_finished_at",

@@ -1,4 +1,5 @@
-"""retention: indexes on the time columns the worker prunes by
+"""indexes: on the time columns the worker prunes by, and on leased deliveries (the claim
+counts attempts in flight per endpoint across workers)
 
 Revision ID: 0004
 Revises: 0003
@@ -17,6 +18,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_delivery_leased",
+        "delivery",
+        ["endpoint_id"],
+        schema="notify",
+        postgresql_where=sa.text("lease_until IS NOT NULL"),
+    )
     op.create_index(
         "ix_delivery_finished_at",
         "delivery",
@@ -46,3 +54,4 @@ def downgrade() -> None:
         "ix_agent_notification_created_at", table_name="agent_notification", schema="notify"
     )
     op.drop_index("ix_delivery_finished_at", table_name="delivery", schema="notify")
+    op.drop_index("ix_delivery_leased", table_name="delivery", schema="notify")
