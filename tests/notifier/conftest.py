@@ -71,6 +71,42 @@ def notifier_settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def agent_auth_settings(database_url: str, ticket_api_url: str) -> Settings:  # noqa: F811
+    """The notifier checking callers' keys with ticket-api (agents' keys too)."""
+    return Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        ticket_api_url=ticket_api_url,
+        allowed_networks=LOOPBACK,
+        db_pool_size=3,
+        db_max_overflow=3,
+    )
+
+
+@pytest.fixture
+async def notifier_for(
+    agent_auth_settings: Settings, clock: ManualClock
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """Clients of the notifier API with a given key (checked by ticket-api)."""
+    application = create_app(agent_auth_settings, clock=clock)
+    clients: list[httpx.AsyncClient] = []
+    async with application.router.lifespan_context(application):
+
+        def build(key: str) -> httpx.AsyncClient:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(application),
+                base_url="http://notifier",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            clients.append(client)
+            return client
+
+        yield build
+        for client in clients:
+            await client.aclose()
+
+
+@pytest.fixture
 async def notifier_app(notifier_settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
     application = create_app(notifier_settings, clock=clock)
     async with application.router.lifespan_context(application):

@@ -5,58 +5,22 @@ agent's preferences allow; an agent reads and marks only their own."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from helpdesk_events import ConsumerRunner, ManualClock
-from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.tickets import handlers
-from helpdesk_notifier.main import create_app
 from helpdesk_notifier.models import CONSUMER
 from helpdesk_service.db import make_session_factory
 from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_KEY
-from tests.notifier.conftest import LOOPBACK, Mailbox, Receiver
+from tests.notifier.conftest import Mailbox, Receiver
 from tests.rule_engine.pump import Pump
-
-
-@pytest.fixture
-async def notifier_for(
-    database_url: str, ticket_api_url: str, clock: ManualClock
-) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    """Clients of the notifier API with a given key (checked by ticket-api)."""
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            ticket_api_url=ticket_api_url,
-            allowed_networks=LOOPBACK,
-            db_pool_size=3,
-            db_max_overflow=3,
-        ),
-        clock=clock,
-    )
-    clients: list[httpx.AsyncClient] = []
-    async with application.router.lifespan_context(application):
-
-        def build(key: str) -> httpx.AsyncClient:
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(application),
-                base_url="http://notifier",
-                headers={"Authorization": f"Bearer {key}"},
-            )
-            clients.append(client)
-            return client
-
-        yield build
-        for client in clients:
-            await client.aclose()
 
 
 async def test_assignment_reply_and_preferences(

@@ -20,30 +20,19 @@ from helpdesk_notifier.config import Settings
 from helpdesk_notifier.main import create_app
 
 from tests.conftest import ADMIN_KEY
-from tests.notifier.conftest import LOOPBACK
 
 # Long enough to read events without heartbeats, short enough to see one in a test.
 HEARTBEAT_SECONDS = 0.5
 
 
 @pytest.fixture
-async def notifier_url(
-    database_url: str, ticket_api_url: str, clock: ManualClock
-) -> AsyncIterator[str]:
+async def notifier_url(agent_auth_settings: Settings, clock: ManualClock) -> AsyncIterator[str]:
     """The notifier's API (its lifespan included: the LISTEN connection) on a free loopback
     port, checking keys with ticket-api."""
-    application = create_app(
-        Settings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            ticket_api_url=ticket_api_url,
-            allowed_networks=LOOPBACK,
-            stream_heartbeat_seconds=HEARTBEAT_SECONDS,
-            db_pool_size=3,
-            db_max_overflow=3,
-        ),
-        clock=clock,
+    settings = agent_auth_settings.model_copy(
+        update={"stream_heartbeat_seconds": HEARTBEAT_SECONDS}
     )
+    application = create_app(settings, clock=clock)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(

@@ -12,7 +12,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Literal
+from typing import Literal, get_args
 
 from helpdesk_events import (
     ChatMissed,
@@ -38,18 +38,8 @@ Kind = Literal[
     "chat_missed",
 ]
 Channel = Literal["in_app", "email", "slack", "push"]
-KINDS: tuple[Kind, ...] = (
-    "assigned",
-    "customer_replied",
-    "reopened",
-    "sla_breached",
-    "department_new",
-    "department_reopened",
-    "sla_warning",
-    "chat_message",
-    "chat_missed",
-)
-CHANNELS: tuple[Channel, ...] = ("in_app", "email", "slack", "push")
+KINDS: tuple[Kind, ...] = get_args(Kind)
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 # A new agent gets every kind in the app, and nothing by e-mail, in Slack (it also needs
 # their incoming-webhook URL) or as mobile push until they turn it on.
 DEFAULTS: dict[tuple[Kind, Channel], bool] = {
