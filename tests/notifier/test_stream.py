@@ -18,6 +18,8 @@ import uvicorn
 from helpdesk_events import ManualClock
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.main import create_app
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_KEY
 
@@ -176,3 +178,40 @@ async def test_stream_is_the_agents_own(
         await ticket_events()
         assert (await alices.notification())["ticket_id"] == ticket["id"]
         assert await bobs.next() == {"comment": "heartbeat"}
+
+
+async def listener_pids(db: AsyncEngine) -> set[int]:
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'notifier-stream'"
+                " AND datname = current_database()"
+            )
+        )
+        return {row.pid for row in rows}
+
+
+async def test_stream_survives_the_listener_losing_its_connection(
+    api: Any,
+    client: httpx.AsyncClient,
+    ticket_events: Callable[..., Any],
+    notifier_url: str,
+    db: AsyncEngine,
+) -> None:
+    alice = await api.agent(name="Alice")
+    key = await api.agent_key(alice["id"])
+    async with open_stream(notifier_url, key) as stream:
+        [lost] = await listener_pids(db)
+        async with db.connect() as conn:
+            assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
+        # assigned while nobody listens: heard once the listener is back
+        ticket = await api.ticket()
+        await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
+        await ticket_events()
+        assert (await stream.notification())["ticket_id"] == ticket["id"]
+        assert lost not in await listener_pids(db)
+        # and live again after that
+        second = await api.ticket()
+        await client.post(f"/v1/tickets/{second['id']}/transfer", json={"agent_id": alice["id"]})
+        await ticket_events()
+        assert (await stream.notification())["ticket_id"] == second["id"]
