@@ -130,10 +130,16 @@ class TicketApiClient:
         """The agent (departments, availability per channel), or None if there is none."""
         return await self._get_record(f"v1/agents/{agent_id}", "agent")
 
-    async def department_agents(self, department_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def department_agents(
+        self, department_id: uuid.UUID, *, page_size: int = 500
+    ) -> list[dict[str, Any]]:
         """The active agents of the department (every page), each as ``get_agent`` gives it."""
         what = f"listing the agents of department {department_id}"
-        params = {"department_id": str(department_id), "active": "true", "limit": "500"}
+        params = {
+            "department_id": str(department_id),
+            "active": "true",
+            "limit": str(page_size),
+        }
         agents: list[dict[str, Any]] = []
         while True:
             status, content = await self._request(
