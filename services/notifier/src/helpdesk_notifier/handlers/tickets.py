@@ -17,7 +17,7 @@ from typing import Any
 
 from helpdesk_events import EventBase, HandlerContext, OutboundRequest
 from helpdesk_ticket_client import TicketApiClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,7 +63,6 @@ class AgentNotifications:
                 if choices.get((n.agent_id, n.kind, channel), DEFAULTS[(n.kind, channel)])
             ]
 
-        await _in_app(session, event, wanting("in_app"), ctx)
         await self._by_email(session, event, wanting("email"), records, ctx)
         await _to_slack(session, event, wanting("slack"), ctx)
         if self.push_url is not None:
@@ -83,6 +82,8 @@ class AgentNotifications:
                     },
                     ctx,
                 )
+        # Last: it takes the agents' ordering locks, held until the event's commit.
+        await _in_app(session, event, wanting("in_app"), ctx)
 
     async def _expand(
         self,
@@ -132,11 +133,23 @@ class AgentNotifications:
             )
 
 
+# An agent's stream reads their notifications by ascending id, so ids must become visible
+# in that order: two transactions could otherwise take ids 5 and 6 and commit 6 first, and
+# a stream that read 6 would never see 5. Per agent (in a fixed order, so no deadlock),
+# the id is taken only after the previous holder committed.
+_ORDER_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(agent, 0))"
+    " FROM unnest(CAST(:agents AS text[])) AS agent"
+)
+
+
 async def _in_app(
     session: AsyncSession, event: EventBase, notices: list[AgentNotice], ctx: HandlerContext
 ) -> None:
     if not notices:
         return
+    agents = sorted({str(n.agent_id) for n in notices})
+    await session.execute(_ORDER_LOCKS, {"agents": agents})
     stored = await session.scalars(
         insert(AgentNotification)
         .values(
