@@ -11,27 +11,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
-from helpdesk_events import ManualClock, OutboundRequest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from helpdesk_events import ConsumerRunner, ManualClock, OutboundRequest
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.delivery.http import HttpSender
 from helpdesk_notifier.delivery.mail import MailSender, SmtpSettings
 from helpdesk_notifier.delivery.ssrf import parse_networks
 from helpdesk_notifier.delivery.store import store_request
+from helpdesk_notifier.handlers.tickets import handlers as ticket_handlers
 from helpdesk_notifier.main import create_app
+from helpdesk_notifier.models import CONSUMER
 from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import admin_client, running, service_settings
+from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
 
 # The rule engine with ticket-api, for the tests of the contract between the two.
 from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules  # noqa: F401
+from tests.rule_engine.pump import Pump
 
 LOOPBACK = parse_networks("127.0.0.0/8")
 
@@ -55,6 +62,36 @@ def notifier_settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def agent_auth_settings(database_url: str, ticket_api_url: str) -> Settings:
+    """The notifier checking callers' keys with ticket-api (agents' keys too)."""
+    return service_settings(
+        Settings, database_url, ticket_api_url=ticket_api_url, allowed_networks=LOOPBACK
+    )
+
+
+@pytest.fixture
+async def notifier_for(
+    agent_auth_settings: Settings, clock: ManualClock
+) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """Clients of the notifier API with a given key (checked by ticket-api)."""
+    clients: list[httpx.AsyncClient] = []
+    async with running(create_app(agent_auth_settings, clock=clock)) as application:
+
+        def build(key: str) -> httpx.AsyncClient:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(application),
+                base_url="http://notifier",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            clients.append(client)
+            return client
+
+        yield build
+        for client in clients:
+            await client.aclose()
+
+
+@pytest.fixture
 async def notifier_app(notifier_settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
     async with running(create_app(notifier_settings, clock=clock)) as application:
         yield application
@@ -65,6 +102,39 @@ async def notifier(notifier_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The notifier's admin API, with the admin key."""
     async with admin_client(notifier_app, "notifier") as client:
         yield client
+
+
+@pytest.fixture
+async def ticket_api(ticket_api_url: str) -> AsyncIterator[TicketApiClient]:
+    """ticket-api as the notifier's worker reaches it, with the service key."""
+    session = ticket_api_session(ticket_api_url)
+    yield TicketApiClient(session, SERVICE_KEY)
+    await session.close()
+
+
+@pytest.fixture
+async def ticket_events(
+    db: AsyncEngine, clock: ManualClock, ticket_api: TicketApiClient
+) -> AsyncIterator[Callable[..., Any]]:
+    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
+    runner = ConsumerRunner(
+        name="notifier",
+        bootstrap_servers="127.0.0.1:1",
+        topics=["helpdesk.tickets"],
+        handlers=ticket_handlers(ticket_api, timedelta(hours=1)),
+        session_factory=make_session_factory(db),
+        tables=CONSUMER,
+        clock=clock,
+        max_attempts=1,
+    )
+    pump = Pump(db, runner)
+
+    async def deliver() -> None:
+        for topic, key, value in await pump.take_outbox("tickets"):
+            await pump.deliver(topic, key, value)
+
+    yield deliver
+    await runner.release_connections()
 
 
 @pytest.fixture
@@ -148,6 +218,32 @@ def smtp_port() -> int:
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives; ``refuse`` makes it answer with
+    that SMTP reply to DATA instead."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Envelope, Message]] = []
+        self.refuse: str | None = None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refuse is not None:
+            return self.refuse
+        assert isinstance(envelope.content, bytes)
+        self.messages.append((envelope, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+async def mailbox(smtp_port: int) -> AsyncIterator[Mailbox]:
+    box = Mailbox()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(box), "127.0.0.1", smtp_port)
+    yield box
+    server.close()
+    await server.wait_closed()
 
 
 EngineFactory = Callable[..., DeliveryEngine]

@@ -5,72 +5,22 @@ agent's preferences allow; an agent reads and marks only their own."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from helpdesk_events import ConsumerRunner, ManualClock
-from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.tickets import handlers
-from helpdesk_notifier.main import create_app
 from helpdesk_notifier.models import CONSUMER
 from helpdesk_service.db import make_session_factory
+from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY, running, service_settings
-from tests.notifier.conftest import LOOPBACK, Receiver
+from tests.conftest import ADMIN_KEY
+from tests.notifier.conftest import Mailbox, Receiver
 from tests.rule_engine.pump import Pump
-
-
-@pytest.fixture
-async def ticket_events(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Callable[..., Any]]:
-    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
-    runner = ConsumerRunner(
-        name="notifier",
-        bootstrap_servers="127.0.0.1:1",
-        topics=["helpdesk.tickets"],
-        handlers=handlers(timedelta(hours=1)),
-        session_factory=make_session_factory(db),
-        tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-    )
-    pump = Pump(db, runner)
-
-    async def deliver() -> None:
-        for topic, key, value in await pump.take_outbox("tickets"):
-            await pump.deliver(topic, key, value)
-
-    yield deliver
-    await runner.release_connections()
-
-
-@pytest.fixture
-async def notifier_for(
-    database_url: str, ticket_api_url: str, clock: ManualClock
-) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    """Clients of the notifier API with a given key (checked by ticket-api)."""
-    settings = service_settings(
-        Settings, database_url, ticket_api_url=ticket_api_url, allowed_networks=LOOPBACK
-    )
-    clients: list[httpx.AsyncClient] = []
-    async with running(create_app(settings, clock=clock)) as application:
-
-        def build(key: str) -> httpx.AsyncClient:
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(application),
-                base_url="http://notifier",
-                headers={"Authorization": f"Bearer {key}"},
-            )
-            clients.append(client)
-            return client
-
-        yield build
-        for client in clients:
-            await client.aclose()
 
 
 async def test_assignment_reply_and_preferences(
@@ -112,7 +62,7 @@ async def test_assignment_reply_and_preferences(
     # Alice turns customer replies off; the customer writes twice, she hears of neither
     defaults = (await as_alice.get("/v1/agents/me/preferences")).json()
     assert all(p["enabled"] == (p["channel"] == "in_app") for p in defaults)
-    assert {p["channel"] for p in defaults} == {"in_app", "slack", "push"}
+    assert {p["channel"] for p in defaults} == {"in_app", "email", "slack", "push"}
     changed = await as_alice.put(
         "/v1/agents/me/preferences",
         json=[{"kind": "customer_replied", "channel": "in_app", "enabled": False}],
@@ -161,7 +111,9 @@ async def test_an_agent_is_not_told_of_their_own_assignment(
     )
     assert taken.status_code < 300, taken.text
     await ticket_events()
-    assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []
+    # she heard of the new ticket in her department, and nothing of taking it herself
+    listed = (await notifier_for(key).get("/v1/agents/me/notifications")).json()
+    assert [n["kind"] for n in listed] == ["department_new"]
 
 
 async def test_old_events_make_no_notification(
@@ -228,12 +180,13 @@ async def test_push_goes_to_the_provider_for_agents_who_turned_it_on(
     notifier_for: Callable[[str], httpx.AsyncClient],
     receiver: Receiver,
     deliveries: DeliveryEngine,
+    ticket_api: TicketApiClient,
 ) -> None:
     runner = ConsumerRunner(
         name="notifier",
         bootstrap_servers="127.0.0.1:1",
         topics=["helpdesk.tickets"],
-        handlers=handlers(timedelta(hours=1), push_url=receiver.url("/push")),
+        handlers=handlers(ticket_api, timedelta(hours=1), push_url=receiver.url("/push")),
         session_factory=make_session_factory(db),
         tables=CONSUMER,
         clock=clock,
@@ -265,3 +218,89 @@ async def test_push_goes_to_the_provider_for_agents_who_turned_it_on(
         tickets[alice["id"]],
     )
     assert "webhook-signature" in got.headers
+
+
+async def test_department_wide_kinds_reach_the_departments_agents(
+    api: Any,
+    client: httpx.AsyncClient,
+    client_for: Callable[[str], httpx.AsyncClient],
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    support = await api.department("Support")
+    sales = await api.department("Sales")
+    alice = await api.agent([support["id"]], name="Alice")
+    bob = await api.agent([support["id"]], name="Bob")
+    dave = await api.agent([sales["id"]], name="Dave")
+    bob_key = await api.agent_key(bob["id"])
+    inbox = {
+        agent["id"]: notifier_for(await api.agent_key(agent["id"])) for agent in (alice, bob, dave)
+    }
+
+    async def kinds(agent: dict[str, Any]) -> list[tuple[str, str]]:
+        listed = (await inbox[agent["id"]].get("/v1/agents/me/notifications")).json()
+        return [(n["kind"], n["ticket_id"]) for n in reversed(listed)]
+
+    unassigned = await api.ticket(department_id=support["id"], subject="Who takes this?")
+    # Alice's own ticket: she hears "assigned", not also "new in your department"
+    hers = await api.ticket(department_id=support["id"], agent_id=alice["id"])
+    await ticket_events()
+    assert await kinds(alice) == [
+        ("department_new", unassigned["id"]),
+        ("assigned", hers["id"]),
+    ]
+    assert await kinds(bob) == [
+        ("department_new", unassigned["id"]),
+        ("department_new", hers["id"]),
+    ]
+    assert await kinds(dave) == []
+    listed = (await inbox[bob["id"]].get("/v1/agents/me/notifications")).json()
+    assert "Who takes this?" in listed[-1]["title"]
+
+    # Bob resolves Alice's ticket and reopens it: Alice hears "reopened", Bob (who did
+    # it) nothing, Sales nothing
+    async with client_for(bob_key) as as_bob:
+        for status in ("resolved", "open"):
+            changed = await as_bob.patch(f"/v1/tickets/{hers['id']}", json={"status": status})
+            assert changed.status_code == 200, changed.text
+    await ticket_events()
+    assert (await kinds(alice))[-1] == ("reopened", hers["id"])
+    assert len(await kinds(bob)) == 2
+    assert await kinds(dave) == []
+    # reopened by someone else, Bob hears of it as a ticket of his department
+    for status in ("resolved", "open"):
+        await client.patch(f"/v1/tickets/{hers['id']}", json={"status": status})
+    await ticket_events()
+    assert (await kinds(bob))[-1] == ("department_reopened", hers["id"])
+
+
+async def test_agent_email_channel(
+    api: Any,
+    client: httpx.AsyncClient,
+    ticket_events: Callable[..., Any],
+    notifier_for: Callable[[str], httpx.AsyncClient],
+    mailbox: Mailbox,
+    deliveries: DeliveryEngine,
+) -> None:
+    support = await api.department("Support")
+    alice = await api.agent([support["id"]], name="Alice", email="alice@example.com")
+    bob = await api.agent([support["id"]], name="Bob", email="bob@example.com")
+    await notifier_for(await api.agent_key(alice["id"])).put(
+        "/v1/agents/me/preferences",
+        json=[
+            {"kind": "assigned", "channel": "email", "enabled": True},
+            {"kind": "department_new", "channel": "email", "enabled": True},
+        ],
+    )
+    # e-mail is off by default: Bob gets none
+    first = await api.ticket(department_id=support["id"], subject="Printer on fire")
+    await client.post(f"/v1/tickets/{first['id']}/transfer", json={"agent_id": alice["id"]})
+    await ticket_events()
+    assert await deliveries.run_due() == 2
+    got = sorted((message["To"], message["Subject"]) for _, message in mailbox.messages)
+    assert got == [
+        ("alice@example.com", f"{first['code']} assigned to you: Printer on fire"),
+        ("alice@example.com", f"{first['code']} new in your department: Printer on fire"),
+    ]
+    assert all(envelope.rcpt_tos == ["alice@example.com"] for envelope, _ in mailbox.messages)
+    assert bob["email"] not in {message["To"] for _, message in mailbox.messages}

@@ -270,3 +270,22 @@ async def test_a_request_that_cannot_be_built_is_dead_not_retried_for_ever(
     assert row.state == "dead", row.last_error
     assert row.last_error
     assert receiver.requests == []
+
+
+async def test_endpoint_concurrency_holds_across_workers(
+    db: AsyncEngine, clock: ManualClock, engine_factory: EngineFactory
+) -> None:
+    # Two workers (two engines, each with its own in-memory state) on one database, two
+    # attempts per endpoint: while the first worker's two attempts hang, the second one
+    # finds the endpoint full and claims nothing of its backlog.
+    first, second = engine_factory(endpoint_concurrency=2), engine_factory(endpoint_concurrency=2)
+    async with serve_receiver() as hanging:
+        hanging.answers["/"] = hanging.hang
+        for _ in range(6):
+            await store(db, clock, kind="call_url", url=hanging.url("/"))
+        run = asyncio.create_task(first.run_due())
+        await wait_until(lambda: len(hanging.requests) == 2)
+        assert await second.run_due() == 0
+        assert len(hanging.requests) == 2
+        # all six are attempted by the first worker, two at a time
+        assert await run == 6

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
-import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from helpdesk_events import ManualClock
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.notifier.conftest import attempts, delivery_row, store
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps what it receives; ``refuse`` makes it answer with
-    that SMTP reply to DATA instead."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[Envelope, Message]] = []
-        self.refuse: str | None = None
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.refuse is not None:
-            return self.refuse
-        assert isinstance(envelope.content, bytes)
-        self.messages.append((envelope, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-async def mailbox(smtp_port: int) -> AsyncIterator[Mailbox]:
-    box = Mailbox()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(box), "127.0.0.1", smtp_port)
-    yield box
-    server.close()
-    await server.wait_closed()
+from tests.notifier.conftest import Mailbox, attempts, delivery_row, store
 
 
 async def test_send_email_arrives(

@@ -60,6 +60,24 @@ async def test_search_pages_through_matching_tickets(ticket_api, api: Api):
     assert second.next_cursor is None
 
 
+async def test_department_agents_pages_through_the_active_ones(ticket_api, api: Api):
+    support = await api.department("Support")
+    other = await api.department("Sales")
+    names = ("Alice", "Bob", "Carol")
+    agents = [await api.agent([support["id"]], name=name) for name in names]
+    await api.agent([other["id"]], name="Dave")
+    gone = await api.client.patch(f"/v1/agents/{agents[2]['id']}", json={"active": False})
+    assert gone.status_code == 200, gone.text
+    listed = [
+        agent
+        async for agent in ticket_api.agents(
+            department_id=uuid.UUID(support["id"]), active=True, page_size=1
+        )
+    ]
+    assert sorted(a["name"] for a in listed) == ["Alice", "Bob"]
+    assert all(a["email"] for a in listed)
+
+
 async def test_a_search_ticket_api_refuses_raises_with_its_message(ticket_api):
     with pytest.raises(TicketApiError, match="contians"):
         await ticket_api.search_tickets(

@@ -9,6 +9,7 @@ request (its pool checks every pooled connection's socket on each request) and a
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -130,19 +131,37 @@ class TicketApiClient:
         """The agent (departments, availability per channel), or None if there is none."""
         return await self._get_record(f"v1/agents/{agent_id}", "agent")
 
-    async def list_agents(self, *, cursor: str | None = None) -> dict[str, Any]:
-        """One page of agents (``items``, ``next_cursor``: None on the last page)."""
-        what = "listing agents"
-        params = {"limit": "500"}
-        if cursor is not None:
-            params["cursor"] = cursor
-        status, content = await self._request(
-            "GET", "v1/agents", what, params=params, headers=self._headers
+    async def agents(
+        self,
+        *,
+        department_id: uuid.UUID | None = None,
+        active: bool | None = None,
+        page_size: int = 500,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every agent (of ``department_id``, only active or inactive ones if asked), page by
+        page, each as ``get_agent`` gives it."""
+        what = (
+            "listing agents"
+            if department_id is None
+            else (f"listing the agents of department {department_id}")
         )
-        if status != 200:
-            raise TicketApiError(f"{what}: ticket-api answered {status}")
-        body: dict[str, Any] = orjson.loads(content)
-        return body
+        params = {"limit": str(page_size)}
+        if department_id is not None:
+            params["department_id"] = str(department_id)
+        if active is not None:
+            params["active"] = "true" if active else "false"
+        while True:
+            status, content = await self._request(
+                "GET", "v1/agents", what, params=params, headers=self._headers
+            )
+            if status != 200:
+                raise TicketApiError(f"{what}: ticket-api answered {status}")
+            page = orjson.loads(content)
+            for agent in page["items"]:
+                yield agent
+            if not page.get("next_cursor"):
+                return
+            params["cursor"] = page["next_cursor"]
 
     async def _get_record(self, path: str, what: str) -> dict[str, Any] | None:
         status, content = await self._request("GET", path, f"reading {what}", headers=self._headers)

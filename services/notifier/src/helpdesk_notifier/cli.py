@@ -24,6 +24,7 @@ from .delivery.mail import MailSender, SmtpSettings
 from .handlers.notifications import handlers as notification_handlers
 from .handlers.tickets import handlers as ticket_handlers
 from .models import CONSUMER
+from .retention import expiries
 
 
 def plan_worker(resources: WorkerResources) -> WorkerPlan:
@@ -33,7 +34,13 @@ def plan_worker(resources: WorkerResources) -> WorkerPlan:
     max_age = timedelta(hours=settings.agent_notice_max_age_hours)
     return WorkerPlan(
         topics=[topics.notifications, topics.tickets, topics.sla],
-        handlers=notification_handlers() | ticket_handlers(max_age, settings.push_webhook_url),
+        handlers=notification_handlers()
+        | ticket_handlers(resources.ticket_api, max_age, settings.push_webhook_url),
+        expiries=expiries(
+            deliveries_days=settings.delivery_retention_days,
+            notifications_days=settings.notification_retention_days,
+            dedupe_days=settings.dedupe_retention_days,
+        ),
     )
 
 

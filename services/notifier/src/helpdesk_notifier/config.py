@@ -23,8 +23,8 @@ class Settings(WorkerSettings):
     allowed_networks: Annotated[tuple[Network, ...], NoDecode] = ()
     # One HTTP attempt, connect to last byte.
     webhook_timeout_seconds: float = Field(default=10, gt=0)
-    # Attempts in flight to one endpoint (per worker process): a slow endpoint holds only
-    # its own slots.
+    # Attempts in flight to one endpoint, all worker processes together: a slow endpoint
+    # holds only its own slots.
     endpoint_concurrency: int = Field(default=4, ge=1, le=100)
     # Attempts in flight in one worker process, all endpoints together.
     max_deliveries_in_flight: int = Field(default=64, ge=1, le=1000)
@@ -38,6 +38,13 @@ class Settings(WorkerSettings):
     # The mobile push provider's webhook: agents who turn push on are sent there (a signed
     # delivery with agent, kind, ticket and title). Unset: no push.
     push_webhook_url: str | None = None
+    # An open in-app stream sends a comment line after this long without an event, so
+    # proxies and load balancers do not close it as idle.
+    stream_heartbeat_seconds: float = Field(default=15, gt=0)
+    # Retention (see retention.py); 0 keeps for ever.
+    delivery_retention_days: float = Field(default=30, ge=0)
+    notification_retention_days: float = Field(default=90, ge=0)
+    dedupe_retention_days: float = Field(default=30, ge=0)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None

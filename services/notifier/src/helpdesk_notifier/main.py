@@ -3,6 +3,8 @@ and delivering run in ``cli worker``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +14,7 @@ from helpdesk_service.app import create_service_app, open_database_and_ticket_ap
 from helpdesk_service.db import database_ready
 
 from .agents.router import router as agents_router
+from .agents.stream import NotificationListener
 from .config import Settings
 from .deliveries.router import router as deliveries_router
 
@@ -23,7 +26,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def resources(app: FastAPI) -> AsyncIterator[None]:
         async with open_database_and_ticket_api(app, settings, "notifier"):
             app.state.allowed_networks = settings.allowed_networks
-            yield
+            app.state.stream_heartbeat_seconds = settings.stream_heartbeat_seconds
+            listener = NotificationListener(settings.database_url)
+            app.state.notification_listener = listener
+            listening = asyncio.create_task(listener.run())
+            try:
+                yield
+            finally:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
 
     return create_service_app(
         settings,

@@ -27,6 +27,12 @@ from .db import Base
 
 OUTBOX = outbox_tables(Base.metadata)
 CONSUMER = consumer_tables(Base.metadata)
+# For retention (retention.py): marks are written in time order and never updated.
+Index(
+    "ix_processed_event_processed_at",
+    CONSUMER.processed.c.processed_at,
+    postgresql_using="brin",
+)
 
 
 class Endpoint(Base):
@@ -57,6 +63,18 @@ class Delivery(Base):
             "ix_delivery_due",
             "next_attempt_at",
             postgresql_where=text("state = 'pending'"),
+        ),
+        # The claim counts attempts in flight per endpoint: the leased deliveries, few.
+        Index(
+            "ix_delivery_leased",
+            "endpoint_id",
+            postgresql_where=text("lease_until IS NOT NULL"),
+        ),
+        # For retention: finished deliveries by age (rows are updated, so not BRIN).
+        Index(
+            "ix_delivery_finished_at",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
         ),
     )
 
@@ -108,6 +126,8 @@ class AgentNotification(Base):
     __tablename__ = "agent_notification"
     __table_args__ = (
         Index("ix_agent_notification_agent", "agent_id", "id"),
+        # For retention: written in time order.
+        Index("ix_agent_notification_created_at", "created_at", postgresql_using="brin"),
         UniqueConstraint("event_id", "agent_id", "kind"),
     )
 

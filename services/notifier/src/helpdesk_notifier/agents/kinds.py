@@ -1,31 +1,47 @@
-"""Which agent an event concerns, and how (pure functions, no I/O).
+"""Which agents an event concerns, and how (pure functions, no I/O).
 
-Built so far: the in-app, Slack and push channels for the kinds a ticket event tells
-about on its own — assigned to me, customer replied on my ticket, my ticket reopened, SLA
-breached on my ticket. Department-wide kinds need the department's agents and are not built yet."""
+A ticket event names the agent of kinds about "my ticket" (assigned to me, customer
+replied, reopened, SLA warning and breach, a new chat message), the router's missed chat
+the agents it offered the chat to; for the department-wide kinds (a new ticket in my
+department, a ticket in my department reopened) it names the department, and the handler
+asks ticket-api for its agents."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from datetime import UTC
+from typing import Literal, get_args
 
 from helpdesk_events import (
+    ChatMissed,
     EventBase,
     MessageAdded,
     SlaBreached,
+    SlaWarning,
     TicketCreated,
     TicketSnapshot,
     TicketStatusChanged,
     TicketTransferred,
 )
 
-Kind = Literal["assigned", "customer_replied", "reopened", "sla_breached"]
-Channel = Literal["in_app", "slack", "push"]
-KINDS: tuple[Kind, ...] = ("assigned", "customer_replied", "reopened", "sla_breached")
-CHANNELS: tuple[Channel, ...] = ("in_app", "slack", "push")
-# A new agent gets every kind in the app, and nothing in Slack (it also needs their
-# incoming-webhook URL) or as mobile push until they turn it on.
+Kind = Literal[
+    "assigned",
+    "customer_replied",
+    "reopened",
+    "sla_breached",
+    "department_new",
+    "department_reopened",
+    "sla_warning",
+    "chat_message",
+    "chat_missed",
+]
+Channel = Literal["in_app", "email", "slack", "push"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+# A new agent gets every kind in the app, and nothing by e-mail, in Slack (it also needs
+# their incoming-webhook URL) or as mobile push until they turn it on.
 DEFAULTS: dict[tuple[Kind, Channel], bool] = {
     (kind, channel): channel == "in_app" for kind in KINDS for channel in CHANNELS
 }
@@ -41,45 +57,105 @@ class AgentNotice:
     title: str
 
 
-def notices_for(event: EventBase) -> list[AgentNotice]:
+@dataclass(frozen=True)
+class DepartmentNotice:
+    """A notice for every agent of ``department_id`` except those ``excluded`` (the one
+    who acted, and the ticket's own agent, who hears of it as "my ticket")."""
+
+    department_id: uuid.UUID
+    kind: Kind
+    ticket_id: uuid.UUID
+    title: str
+    excluded: frozenset[uuid.UUID]
+
+    def to(self, agent_id: uuid.UUID) -> AgentNotice:
+        return AgentNotice(agent_id, self.kind, self.ticket_id, self.title)
+
+
+Notice = AgentNotice | DepartmentNotice
+
+
+def notices_for(event: EventBase) -> list[Notice]:
     """The agent notifications ``event`` makes. An agent is not told of their own act."""
     match event:
-        case TicketCreated() | TicketTransferred():
+        case TicketCreated():
+            notices: list[Notice] = []
+            agent = event.ticket.agent_id
+            if agent is not None and not _by(event, agent):
+                notices.append(_notice(agent, "assigned", event.ticket, "assigned to you"))
+            notices += _department(event, "department_new", "new in your department")
+            return notices
+        case TicketTransferred():
             agent = event.ticket.agent_id
             change = event.changes.get("agent_id")
-            newly = isinstance(event, TicketCreated) or (
-                change is not None and str(change.after) != str(change.before)
-            )
-            if agent is None or not newly or _by(event, agent):
+            if (
+                agent is None
+                or change is None
+                or str(change.after) == str(change.before)
+                or _by(event, agent)
+            ):
                 return []
             return [_notice(agent, "assigned", event.ticket, "assigned to you")]
         case MessageAdded():
             agent = event.ticket.agent_id
             if agent is None or event.message.author_kind != "customer":
                 return []
+            if event.ticket.channel == "chat":
+                return [_notice(agent, "chat_message", event.ticket, "new chat message")]
             return [_notice(agent, "customer_replied", event.ticket, "the customer replied")]
         case TicketStatusChanged():
             agent = event.ticket.agent_id
             change = event.changes.get("status")
-            if (
-                agent is None
-                or change is None
-                or change.before not in _SETTLED
-                or change.after != "open"
-                or _by(event, agent)
-            ):
+            if change is None or change.before not in _SETTLED or change.after != "open":
                 return []
-            return [_notice(agent, "reopened", event.ticket, "reopened")]
+            notices = []
+            if agent is not None and not _by(event, agent):
+                notices.append(_notice(agent, "reopened", event.ticket, "reopened"))
+            notices += _department(event, "department_reopened", "reopened in your department")
+            return notices
         case SlaBreached():
             agent = event.ticket.agent_id
             if agent is None:
                 return []
             return [_notice(agent, "sla_breached", event.ticket, "SLA breached")]
+        case SlaWarning():
+            agent = event.ticket.agent_id
+            if agent is None:
+                return []
+            target = event.sla.target.replace("_", " ")
+            return [_notice(agent, "sla_warning", event.ticket, f"{target} due soon")]
+        case ChatMissed():
+            # The event carries no ticket snapshot: the title says when it rang.
+            title = f"missed chat, offered at {event.offered_at.astimezone(UTC):%H:%M} UTC"
+            return [
+                AgentNotice(agent, "chat_missed", event.ticket_id, title)
+                for agent in dict.fromkeys(event.offered_to)
+            ]
     return []
 
 
 def _by(event: EventBase, agent: uuid.UUID) -> bool:
     return event.actor.kind in ("agent", "admin") and event.actor.id == str(agent)
+
+
+def _department(event: TicketCreated | TicketStatusChanged, kind: Kind, what: str) -> list[Notice]:
+    ticket = event.ticket
+    if ticket.department_id is None:
+        return []
+    excluded = {ticket.agent_id} if ticket.agent_id is not None else set()
+    if event.actor.kind in ("agent", "admin") and event.actor.id is not None:
+        # An actor id that is no agent's (a bootstrap key's) excludes no one.
+        with contextlib.suppress(ValueError):
+            excluded.add(uuid.UUID(event.actor.id))
+    return [
+        DepartmentNotice(
+            department_id=ticket.department_id,
+            kind=kind,
+            ticket_id=ticket.id,
+            title=f"{ticket.code} {what}: {ticket.subject}",
+            excluded=frozenset(excluded),
+        )
+    ]
 
 
 def _notice(agent: uuid.UUID, kind: Kind, ticket: TicketSnapshot, what: str) -> AgentNotice:

@@ -1,26 +1,30 @@
 """/v1/agents/{agent_id}/notifications (the in-app list, read/unread),
+/v1/agents/{agent_id}/stream (the same, live, as server-sent events),
 /v1/agents/{agent_id}/preferences and /v1/agents/{agent_id}/channels/slack. An agent
 reaches only their own (``me`` stands for the caller); an admin reaches everyone's."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
 from helpdesk_service.auth import Principal, require
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..delivery.ssrf import UnsafeUrl, resolve
 from ..models import AgentChannel, AgentNotification, AgentPreference
 from .kinds import DEFAULTS, Channel, Kind
+from .stream import NotificationListener
 
 router = APIRouter(prefix="/v1/agents", tags=["agent notifications"])
 AdminOrAgent = Depends(require("admin", "agent"))
@@ -109,6 +113,92 @@ async def mark_read(
         row.read_at = request.app.state.clock.now()
         await session.commit()
     return JsonResponse(NotificationOut.model_validate(row).model_dump(mode="json"))
+
+
+# Read from the table per wake-up, oldest first: a backlog after a long disconnection comes
+# in pages of this many.
+_STREAM_PAGE = 100
+
+
+@router.get(
+    "/{agent}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_notifications(
+    agent: str,
+    request: Request,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="the id of the last event seen: the stream replays what came after"),
+    ] = None,
+    after: Annotated[
+        int | None,
+        Query(ge=0, description="as Last-Event-ID, for a first connection that cannot set it"),
+    ] = None,
+    principal: Principal = AdminOrAgent,
+) -> StreamingResponse:
+    """The agent's in-app notifications as server-sent events (``event: notification``,
+    ``id:`` the notification's id, ``data:`` as in the list), oldest first. Reconnecting
+    with ``Last-Event-ID`` replays those after it, then goes on live; without it the stream
+    starts with the next notification. A comment line every few seconds keeps proxies from
+    closing an idle stream."""
+    agent_id = _agent(agent, principal)
+    if last_event_id is not None:
+        try:
+            after = int(last_event_id)
+        except ValueError:
+            raise Unprocessable(
+                f"Last-Event-ID: {last_event_id!r} is not a notification id (an integer)"
+            ) from None
+    state = request.app.state
+    listener: NotificationListener = state.notification_listener
+    sessions = state.sessions
+    if after is None:
+        async with sessions() as session:
+            after = await session.scalar(
+                select(func.coalesce(func.max(AgentNotification.id), 0)).where(
+                    AgentNotification.agent_id == agent_id
+                )
+            )
+
+    async def events(seen: int) -> AsyncIterator[str]:
+        with listener.subscribe(agent_id) as woken:
+            # Sent at once, so the client knows the stream is open (and subscribed).
+            yield ": stream open\n\n"
+            while True:
+                woken.clear()
+                async with sessions() as session:
+                    page = (
+                        await session.scalars(
+                            select(AgentNotification)
+                            .where(
+                                AgentNotification.agent_id == agent_id,
+                                AgentNotification.id > seen,
+                            )
+                            .order_by(AgentNotification.id)
+                            .limit(_STREAM_PAGE)
+                        )
+                    ).all()
+                for row in page:
+                    data = NotificationOut.model_validate(row).model_dump_json()
+                    yield f"id: {row.id}\nevent: notification\ndata: {data}\n\n"
+                    seen = row.id
+                if len(page) == _STREAM_PAGE:
+                    continue
+                # The table is read again only when woken: no polling.
+                while not woken.is_set():
+                    try:
+                        await asyncio.wait_for(woken.wait(), state.stream_heartbeat_seconds)
+                    except TimeoutError:
+                        yield ": heartbeat\n\n"
+
+    return StreamingResponse(
+        events(after or 0),
+        media_type="text/event-stream",
+        # No buffering or transformation on the way (nginx honours X-Accel-Buffering).
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 async def _preferences(session: AsyncSession, agent_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import random
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -69,7 +68,6 @@ class DeliveryEngine:
         self._max_in_flight = max_in_flight
         self._lease = lease
         self._rng = rng or random.Random()
-        self._in_flight: dict[uuid.UUID, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Attempts done and not yet recorded.
         self._finished: list[tuple[Claimed, AttemptResult]] = []
@@ -114,10 +112,6 @@ class DeliveryEngine:
         free = self._max_in_flight - len(self._tasks) if claim else 0
         if not finished and free <= 0:
             return []
-        slots = {
-            endpoint: self._endpoint_concurrency - count
-            for endpoint, count in self._in_flight.items()
-        }
         async with self._sessions.begin() as session:
             now = self._clock.now()
             for lost in await finish_attempts(session, finished, now):
@@ -132,17 +126,12 @@ class DeliveryEngine:
                     now=now,
                     lease=self._lease,
                     limit=free,
-                    slots=slots,
-                    default_slots=self._endpoint_concurrency,
+                    per_endpoint=self._endpoint_concurrency,
                 )
                 if free > 0
                 else []
             )
         for delivery in claimed:
-            if delivery.endpoint_id is not None:
-                self._in_flight[delivery.endpoint_id] = (
-                    self._in_flight.get(delivery.endpoint_id, 0) + 1
-                )
             task = asyncio.create_task(self._attempt(delivery))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -162,16 +151,9 @@ class DeliveryEngine:
             result = self._failed(
                 delivery, started_at, 0, f"{type(error).__name__}: {error}", permanent=True
             )
-        try:
-            # Recorded by the next step; until then the lease keeps the delivery here.
-            self._finished.append((delivery, result))
-        finally:
-            if delivery.endpoint_id is not None:
-                left = self._in_flight[delivery.endpoint_id] - 1
-                if left:
-                    self._in_flight[delivery.endpoint_id] = left
-                else:
-                    del self._in_flight[delivery.endpoint_id]
+        # Recorded by the next step; until then the lease keeps the delivery here (and
+        # counts it as in flight to its endpoint).
+        self._finished.append((delivery, result))
 
     def _failed(
         self,

@@ -108,14 +108,26 @@ class Claimed:
     endpoint_disabled: str | None
 
 
-# One round trip: lock due deliveries (skipping those other workers hold), keep at most the
-# free slots per endpoint, lease them, and return them with their endpoint's secrets.
+# Claims are serialized across workers by this transaction-level advisory lock, so each
+# claim counts the attempts in flight per endpoint after the previous claim committed.
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(7241530966290421001)")
+
+# One round trip: count the attempts in flight per endpoint (deliveries leased and not yet
+# finished, by every worker), lock due deliveries (skipping those other workers hold) of
+# endpoints with a free slot, keep at most the free slots per endpoint, lease them, and
+# return them with their endpoint's secrets.
 _CLAIM = text(
     """
-    WITH due AS (
+    WITH busy AS (
+        SELECT endpoint_id, count(*) AS in_flight FROM notify.delivery
+        WHERE lease_until IS NOT NULL AND lease_until > :now AND state = 'pending'
+          AND endpoint_id IS NOT NULL
+        GROUP BY endpoint_id
+    ), due AS (
         SELECT id, endpoint_id, next_attempt_at FROM notify.delivery
         WHERE state = 'pending' AND next_attempt_at <= :now
-          AND (endpoint_id IS NULL OR endpoint_id <> ALL (CAST(:full AS uuid[])))
+          AND (endpoint_id IS NULL OR endpoint_id NOT IN (
+              SELECT endpoint_id FROM busy WHERE in_flight >= :per_endpoint))
         ORDER BY next_attempt_at
         LIMIT :scan
         FOR UPDATE SKIP LOCKED
@@ -125,9 +137,8 @@ _CLAIM = text(
         FROM due
     ), chosen AS (
         SELECT r.id, r.endpoint_id FROM ranked r
-        LEFT JOIN unnest(CAST(:slot_endpoints AS uuid[]), CAST(:slot_free AS int[]))
-            AS s (endpoint_id, free) ON s.endpoint_id = r.endpoint_id
-        WHERE r.endpoint_id IS NULL OR r.place <= coalesce(s.free, :default_slots)
+        LEFT JOIN busy b ON b.endpoint_id = r.endpoint_id
+        WHERE r.endpoint_id IS NULL OR r.place <= :per_endpoint - coalesce(b.in_flight, 0)
         ORDER BY r.next_attempt_at
         LIMIT :limit
     )
@@ -148,25 +159,23 @@ async def claim_due(
     now: datetime,
     lease: timedelta,
     limit: int,
-    slots: dict[uuid.UUID, int],
-    default_slots: int,
+    per_endpoint: int,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries, at most ``slots.get(endpoint, default_slots)``
-    per endpoint; endpoints without a free slot are left out of the query, so a hanging
-    endpoint's backlog never hides the others' due deliveries. Deliveries others hold are
-    skipped (SKIP LOCKED); a claimant that dies lets its lease run out, and the delivery
-    becomes due again then."""
+    """Lease up to ``limit`` due deliveries, keeping the attempts in flight to one endpoint
+    — by all workers together — at most ``per_endpoint``; endpoints without a free slot are
+    left out of the query, so a hanging endpoint's backlog never hides the others' due
+    deliveries. Deliveries others hold are skipped (SKIP LOCKED); a claimant that dies lets
+    its lease run out, and the delivery becomes due again then (and stops counting as in
+    flight)."""
     lease_until = now + lease
+    await session.execute(_CLAIM_LOCK)
     rows = (
         await session.execute(
             _CLAIM,
             {
                 "now": now,
-                "full": [endpoint for endpoint, free in slots.items() if free <= 0],
                 "scan": limit * 4,
-                "slot_endpoints": list(slots),
-                "slot_free": list(slots.values()),
-                "default_slots": default_slots,
+                "per_endpoint": per_endpoint,
                 "limit": limit,
                 "lease_until": lease_until,
             },

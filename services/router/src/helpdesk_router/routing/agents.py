@@ -42,16 +42,9 @@ async def record_agent(db: Any, agent: AgentSnapshot, changed_at: datetime) -> b
 async def sync_agents(db: Any, ticket_api: TicketApiClient) -> int:
     """Every agent ticket-api has, recorded as of its last change; how many."""
     synced = 0
-    cursor: str | None = None
-    while True:
-        page = await ticket_api.list_agents(cursor=cursor)
-        for item in page["items"]:
-            await record_agent(
-                db,
-                AgentSnapshot.model_validate(item),
-                datetime.fromisoformat(item["updated_at"]),
-            )
-        synced += len(page["items"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return synced
+    async for item in ticket_api.agents():
+        await record_agent(
+            db, AgentSnapshot.model_validate(item), datetime.fromisoformat(item["updated_at"])
+        )
+        synced += 1
+    return synced
