@@ -106,7 +106,7 @@ TARGETS: dict[str, Target] = {
         first=("tests/ticket_api/test_history.py", "tests/ticket_api/test_lifecycle.py"),
     ),
     "rule planner": Target(
-        "services/rule-engine/src/helpdesk_rule_engine/engine/plan.py",
+        "libs/rule-actions/src/helpdesk_rule_actions/plan.py",
         ("tests/rule_engine",),
         first=(
             "tests/rule_engine/test_template_placeholders.py",

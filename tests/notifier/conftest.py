@@ -37,6 +37,8 @@ from tests.rule_engine.conftest import (  # noqa: F401 - fixtures
     max_depth,
     rule_app,
     rules,
+    sla_app,
+    sla_tracker_url,
     ticket_api_url,
 )
 

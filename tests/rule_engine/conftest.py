@@ -8,6 +8,7 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +21,8 @@ from helpdesk_rule_engine.main import create_app as create_rule_engine
 from helpdesk_rule_engine.models import CONSUMER
 from helpdesk_rule_engine.rules.service import RuleCache
 from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_sla_tracker.config import Settings as SlaSettings
+from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
@@ -33,9 +36,9 @@ def topics() -> Topics:
     return Topics(prefix=f"re-{uuid.uuid4().hex[:6]}.")
 
 
-@pytest.fixture
-async def ticket_api_url(app: Any) -> AsyncIterator[str]:
-    """The in-process ticket-api, served by uvicorn on a free loopback port."""
+@asynccontextmanager
+async def served_on_loopback(app: Any) -> AsyncIterator[str]:
+    """``app`` (its lifespan handled by the caller) served by uvicorn on a free loopback port."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(
@@ -53,8 +56,50 @@ async def ticket_api_url(app: Any) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def ticket_api_url(app: Any) -> AsyncIterator[str]:
+    """The in-process ticket-api, served over loopback."""
+    async with served_on_loopback(app) as url:
+        yield url
+
+
+@pytest.fixture
+async def sla_app(
+    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
+) -> AsyncIterator[Any]:
+    application = create_sla_tracker(
+        SlaSettings(
+            database_url=database_url,
+            admin_key=ADMIN_KEY,
+            service_key=SERVICE_KEY,
+            ticket_api_url=ticket_api_url,
+            topic_prefix=topics.prefix,
+            db_pool_size=3,
+            db_max_overflow=3,
+        ),
+        clock=clock,
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def sla_tracker_url(sla_app: Any) -> AsyncIterator[str]:
+    """The in-process sla-tracker, served over loopback: rules naming SLA levels are checked
+    against it when saved."""
+    async with served_on_loopback(sla_app) as url:
+        yield url
+
+
+@pytest.fixture
+async def sla(sla_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The sla-tracker admin API, with the admin key."""
+    async with admin_client(sla_app, "sla-tracker") as client:
+        yield client
+
+
+@pytest.fixture
 async def rule_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock
+    ticket_api_url: str, sla_tracker_url: str, database_url: str, clock: ManualClock
 ) -> AsyncIterator[Any]:
     application = create_rule_engine(
         RuleEngineSettings(
@@ -62,6 +107,7 @@ async def rule_app(
             admin_key=ADMIN_KEY,
             service_key=SERVICE_KEY,
             ticket_api_url=ticket_api_url,
+            sla_tracker_url=sla_tracker_url,
             db_pool_size=3,
             db_max_overflow=3,
         ),
@@ -167,3 +213,9 @@ async def make_rule(rules: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     response = await rules.post("/v1/rules", json=body)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def make_sla_level(sla: httpx.AsyncClient, name: str) -> None:
+    """An SLA level the sla-tracker knows, for rules that name it."""
+    response = await sla.put(f"/v1/levels/{name}", json={"first_response_minutes": 60})
+    assert response.status_code in (200, 201), response.text

@@ -11,52 +11,35 @@ import orjson
 import pytest
 from helpdesk_events import ConsumerRunner, ManualClock, Topics
 from helpdesk_service.db import make_engine, make_session_factory
-from helpdesk_sla_tracker.config import Settings as SlaSettings
 from helpdesk_sla_tracker.handlers.tickets import handlers
-from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
 from tests.rule_engine.conftest import (
     engine,
     full_traces,
     max_depth,
     rule_app,
     rules,
+    sla,
+    sla_app,
+    sla_tracker_url,
     ticket_api_url,
 )
 from tests.rule_engine.pump import Pump
 
 # The rule engine beside the tracker, for escalations on sla.breached.
-__all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules", "ticket_api_url"]
-
-
-@pytest.fixture
-async def sla_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
-) -> AsyncIterator[Any]:
-    application = create_sla_tracker(
-        SlaSettings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            service_key=SERVICE_KEY,
-            ticket_api_url=ticket_api_url,
-            topic_prefix=topics.prefix,
-            db_pool_size=3,
-            db_max_overflow=3,
-        ),
-        clock=clock,
-    )
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def sla(sla_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The sla-tracker admin API, with the admin key."""
-    async with admin_client(sla_app, "sla-tracker") as client:
-        yield client
+__all__ = [
+    "engine",
+    "full_traces",
+    "max_depth",
+    "rule_app",
+    "rules",
+    "sla",
+    "sla_app",
+    "sla_tracker_url",
+    "ticket_api_url",
+]
 
 
 OFFICE_HOURS = {

@@ -7,6 +7,8 @@ from tests.rule_engine.conftest import (
     max_depth,
     rule_app,
     rules,
+    sla_app,
+    sla_tracker_url,
     ticket_api_url,
     topics,
 )
@@ -17,6 +19,8 @@ __all__ = [
     "max_depth",
     "rule_app",
     "rules",
+    "sla_app",
+    "sla_tracker_url",
     "ticket_api_url",
     "topics",
 ]

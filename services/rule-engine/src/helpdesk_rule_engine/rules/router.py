@@ -10,6 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_events import Change, TicketSnapshot
+from helpdesk_rule_actions.actions import dump_actions
+from helpdesk_rule_actions.plan import plan_actions
+from helpdesk_rule_actions.references import ReferenceCheckUnavailable, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
@@ -18,15 +21,21 @@ from sqlalchemy import delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..engine.conditions import uses_custom_fields
-from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
 from ..engine.triggers import Trigger
 from ..models import Evaluation, Rule, evaluation_results, inactive_results
-from .references import check_references
 from .schemas import RuleIn, RuleOut, RulePatch
-from .service import bump_version, check_rule, dump_actions, new_rule, next_position
+from .service import bump_version, check_rule, new_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["rules"])
+
+# A rule naming an SLA level is checked with the sla-tracker when saved.
+_REFERENCE_CHECK_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    ReferenceCheckUnavailable.status_code: {
+        "description": "The sla-tracker could not be asked whether an SLA level the rule names "
+        "exists; nothing was saved (code reference_check_unavailable)."
+    }
+}
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -41,14 +50,18 @@ def _out(rule: Rule) -> dict[str, Any]:
     return RuleOut.model_validate(rule).model_dump(mode="json")
 
 
-@router.post("/rules", status_code=201, response_model=RuleOut)
+@router.post(
+    "/rules", status_code=201, response_model=RuleOut, responses=_REFERENCE_CHECK_UNAVAILABLE
+)
 async def create_rule(
     data: RuleIn, request: Request, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
     """Create a rule. Conditions: see libs/conditions/README.md; actions: docs/rule-engine.md."""
     actions = dump_actions(data.actions)
     check_rule(data.kind, data.trigger, data.conditions, actions)
-    await check_references(request.app.state.ticket_api, actions)
+    await check_references(
+        request.app.state.ticket_api, request.app.state.sla_levels, actions, data.conditions
+    )
     position = (
         data.position if data.position is not None else await next_position(session, data.kind)
     )
@@ -93,7 +106,7 @@ async def get_rule(rule_id: uuid.UUID, session: Session, _: Principal = AnyRole)
     return JsonResponse(_out(await _get(session, rule_id)))
 
 
-@router.patch("/rules/{rule_id}", response_model=RuleOut)
+@router.patch("/rules/{rule_id}", response_model=RuleOut, responses=_REFERENCE_CHECK_UNAVAILABLE)
 async def patch_rule(
     rule_id: uuid.UUID,
     data: RulePatch,
@@ -115,8 +128,14 @@ async def patch_rule(
         rule.actions,
         new_conditions="conditions" in given,
     )
+    if data.actions is not None or "conditions" in given:
+        await check_references(
+            request.app.state.ticket_api,
+            request.app.state.sla_levels,
+            rule.actions if data.actions is not None else [],
+            rule.conditions if "conditions" in given else None,
+        )
     if data.actions is not None:
-        await check_references(request.app.state.ticket_api, rule.actions)
         rule.broken_reference = None
     rule.updated_at = request.app.state.clock.now()
     await bump_version(session)

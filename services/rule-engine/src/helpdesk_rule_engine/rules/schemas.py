@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from helpdesk_rule_actions.actions import Action, StrictModel
 from helpdesk_service.patch import PatchModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..engine.actions import Action, StrictModel
 from ..engine.triggers import Trigger
 
 
