@@ -32,6 +32,15 @@ class ReferenceCheckUnavailable(ApiError):
     code = "reference_check_unavailable"
 
 
+# For the OpenAPI document of the routes that save rules.
+REFERENCE_CHECK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    ReferenceCheckUnavailable.status_code: {
+        "description": "The sla-tracker could not be asked whether an SLA level the rule names "
+        "exists; nothing was saved (code reference_check_unavailable)."
+    }
+}
+
+
 class SlaLevels:
     """The SLA levels the sla-tracker knows (``GET /v1/levels/{name}``), asked with the
     service's own key through ``session`` (based at the sla-tracker's URL)."""

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_events import Change, TicketSnapshot
 from helpdesk_rule_actions.actions import dump_actions
 from helpdesk_rule_actions.plan import plan_actions
-from helpdesk_rule_actions.references import ReferenceCheckUnavailable, check_references
+from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
@@ -29,14 +29,6 @@ from .service import bump_version, check_rule, new_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 
-# A rule naming an SLA level is checked with the sla-tracker when saved.
-_REFERENCE_CHECK_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    ReferenceCheckUnavailable.status_code: {
-        "description": "The sla-tracker could not be asked whether an SLA level the rule names "
-        "exists; nothing was saved (code reference_check_unavailable)."
-    }
-}
-
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as session:
@@ -50,9 +42,7 @@ def _out(rule: Rule) -> dict[str, Any]:
     return RuleOut.model_validate(rule).model_dump(mode="json")
 
 
-@router.post(
-    "/rules", status_code=201, response_model=RuleOut, responses=_REFERENCE_CHECK_UNAVAILABLE
-)
+@router.post("/rules", status_code=201, response_model=RuleOut, responses=REFERENCE_CHECK_RESPONSES)
 async def create_rule(
     data: RuleIn, request: Request, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
@@ -106,7 +96,7 @@ async def get_rule(rule_id: uuid.UUID, session: Session, _: Principal = AnyRole)
     return JsonResponse(_out(await _get(session, rule_id)))
 
 
-@router.patch("/rules/{rule_id}", response_model=RuleOut, responses=_REFERENCE_CHECK_UNAVAILABLE)
+@router.patch("/rules/{rule_id}", response_model=RuleOut, responses=REFERENCE_CHECK_RESPONSES)
 async def patch_rule(
     rule_id: uuid.UUID,
     data: RulePatch,

@@ -1,0 +1,360 @@
+"""A tick: every active time rule, in position order, becomes one search in ticket-api
+(the conditions pushed down to SQL, keyset pages), and each ticket due in its current
+episode gets the rule's actions through the actions endpoint.
+
+Once per episode: the ledger (``scheduler.firing``) holds a row per (rule, ticket, episode
+anchor). A row is claimed — with the exact batch it will send — before the write-back and
+settled after it. The write-back carries the idempotency key ``<rule>:<ticket>:<anchor>``
+and the ticket version the search saw (``expected_version``): a ticket that changed since
+is not acted on (its claim is dropped and the next tick looks again at what it is now).
+
+Coordination: a tick runs under a PostgreSQL advisory lock held by one connection; a
+second scheduler finds it taken and skips that tick. A tick killed half-way leaves claimed
+rows; the next tick, on any scheduler, starts by resending their stored batches with the
+same keys (ticket-api replays a batch it already applied), so nothing is lost or done
+twice.
+
+Preview and tick share ``due``: what the preview lists for an instant is what a tick for
+that instant acts on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from helpdesk_conditions import CustomField, compile_python
+from helpdesk_events import (
+    Actor,
+    NotificationRequested,
+    TicketSnapshot,
+    Topics,
+    add_to_outbox,
+)
+from helpdesk_rule_actions.actions import Action
+from helpdesk_rule_actions.plan import plan_actions
+from helpdesk_service.errors import Conflict, field_errors
+from helpdesk_ticket_client import ActionBatch, TicketApiClient, TicketApiError
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import delete, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ..models import OUTBOX, Firing, TimeRule
+from .episodes import due_reasons, episode_anchor, firing_id, firing_key
+
+log = logging.getLogger(__name__)
+
+_ACTIONS = TypeAdapter(list[Action])
+# One tick at a time across every scheduler (pg_try_advisory_lock's key).
+TICK_LOCK = 0x5C4ED01E
+
+
+class TickRunning(Conflict):
+    code = "tick_running"
+
+
+@dataclass(frozen=True)
+class Due:
+    """A ticket a rule acts on at an instant, in its current episode, and why."""
+
+    ticket: TicketSnapshot
+    anchor: datetime
+    reasons: list[dict[str, Any]]
+
+    def out(self) -> dict[str, Any]:
+        return {
+            "ticket_id": str(self.ticket.id),
+            "code": self.ticket.code,
+            "subject": self.ticket.subject,
+            "episode_anchor": self.anchor.isoformat(),
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class RuleOutcome:
+    rule_id: str
+    name: str
+    fired: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    # Changed since the search (or gone): looked at again by the next tick.
+    stale: list[str] = field(default_factory=list)
+    # ticket-api could not be reached: resent by the next tick.
+    deferred: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TickResult:
+    at: datetime
+    resumed: int = 0
+    rules: dict[str, RuleOutcome] = field(default_factory=dict)
+
+    def outcome(self, rule_id: uuid.UUID, name: str) -> RuleOutcome:
+        return self.rules.setdefault(str(rule_id), RuleOutcome(str(rule_id), name))
+
+    def out(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "resumed": self.resumed,
+            "fired": sum(len(r.fired) for r in self.rules.values()),
+            "rules": [r.__dict__ for r in self.rules.values()],
+        }
+
+
+class Scheduler:
+    """Runs ticks and previews against ticket-api, with the ledger in ``engine``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        ticket_api: TicketApiClient,
+        topics: Topics,
+        *,
+        page_size: int = 500,
+        write_backs_in_flight: int = 32,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._ticket_api = ticket_api
+        self._topics = topics
+        self._page_size = page_size
+        self._in_flight = write_backs_in_flight
+
+    async def due(
+        self, rule: TimeRule, at: datetime, custom_fields: Sequence[CustomField]
+    ) -> AsyncIterator[list[Due]]:
+        """Pages of the tickets ``rule`` acts on at ``at``: those its conditions match
+        (ticket-api's search, at that instant) on which it has not fired in their current
+        episode."""
+        conditions = compile_python(rule.conditions, custom_fields=list(custom_fields))
+        cursor: str | None = None
+        while True:
+            page = await self._ticket_api.search_tickets(
+                rule.conditions, limit=self._page_size, cursor=cursor, at=at
+            )
+            found = [(ticket, episode_anchor(ticket)) for ticket in page.items]
+            fired = await self._fired(rule.id, found)
+            due = [
+                Due(ticket, anchor, due_reasons(conditions, ticket, at))
+                for ticket, anchor in found
+                if (ticket.id, anchor) not in fired
+            ]
+            if due:
+                yield due
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def _fired(
+        self, rule_id: uuid.UUID, found: list[tuple[TicketSnapshot, datetime]]
+    ) -> set[tuple[uuid.UUID, datetime]]:
+        if not found:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Firing.ticket_id, Firing.anchor).where(
+                    Firing.rule_id == rule_id,
+                    tuple_(Firing.ticket_id, Firing.anchor).in_(
+                        [(ticket.id, anchor) for ticket, anchor in found]
+                    ),
+                )
+            )
+            return {(row.ticket_id, row.anchor) for row in rows}
+
+    async def custom_fields(self, rules: Sequence[TimeRule]) -> list[CustomField]:
+        uses = any("custom_fields." in str(rule.conditions) for rule in rules)
+        return await self._ticket_api.custom_fields() if uses else []
+
+    async def tick(self, at: datetime) -> TickResult:
+        """Run every active rule for the instant ``at``; raises TickRunning when another
+        scheduler holds the tick."""
+        async with self._engine.connect() as lock:
+            if not await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": TICK_LOCK}):
+                raise TickRunning("another scheduler is running a tick; try again when it ends")
+            # The lock is the session's: no transaction stays open while the tick runs.
+            await lock.commit()
+            try:
+                return await self._tick(at)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": TICK_LOCK})
+                await lock.commit()
+
+    async def _tick(self, at: datetime) -> TickResult:
+        result = TickResult(at)
+        async with self._sessions() as session:
+            rules = list(
+                (
+                    await session.execute(
+                        select(TimeRule)
+                        .where(TimeRule.active.is_(True))
+                        .order_by(TimeRule.position, TimeRule.id)
+                    )
+                ).scalars()
+            )
+            leftovers = list(
+                (await session.execute(select(Firing).where(Firing.state == "claimed"))).scalars()
+            )
+        names = {rule.id: rule.name for rule in rules}
+        await self._settle_all(
+            [(row, result.outcome(row.rule_id, names.get(row.rule_id, ""))) for row in leftovers]
+        )
+        result.resumed = len(leftovers)
+        custom_fields = await self.custom_fields(rules)
+        for rule in rules:
+            outcome = result.outcome(rule.id, rule.name)
+            async for page in self.due(rule, at, custom_fields):
+                claimed = await self._claim(rule, page, at, outcome)
+                await self._settle_all([(row, outcome) for row in claimed])
+        return result
+
+    async def _claim(
+        self, rule: TimeRule, page: list[Due], at: datetime, outcome: RuleOutcome
+    ) -> list[Firing]:
+        """Ledger rows for ``page``, each with the batch it will send; those another
+        scheduler claimed first are left to it."""
+        actions = tuple(_ACTIONS.validate_python(rule.actions))
+        actor = {"kind": "time_rule", "id": str(rule.id), "name": rule.name}
+        rows = []
+        for due in page:
+            key = firing_key(rule.id, due.ticket.id, due.anchor)
+            plan = plan_actions(actions, due.ticket, key)
+            row: dict[str, Any] = {
+                "rule_id": rule.id,
+                "ticket_id": due.ticket.id,
+                "anchor": due.anchor,
+                "state": "claimed",
+                "tick_at": at,
+                "claimed_at": at,
+                "batch": None,
+                "outbound": [
+                    NotificationRequested(
+                        id=firing_id(request.dedupe_key),
+                        occurred_at=at,
+                        ticket_id=due.ticket.id,
+                        actor=Actor.model_validate(actor),
+                        correlation_id=firing_id(key),
+                        depth=1,
+                        request=request,
+                        ticket=due.ticket,
+                    ).model_dump(mode="json")
+                    for request in plan.outbound
+                ],
+            }
+            if plan.errors:
+                row.update(state="failed", settled_at=at, reason="; ".join(plan.errors))
+            elif plan.ticket_actions:
+                try:
+                    batch = ActionBatch.model_validate(
+                        {
+                            "actor": actor,
+                            "actions": plan.ticket_actions,
+                            "correlation_id": firing_id(key),
+                            "depth": 1,
+                            "expected_version": due.ticket.version,
+                        }
+                    )
+                except ValidationError as exc:
+                    row.update(
+                        state="failed",
+                        settled_at=at,
+                        reason="ticket-api refuses the changes: "
+                        f"{field_errors(exc.errors()).message}",
+                    )
+                else:
+                    row["batch"] = batch.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            rows.append(row)
+        async with self._sessions() as session:
+            inserted = (
+                await session.execute(
+                    insert(Firing)
+                    .values(rows)
+                    .on_conflict_do_nothing()
+                    .returning(Firing.ticket_id, Firing.state, Firing.reason)
+                )
+            ).all()
+            await session.commit()
+        mine = {row.ticket_id for row in inserted if row.state == "claimed"}
+        outcome.failed.extend(
+            {"ticket_id": str(row.ticket_id), "reason": row.reason or ""}
+            for row in inserted
+            if row.state == "failed"
+        )
+        return [Firing(**row) for row in rows if row["ticket_id"] in mine]
+
+    async def _settle_all(self, claims: list[tuple[Firing, RuleOutcome]]) -> None:
+        gate = asyncio.Semaphore(self._in_flight)
+
+        async def settle(row: Firing, outcome: RuleOutcome) -> None:
+            async with gate:
+                await self._settle(row, outcome)
+
+        await asyncio.gather(*(settle(row, outcome) for row, outcome in claims))
+
+    async def _settle(self, row: Firing, outcome: RuleOutcome) -> None:
+        """Send the claimed batch and record what came of it."""
+        key = firing_key(row.rule_id, row.ticket_id, row.anchor)
+        ticket = str(row.ticket_id)
+        where = (
+            (Firing.rule_id == row.rule_id)
+            & (Firing.ticket_id == row.ticket_id)
+            & (Firing.anchor == row.anchor)
+            & (Firing.state == "claimed")
+        )
+        state, reason, broken = "fired", None, None
+        if row.batch is not None:
+            try:
+                result = await self._ticket_api.apply_actions(
+                    row.ticket_id, ActionBatch.model_validate(row.batch), idempotency_key=key
+                )
+            except TicketApiError as exc:
+                log.warning(
+                    "time rule %s on ticket %s: %s; resent next tick", *key.split(":")[:2], exc
+                )
+                outcome.deferred.append(ticket)
+                return
+            if result.status_code in (404, 409):
+                # Changed since the search (or gone): not acted on; the next tick decides
+                # again from what the ticket is then.
+                async with self._sessions() as session:
+                    await session.execute(delete(Firing).where(where))
+                    await session.commit()
+                outcome.stale.append(ticket)
+                return
+            if result.refused:
+                error = result.body.get("error", {})
+                state = "failed"
+                reason = (
+                    f"ticket-api refused the changes ({result.status_code}): {error.get('message')}"
+                )
+                if error.get("code") == "unknown_reference":
+                    broken = error.get("message")
+        async with self._sessions() as session:
+            await session.execute(
+                update(Firing)
+                .where(where)
+                .values(state=state, settled_at=row.tick_at, reason=reason)
+            )
+            if state == "fired":
+                await add_to_outbox(
+                    session,
+                    OUTBOX,
+                    self._topics.notifications,
+                    [NotificationRequested.model_validate(event) for event in row.outbound],
+                )
+            if broken is not None:
+                await session.execute(
+                    update(TimeRule)
+                    .where(TimeRule.id == row.rule_id)
+                    .values(broken_reference=broken)
+                )
+            await session.commit()
+        if state == "fired":
+            outcome.fired.append(ticket)
+        else:
+            outcome.failed.append({"ticket_id": ticket, "reason": reason or ""})
