@@ -123,6 +123,11 @@ TARGETS: dict[str, Target] = {
         ("tests/sla_tracker",),
         first=("tests/sla_tracker/calendars/test_business_time.py",),
     ),
+    "scheduler episodes": Target(
+        "services/scheduler/src/helpdesk_scheduler/ticks/episodes.py",
+        ("tests/scheduler",),
+        first=("tests/scheduler/test_ticks.py",),
+    ),
     "delivery retries": Target(
         "services/notifier/src/helpdesk_notifier/delivery/schedule.py",
         ("tests/notifier",),
