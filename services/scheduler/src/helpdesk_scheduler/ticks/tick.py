@@ -127,12 +127,17 @@ class Scheduler:
         self._in_flight = write_backs_in_flight
 
     async def due(
-        self, rule: TimeRule, at: datetime, custom_fields: Sequence[CustomField]
+        self, rule: TimeRule, at: datetime, custom_fields: Sequence[CustomField] | None = None
     ) -> AsyncIterator[list[Due]]:
         """Pages of the tickets ``rule`` acts on at ``at``: those its conditions match
         (ticket-api's search, at that instant) on which it has not fired in their current
-        episode."""
-        conditions = compile_python(rule.conditions, custom_fields=list(custom_fields))
+        episode. With ``custom_fields`` (the definitions, for the Python compiler), each
+        with its reasons; without, none (a tick acts without them)."""
+        conditions = (
+            None
+            if custom_fields is None
+            else compile_python(rule.conditions, custom_fields=list(custom_fields))
+        )
         cursor: str | None = None
         while True:
             page = await self._ticket_api.search_tickets(
@@ -141,7 +146,11 @@ class Scheduler:
             found = [(ticket, episode_anchor(ticket)) for ticket in page.items]
             fired = await self._fired(rule.id, found)
             due = [
-                Due(ticket, anchor, due_reasons(conditions, ticket, at))
+                Due(
+                    ticket,
+                    anchor,
+                    [] if conditions is None else due_reasons(conditions, ticket, at),
+                )
                 for ticket, anchor in found
                 if (ticket.id, anchor) not in fired
             ]
@@ -202,15 +211,15 @@ class Scheduler:
             )
         names = {rule.id: rule.name for rule in rules}
         await self._settle_all(
-            [(row, result.outcome(row.rule_id, names.get(row.rule_id, ""))) for row in leftovers]
+            [(row, result.outcome(row.rule_id, names.get(row.rule_id, ""))) for row in leftovers],
+            at,
         )
         result.resumed = len(leftovers)
-        custom_fields = await self.custom_fields(rules)
         for rule in rules:
             outcome = result.outcome(rule.id, rule.name)
-            async for page in self.due(rule, at, custom_fields):
+            async for page in self.due(rule, at):
                 claimed = await self._claim(rule, page, at, outcome)
-                await self._settle_all([(row, outcome) for row in claimed])
+                await self._settle_all([(row, outcome) for row in claimed], at)
         return result
 
     async def _claim(
@@ -287,74 +296,113 @@ class Scheduler:
         )
         return [Firing(**row) for row in rows if row["ticket_id"] in mine]
 
-    async def _settle_all(self, claims: list[tuple[Firing, RuleOutcome]]) -> None:
+    async def _settle_all(self, claims: list[tuple[Firing, RuleOutcome]], at: datetime) -> None:
+        """Send the claimed batches (``write_backs_in_flight`` at once), then record what
+        came of them in one transaction."""
         gate = asyncio.Semaphore(self._in_flight)
 
-        async def settle(row: Firing, outcome: RuleOutcome) -> None:
+        async def send(row: Firing, outcome: RuleOutcome) -> _Settled | None:
             async with gate:
-                await self._settle(row, outcome)
+                return await self._send(row, outcome)
 
-        await asyncio.gather(*(settle(row, outcome) for row, outcome in claims))
-
-    async def _settle(self, row: Firing, outcome: RuleOutcome) -> None:
-        """Send the claimed batch and record what came of it."""
-        key = firing_key(row.rule_id, row.ticket_id, row.anchor)
-        ticket = str(row.ticket_id)
-        where = (
-            (Firing.rule_id == row.rule_id)
-            & (Firing.ticket_id == row.ticket_id)
-            & (Firing.anchor == row.anchor)
-            & (Firing.state == "claimed")
-        )
-        state, reason, broken = "fired", None, None
-        if row.batch is not None:
-            try:
-                result = await self._ticket_api.apply_actions(
-                    row.ticket_id, ActionBatch.model_validate(row.batch), idempotency_key=key
-                )
-            except TicketApiError as exc:
-                log.warning(
-                    "time rule %s on ticket %s: %s; resent next tick", *key.split(":")[:2], exc
-                )
-                outcome.deferred.append(ticket)
-                return
-            if result.status_code in (404, 409):
-                # Changed since the search (or gone): not acted on; the next tick decides
-                # again from what the ticket is then.
-                async with self._sessions() as session:
-                    await session.execute(delete(Firing).where(where))
-                    await session.commit()
-                outcome.stale.append(ticket)
-                return
-            if result.refused:
-                error = result.body.get("error", {})
-                state = "failed"
-                reason = (
-                    f"ticket-api refused the changes ({result.status_code}): {error.get('message')}"
-                )
-                if error.get("code") == "unknown_reference":
-                    broken = error.get("message")
+        settled = [
+            done
+            for done in await asyncio.gather(*(send(row, outcome) for row, outcome in claims))
+            if done is not None
+        ]
+        if not settled:
+            return
         async with self._sessions() as session:
-            await session.execute(
-                update(Firing)
-                .where(where)
-                .values(state=state, settled_at=row.tick_at, reason=reason)
-            )
-            if state == "fired":
+            fired = [done.row for done in settled if done.state == "fired"]
+            if fired:
+                await session.execute(
+                    update(Firing).where(_claimed(fired)).values(state="fired", settled_at=at)
+                )
                 await add_to_outbox(
                     session,
                     OUTBOX,
                     self._topics.notifications,
-                    [NotificationRequested.model_validate(event) for event in row.outbound],
+                    [
+                        NotificationRequested.model_validate(event)
+                        for row in fired
+                        for event in row.outbound
+                    ],
                 )
-            if broken is not None:
+            stale = [done.row for done in settled if done.state == "stale"]
+            if stale:
+                # Not acted on: the next tick decides again from what the ticket is then.
+                await session.execute(delete(Firing).where(_claimed(stale)))
+            for done in settled:
+                if done.state != "failed":
+                    continue
                 await session.execute(
-                    update(TimeRule)
-                    .where(TimeRule.id == row.rule_id)
-                    .values(broken_reference=broken)
+                    update(Firing)
+                    .where(_claimed([done.row]))
+                    .values(state="failed", settled_at=at, reason=done.reason)
                 )
+                if done.broken_reference is not None:
+                    await session.execute(
+                        update(TimeRule)
+                        .where(TimeRule.id == done.row.rule_id)
+                        .values(broken_reference=done.broken_reference)
+                    )
             await session.commit()
-        if state == "fired":
-            outcome.fired.append(ticket)
-        else:
-            outcome.failed.append({"ticket_id": ticket, "reason": reason or ""})
+        for done in settled:
+            if done.state == "fired":
+                done.outcome.fired.append(str(done.row.ticket_id))
+            elif done.state == "stale":
+                done.outcome.stale.append(str(done.row.ticket_id))
+            else:
+                done.outcome.failed.append(
+                    {"ticket_id": str(done.row.ticket_id), "reason": done.reason or ""}
+                )
+
+    async def _send(self, row: Firing, outcome: RuleOutcome) -> _Settled | None:
+        """Send one claimed batch; None when ticket-api could not be reached (the claim
+        stays, and the next tick resends it)."""
+        if row.batch is None:
+            return _Settled(row, outcome, "fired")
+        key = firing_key(row.rule_id, row.ticket_id, row.anchor)
+        try:
+            result = await self._ticket_api.apply_actions(
+                row.ticket_id, ActionBatch.model_validate(row.batch), idempotency_key=key
+            )
+        except TicketApiError as exc:
+            log.warning("firing %s: %s; resent next tick", key, exc)
+            outcome.deferred.append(str(row.ticket_id))
+            return None
+        if result.status_code in (404, 409):
+            # Changed since the search (expected_version), or gone.
+            return _Settled(row, outcome, "stale")
+        if result.refused:
+            error = result.body.get("error", {})
+            return _Settled(
+                row,
+                outcome,
+                "failed",
+                reason=f"ticket-api refused the changes ({result.status_code}): "
+                f"{error.get('message')}",
+                # Checked when the rule was saved: what it names was deleted since.
+                broken_reference=error.get("message")
+                if error.get("code") == "unknown_reference"
+                else None,
+            )
+        return _Settled(row, outcome, "fired")
+
+
+@dataclass
+class _Settled:
+    row: Firing
+    outcome: RuleOutcome
+    state: str
+    reason: str | None = None
+    broken_reference: str | None = None
+
+
+def _claimed(rows: list[Firing]) -> Any:
+    """These rows of the ledger, while still claimed."""
+    return (
+        tuple_(Firing.rule_id, Firing.ticket_id, Firing.anchor).in_(
+            [(row.rule_id, row.ticket_id, row.anchor) for row in rows]
+        )
+    ) & (Firing.state == "claimed")
