@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import aiohttp
 from helpdesk_service.errors import ApiError, Unprocessable
 from helpdesk_ticket_client import TicketApiClient
+from pydantic import Field
 
 _REFERENCES: dict[str, tuple[Literal["departments", "agents"], str]] = {
     "department_id": ("departments", "department"),
     "agent_id": ("agents", "agent"),
 }
 _LEVEL_OPERATORS = frozenset({"is", "is_not", "in", "not_in"})
+
+# How a rule shows a reference found broken when it fired (the rule's response field).
+BrokenReference = Annotated[
+    str | None,
+    Field(
+        description="set when the rule last fired and a department or agent it names no "
+        "longer existed (ticket-api's message); cleared when its actions change"
+    ),
+]
 
 
 class ReferenceCheckUnavailable(ApiError):

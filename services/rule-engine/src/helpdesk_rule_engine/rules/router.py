@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_events import Change, TicketSnapshot
 from helpdesk_rule_actions.actions import dump_actions
+from helpdesk_rule_actions.editing import apply_patch, check_patched_references
 from helpdesk_rule_actions.plan import plan_actions
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
@@ -105,12 +106,7 @@ async def patch_rule(
     _: Principal = AdminOnly,
 ) -> JsonResponse:
     rule = await _get(session, rule_id)
-    given = data.model_fields_set
-    # PatchModel refused null for every field but notes.
-    for field in given - {"actions"}:
-        setattr(rule, field, getattr(data, field))
-    if data.actions is not None:
-        rule.actions = dump_actions(data.actions)
+    given = apply_patch(rule, data)
     check_rule(
         rule.kind,
         rule.trigger,
@@ -118,15 +114,9 @@ async def patch_rule(
         rule.actions,
         new_conditions="conditions" in given,
     )
-    if data.actions is not None or "conditions" in given:
-        await check_references(
-            request.app.state.ticket_api,
-            request.app.state.sla_levels,
-            rule.actions if data.actions is not None else [],
-            rule.conditions if "conditions" in given else None,
-        )
-    if data.actions is not None:
-        rule.broken_reference = None
+    await check_patched_references(
+        request.app.state.ticket_api, request.app.state.sla_levels, rule, given
+    )
     rule.updated_at = request.app.state.clock.now()
     await bump_version(session)
     await session.commit()

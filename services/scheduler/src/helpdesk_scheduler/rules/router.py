@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from helpdesk_rule_actions.actions import dump_actions
+from helpdesk_rule_actions.editing import apply_patch, check_patched_references
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound
@@ -86,22 +87,11 @@ async def patch_time_rule(
     _: Principal = AdminOnly,
 ) -> JsonResponse:
     rule = await get_time_rule(session, rule_id)
-    given = data.model_fields_set
-    # PatchModel refused null for every field but notes.
-    for field in given - {"actions"}:
-        setattr(rule, field, getattr(data, field))
-    if data.actions is not None:
-        rule.actions = dump_actions(data.actions)
+    given = apply_patch(rule, data)
     check_time_rule(rule.conditions, rule.actions, new_conditions="conditions" in given)
-    if data.actions is not None or "conditions" in given:
-        await check_references(
-            request.app.state.ticket_api,
-            request.app.state.sla_levels,
-            rule.actions if data.actions is not None else [],
-            rule.conditions if "conditions" in given else None,
-        )
-    if data.actions is not None:
-        rule.broken_reference = None
+    await check_patched_references(
+        request.app.state.ticket_api, request.app.state.sla_levels, rule, given
+    )
     rule.updated_at = request.app.state.clock.now()
     await session.commit()
     return JsonResponse(_out(rule))
