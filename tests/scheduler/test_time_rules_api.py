@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+from helpdesk_scheduler.main import create_app as create_scheduler
+
+from tests.conftest import admin_client
 from tests.rule_engine.conftest import make_sla_level
-from tests.scheduler.conftest import all_of, cond, make_time_rule
+from tests.scheduler.conftest import all_of, cond, make_time_rule, scheduler_settings
 
 SPAM_RULE = "5c4e2b1a-9d3f-4e8a-b7c6-0f1e2d3c4b5a"
 IDLE = cond("updated_at", "older_than", 3, unit="days")
@@ -117,3 +120,43 @@ async def test_bad_rules_get_pointed_422s(scheduler, api, sla):
         scheduler, conditions={"every_ticket": True}, actions=[{"type": "add_tags", "tags": ["x"]}]
     )
     assert every["conditions"] == {"every_ticket": True}
+
+
+async def test_conditions_on_custom_fields_are_checked_against_their_definitions(scheduler, client):
+    created = await client.post(
+        "/v1/custom-fields", json={"key": "renewal", "label": "Renewal", "type": "date"}
+    )
+    assert created.status_code == 201, created.text
+    renewal = cond("custom_fields.renewal", "within_last", 7, unit="days")
+    await make_time_rule(scheduler, conditions=all_of(renewal), actions=[{"type": "resolve"}])
+    unknown = await scheduler.post(
+        "/v1/time-rules",
+        json={
+            "name": "Unknown field",
+            "conditions": all_of(cond("custom_fields.renewl", "within_last", 7, unit="days")),
+            "actions": [{"type": "resolve"}],
+        },
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert "no custom field with key 'renewl'" in unknown.json()["error"]["message"]
+
+
+async def test_a_search_ticket_api_cannot_run_is_reported_not_a_500(
+    database_url, sla_tracker_url, topics
+):
+    application = create_scheduler(
+        # Nothing listens on the discard port; the admin key is checked locally.
+        scheduler_settings(database_url, "http://127.0.0.1:9", sla_tracker_url, topics)
+    )
+    async with (
+        application.router.lifespan_context(application),
+        admin_client(application, "scheduler") as scheduler,
+    ):
+        ran = await scheduler.post("/v1/ticks")
+        assert ran.status_code == 200, ran.text
+        (spam,) = ran.json()["rules"]
+        assert spam["rule_id"] == SPAM_RULE
+        assert spam["error"].startswith("time rule 'Delete spam older than 90 days': searching")
+        preview = await scheduler.post(f"/v1/time-rules/{SPAM_RULE}/preview")
+        assert preview.status_code == 502, preview.text
+        assert preview.json()["error"]["code"] == "search_failed"

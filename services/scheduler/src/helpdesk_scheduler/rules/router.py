@@ -46,7 +46,11 @@ async def create_time_rule(
     """Create a time rule. Conditions: libs/conditions/README.md (time conditions: a date
     field with older_than / within_last); actions: docs/rule-engine.md."""
     actions = dump_actions(data.actions)
-    check_time_rule(data.conditions, actions)
+    check_time_rule(
+        data.conditions,
+        actions,
+        custom_fields=await request.app.state.scheduler.custom_fields_for(data.conditions),
+    )
     await check_references(
         request.app.state.ticket_api, request.app.state.sla_levels, actions, data.conditions
     )
@@ -88,7 +92,17 @@ async def patch_time_rule(
 ) -> JsonResponse:
     rule = await get_time_rule(session, rule_id)
     given = apply_patch(rule, data)
-    check_time_rule(rule.conditions, rule.actions, new_conditions="conditions" in given)
+    new_conditions = "conditions" in given
+    check_time_rule(
+        rule.conditions,
+        rule.actions,
+        new_conditions=new_conditions,
+        custom_fields=(
+            await request.app.state.scheduler.custom_fields_for(rule.conditions)
+            if new_conditions
+            else None
+        ),
+    )
     await check_patched_references(
         request.app.state.ticket_api, request.app.state.sla_levels, rule, given
     )

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from helpdesk_conditions import CustomField
 from helpdesk_rule_actions.actions import dump_actions
-from helpdesk_rule_actions.validation import definition_errors, raise_if_invalid
+from helpdesk_rule_actions.validation import condition_errors, definition_errors, raise_if_invalid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,12 +20,19 @@ _CHANGE_OPERATORS = frozenset({"changed", "changed_to", "changed_from"})
 
 
 def check_time_rule(
-    conditions: dict[str, Any], actions: list[dict[str, Any]], *, new_conditions: bool = True
+    conditions: dict[str, Any],
+    actions: list[dict[str, Any]],
+    *,
+    new_conditions: bool = True,
+    custom_fields: list[CustomField] | None = None,
 ) -> None:
     """The checks every rule makes, and what has no meaning for a rule that runs on the
     clock rather than on a change: change operators, and stop_rules (each time rule is its
-    own search)."""
+    own search). With ``custom_fields`` (the definitions), conditions on custom fields are
+    checked against them: ticket-api's search would refuse an unknown one at every tick."""
     errors = definition_errors(conditions, actions, new_conditions=new_conditions)
+    if not errors and custom_fields is not None:
+        errors = condition_errors(conditions, pointer="conditions", custom_fields=custom_fields)
     if not errors:
         for g, group in enumerate(conditions.get("any", [])):
             for c, condition in enumerate(_conditions_of(group)):

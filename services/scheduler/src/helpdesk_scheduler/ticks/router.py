@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 
 from ..rules.router import get_time_rule
 from ..sessions import Session
-from .tick import Scheduler
+from .tick import Scheduler, SearchFailed
 
 router = APIRouter(prefix="/v1", tags=["ticks"])
 
@@ -23,7 +23,15 @@ At = Annotated[
 ]
 
 
-@router.post("/time-rules/{rule_id}/preview")
+@router.post(
+    "/time-rules/{rule_id}/preview",
+    responses={
+        SearchFailed.status_code: {
+            "description": "ticket-api refused the rule's search or could not be reached "
+            "(code search_failed)."
+        }
+    },
+)
 async def preview_time_rule(
     rule_id: uuid.UUID,
     request: Request,
@@ -38,7 +46,7 @@ async def preview_time_rule(
     await session.commit()
     instant = at or request.app.state.clock.now()
     scheduler: Scheduler = request.app.state.scheduler
-    custom_fields = await scheduler.custom_fields([rule])
+    custom_fields = await scheduler.custom_fields_for(rule.conditions) or []
     items = [
         due.out() async for page in scheduler.due(rule, instant, custom_fields) for due in page
     ]

@@ -37,7 +37,7 @@ from helpdesk_events import (
 )
 from helpdesk_rule_actions.actions import Action
 from helpdesk_rule_actions.plan import plan_actions
-from helpdesk_service.errors import Conflict, field_errors
+from helpdesk_service.errors import ApiError, Conflict, field_errors
 from helpdesk_ticket_client import ActionBatch, TicketApiClient, TicketApiError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select, text, tuple_, update
@@ -56,6 +56,14 @@ TICK_LOCK = 0x5C4ED01E
 
 class TickRunning(Conflict):
     code = "tick_running"
+
+
+class SearchFailed(ApiError):
+    """ticket-api refused a rule's search (a custom field deleted since the rule was saved)
+    or could not be reached."""
+
+    status_code = 502
+    code = "search_failed"
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class RuleOutcome:
     stale: list[str] = field(default_factory=list)
     # ticket-api could not be reached: resent by the next tick.
     deferred: list[str] = field(default_factory=list)
+    # Why the rule's search failed (the rule did nothing this tick).
+    error: str | None = None
 
 
 @dataclass
@@ -140,9 +150,12 @@ class Scheduler:
         )
         cursor: str | None = None
         while True:
-            page = await self._ticket_api.search_tickets(
-                rule.conditions, limit=self._page_size, cursor=cursor, at=at
-            )
+            try:
+                page = await self._ticket_api.search_tickets(
+                    rule.conditions, limit=self._page_size, cursor=cursor, at=at
+                )
+            except TicketApiError as exc:
+                raise SearchFailed(f"time rule {rule.name!r}: {exc}") from exc
             found = [(ticket, episode_anchor(ticket)) for ticket in page.items]
             fired = await self._fired(rule.id, found)
             due = [
@@ -176,9 +189,10 @@ class Scheduler:
             )
             return {(row.ticket_id, row.anchor) for row in rows}
 
-    async def custom_fields(self, rules: Sequence[TimeRule]) -> list[CustomField]:
-        uses = any("custom_fields." in str(rule.conditions) for rule in rules)
-        return await self._ticket_api.custom_fields() if uses else []
+    async def custom_fields_for(self, conditions: dict[str, Any]) -> list[CustomField] | None:
+        """ticket-api's custom field definitions when ``conditions`` name a custom field."""
+        uses = "custom_fields." in str(conditions)
+        return await self._ticket_api.custom_fields() if uses else None
 
     async def tick(self, at: datetime) -> TickResult:
         """Run every active rule for the instant ``at``; raises TickRunning when another
@@ -217,9 +231,14 @@ class Scheduler:
         result.resumed = len(leftovers)
         for rule in rules:
             outcome = result.outcome(rule.id, rule.name)
-            async for page in self.due(rule, at):
-                claimed = await self._claim(rule, page, at, outcome)
-                await self._settle_all([(row, outcome) for row in claimed], at)
+            try:
+                async for page in self.due(rule, at):
+                    claimed = await self._claim(rule, page, at, outcome)
+                    await self._settle_all([(row, outcome) for row in claimed], at)
+            except SearchFailed as exc:
+                # The other rules still run; this one is searched again next tick.
+                log.warning("%s", exc.message)
+                outcome.error = exc.message
         return result
 
     async def _claim(
