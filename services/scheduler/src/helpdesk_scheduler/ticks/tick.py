@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from helpdesk_conditions import CustomField, compile_python
 from helpdesk_events import (
     Actor,
@@ -40,8 +41,7 @@ from helpdesk_rule_actions.plan import plan_actions
 from helpdesk_service.errors import ApiError, Conflict, field_errors
 from helpdesk_ticket_client import ActionBatch, TicketApiClient, TicketApiError
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import delete, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..models import OUTBOX, Firing, TimeRule
@@ -180,12 +180,12 @@ class Scheduler:
             return set()
         async with self._sessions() as session:
             rows = await session.execute(
-                select(Firing.ticket_id, Firing.anchor).where(
-                    Firing.rule_id == rule_id,
-                    tuple_(Firing.ticket_id, Firing.anchor).in_(
-                        [(ticket.id, anchor) for ticket, anchor in found]
-                    ),
-                )
+                _FIRED,
+                {
+                    "rule": rule_id,
+                    "tickets": [ticket.id for ticket, _ in found],
+                    "anchors": [anchor for _, anchor in found],
+                },
             )
             return {(row.ticket_id, row.anchor) for row in rows}
 
@@ -300,10 +300,17 @@ class Scheduler:
         async with self._sessions() as session:
             inserted = (
                 await session.execute(
-                    insert(Firing)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .returning(Firing.ticket_id, Firing.state, Firing.reason)
+                    _CLAIM,
+                    {
+                        "rule": rule.id,
+                        "at": at,
+                        "tickets": [row["ticket_id"] for row in rows],
+                        "anchors": [row["anchor"] for row in rows],
+                        "states": [row["state"] for row in rows],
+                        "batches": [_json(row["batch"]) for row in rows],
+                        "outbounds": [_json(row["outbound"]) for row in rows],
+                        "reasons": [row.get("reason") for row in rows],
+                    },
                 )
             ).all()
             await session.commit()
@@ -334,9 +341,7 @@ class Scheduler:
         async with self._sessions() as session:
             fired = [done.row for done in settled if done.state == "fired"]
             if fired:
-                await session.execute(
-                    update(Firing).where(_claimed(fired)).values(state="fired", settled_at=at)
-                )
+                await session.execute(_MARK_FIRED, _keys(fired) | {"at": at})
                 await add_to_outbox(
                     session,
                     OUTBOX,
@@ -350,14 +355,12 @@ class Scheduler:
             stale = [done.row for done in settled if done.state == "stale"]
             if stale:
                 # Not acted on: the next tick decides again from what the ticket is then.
-                await session.execute(delete(Firing).where(_claimed(stale)))
+                await session.execute(_DROP_CLAIMS, _keys(stale))
             for done in settled:
                 if done.state != "failed":
                     continue
                 await session.execute(
-                    update(Firing)
-                    .where(_claimed([done.row]))
-                    .values(state="failed", settled_at=at, reason=done.reason)
+                    _MARK_FAILED, _keys([done.row]) | {"at": at, "reason": done.reason}
                 )
                 if done.broken_reference is not None:
                     await session.execute(
@@ -418,10 +421,47 @@ class _Settled:
     broken_reference: str | None = None
 
 
-def _claimed(rows: list[Firing]) -> Any:
-    """These rows of the ledger, while still claimed."""
-    return (
-        tuple_(Firing.rule_id, Firing.ticket_id, Firing.anchor).in_(
-            [(row.rule_id, row.ticket_id, row.anchor) for row in rows]
-        )
-    ) & (Firing.state == "claimed")
+# The ledger's statements take arrays (one bind per column, whatever the page's size), so
+# PostgreSQL and SQLAlchemy prepare each once.
+_FIRED = text(
+    "SELECT f.ticket_id, f.anchor FROM scheduler.firing f "
+    "JOIN unnest(CAST(:tickets AS uuid[]), CAST(:anchors AS timestamptz[])) AS k(t, a) "
+    "ON f.ticket_id = k.t AND f.anchor = k.a WHERE f.rule_id = :rule"
+)
+_CLAIM = text(
+    "INSERT INTO scheduler.firing (rule_id, ticket_id, anchor, state, tick_at, claimed_at, "
+    "settled_at, batch, outbound, reason) "
+    "SELECT :rule, t, a, s, :at, :at, CASE WHEN s = 'claimed' THEN NULL ELSE "
+    "CAST(:at AS timestamptz) END, CAST(b AS jsonb), CAST(o AS jsonb), r "
+    "FROM unnest(CAST(:tickets AS uuid[]), CAST(:anchors AS timestamptz[]), "
+    "CAST(:states AS text[]), CAST(:batches AS text[]), CAST(:outbounds AS text[]), "
+    "CAST(:reasons AS text[])) AS u(t, a, s, b, o, r) "
+    "ON CONFLICT DO NOTHING RETURNING ticket_id, state, reason"
+)
+_CLAIMED_KEYS = (
+    "unnest(CAST(:rules AS uuid[]), CAST(:tickets AS uuid[]), CAST(:anchors AS timestamptz[])) "
+    "AS k(r, t, a) WHERE f.rule_id = k.r AND f.ticket_id = k.t AND f.anchor = k.a "
+    "AND f.state = 'claimed'"
+)
+_MARK_FIRED = text(
+    f"UPDATE scheduler.firing f SET state = 'fired', settled_at = :at FROM {_CLAIMED_KEYS}"
+)
+_MARK_FAILED = text(
+    "UPDATE scheduler.firing f SET state = 'failed', settled_at = :at, reason = :reason "
+    f"FROM {_CLAIMED_KEYS}"
+)
+# Not acted on: the next tick decides again from what the ticket is then.
+_DROP_CLAIMS = text(f"DELETE FROM scheduler.firing f USING {_CLAIMED_KEYS}")
+
+
+def _keys(rows: list[Firing]) -> dict[str, Any]:
+    """These rows' ledger keys, for the statements above."""
+    return {
+        "rules": [row.rule_id for row in rows],
+        "tickets": [row.ticket_id for row in rows],
+        "anchors": [row.anchor for row in rows],
+    }
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
