@@ -70,6 +70,7 @@ bench: $(INSTALLED)
 	$(VENV)/bin/python bench/router.py
 	$(VENV)/bin/python bench/notifier.py
 	$(VENV)/bin/python bench/sla_tracker.py
+	$(VENV)/bin/python bench/scheduler.py
 
 mutation: $(INSTALLED)
 	$(VENV)/bin/python bench/mutation.py $(MUTATION_ARGS)

@@ -106,7 +106,7 @@ TARGETS: dict[str, Target] = {
         first=("tests/ticket_api/test_history.py", "tests/ticket_api/test_lifecycle.py"),
     ),
     "rule planner": Target(
-        "services/rule-engine/src/helpdesk_rule_engine/engine/plan.py",
+        "libs/rule-actions/src/helpdesk_rule_actions/plan.py",
         ("tests/rule_engine",),
         first=(
             "tests/rule_engine/test_template_placeholders.py",
@@ -122,6 +122,11 @@ TARGETS: dict[str, Target] = {
         "services/sla-tracker/src/helpdesk_sla_tracker/calendars/business_time.py",
         ("tests/sla_tracker",),
         first=("tests/sla_tracker/calendars/test_business_time.py",),
+    ),
+    "scheduler episodes": Target(
+        "services/scheduler/src/helpdesk_scheduler/ticks/episodes.py",
+        ("tests/scheduler",),
+        first=("tests/scheduler/test_ticks.py",),
     ),
     "delivery retries": Target(
         "services/notifier/src/helpdesk_notifier/delivery/schedule.py",

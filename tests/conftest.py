@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
@@ -27,6 +27,8 @@ from helpdesk_devstack.stack import migration_commands
 from helpdesk_events import EventBase, ManualClock, Topics, decode_event
 from helpdesk_service.cli import ServiceCli
 from helpdesk_service.settings import ServiceSettings
+from helpdesk_sla_tracker.config import Settings as SlaSettings
+from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_ticket_api.config import Settings
 from helpdesk_ticket_api.main import create_app
 
@@ -114,14 +116,16 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Any]:
         yield application
 
 
-@pytest.fixture
-async def ticket_api_url(app: Any) -> AsyncIterator[str]:
-    """The in-process ticket-api, served by uvicorn on a free loopback port (the other
-    services reach it over HTTP, as in production)."""
+@asynccontextmanager
+async def served_on_loopback(
+    app: Any, lifespan: Literal["on", "off"] = "off"
+) -> AsyncIterator[str]:
+    """``app`` served by uvicorn on a free loopback port (its lifespan handled by the caller
+    unless ``lifespan="on"``); the base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -132,6 +136,41 @@ async def ticket_api_url(app: Any) -> AsyncIterator[str]:
     server.should_exit = True
     await task
     sock.close()
+
+
+@pytest.fixture
+async def ticket_api_url(app: Any) -> AsyncIterator[str]:
+    """The in-process ticket-api, served over loopback (the other services reach it over
+    HTTP, as in production)."""
+    async with served_on_loopback(app) as url:
+        yield url
+
+
+@pytest.fixture
+async def sla_app(
+    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
+) -> AsyncIterator[Any]:
+    """The sla-tracker in process beside ticket-api."""
+    settings = service_settings(
+        SlaSettings, database_url, ticket_api_url=ticket_api_url, topic_prefix=topics.prefix
+    )
+    async with running(create_sla_tracker(settings, clock=clock)) as application:
+        yield application
+
+
+@pytest.fixture
+async def sla_tracker_url(sla_app: Any) -> AsyncIterator[str]:
+    """The in-process sla-tracker, served over loopback: rules naming SLA levels are checked
+    against it when saved."""
+    async with served_on_loopback(sla_app) as url:
+        yield url
+
+
+@pytest.fixture
+async def sla(sla_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The sla-tracker admin API, with the admin key."""
+    async with admin_client(sla_app, "sla-tracker") as client:
+        yield client
 
 
 def admin_client(app: Any, host: str) -> httpx.AsyncClient:

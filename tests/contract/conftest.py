@@ -21,9 +21,18 @@ from helpdesk_service.cli import ServiceCli
 
 from tests.conftest import ADMIN_KEY, PROCFILE, SERVICE_KEY
 
-# The services that answer HTTP: those with a `serve` process, in Procfile order (ticket-api
-# first: the others check keys and references through it).
-SERVED = [p.script for p in procfile_processes(PROCFILE) if p.command == "serve"]
+# The services that answer HTTP: those with a `serve` process, in Procfile order but for
+# those others reach when they start or check references: ticket-api (keys, directory
+# records), then the sla-tracker (SLA levels rules name).
+_REACHED_BY_OTHERS = ["helpdesk-ticket-api", "helpdesk-sla-tracker"]
+SERVED = sorted(
+    (p.script for p in procfile_processes(PROCFILE) if p.command == "serve"),
+    key=lambda script: (
+        _REACHED_BY_OTHERS.index(script)
+        if script in _REACHED_BY_OTHERS
+        else len(_REACHED_BY_OTHERS)
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,7 @@ def services(contract_database: str) -> Iterator[dict[str, RunningService]]:
     """Each served service, running, by console script name."""
     running: dict[str, RunningService] = {}
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-    ticket_api_url = ""
+    urls: dict[str, str] = {}
     try:
         for script in SERVED:
             cli = _service_cli(script)
@@ -73,7 +82,8 @@ def services(contract_database: str) -> Iterator[dict[str, RunningService]]:
                 "database_url": contract_database,
                 "admin_key": ADMIN_KEY,
                 "service_key": SERVICE_KEY,
-                "ticket_api_url": ticket_api_url,
+                "ticket_api_url": urls.get("helpdesk-ticket-api", ""),
+                "sla_tracker_url": urls.get("helpdesk-sla-tracker", ""),
                 "db_pool_size": 3,
                 "db_max_overflow": 3,
             }
@@ -85,8 +95,7 @@ def services(contract_database: str) -> Iterator[dict[str, RunningService]]:
             server, thread, url = _serve(app)
             servers.append((server, thread))
             running[script] = RunningService(script, url)
-            if script == "helpdesk-ticket-api":
-                ticket_api_url = url
+            urls[script] = url
         yield running
     finally:
         for server, thread in reversed(servers):

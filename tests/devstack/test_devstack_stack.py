@@ -45,4 +45,5 @@ def test_the_repository_procfile_runs_its_services():
         "router",
         "notifier",
         "sla-tracker",
+        "scheduler",
     ]

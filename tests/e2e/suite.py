@@ -260,6 +260,41 @@ class Suite:
             )
         )
 
+    def scheduler(
+        self, port: int, ticket_api_port: int, sla_tracker_port: int | None = None
+    ) -> ServiceProcess:
+        env = self.base_env() | {
+            "SCHEDULER_PORT": str(port),
+            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+        }
+        if sla_tracker_port is not None:
+            env["SCHEDULER_SLA_TRACKER_URL"] = f"http://127.0.0.1:{sla_tracker_port}"
+        return self._add(
+            ServiceProcess(
+                "scheduler",
+                [str(BIN / "helpdesk-scheduler"), "serve"],
+                env,
+                self.log_dir / "scheduler.log",
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+            )
+        )
+
+    def scheduler_ticker(
+        self, ticket_api_url: str, name: str = "scheduler-ticker", **settings: str
+    ) -> ServiceProcess:
+        """A ticker; ``settings`` are SCHEDULER_* values (tick_seconds="3600": one tick at
+        start, then none for an hour)."""
+        env = self.base_env() | {"HELPDESK_TICKET_API_URL": ticket_api_url}
+        env.update({f"SCHEDULER_{key.upper()}": value for key, value in settings.items()})
+        return self._add(
+            ServiceProcess(
+                name,
+                [str(BIN / "helpdesk-scheduler"), "ticker"],
+                env,
+                self.log_dir / f"{name}.log",
+            )
+        )
+
     def _add(self, process: ServiceProcess) -> ServiceProcess:
         self.processes.append(process)
         return process

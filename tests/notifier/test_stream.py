@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from helpdesk_events import ManualClock
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.main import create_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, served_on_loopback
 
 # Long enough to read events without heartbeats, short enough to see one in a test.
 HEARTBEAT_SECONDS = 0.5
@@ -35,22 +33,10 @@ async def notifier_url(agent_auth_settings: Settings, clock: ManualClock) -> Asy
         update={"stream_heartbeat_seconds": HEARTBEAT_SECONDS}
     )
     application = create_app(settings, clock=clock)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(application, lifespan="on", log_level="warning", access_log=False)
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.005)
-    # Streams opened before the LISTEN connection is up would only hear the first wake-up.
-    await asyncio.wait_for(application.state.notification_listener.listening.wait(), 5)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await serving
-    sock.close()
+    async with served_on_loopback(application, lifespan="on") as url:
+        # Streams opened before the LISTEN connection is up would only hear the first wake-up.
+        await asyncio.wait_for(application.state.notification_listener.listening.wait(), 5)
+        yield url
 
 
 class EventReader:

@@ -33,9 +33,14 @@ def topics() -> Topics:
 
 @pytest.fixture
 async def rule_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock
+    ticket_api_url: str, sla_tracker_url: str, database_url: str, clock: ManualClock
 ) -> AsyncIterator[Any]:
-    settings = service_settings(RuleEngineSettings, database_url, ticket_api_url=ticket_api_url)
+    settings = service_settings(
+        RuleEngineSettings,
+        database_url,
+        ticket_api_url=ticket_api_url,
+        sla_tracker_url=sla_tracker_url,
+    )
     async with running(create_rule_engine(settings, clock=clock)) as application:
         yield application
 
@@ -136,3 +141,9 @@ async def make_rule(rules: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     response = await rules.post("/v1/rules", json=body)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def make_sla_level(sla: httpx.AsyncClient, name: str) -> None:
+    """An SLA level the sla-tracker knows, for rules that name it."""
+    response = await sla.put(f"/v1/levels/{name}", json={"first_response_minutes": 60})
+    assert response.status_code in (200, 201), response.text

@@ -1,6 +1,6 @@
 """Every action, applied by a rule through the write-back (or queued for the notifier)."""
 
-from tests.rule_engine.conftest import any_of, cond, make_rule
+from tests.rule_engine.conftest import any_of, cond, make_rule, make_sla_level
 
 
 async def ticket(client, ticket_id):
@@ -8,7 +8,8 @@ async def ticket(client, ticket_id):
     return response.json() if response.status_code == 200 else None
 
 
-async def test_ticket_changing_actions(api, client, rules, engine):
+async def test_ticket_changing_actions(api, client, rules, engine, sla):
+    await make_sla_level(sla, "silver")
     dept = await api.department()
     agent = await api.agent([dept["id"]])
     cases = [

@@ -1,9 +1,15 @@
-"""A rule that refers to a department or agent that does not exist is refused when it is
-saved, with the action and the id named, instead of failing each time it fires."""
+"""A rule that refers to a department, agent or SLA level that does not exist is refused
+when it is saved, with the action and the id named, instead of failing each time it fires."""
 
 from __future__ import annotations
 
 import uuid
+
+from helpdesk_rule_engine.config import Settings as RuleEngineSettings
+from helpdesk_rule_engine.main import create_app as create_rule_engine
+
+from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
+from tests.rule_engine.conftest import any_of, cond, make_sla_level
 
 
 def _rule(*actions):
@@ -94,3 +100,54 @@ async def test_a_rule_whose_department_was_deleted_is_flagged(api, client, rules
     )
     assert repaired.status_code == 200, repaired.text
     assert repaired.json()["broken_reference"] is None
+
+
+async def test_an_sla_level_the_tracker_does_not_know_is_refused_at_save(rules, sla):
+    await make_sla_level(sla, "gold")
+    known = await rules.post(
+        "/v1/rules",
+        json=_rule({"type": "change_sla_level", "sla_level": "gold"})
+        | {"conditions": any_of([cond("sla_level", "in", ["gold"])])},
+    )
+    assert known.status_code == 201, known.text
+    unknown = await rules.post(
+        "/v1/rules", json=_rule({"type": "change_sla_level", "sla_level": "platinum"})
+    )
+    assert unknown.status_code == 422, unknown.text
+    error = unknown.json()["error"]
+    assert error["code"] == "unknown_reference"
+    assert error["message"] == "actions[0].sla_level: the sla-tracker knows no SLA level 'platinum'"
+    condition = await rules.patch(
+        f"/v1/rules/{known.json()['id']}",
+        json={"conditions": any_of([cond("sla_level", "is_not", "bronze")])},
+    )
+    assert condition.status_code == 422, condition.text
+    assert condition.json()["error"]["message"] == (
+        "conditions.any[0].all[0].value: the sla-tracker knows no SLA level 'bronze'"
+    )
+
+
+async def test_an_unreachable_sla_tracker_refuses_the_save_with_503(ticket_api_url, database_url):
+    application = create_rule_engine(
+        RuleEngineSettings(
+            database_url=database_url,
+            admin_key=ADMIN_KEY,
+            service_key=SERVICE_KEY,
+            ticket_api_url=ticket_api_url,
+            # Nothing listens on the discard port.
+            sla_tracker_url="http://127.0.0.1:9",
+            db_pool_size=1,
+            db_max_overflow=1,
+        )
+    )
+    async with (
+        application.router.lifespan_context(application),
+        admin_client(application, "rule-engine") as rules,
+    ):
+        response = await rules.post(
+            "/v1/rules", json=_rule({"type": "change_sla_level", "sla_level": "gold"})
+        )
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "reference_check_unavailable"
+        plain = await rules.post("/v1/rules", json=_rule({"type": "resolve"}))
+        assert plain.status_code == 201, plain.text

@@ -1,6 +1,6 @@
 """The seed examples of the issue, end to end through the real handler and ticket-api."""
 
-from tests.rule_engine.conftest import any_of, cond, make_rule
+from tests.rule_engine.conftest import any_of, cond, make_rule, make_sla_level
 
 
 async def history_actions(client, ticket_id):
@@ -62,8 +62,9 @@ async def test_social_tickets_go_to_marketing_and_a_named_agent(api, client, rul
 
 
 async def test_sla_rule_sets_a_level_on_urgent_tickets_and_stops_other_rules(
-    api, client, rules, engine
+    api, client, rules, engine, sla
 ):
+    await make_sla_level(sla, "gold")
     sla = await make_rule(
         rules,
         name="Urgent gets Gold",

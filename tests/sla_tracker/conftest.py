@@ -11,36 +11,15 @@ import orjson
 import pytest
 from helpdesk_events import ConsumerRunner, ManualClock, Topics
 from helpdesk_service.db import make_engine, make_session_factory
-from helpdesk_sla_tracker.config import Settings as SlaSettings
 from helpdesk_sla_tracker.handlers.tickets import handlers
-from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
-from tests.conftest import admin_client, running, service_settings
 from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules
 from tests.rule_engine.pump import Pump
 
 # The rule engine beside the tracker, for escalations on sla.breached.
 __all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules"]
-
-
-@pytest.fixture
-async def sla_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
-) -> AsyncIterator[Any]:
-    settings = service_settings(
-        SlaSettings, database_url, ticket_api_url=ticket_api_url, topic_prefix=topics.prefix
-    )
-    async with running(create_sla_tracker(settings, clock=clock)) as application:
-        yield application
-
-
-@pytest.fixture
-async def sla(sla_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The sla-tracker admin API, with the admin key."""
-    async with admin_client(sla_app, "sla-tracker") as client:
-        yield client
 
 
 OFFICE_HOURS = {

@@ -25,3 +25,5 @@ class Settings(WorkerSettings):
     # segment.ms (7 + 7 days by Kafka's defaults). See retention.py.
     evaluation_retention_days: float = Field(default=30, ge=0)
     dedupe_retention_days: float = Field(default=30, ge=0)
+    # Where SLA levels named by rules are checked when a rule is saved (GET /v1/levels/{name}).
+    sla_tracker_url: str = "http://127.0.0.1:8003"

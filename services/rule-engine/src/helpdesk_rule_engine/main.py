@@ -3,12 +3,15 @@ runs in ``cli worker``."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock
+from helpdesk_rule_actions.references import SlaLevels
 from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
 from helpdesk_service.db import database_ready
+from helpdesk_ticket_client import ticket_api_session
 
 from .config import Settings
 from .postgres_text import json_dumps
@@ -18,10 +21,17 @@ from .rules.router import router as rules_router
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    def resources(app: FastAPI) -> AbstractAsyncContextManager[None]:
-        return open_database_and_ticket_api(
+    @asynccontextmanager
+    async def resources(app: FastAPI) -> AsyncIterator[None]:
+        async with open_database_and_ticket_api(
             app, settings, "rule-engine", json_serializer=json_dumps
-        )
+        ):
+            sla_tracker = ticket_api_session(settings.sla_tracker_url, connections=4)
+            app.state.sla_levels = SlaLevels(sla_tracker, settings.service_key or "")
+            try:
+                yield
+            finally:
+                await sla_tracker.close()
 
     return create_service_app(
         settings,

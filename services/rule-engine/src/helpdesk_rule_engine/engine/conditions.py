@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from helpdesk_conditions import CustomField, PythonConditions, compile_python, validate_conditions
+from helpdesk_conditions import CustomField, PythonConditions, compile_python
 from helpdesk_events import Change, TicketSnapshot
 
 
@@ -39,14 +39,3 @@ def compile_conditions(
 ) -> CompiledConditions:
     """Raises ``helpdesk_conditions.ConditionError`` when the conditions are invalid."""
     return CompiledConditions(compile_python(conditions, custom_fields=list(custom_fields or ())))
-
-
-def condition_errors(
-    conditions: Any, *, pointer: str, custom_fields: Iterable[CustomField] | None = None
-) -> list[dict[str, str]]:
-    issues = validate_conditions(
-        conditions,
-        custom_fields=list(custom_fields) if custom_fields is not None else None,
-        root=pointer,
-    )
-    return [{"field": i.pointer, "message": i.message} for i in issues]

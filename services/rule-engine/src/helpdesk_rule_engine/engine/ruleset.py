@@ -17,10 +17,10 @@ from typing import Any
 
 from helpdesk_conditions import ConditionError, CustomField, RuleSetMatcher, compile_rule_set
 from helpdesk_events import Change, TicketSnapshot
+from helpdesk_rule_actions.actions import Action
 from pydantic import TypeAdapter
 
 from ..postgres_text import array_element
-from .actions import Action
 from .conditions import CompiledConditions, compile_conditions
 
 log = logging.getLogger(__name__)

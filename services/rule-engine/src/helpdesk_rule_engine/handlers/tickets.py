@@ -25,12 +25,12 @@ from helpdesk_events import (
     Topics,
     outbox_rows,
 )
+from helpdesk_rule_actions.plan import plan_actions
 from helpdesk_service.errors import field_errors
 from helpdesk_ticket_client import ActionBatch, TicketApiClient
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from ..engine.plan import plan_actions
 from ..engine.ruleset import RuleSet
 from ..engine.triggers import triggers_for
 from ..models import NOT_MATCHED, OUTBOX, Evaluation, Rule, RuleFiring, RuleSetVersion

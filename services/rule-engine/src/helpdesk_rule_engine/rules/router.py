@@ -10,6 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_events import Change, TicketSnapshot
+from helpdesk_rule_actions.actions import dump_actions
+from helpdesk_rule_actions.editing import apply_patch, check_patched_references
+from helpdesk_rule_actions.plan import plan_actions
+from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
@@ -18,13 +22,11 @@ from sqlalchemy import delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..engine.conditions import uses_custom_fields
-from ..engine.plan import plan_actions
 from ..engine.ruleset import compile_rule
 from ..engine.triggers import Trigger
 from ..models import Evaluation, Rule, evaluation_results, inactive_results
-from .references import check_references
 from .schemas import RuleIn, RuleOut, RulePatch
-from .service import bump_version, check_rule, dump_actions, new_rule, next_position
+from .service import bump_version, check_rule, new_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 
@@ -41,14 +43,16 @@ def _out(rule: Rule) -> dict[str, Any]:
     return RuleOut.model_validate(rule).model_dump(mode="json")
 
 
-@router.post("/rules", status_code=201, response_model=RuleOut)
+@router.post("/rules", status_code=201, response_model=RuleOut, responses=REFERENCE_CHECK_RESPONSES)
 async def create_rule(
     data: RuleIn, request: Request, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
     """Create a rule. Conditions: see libs/conditions/README.md; actions: docs/rule-engine.md."""
     actions = dump_actions(data.actions)
     check_rule(data.kind, data.trigger, data.conditions, actions)
-    await check_references(request.app.state.ticket_api, actions)
+    await check_references(
+        request.app.state.ticket_api, request.app.state.sla_levels, actions, data.conditions
+    )
     position = (
         data.position if data.position is not None else await next_position(session, data.kind)
     )
@@ -93,7 +97,7 @@ async def get_rule(rule_id: uuid.UUID, session: Session, _: Principal = AnyRole)
     return JsonResponse(_out(await _get(session, rule_id)))
 
 
-@router.patch("/rules/{rule_id}", response_model=RuleOut)
+@router.patch("/rules/{rule_id}", response_model=RuleOut, responses=REFERENCE_CHECK_RESPONSES)
 async def patch_rule(
     rule_id: uuid.UUID,
     data: RulePatch,
@@ -102,12 +106,7 @@ async def patch_rule(
     _: Principal = AdminOnly,
 ) -> JsonResponse:
     rule = await _get(session, rule_id)
-    given = data.model_fields_set
-    # PatchModel refused null for every field but notes.
-    for field in given - {"actions"}:
-        setattr(rule, field, getattr(data, field))
-    if data.actions is not None:
-        rule.actions = dump_actions(data.actions)
+    given = apply_patch(rule, data)
     check_rule(
         rule.kind,
         rule.trigger,
@@ -115,9 +114,9 @@ async def patch_rule(
         rule.actions,
         new_conditions="conditions" in given,
     )
-    if data.actions is not None:
-        await check_references(request.app.state.ticket_api, rule.actions)
-        rule.broken_reference = None
+    await check_patched_references(
+        request.app.state.ticket_api, request.app.state.sla_levels, rule, given
+    )
     rule.updated_at = request.app.state.clock.now()
     await bump_version(session)
     await session.commit()

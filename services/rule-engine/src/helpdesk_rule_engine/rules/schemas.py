@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from helpdesk_rule_actions.actions import Action, StrictModel
+from helpdesk_rule_actions.references import BrokenReference
 from helpdesk_service.patch import PatchModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..engine.actions import Action, StrictModel
 from ..engine.triggers import Trigger
 
 
@@ -61,9 +62,6 @@ class RuleOut(BaseModel):
     actions: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
-    broken_reference: str | None = Field(
-        description="set when the rule last fired and a department or agent it names no "
-        "longer existed (ticket-api's message); cleared when its actions change"
-    )
+    broken_reference: BrokenReference
 
     model_config = ConfigDict(from_attributes=True)

@@ -6,16 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from helpdesk_rule_actions.actions import dump_actions
+from helpdesk_rule_actions.validation import definition_errors, raise_if_invalid
 from helpdesk_service import heap
-from helpdesk_service.errors import Unprocessable
 from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..engine.actions import SLA_RULE_ACTIONS
-from ..engine.conditions import condition_errors, uses_custom_fields
+from ..engine.conditions import uses_custom_fields
 from ..engine.ruleset import RuleSet
 from ..models import Rule, RuleSetVersion
+
+SLA_RULE_ACTIONS = frozenset({"change_sla_level", "stop_rules"})
 
 
 class RuleCache:
@@ -71,19 +73,9 @@ def check_rule(
     *,
     new_conditions: bool = True,
 ) -> None:
-    """What pydantic cannot see alone: conditions, SLA rule limits, purge placement.
-    ``new_conditions``: the conditions are being set now (a rule saved before every_ticket
-    existed keeps its empty conditions through edits of other fields)."""
-    errors = condition_errors(conditions, pointer="conditions")
-    if new_conditions and conditions == {"any": []}:
-        # "Every ticket" must be asked for, not reached by leaving the conditions empty.
-        errors.append(
-            {
-                "field": "conditions.any",
-                "message": "a rule needs at least one group of conditions; "
-                'to act on every ticket, write "conditions": {"every_ticket": true}',
-            }
-        )
+    """What pydantic cannot see alone: the definition's checks every kind of rule makes
+    (helpdesk_rule_actions.validation), and SLA rules' limits."""
+    errors = definition_errors(conditions, actions, new_conditions=new_conditions)
     if kind == "sla":
         if trigger != "ticket_created":
             errors.append(
@@ -98,23 +90,7 @@ def check_rule(
                         "message": f"SLA rules can only {allowed}, not {action['type']}",
                     }
                 )
-    ticket_changes = [
-        i
-        for i, a in enumerate(actions)
-        if a["type"] not in ("stop_rules", "send_email", "call_url", "http_request")
-    ]
-    purges = [i for i, a in enumerate(actions) if a["type"] == "purge"]
-    if purges and purges[0] != ticket_changes[-1]:
-        errors.append(
-            {
-                "field": f"actions[{purges[0]}]",
-                "message": "purge must be the last action that changes the ticket",
-            }
-        )
-    if errors:
-        raise Unprocessable(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), details=errors
-        )
+    raise_if_invalid(errors)
 
 
 async def next_position(session: AsyncSession, kind: str) -> int:
@@ -137,8 +113,3 @@ def new_rule(data: Any, position: int, now: datetime) -> Rule:
         created_at=now,
         updated_at=now,
     )
-
-
-def dump_actions(actions: list[Any]) -> list[dict[str, Any]]:
-    # Only what the admin set: a transfer to a department alone must not gain "agent_id": null.
-    return [a.model_dump(mode="json", exclude_unset=True) for a in actions]

@@ -1,4 +1,4 @@
-"""What a rule can do: the actions, as rules store them and the engine plans them.
+"""What a rule can do: the actions, as rules store them and plan.py plans them.
 
 Their text fields are Jinja templates with ticket placeholders (see templates.py), checked
 when a rule is saved.
@@ -7,7 +7,7 @@ when a rule is saved.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from helpdesk_ticket_client.actions import Priority, SlaLevel, TagList
@@ -169,4 +169,9 @@ Action = Annotated[
     | HttpRequest,
     Field(discriminator="type"),
 ]
-SLA_RULE_ACTIONS = frozenset({"change_sla_level", "stop_rules"})
+
+
+def dump_actions(actions: list[Any]) -> list[dict[str, Any]]:
+    """Actions as a rule stores them. Only what the admin set: a transfer to a department
+    alone must not gain "agent_id": null."""
+    return [a.model_dump(mode="json", exclude_unset=True) for a in actions]

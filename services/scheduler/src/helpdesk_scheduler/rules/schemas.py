@@ -1,0 +1,78 @@
+"""Time rules as the admin API takes and returns them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from helpdesk_rule_actions.actions import Action, StrictModel
+from helpdesk_rule_actions.references import BrokenReference
+from helpdesk_service.patch import PatchModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Notes = Annotated[str, StringConstraints(max_length=5000)]
+
+CONDITIONS_DESCRIPTION = (
+    "which tickets the rule acts on (libs/conditions/README.md), time conditions included: "
+    'e.g. {"field": "last_customer_message_at", "op": "older_than", "value": 48, '
+    '"unit": "hours"}; {"every_ticket": true} for every ticket'
+)
+
+
+class TimeRuleIn(StrictModel):
+    name: Name
+    notes: Notes | None = None
+    active: bool = True
+    # Rules run in ascending position in a tick; omitted = after the last rule.
+    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    conditions: dict[str, Any] = Field(
+        description=CONDITIONS_DESCRIPTION,
+        examples=[
+            {
+                "any": [
+                    {
+                        "all": [
+                            {"field": "status", "op": "is", "value": "answered"},
+                            {
+                                "field": "last_agent_reply_at",
+                                "op": "older_than",
+                                "value": 48,
+                                "unit": "hours",
+                            },
+                        ]
+                    }
+                ]
+            }
+        ],
+    )
+    actions: list[Action] = Field(min_length=1, max_length=50)
+
+
+class TimeRulePatch(PatchModel):
+    """Fields to change; omitted fields stay as they are. Null clears the notes."""
+
+    nullable = frozenset({"notes"})
+
+    name: Name | None = None
+    notes: Notes | None = None
+    active: bool | None = None
+    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    conditions: dict[str, Any] | None = Field(default=None, description=CONDITIONS_DESCRIPTION)
+    actions: list[Action] | None = Field(default=None, min_length=1, max_length=50)
+
+
+class TimeRuleOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    notes: str | None
+    active: bool
+    position: int
+    conditions: dict[str, Any]
+    actions: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+    broken_reference: BrokenReference
+
+    model_config = ConfigDict(from_attributes=True)

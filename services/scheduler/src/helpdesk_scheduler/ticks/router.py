@@ -1,0 +1,67 @@
+"""Preview and time travel: what a rule would act on at an instant, and a tick run for a
+given instant (tests and the end-to-end suite never wait for real time)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.responses import JsonResponse
+from pydantic import AwareDatetime
+
+from ..rules.router import get_time_rule
+from ..sessions import Session
+from .tick import Scheduler, SearchFailed
+
+router = APIRouter(prefix="/v1", tags=["ticks"])
+
+At = Annotated[
+    AwareDatetime | None,
+    Query(description="the instant to evaluate at (ISO 8601 with offset); default now"),
+]
+
+
+@router.post(
+    "/time-rules/{rule_id}/preview",
+    responses={
+        SearchFailed.status_code: {
+            "description": "ticket-api refused the rule's search or could not be reached "
+            "(code search_failed)."
+        }
+    },
+)
+async def preview_time_rule(
+    rule_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    at: At = None,
+    _: Principal = AnyRole,
+) -> JsonResponse:
+    """The tickets the rule would act on at ``at``, without acting, each with the reason
+    (which time condition, and how long ago). A tick run for the same instant acts on
+    exactly these (the rule's active flag aside: an inactive rule can be previewed)."""
+    rule = await get_time_rule(session, rule_id)
+    await session.commit()
+    instant = at or request.app.state.clock.now()
+    scheduler: Scheduler = request.app.state.scheduler
+    custom_fields = await scheduler.custom_fields_for(rule.conditions) or []
+    items = [
+        due.out() async for page in scheduler.due(rule, instant, custom_fields) for due in page
+    ]
+    return JsonResponse({"rule_id": str(rule.id), "at": instant.isoformat(), "items": items})
+
+
+@router.post(
+    "/ticks",
+    responses={409: {"description": "Another scheduler is running a tick (code tick_running)."}},
+)
+async def run_tick(request: Request, at: At = None, _: Principal = AdminOnly) -> JsonResponse:
+    """Run a tick now, for the instant ``at`` (default now): every active rule, in
+    position order. Returns what each rule did: fired, failed (with ticket-api's reason),
+    stale (changed since the search: looked at again next tick), deferred (ticket-api
+    unreachable: resent next tick)."""
+    scheduler: Scheduler = request.app.state.scheduler
+    result = await scheduler.tick(at or request.app.state.clock.now())
+    return JsonResponse(result.out())

@@ -1,0 +1,467 @@
+"""A tick: every active time rule, in position order, becomes one search in ticket-api
+(the conditions pushed down to SQL, keyset pages), and each ticket due in its current
+episode gets the rule's actions through the actions endpoint.
+
+Once per episode: the ledger (``scheduler.firing``) holds a row per (rule, ticket, episode
+anchor). A row is claimed — with the exact batch it will send — before the write-back and
+settled after it. The write-back carries the idempotency key ``<rule>:<ticket>:<anchor>``
+and the ticket version the search saw (``expected_version``): a ticket that changed since
+is not acted on (its claim is dropped and the next tick looks again at what it is now).
+
+Coordination: a tick runs under a PostgreSQL advisory lock held by one connection; a
+second scheduler finds it taken and skips that tick. A tick killed half-way leaves claimed
+rows; the next tick, on any scheduler, starts by resending their stored batches with the
+same keys (ticket-api replays a batch it already applied), so nothing is lost or done
+twice.
+
+Preview and tick share ``due``: what the preview lists for an instant is what a tick for
+that instant acts on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from helpdesk_conditions import CustomField, compile_python
+from helpdesk_events import (
+    Actor,
+    NotificationRequested,
+    TicketSnapshot,
+    Topics,
+    add_to_outbox,
+)
+from helpdesk_rule_actions.actions import Action
+from helpdesk_rule_actions.plan import plan_actions
+from helpdesk_service.errors import ApiError, Conflict, field_errors
+from helpdesk_ticket_client import ActionBatch, TicketApiClient, TicketApiError
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ..models import OUTBOX, Firing, TimeRule
+from .episodes import due_reasons, episode_anchor, firing_id, firing_key
+
+log = logging.getLogger(__name__)
+
+_ACTIONS = TypeAdapter(list[Action])
+# One tick at a time across every scheduler (pg_try_advisory_lock's key).
+TICK_LOCK = 0x5C4ED01E
+
+
+class TickRunning(Conflict):
+    code = "tick_running"
+
+
+class SearchFailed(ApiError):
+    """ticket-api refused a rule's search (a custom field deleted since the rule was saved)
+    or could not be reached."""
+
+    status_code = 502
+    code = "search_failed"
+
+
+@dataclass(frozen=True)
+class Due:
+    """A ticket a rule acts on at an instant, in its current episode, and why."""
+
+    ticket: TicketSnapshot
+    anchor: datetime
+    reasons: list[dict[str, Any]]
+
+    def out(self) -> dict[str, Any]:
+        return {
+            "ticket_id": str(self.ticket.id),
+            "code": self.ticket.code,
+            "subject": self.ticket.subject,
+            "episode_anchor": self.anchor.isoformat(),
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class RuleOutcome:
+    rule_id: str
+    name: str
+    fired: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    # Changed since the search (or gone): looked at again by the next tick.
+    stale: list[str] = field(default_factory=list)
+    # ticket-api could not be reached: resent by the next tick.
+    deferred: list[str] = field(default_factory=list)
+    # Why the rule's search failed (the rule did nothing this tick).
+    error: str | None = None
+
+
+@dataclass
+class TickResult:
+    at: datetime
+    resumed: int = 0
+    rules: dict[str, RuleOutcome] = field(default_factory=dict)
+
+    def outcome(self, rule_id: uuid.UUID, name: str) -> RuleOutcome:
+        return self.rules.setdefault(str(rule_id), RuleOutcome(str(rule_id), name))
+
+    def out(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "resumed": self.resumed,
+            "fired": sum(len(r.fired) for r in self.rules.values()),
+            "rules": [r.__dict__ for r in self.rules.values()],
+        }
+
+
+class Scheduler:
+    """Runs ticks and previews against ticket-api, with the ledger in ``engine``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        ticket_api: TicketApiClient,
+        topics: Topics,
+        *,
+        page_size: int = 500,
+        write_backs_in_flight: int = 32,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._ticket_api = ticket_api
+        self._topics = topics
+        self._page_size = page_size
+        self._in_flight = write_backs_in_flight
+
+    async def due(
+        self, rule: TimeRule, at: datetime, custom_fields: Sequence[CustomField] | None = None
+    ) -> AsyncIterator[list[Due]]:
+        """Pages of the tickets ``rule`` acts on at ``at``: those its conditions match
+        (ticket-api's search, at that instant) on which it has not fired in their current
+        episode. With ``custom_fields`` (the definitions, for the Python compiler), each
+        with its reasons; without, none (a tick acts without them)."""
+        conditions = (
+            None
+            if custom_fields is None
+            else compile_python(rule.conditions, custom_fields=list(custom_fields))
+        )
+        cursor: str | None = None
+        while True:
+            try:
+                page = await self._ticket_api.search_tickets(
+                    rule.conditions, limit=self._page_size, cursor=cursor, at=at
+                )
+            except TicketApiError as exc:
+                raise SearchFailed(f"time rule {rule.name!r}: {exc}") from exc
+            found = [(ticket, episode_anchor(ticket)) for ticket in page.items]
+            fired = await self._fired(rule.id, found)
+            due = [
+                Due(
+                    ticket,
+                    anchor,
+                    [] if conditions is None else due_reasons(conditions, ticket, at),
+                )
+                for ticket, anchor in found
+                if (ticket.id, anchor) not in fired
+            ]
+            if due:
+                yield due
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def _fired(
+        self, rule_id: uuid.UUID, found: list[tuple[TicketSnapshot, datetime]]
+    ) -> set[tuple[uuid.UUID, datetime]]:
+        if not found:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                _FIRED,
+                {
+                    "rule": rule_id,
+                    "tickets": [ticket.id for ticket, _ in found],
+                    "anchors": [anchor for _, anchor in found],
+                },
+            )
+            return {(row.ticket_id, row.anchor) for row in rows}
+
+    async def custom_fields_for(self, conditions: dict[str, Any]) -> list[CustomField] | None:
+        """ticket-api's custom field definitions when ``conditions`` name a custom field."""
+        uses = "custom_fields." in str(conditions)
+        return await self._ticket_api.custom_fields() if uses else None
+
+    async def tick(self, at: datetime) -> TickResult:
+        """Run every active rule for the instant ``at``; raises TickRunning when another
+        scheduler holds the tick."""
+        async with self._engine.connect() as lock:
+            if not await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": TICK_LOCK}):
+                raise TickRunning("another scheduler is running a tick; try again when it ends")
+            # The lock is the session's: no transaction stays open while the tick runs.
+            await lock.commit()
+            try:
+                return await self._tick(at)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": TICK_LOCK})
+                await lock.commit()
+
+    async def _tick(self, at: datetime) -> TickResult:
+        result = TickResult(at)
+        async with self._sessions() as session:
+            rules = list(
+                (
+                    await session.execute(
+                        select(TimeRule)
+                        .where(TimeRule.active.is_(True))
+                        .order_by(TimeRule.position, TimeRule.id)
+                    )
+                ).scalars()
+            )
+            leftovers = list(
+                (await session.execute(select(Firing).where(Firing.state == "claimed"))).scalars()
+            )
+        names = {rule.id: rule.name for rule in rules}
+        await self._settle_all(
+            [(row, result.outcome(row.rule_id, names.get(row.rule_id, ""))) for row in leftovers],
+            at,
+        )
+        result.resumed = len(leftovers)
+        for rule in rules:
+            outcome = result.outcome(rule.id, rule.name)
+            try:
+                async for page in self.due(rule, at):
+                    claimed = await self._claim(rule, page, at, outcome)
+                    await self._settle_all([(row, outcome) for row in claimed], at)
+            except SearchFailed as exc:
+                # The other rules still run; this one is searched again next tick.
+                log.warning("%s", exc.message)
+                outcome.error = exc.message
+        return result
+
+    async def _claim(
+        self, rule: TimeRule, page: list[Due], at: datetime, outcome: RuleOutcome
+    ) -> list[Firing]:
+        """Ledger rows for ``page``, each with the batch it will send; those another
+        scheduler claimed first are left to it."""
+        actions = tuple(_ACTIONS.validate_python(rule.actions))
+        actor = {"kind": "time_rule", "id": str(rule.id), "name": rule.name}
+        rows = []
+        for due in page:
+            key = firing_key(rule.id, due.ticket.id, due.anchor)
+            plan = plan_actions(actions, due.ticket, key)
+            row: dict[str, Any] = {
+                "rule_id": rule.id,
+                "ticket_id": due.ticket.id,
+                "anchor": due.anchor,
+                "state": "claimed",
+                "tick_at": at,
+                "claimed_at": at,
+                "batch": None,
+                "outbound": [
+                    NotificationRequested(
+                        id=firing_id(request.dedupe_key),
+                        occurred_at=at,
+                        ticket_id=due.ticket.id,
+                        actor=Actor.model_validate(actor),
+                        correlation_id=firing_id(key),
+                        depth=1,
+                        request=request,
+                        ticket=due.ticket,
+                    ).model_dump(mode="json")
+                    for request in plan.outbound
+                ],
+            }
+            if plan.errors:
+                row.update(state="failed", settled_at=at, reason="; ".join(plan.errors))
+            elif plan.ticket_actions:
+                try:
+                    batch = ActionBatch.model_validate(
+                        {
+                            "actor": actor,
+                            "actions": plan.ticket_actions,
+                            "correlation_id": firing_id(key),
+                            "depth": 1,
+                            "expected_version": due.ticket.version,
+                        }
+                    )
+                except ValidationError as exc:
+                    row.update(
+                        state="failed",
+                        settled_at=at,
+                        reason="ticket-api refuses the changes: "
+                        f"{field_errors(exc.errors()).message}",
+                    )
+                else:
+                    row["batch"] = batch.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            rows.append(row)
+        async with self._sessions() as session:
+            inserted = (
+                await session.execute(
+                    _CLAIM,
+                    {
+                        "rule": rule.id,
+                        "at": at,
+                        "tickets": [row["ticket_id"] for row in rows],
+                        "anchors": [row["anchor"] for row in rows],
+                        "states": [row["state"] for row in rows],
+                        "batches": [_json(row["batch"]) for row in rows],
+                        "outbounds": [_json(row["outbound"]) for row in rows],
+                        "reasons": [row.get("reason") for row in rows],
+                    },
+                )
+            ).all()
+            await session.commit()
+        mine = {row.ticket_id for row in inserted if row.state == "claimed"}
+        outcome.failed.extend(
+            {"ticket_id": str(row.ticket_id), "reason": row.reason or ""}
+            for row in inserted
+            if row.state == "failed"
+        )
+        return [Firing(**row) for row in rows if row["ticket_id"] in mine]
+
+    async def _settle_all(self, claims: list[tuple[Firing, RuleOutcome]], at: datetime) -> None:
+        """Send the claimed batches (``write_backs_in_flight`` at once), then record what
+        came of them in one transaction."""
+        gate = asyncio.Semaphore(self._in_flight)
+
+        async def send(row: Firing, outcome: RuleOutcome) -> _Settled | None:
+            async with gate:
+                return await self._send(row, outcome)
+
+        settled = [
+            done
+            for done in await asyncio.gather(*(send(row, outcome) for row, outcome in claims))
+            if done is not None
+        ]
+        if not settled:
+            return
+        async with self._sessions() as session:
+            fired = [done.row for done in settled if done.state == "fired"]
+            if fired:
+                await session.execute(_MARK_FIRED, _keys(fired) | {"at": at})
+                await add_to_outbox(
+                    session,
+                    OUTBOX,
+                    self._topics.notifications,
+                    [
+                        NotificationRequested.model_validate(event)
+                        for row in fired
+                        for event in row.outbound
+                    ],
+                )
+            stale = [done.row for done in settled if done.state == "stale"]
+            if stale:
+                # Not acted on: the next tick decides again from what the ticket is then.
+                await session.execute(_DROP_CLAIMS, _keys(stale))
+            for done in settled:
+                if done.state != "failed":
+                    continue
+                await session.execute(
+                    _MARK_FAILED, _keys([done.row]) | {"at": at, "reason": done.reason}
+                )
+                if done.broken_reference is not None:
+                    await session.execute(
+                        update(TimeRule)
+                        .where(TimeRule.id == done.row.rule_id)
+                        .values(broken_reference=done.broken_reference)
+                    )
+            await session.commit()
+        for done in settled:
+            if done.state == "fired":
+                done.outcome.fired.append(str(done.row.ticket_id))
+            elif done.state == "stale":
+                done.outcome.stale.append(str(done.row.ticket_id))
+            else:
+                done.outcome.failed.append(
+                    {"ticket_id": str(done.row.ticket_id), "reason": done.reason or ""}
+                )
+
+    async def _send(self, row: Firing, outcome: RuleOutcome) -> _Settled | None:
+        """Send one claimed batch; None when ticket-api could not be reached (the claim
+        stays, and the next tick resends it)."""
+        if row.batch is None:
+            return _Settled(row, outcome, "fired")
+        key = firing_key(row.rule_id, row.ticket_id, row.anchor)
+        try:
+            result = await self._ticket_api.apply_actions(
+                row.ticket_id, ActionBatch.model_validate(row.batch), idempotency_key=key
+            )
+        except TicketApiError as exc:
+            log.warning("firing %s: %s; resent next tick", key, exc)
+            outcome.deferred.append(str(row.ticket_id))
+            return None
+        if result.status_code in (404, 409):
+            # Changed since the search (expected_version), or gone.
+            return _Settled(row, outcome, "stale")
+        if result.refused:
+            error = result.body.get("error", {})
+            return _Settled(
+                row,
+                outcome,
+                "failed",
+                reason=f"ticket-api refused the changes ({result.status_code}): "
+                f"{error.get('message')}",
+                # Checked when the rule was saved: what it names was deleted since.
+                broken_reference=error.get("message")
+                if error.get("code") == "unknown_reference"
+                else None,
+            )
+        return _Settled(row, outcome, "fired")
+
+
+@dataclass
+class _Settled:
+    row: Firing
+    outcome: RuleOutcome
+    state: str
+    reason: str | None = None
+    broken_reference: str | None = None
+
+
+# The ledger's statements take arrays (one bind per column, whatever the page's size), so
+# PostgreSQL and SQLAlchemy prepare each once.
+_FIRED = text(
+    "SELECT f.ticket_id, f.anchor FROM scheduler.firing f "
+    "JOIN unnest(CAST(:tickets AS uuid[]), CAST(:anchors AS timestamptz[])) AS k(t, a) "
+    "ON f.ticket_id = k.t AND f.anchor = k.a WHERE f.rule_id = :rule"
+)
+_CLAIM = text(
+    "INSERT INTO scheduler.firing (rule_id, ticket_id, anchor, state, tick_at, claimed_at, "
+    "settled_at, batch, outbound, reason) "
+    "SELECT :rule, t, a, s, :at, :at, CASE WHEN s = 'claimed' THEN NULL ELSE "
+    "CAST(:at AS timestamptz) END, CAST(b AS jsonb), CAST(o AS jsonb), r "
+    "FROM unnest(CAST(:tickets AS uuid[]), CAST(:anchors AS timestamptz[]), "
+    "CAST(:states AS text[]), CAST(:batches AS text[]), CAST(:outbounds AS text[]), "
+    "CAST(:reasons AS text[])) AS u(t, a, s, b, o, r) "
+    "ON CONFLICT DO NOTHING RETURNING ticket_id, state, reason"
+)
+_CLAIMED_KEYS = (
+    "unnest(CAST(:rules AS uuid[]), CAST(:tickets AS uuid[]), CAST(:anchors AS timestamptz[])) "
+    "AS k(r, t, a) WHERE f.rule_id = k.r AND f.ticket_id = k.t AND f.anchor = k.a "
+    "AND f.state = 'claimed'"
+)
+_MARK_FIRED = text(
+    f"UPDATE scheduler.firing f SET state = 'fired', settled_at = :at FROM {_CLAIMED_KEYS}"
+)
+_MARK_FAILED = text(
+    "UPDATE scheduler.firing f SET state = 'failed', settled_at = :at, reason = :reason "
+    f"FROM {_CLAIMED_KEYS}"
+)
+# Not acted on: the next tick decides again from what the ticket is then.
+_DROP_CLAIMS = text(f"DELETE FROM scheduler.firing f USING {_CLAIMED_KEYS}")
+
+
+def _keys(rows: list[Firing]) -> dict[str, Any]:
+    """These rows' ledger keys, for the statements above."""
+    return {
+        "rules": [row.rule_id for row in rows],
+        "tickets": [row.ticket_id for row in rows],
+        "anchors": [row.anchor for row in rows],
+    }
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
