@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from helpdesk_events import Actor
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
-from helpdesk_service.pagination import Cursor, decode_cursor, encode_cursor, time_id_cursor
+from helpdesk_service.pagination import (
+    Cursor,
+    decode_cursor,
+    encode_cursor,
+    oldest_first_page,
+    time_id_cursor,
+)
 from helpdesk_service.query import QueryDateTime
 from helpdesk_service.responses import JsonResponse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import idempotency
 from ..auth import AdminOnly, AdminOrService, AnyRole, Principal, authenticate, require
-from ..deps import Ctx, Session
+from ..deps import AppContext, Ctx, Session
 from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
 from . import schemas as s
@@ -83,28 +91,49 @@ async def _respond(
     return JsonResponse(payload, status)
 
 
-async def _edit(
-    session: Session,
-    principal: Principal,
-    ctx: Ctx,
+@dataclass(frozen=True)
+class TicketChange:
+    """A change to one ticket by the caller: the ticket is locked, changed by the editor,
+    saved with its events and history, committed, and answered with its new snapshot."""
+
+    session: AsyncSession
+    principal: Principal
+    ctx: AppContext
+    ticket_id: uuid.UUID
+    correlation_id: uuid.UUID | None
+
+    async def apply(self, change: Callable[[TicketEditor], Awaitable[None] | None]) -> JsonResponse:
+        """Run ``change`` on the ticket's editor; it may be a coroutine (the editor's
+        async rules) or a plain call (its synchronous ones)."""
+        ticket, context = await lock_visible(self.session, self.principal, self.ticket_id)
+        editor = TicketEditor(
+            self.session,
+            ticket,
+            origin_of(self.principal, self.correlation_id),
+            self.ctx.clock.now(),
+            self.ctx.topics,
+            context=context,
+        )
+        pending = change(editor)
+        if pending is not None:
+            await pending
+        await editor.save()
+        payload = await _ticket_out(self.session, ticket, editor)
+        await self.session.commit()
+        return JsonResponse(payload)
+
+
+async def ticket_change(
     ticket_id: uuid.UUID,
-    correlation_id: uuid.UUID | None,
-    change: Callable[[TicketEditor], Awaitable[None]],
-) -> JsonResponse:
-    ticket, context = await lock_visible(session, principal, ticket_id)
-    editor = TicketEditor(
-        session,
-        ticket,
-        origin_of(principal, correlation_id),
-        ctx.clock.now(),
-        ctx.topics,
-        context=context,
-    )
-    await change(editor)
-    await editor.save()
-    payload = await _ticket_out(session, ticket, editor)
-    await session.commit()
-    return JsonResponse(payload)
+    session: Session,
+    ctx: Ctx,
+    correlation_id: CorrelationId = None,
+    principal: Principal = AnyRole,
+) -> TicketChange:
+    return TicketChange(session, principal, ctx, ticket_id, correlation_id)
+
+
+ChangeTicket = Annotated[TicketChange, Depends(ticket_change)]
 
 
 @router.post(
@@ -239,14 +268,7 @@ async def get_ticket(
 
 
 @router.patch("/{ticket_id}", response_model=s.TicketOut)
-async def patch_ticket(
-    ticket_id: uuid.UUID,
-    data: s.TicketPatch,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def patch_ticket(data: s.TicketPatch, edit: ChangeTicket) -> JsonResponse:
     """Change fields; status, responsibility and tags changes each emit their own event."""
     given = data.model_fields_set
     if not given:
@@ -276,18 +298,11 @@ async def patch_ticket(
         if "referrer_url" in given:
             editor.set_referrer_url(data.referrer_url)
 
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(change)
 
 
 @router.post("/{ticket_id}/transfer", response_model=s.TicketOut)
-async def transfer(
-    ticket_id: uuid.UUID,
-    data: s.TransferIn,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def transfer(data: s.TransferIn, edit: ChangeTicket) -> JsonResponse:
     """Move responsibility: to a department (unassigned there), an agent, or both."""
     given = data.model_fields_set
 
@@ -299,83 +314,37 @@ async def transfer(
             agent_given="agent_id" in given,
         )
 
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(change)
 
 
 @router.post("/{ticket_id}/tags", response_model=s.TicketOut)
-async def add_tags(
-    ticket_id: uuid.UUID,
-    data: s.TagsIn,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
-    async def change(editor: TicketEditor) -> None:
-        await editor.add_tags(data.tags)
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+async def add_tags(data: s.TagsIn, edit: ChangeTicket) -> JsonResponse:
+    return await edit.apply(lambda editor: editor.add_tags(data.tags))
 
 
 @router.delete("/{ticket_id}/tags/{tag}", response_model=s.TicketOut)
-async def remove_tag(
-    ticket_id: uuid.UUID,
-    tag: str,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
-    async def change(editor: TicketEditor) -> None:
-        await editor.remove_tags([tag])
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+async def remove_tag(ticket_id: uuid.UUID, tag: str, edit: ChangeTicket) -> JsonResponse:
+    # ``edit`` reads ``ticket_id`` too; naming it here first keeps the path's parameters
+    # documented in the path's order (an endpoint's own parameters come before its
+    # dependencies'), which generated clients use as their arguments' order.
+    return await edit.apply(lambda editor: editor.remove_tags([tag]))
 
 
 @router.post("/{ticket_id}/not-spam", response_model=s.TicketOut)
-async def not_spam(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def not_spam(edit: ChangeTicket) -> JsonResponse:
     """Take a ticket out of spam (mark spam with PATCH status=spam)."""
-
-    async def change(editor: TicketEditor) -> None:
-        editor.mark_not_spam()
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(lambda editor: editor.mark_not_spam())
 
 
 @router.delete("/{ticket_id}", response_model=s.TicketOut)
-async def delete_ticket(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def delete_ticket(edit: ChangeTicket) -> JsonResponse:
     """Soft delete: the ticket moves to status deleted and can be restored or purged."""
-
-    async def change(editor: TicketEditor) -> None:
-        editor.delete()
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(lambda editor: editor.delete())
 
 
 @router.post("/{ticket_id}/restore", response_model=s.TicketOut)
-async def restore_ticket(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
-    async def change(editor: TicketEditor) -> None:
-        editor.restore()
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+async def restore_ticket(edit: ChangeTicket) -> JsonResponse:
+    return await edit.apply(lambda editor: editor.restore())
 
 
 @router.post("/{ticket_id}/purge", status_code=204)
@@ -475,22 +444,8 @@ async def list_messages(
     query = select(Message).where(Message.ticket_id == ticket_id)
     if not include_internal:
         query = query.where(Message.internal.is_(False))
-    if cursor:
-        at, id_ = time_id_cursor(cursor)
-        query = query.where(
-            or_(Message.created_at > at, and_(Message.created_at == at, Message.id > id_))
-        )
-    rows = list(
-        (
-            await session.execute(query.order_by(Message.created_at, Message.id).limit(limit + 1))
-        ).scalars()
-    )
-    items = [
-        s.MessageOut.model_validate(m).model_dump(mode="json", by_alias=True) for m in rows[:limit]
-    ]
-    next_cursor = (
-        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    )
+    rows, next_cursor = await oldest_first_page(session, Message, query, limit, cursor)
+    items = [s.MessageOut.model_validate(m).model_dump(mode="json", by_alias=True) for m in rows]
     return JsonResponse({"items": items, "next_cursor": next_cursor})
 
 
