@@ -19,7 +19,7 @@ from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from helpdesk_service.pagination import Cursor, oldest_first_page
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -182,13 +182,13 @@ async def delete_department(
 # -- agents -------------------------------------------------------------------------------
 
 
+async def _sorted_ids(session: AsyncSession, query: Select[Any]) -> list[uuid.UUID]:
+    return sorted((await session.execute(query)).scalars())
+
+
 async def _agent_out(session: AsyncSession, agent: Agent) -> s.AgentOut:
-    departments = list(
-        (
-            await session.execute(
-                select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id)
-            )
-        ).scalars()
+    departments = await _sorted_ids(
+        session, select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id)
     )
     return s.AgentOut(
         id=agent.id,
@@ -196,7 +196,7 @@ async def _agent_out(session: AsyncSession, agent: Agent) -> s.AgentOut:
         email=agent.email,
         role=agent.role,
         active=agent.active,
-        department_ids=sorted(departments),
+        department_ids=departments,
         availability=dict(agent.availability or {}),
         created_at=agent.created_at,
         updated_at=agent.updated_at,
@@ -366,21 +366,16 @@ def _diff(before: BaseModel, after: BaseModel, fields: tuple[str, ...]) -> dict[
 
 
 async def _customer_out(session: AsyncSession, customer: Customer) -> dict[str, Any]:
-    groups = list(
-        (
-            await session.execute(
-                select(CustomerGroupMember.group_id).where(
-                    CustomerGroupMember.customer_id == customer.id
-                )
-            )
-        ).scalars()
+    groups = await _sorted_ids(
+        session,
+        select(CustomerGroupMember.group_id).where(CustomerGroupMember.customer_id == customer.id),
     )
     return s.CustomerOut(
         id=customer.id,
         name=customer.name,
         email=customer.email,
         phone=customer.phone,
-        group_ids=sorted(groups),
+        group_ids=groups,
         created_at=customer.created_at,
         updated_at=customer.updated_at,
     ).model_dump(mode="json")

@@ -40,7 +40,7 @@ from .service import (
     ticket_filters,
     visible_to,
 )
-from .snapshot import load_context, ticket_snapshot
+from .snapshot import SnapshotContext, load_context, ticket_snapshot
 from .statements import SessionStore
 
 _ANY_ROLE = require("admin", "agent", "service")
@@ -91,10 +91,18 @@ async def _respond(
     return JsonResponse(payload, status)
 
 
+def _customer_acted(origin: Origin, customer_id: uuid.UUID | None, name: str | None) -> Origin:
+    """``origin`` with the customer as the actor: the integration or service that posts a
+    customer's message or rating is only the messenger."""
+    return Origin(
+        actor=Actor(kind="customer", id=str(customer_id) if customer_id else None, name=name),
+        correlation_id=origin.correlation_id,
+    )
+
+
 @dataclass(frozen=True)
 class TicketChange:
-    """A change to one ticket by the caller: the ticket is locked, changed by the editor,
-    saved with its events and history, committed, and answered with its new snapshot."""
+    """A change to one ticket by the caller: who, which ticket, in which request."""
 
     session: AsyncSession
     principal: Principal
@@ -102,18 +110,25 @@ class TicketChange:
     ticket_id: uuid.UUID
     correlation_id: uuid.UUID | None
 
-    async def apply(self, change: Callable[[TicketEditor], Awaitable[None] | None]) -> JsonResponse:
-        """Run ``change`` on the ticket's editor; it may be a coroutine (the editor's
-        async rules) or a plain call (its synchronous ones)."""
-        ticket, context = await lock_visible(self.session, self.principal, self.ticket_id)
-        editor = TicketEditor(
-            self.session,
-            ticket,
-            origin_of(self.principal, self.correlation_id),
-            self.ctx.clock.now(),
-            self.ctx.topics,
-            context=context,
+    @property
+    def origin(self) -> Origin:
+        return origin_of(self.principal, self.correlation_id)
+
+    async def lock(self) -> tuple[Ticket, SnapshotContext]:
+        """The ticket, locked for the change, if the caller may see it (404 otherwise)."""
+        return await lock_visible(self.session, self.principal, self.ticket_id)
+
+    def editor(self, ticket: Ticket, context: SnapshotContext, origin: Origin) -> TicketEditor:
+        return TicketEditor(
+            self.session, ticket, origin, self.ctx.clock.now(), self.ctx.topics, context=context
         )
+
+    async def apply(self, change: Callable[[TicketEditor], Awaitable[None] | None]) -> JsonResponse:
+        """Lock the ticket, run ``change`` on its editor, save the change with its events and
+        history, commit, and answer with the new snapshot. ``change`` may be a coroutine (the
+        editor's async rules) or a plain call (its synchronous ones)."""
+        ticket, context = await self.lock()
+        editor = self.editor(ticket, context, self.origin)
         pending = change(editor)
         if pending is not None:
             await pending
@@ -123,17 +138,24 @@ class TicketChange:
         return JsonResponse(payload)
 
 
-async def ticket_change(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> TicketChange:
-    return TicketChange(session, principal, ctx, ticket_id, correlation_id)
+def _ticket_change(role: Any) -> Any:
+    """The dependency that gives a ``TicketChange`` to a caller with ``role``."""
+
+    async def ticket_change(
+        ticket_id: uuid.UUID,
+        session: Session,
+        ctx: Ctx,
+        correlation_id: CorrelationId = None,
+        principal: Principal = role,
+    ) -> TicketChange:
+        return TicketChange(session, principal, ctx, ticket_id, correlation_id)
+
+    return Depends(ticket_change)
 
 
-ChangeTicket = Annotated[TicketChange, Depends(ticket_change)]
+ChangeTicket = Annotated[TicketChange, _ticket_change(AnyRole)]
+PurgeTicket = Annotated[TicketChange, _ticket_change(AdminOnly)]
+RateTicket = Annotated[TicketChange, _ticket_change(AdminOrService)]
 
 
 @router.post(
@@ -348,24 +370,18 @@ async def restore_ticket(edit: ChangeTicket) -> JsonResponse:
 
 
 @router.post("/{ticket_id}/purge", status_code=204)
-async def purge(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AdminOnly,
-) -> JsonResponse:
+async def purge(edit: PurgeTicket) -> JsonResponse:
     """Remove a deleted or spam ticket for good. Its history stays readable."""
-    ticket, context = await lock_visible(session, principal, ticket_id)
+    ticket, context = await edit.lock()
     await purge_ticket(
-        SessionStore(session),
+        SessionStore(edit.session),
         ticket,
-        origin_of(principal, correlation_id),
-        ctx.clock.now(),
-        ctx.topics,
+        edit.origin,
+        edit.ctx.clock.now(),
+        edit.ctx.topics,
         context=context,
     )
-    await session.commit()
+    await edit.session.commit()
     return JsonResponse(None, 204)
 
 
@@ -399,14 +415,8 @@ async def add_message(
             customer = (
                 await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
             )
-            # The integration that posts it is only the messenger: the customer acted.
-            origin = Origin(
-                actor=Actor(
-                    kind="customer",
-                    id=str(author_id) if author_id else None,
-                    name=customer.name if customer and customer.id == author_id else None,
-                ),
-                correlation_id=origin.correlation_id,
+            origin = _customer_acted(
+                origin, author_id, customer.name if customer and customer.id == author_id else None
             )
             if from_address is None and customer is not None:
                 from_address = customer.email
@@ -450,32 +460,18 @@ async def list_messages(
 
 
 @router.post("/{ticket_id}/ratings", status_code=201, response_model=s.RatingOut)
-async def rate(
-    ticket_id: uuid.UUID,
-    data: s.RatingIn,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AdminOrService,
-) -> JsonResponse:
+async def rate(data: s.RatingIn, edit: RateTicket) -> JsonResponse:
     """Record the customer's rating of the agent responsible for the ticket."""
-    ticket, context = await lock_visible(session, principal, ticket_id)
-    origin = origin_of(principal, correlation_id)
+    ticket, context = await edit.lock()
+    origin = edit.origin
     if ticket.customer_id is not None:
-        customer = await session.get(Customer, ticket.customer_id)
-        origin = Origin(
-            actor=Actor(
-                kind="customer",
-                id=str(ticket.customer_id),
-                name=customer.name if customer else None,
-            ),
-            correlation_id=origin.correlation_id,
-        )
-    editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
+        customer = await edit.session.get(Customer, ticket.customer_id)
+        origin = _customer_acted(origin, ticket.customer_id, customer.name if customer else None)
+    editor = edit.editor(ticket, context, origin)
     rating = editor.rate(data.rating, data.comment)
     await editor.save()
     payload = s.RatingOut.model_validate(rating).model_dump(mode="json")
-    await session.commit()
+    await edit.session.commit()
     return JsonResponse(payload, 201)
 
 
