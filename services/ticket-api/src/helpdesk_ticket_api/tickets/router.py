@@ -344,11 +344,18 @@ async def add_tags(data: s.TagsIn, edit: ChangeTicket) -> JsonResponse:
     return await edit.apply(lambda editor: editor.add_tags(data.tags))
 
 
+def _tag_in_path(tag: str) -> str:
+    return tag
+
+
+# Read as a dependency after ``ChangeTicket``'s: FastAPI documents (and checks) an endpoint's
+# own parameters before its dependencies', and generated clients take the path's parameters
+# in the documented order, which stays the path's (ticket_id, then tag).
+TagInPath = Annotated[str, Depends(_tag_in_path)]
+
+
 @router.delete("/{ticket_id}/tags/{tag}", response_model=s.TicketOut)
-async def remove_tag(ticket_id: uuid.UUID, tag: str, edit: ChangeTicket) -> JsonResponse:
-    # ``edit`` reads ``ticket_id`` too; naming it here first keeps the path's parameters
-    # documented in the path's order (an endpoint's own parameters come before its
-    # dependencies'), which generated clients use as their arguments' order.
+async def remove_tag(edit: ChangeTicket, tag: TagInPath) -> JsonResponse:
     return await edit.apply(lambda editor: editor.remove_tags([tag]))
 
 
