@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -59,8 +60,10 @@ class ConsumerTables:
     dead: Table
 
 
-def consumer_tables(metadata: MetaData) -> ConsumerTables:
-    """Declare the dedupe table and the dead-letter table in a service's metadata."""
+def consumer_tables(metadata: MetaData, *, pruned_by_age: bool = False) -> ConsumerTables:
+    """Declare the dedupe table and the dead-letter table in a service's metadata.
+    ``pruned_by_age``: the service forgets processed marks by age (its retention), so
+    ``processed_at`` has a block-range index (its migration creates it)."""
     processed = Table(
         "processed_event",
         metadata,
@@ -83,6 +86,12 @@ def consumer_tables(metadata: MetaData) -> ConsumerTables:
         Column("error", Text, nullable=False),
         Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
+    if pruned_by_age:
+        Index(
+            "ix_processed_event_processed_at",
+            processed.c.processed_at,
+            postgresql_using="brin",
+        )
     return ConsumerTables(processed=processed, dead=dead)
 
 

@@ -2,14 +2,11 @@
 
 A service declares its commands once in its ``cli.py``::
 
-    SERVICE = ServiceCli(
-        name="helpdesk-router",
-        settings=Settings,
-        app="helpdesk_router.main:create_app",
-        migrations=Path(__file__).parent / "migrations",
-        commands={"worker": WORKER},
-    )
-    main = SERVICE.main
+    SERVICE = ServiceCli.of_package("helpdesk_router", Settings, {"worker": WORKER})
+    main, migrate = SERVICE.main, SERVICE.migrate
+
+(``of_package`` finds the console script, app factory and migrations where every service
+keeps them; a service laid out otherwise names them to ``ServiceCli(...)`` itself.)
 
 ``serve`` runs the app factory (``helpdesk_service.serve``), ``migrate`` brings the service's
 schema to the newest revision, and every other command is an async function of the settings
@@ -20,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +42,27 @@ class ServiceCli:
     # The service's Alembic scripts, inside its package.
     migrations: Path
     commands: Mapping[str, Command] = field(default_factory=dict)
+
+    @classmethod
+    def of_package(
+        cls,
+        package: str,
+        settings: type[ServiceSettings],
+        commands: Mapping[str, Command] | None = None,
+    ) -> ServiceCli:
+        """The CLI of the service in ``package`` ("helpdesk_sla_tracker"), laid out as every
+        service is: console script "helpdesk-sla-tracker", app factory ``main:create_app``
+        and Alembic scripts in ``migrations/``, both inside the package."""
+        package_file = importlib.import_module(package).__file__
+        if package_file is None:
+            raise ValueError(f"{package} is a namespace package: name its migrations folder")
+        return cls(
+            name=package.replace("_", "-"),
+            settings=settings,
+            app=f"{package}.main:create_app",
+            migrations=Path(package_file).resolve().parent / "migrations",
+            commands=dict(commands or {}),
+        )
 
     def migrate(self, settings: ServiceSettings) -> None:
         from .migrations import upgrade

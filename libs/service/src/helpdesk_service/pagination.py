@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Query
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .errors import Unprocessable
 
@@ -39,6 +41,27 @@ def time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Unprocessable(
             "cursor: not a cursor this endpoint returned", code="invalid_cursor"
         ) from exc
+
+
+async def oldest_first_page(
+    session: AsyncSession, model: Any, query: Select[Any], limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """A page of ``query``'s rows of ``model`` oldest first, keyset-paginated on the
+    model's (created_at, id), and the cursor of the next page (None on the last)."""
+    if cursor:
+        at, id_ = time_id_cursor(cursor)
+        query = query.where(
+            or_(model.created_at > at, and_(model.created_at == at, model.id > id_))
+        )
+    rows = list(
+        (
+            await session.execute(query.order_by(model.created_at, model.id).limit(limit + 1))
+        ).scalars()
+    )
+    next_cursor = (
+        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    )
+    return rows[:limit], next_cursor
 
 
 CURSOR_DESCRIPTION = (

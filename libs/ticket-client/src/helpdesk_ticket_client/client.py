@@ -112,16 +112,8 @@ class TicketApiClient:
         return WriteBackResult(status, orjson.loads(content) if content else {})
 
     async def get_ticket(self, ticket_id: uuid.UUID) -> dict[str, Any] | None:
-        what = f"reading ticket {ticket_id}"
-        status, content = await self._request(
-            "GET", f"v1/tickets/{ticket_id}", what, headers=self._headers
-        )
-        if status == 404:
-            return None
-        if status != 200:
-            raise TicketApiError(f"{what}: ticket-api answered {status}")
-        body: dict[str, Any] = orjson.loads(content)
-        return body
+        """The ticket's snapshot, or None if ticket-api has no ticket with this id."""
+        return await self._get_record(f"v1/tickets/{ticket_id}", f"ticket {ticket_id}")
 
     async def get_department(self, department_id: uuid.UUID) -> dict[str, Any] | None:
         """The department, or None if ticket-api has no department with this id."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 from typing import cast
 
 from helpdesk_events import SystemClock
@@ -91,15 +90,12 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
     )
 
 
-SERVICE = ServiceCli(
-    name="helpdesk-notifier",
-    settings=Settings,
-    app="helpdesk_notifier.main:create_app",
-    migrations=Path(__file__).resolve().parent / "migrations",
-    commands={"worker": lambda settings, stop: run_notifier_worker(cast(Settings, settings), stop)},
+SERVICE = ServiceCli.of_package(
+    "helpdesk_notifier",
+    Settings,
+    {"worker": lambda settings, stop: run_notifier_worker(cast(Settings, settings), stop)},
 )
-main = SERVICE.main
-migrate = SERVICE.migrate
+main, migrate = SERVICE.main, SERVICE.migrate
 
 if __name__ == "__main__":
     main()

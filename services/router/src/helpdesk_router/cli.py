@@ -7,7 +7,6 @@ many workers as the topics have partitions: decisions lock their rows in Postgre
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import cast
 
 from helpdesk_service.cli import ServiceCli
@@ -41,15 +40,8 @@ def plan_worker(resources: WorkerResources) -> WorkerPlan:
 # The handlers write the processed mark themselves, in the short transaction that also
 # holds a decision's reservation, and write back to ticket-api after it commits.
 WORKER = Worker(name="router", plan=plan_worker, tables=CONSUMER, outbox=OUTBOX, dedupe="handler")
-SERVICE = ServiceCli(
-    name="helpdesk-router",
-    settings=Settings,
-    app="helpdesk_router.main:create_app",
-    migrations=Path(__file__).resolve().parent / "migrations",
-    commands={"worker": WORKER},
-)
-main = SERVICE.main
-migrate = SERVICE.migrate
+SERVICE = ServiceCli.of_package("helpdesk_router", Settings, {"worker": WORKER})
+main, migrate = SERVICE.main, SERVICE.migrate
 
 if __name__ == "__main__":
     main()

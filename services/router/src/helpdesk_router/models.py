@@ -14,12 +14,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .db import Base
 
 OUTBOX = outbox_tables(Base.metadata)
-CONSUMER = consumer_tables(Base.metadata)
-Index(
-    "ix_processed_event_processed_at",
-    CONSUMER.processed.c.processed_at,
-    postgresql_using="brin",
-)
+# The worker prunes processed marks by age (retention.py).
+CONSUMER = consumer_tables(Base.metadata, pruned_by_age=True)
 
 
 class RoutingPolicy(Base):

@@ -7,7 +7,6 @@ outbox. Scale workers up to the topic's partition count.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import cast
 
 from helpdesk_service.cli import ServiceCli
@@ -51,15 +50,8 @@ WORKER = Worker(
     async_commit=True,
     json_serializer=json_dumps,
 )
-SERVICE = ServiceCli(
-    name="helpdesk-rule-engine",
-    settings=Settings,
-    app="helpdesk_rule_engine.main:create_app",
-    migrations=Path(__file__).resolve().parent / "migrations",
-    commands={"worker": WORKER},
-)
-main = SERVICE.main
-migrate = SERVICE.migrate
+SERVICE = ServiceCli.of_package("helpdesk_rule_engine", Settings, {"worker": WORKER})
+main, migrate = SERVICE.main, SERVICE.migrate
 
 if __name__ == "__main__":
     main()

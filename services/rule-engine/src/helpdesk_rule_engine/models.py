@@ -25,13 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .db import Base
 
 OUTBOX = outbox_tables(Base.metadata)
-CONSUMER = consumer_tables(Base.metadata)
-# Time columns the worker prunes by (retention.py): block-range indexes (migration 0006).
-Index(
-    "ix_processed_event_processed_at",
-    CONSUMER.processed.c.processed_at,
-    postgresql_using="brin",
-)
+# The worker prunes processed marks by age (retention.py): a block-range index on their
+# time (migration 0006).
+CONSUMER = consumer_tables(Base.metadata, pruned_by_age=True)
 
 
 class Rule(Base):

@@ -10,7 +10,6 @@ up to the topic's partition count.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from helpdesk_events import SystemClock, Topics
 from helpdesk_service.cli import ServiceCli
@@ -48,15 +47,10 @@ async def run_scanner(settings: Settings, stop: asyncio.Event) -> None:
 
 
 WORKER = Worker(name="sla-tracker", plan=plan_worker, tables=CONSUMER, outbox=OUTBOX)
-SERVICE = ServiceCli(
-    name="helpdesk-sla-tracker",
-    settings=Settings,
-    app="helpdesk_sla_tracker.main:create_app",
-    migrations=Path(__file__).resolve().parent / "migrations",
-    commands={"worker": WORKER, "scanner": run_scanner},
+SERVICE = ServiceCli.of_package(
+    "helpdesk_sla_tracker", Settings, {"worker": WORKER, "scanner": run_scanner}
 )
-main = SERVICE.main
-migrate = SERVICE.migrate
+main, migrate = SERVICE.main, SERVICE.migrate
 
 if __name__ == "__main__":
     main()

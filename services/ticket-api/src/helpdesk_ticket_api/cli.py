@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from helpdesk_events import EventProducer, OutboxRelay, SystemClock, start_when_reachable
 from helpdesk_service import heap
@@ -64,15 +63,8 @@ async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
         await engine.dispose()
 
 
-SERVICE = ServiceCli(
-    name="helpdesk-ticket-api",
-    settings=Settings,
-    app="helpdesk_ticket_api.main:create_app",
-    migrations=Path(__file__).resolve().parent / "migrations",
-    commands={"relay": run_relay},
-)
-main = SERVICE.main
-migrate = SERVICE.migrate
+SERVICE = ServiceCli.of_package("helpdesk_ticket_api", Settings, {"relay": run_relay})
+main, migrate = SERVICE.main, SERVICE.migrate
 
 if __name__ == "__main__":
     main()

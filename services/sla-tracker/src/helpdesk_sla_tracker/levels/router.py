@@ -12,6 +12,7 @@ from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.errors import NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clocks.service import recompute_open_clocks
 from ..models import Calendar, DepartmentLevel, Level, LevelVersion
@@ -149,13 +150,18 @@ async def put_department_level(
     return JsonResponse(_department_out(row))
 
 
+async def _department_level(session: AsyncSession, department_id: uuid.UUID) -> DepartmentLevel:
+    row = await session.get(DepartmentLevel, department_id)
+    if row is None:
+        raise NotFound(f"department {department_id} has no default level")
+    return row
+
+
 @router.get("/departments/{department_id}/level", response_model=DepartmentLevelOut)
 async def get_department_level(
     department_id: uuid.UUID, session: Session, _: Principal = AnyRole
 ) -> JsonResponse:
-    row = await session.get(DepartmentLevel, department_id)
-    if row is None:
-        raise NotFound(f"department {department_id} has no default level")
+    row = await _department_level(session, department_id)
     return JsonResponse(_department_out(row))
 
 
@@ -163,9 +169,7 @@ async def get_department_level(
 async def delete_department_level(
     department_id: uuid.UUID, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
-    row = await session.get(DepartmentLevel, department_id)
-    if row is None:
-        raise NotFound(f"department {department_id} has no default level")
+    row = await _department_level(session, department_id)
     await session.delete(row)
     await session.commit()
     return JsonResponse(None, 204)

@@ -6,11 +6,12 @@ over the clocks; a period is ``from`` (inclusive) to ``to`` (exclusive) on the c
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_service.auth import AnyRole, Principal
 from helpdesk_service.errors import Unprocessable
 from helpdesk_service.pagination import decode_cursor, encode_cursor
@@ -181,6 +182,36 @@ def _answer(
     return JsonResponse({"items": items, "next_cursor": next_cursor})
 
 
+@dataclass(frozen=True)
+class ReportPage:
+    """The query parameters both reports end with: which page, in which order, as what."""
+
+    sort: Literal["date", "department", "agent"] = "date"
+    order: Order = "asc"
+    output: Annotated[Format, Query(alias="format")] = "json"
+    limit: Limit = 1000
+    cursor: str | None = None
+
+    async def answer(
+        self,
+        session: Session,
+        report: str,
+        columns: tuple[str, ...],
+        sql: str,
+        sort_keys: dict[str, str],
+        params: dict[str, Any],
+    ) -> Response:
+        """Run the report's ``sql`` ordered by the chosen sort key and answer this page."""
+        ordered = sql.format(order_by=sort_keys[self.sort].format(order=self.order))
+        rows, next_cursor = await _page(session, ordered, params, self.limit, _offset(self.cursor))
+        return _answer(report, columns, rows, next_cursor, self.output)
+
+
+# The reports' own parameters come first in their documents: FastAPI lists an endpoint's
+# parameters before its dependencies'.
+Page = Annotated[ReportPage, Depends()]
+
+
 @router.get("/compliance")
 async def compliance_report(
     session: Session,
@@ -189,11 +220,8 @@ async def compliance_report(
     department_id: uuid.UUID | None = None,
     group_by: Literal["day", "week", "month"] = "day",
     time_zone: Annotated[str, Query(max_length=100)] = "UTC",
-    sort: Literal["date", "department", "agent"] = "date",
-    order: Order = "asc",
-    output: Annotated[Format, Query(alias="format")] = "json",
-    limit: Limit = 1000,
-    cursor: str | None = None,
+    *,
+    page: Page,
     _: Principal = AnyRole,
 ) -> Response:
     """Per period (in ``time_zone``), department and agent: clocks achieved and missed, with
@@ -208,7 +236,6 @@ async def compliance_report(
             f"time_zone: {time_zone!r} is not an IANA time zone",
             details=[{"field": "time_zone", "message": "unknown time zone", "type": "value_error"}],
         )
-    sql = _COMPLIANCE_SQL.format(order_by=_COMPLIANCE_SORT[sort].format(order=order))
     params = {
         "group_by": group_by,
         "zone": time_zone,
@@ -216,8 +243,9 @@ async def compliance_report(
         "end": end,
         "department_id": department_id,
     }
-    rows, next_cursor = await _page(session, sql, params, limit, _offset(cursor))
-    return _answer("sla-compliance", COMPLIANCE_COLUMNS, rows, next_cursor, output)
+    return await page.answer(
+        session, "sla-compliance", COMPLIANCE_COLUMNS, _COMPLIANCE_SQL, _COMPLIANCE_SORT, params
+    )
 
 
 @router.get("/sla-log")
@@ -227,22 +255,19 @@ async def sla_log(
     start: Annotated[AwareDatetime, Query(alias="from")],
     end: Annotated[AwareDatetime, Query(alias="to")],
     department_id: uuid.UUID | None = None,
-    sort: Literal["date", "department", "agent"] = "date",
-    order: Order = "asc",
-    output: Annotated[Format, Query(alias="format")] = "json",
-    limit: Limit = 1000,
-    cursor: str | None = None,
+    *,
+    page: Page,
     _: Principal = AnyRole,
 ) -> Response:
     """Every clock that started in the period: requester, ticket, department, agent, level,
     start, due instant, close, and the time remaining (positive) or overdue (negative)."""
     _check_period(start, end)
-    sql = _SLA_LOG_SQL.format(order_by=_SLA_LOG_SORT[sort].format(order=order))
     params = {
         "start": start,
         "end": end,
         "department_id": department_id,
         "now": request.app.state.clock.now(),
     }
-    rows, next_cursor = await _page(session, sql, params, limit, _offset(cursor))
-    return _answer("sla-log", SLA_LOG_COLUMNS, rows, next_cursor, output)
+    return await page.answer(
+        session, "sla-log", SLA_LOG_COLUMNS, _SLA_LOG_SQL, _SLA_LOG_SORT, params
+    )

@@ -16,10 +16,10 @@ from helpdesk_events import (
     add_to_outbox,
 )
 from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
-from helpdesk_service.pagination import Cursor, encode_cursor, time_id_cursor
+from helpdesk_service.pagination import Cursor, oldest_first_page
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,26 +45,6 @@ router = APIRouter(prefix="/v1", tags=["directory"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-async def _page(
-    session: AsyncSession, model: Any, query: Select[Any], limit: int, cursor: str | None
-) -> tuple[list[Any], str | None]:
-    """Oldest first, keyset-paginated on (created_at, id)."""
-    if cursor:
-        at, id_ = time_id_cursor(cursor)
-        query = query.where(
-            or_(model.created_at > at, and_(model.created_at == at, model.id > id_))
-        )
-    rows = list(
-        (
-            await session.execute(query.order_by(model.created_at, model.id).limit(limit + 1))
-        ).scalars()
-    )
-    next_cursor = (
-        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    )
-    return rows[:limit], next_cursor
-
-
 def _dump(model: type[BaseModel], row: Any) -> dict[str, Any]:
     return model.model_validate(row).model_dump(mode="json")
 
@@ -77,11 +57,55 @@ async def _commit_unique(session: AsyncSession, what: str) -> None:
         raise Conflict(f"{what} already exists", code="duplicate") from exc
 
 
+async def _flush_unique(session: AsyncSession, what: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{what} already exists", code="duplicate") from exc
+
+
+async def _create_unique(
+    session: AsyncSession, row: Any, out: type[BaseModel], what: str
+) -> JsonResponse:
+    """Insert a definition whose name or key is unique; 409 if ``what`` exists already."""
+    session.add(row)
+    await _commit_unique(session, what)
+    return JsonResponse(_dump(out, row), 201)
+
+
+async def _delete(session: AsyncSession, model: Any, id_: uuid.UUID, what: str) -> JsonResponse:
+    await _get(session, model, id_, what)
+    await session.execute(delete(model).where(model.id == id_))
+    await session.commit()
+    return JsonResponse(None, 204)
+
+
 async def _get(session: AsyncSession, model: Any, id_: uuid.UUID, what: str) -> Any:
     row = await session.get(model, id_)
     if row is None:
         raise NotFound(f"no {what} with id {id_}")
     return row
+
+
+def _list_route(
+    path: str,
+    model: Any,
+    out: type[BaseModel],
+    *,
+    name: str,
+    tag: str,
+    default_limit: int = 100,
+    role: Any = AnyRole,
+) -> None:
+    """GET ``path``: a definition table's rows, oldest first, a page at a time."""
+
+    async def list_rows(
+        session: Session, limit: Limit = default_limit, cursor: Cursor = None, _: Principal = role
+    ) -> JsonResponse:
+        rows, nxt = await oldest_first_page(session, model, select(model), limit, cursor)
+        return JsonResponse({"items": [_dump(out, r) for r in rows], "next_cursor": nxt})
+
+    router.add_api_route(path, list_rows, methods=["GET"], name=name, tags=[tag])
 
 
 async def _check_ids(session: AsyncSession, model: Any, ids: list[uuid.UUID], field: str) -> None:
@@ -109,17 +133,10 @@ async def create_department(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    await _commit_unique(session, f"a department named {data.name!r}")
-    return JsonResponse(_dump(s.DepartmentOut, row), 201)
+    return await _create_unique(session, row, s.DepartmentOut, f"a department named {data.name!r}")
 
 
-@router.get("/departments", tags=["departments"])
-async def list_departments(
-    session: Session, limit: Limit = 100, cursor: Cursor = None, _: Principal = AnyRole
-) -> JsonResponse:
-    rows, nxt = await _page(session, Department, select(Department), limit, cursor)
-    return JsonResponse({"items": [_dump(s.DepartmentOut, r) for r in rows], "next_cursor": nxt})
+_list_route("/departments", Department, s.DepartmentOut, name="list_departments", tag="departments")
 
 
 @router.get("/departments/{department_id}", response_model=s.DepartmentOut, tags=["departments"])
@@ -165,13 +182,13 @@ async def delete_department(
 # -- agents -------------------------------------------------------------------------------
 
 
+async def _sorted_ids(session: AsyncSession, query: Select[Any]) -> list[uuid.UUID]:
+    return sorted((await session.execute(query)).scalars())
+
+
 async def _agent_out(session: AsyncSession, agent: Agent) -> s.AgentOut:
-    departments = list(
-        (
-            await session.execute(
-                select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id)
-            )
-        ).scalars()
+    departments = await _sorted_ids(
+        session, select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id)
     )
     return s.AgentOut(
         id=agent.id,
@@ -179,7 +196,7 @@ async def _agent_out(session: AsyncSession, agent: Agent) -> s.AgentOut:
         email=agent.email,
         role=agent.role,
         active=agent.active,
-        department_ids=sorted(departments),
+        department_ids=departments,
         availability=dict(agent.availability or {}),
         created_at=agent.created_at,
         updated_at=agent.updated_at,
@@ -223,12 +240,7 @@ async def create_agent(
         updated_at=now,
     )
     session.add(agent)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            f"an agent with email {data.email} already exists", code="duplicate"
-        ) from exc
+    await _flush_unique(session, f"an agent with email {data.email}")
     if data.department_ids:
         await session.execute(
             insert(AgentDepartment),
@@ -260,7 +272,7 @@ async def list_agents(
         )
     if active is not None:
         query = query.where(Agent.active.is_(active))
-    rows, nxt = await _page(session, Agent, query, limit, cursor)
+    rows, nxt = await oldest_first_page(session, Agent, query, limit, cursor)
     items = [(await _agent_out(session, a)).model_dump(mode="json") for a in rows]
     return JsonResponse({"items": items, "next_cursor": nxt})
 
@@ -299,12 +311,7 @@ async def patch_agent(
                 [{"agent_id": agent.id, "department_id": d} for d in set(ids)],
             )
     agent.updated_at = ctx.clock.now()
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            f"an agent with email {data.email} already exists", code="duplicate"
-        ) from exc
+    await _flush_unique(session, f"an agent with email {data.email}")
     after = await _agent_out(session, agent)
     changes = _diff(before, after, ("name", "email", "role", "active", "department_ids"))
     if changes:
@@ -359,21 +366,16 @@ def _diff(before: BaseModel, after: BaseModel, fields: tuple[str, ...]) -> dict[
 
 
 async def _customer_out(session: AsyncSession, customer: Customer) -> dict[str, Any]:
-    groups = list(
-        (
-            await session.execute(
-                select(CustomerGroupMember.group_id).where(
-                    CustomerGroupMember.customer_id == customer.id
-                )
-            )
-        ).scalars()
+    groups = await _sorted_ids(
+        session,
+        select(CustomerGroupMember.group_id).where(CustomerGroupMember.customer_id == customer.id),
     )
     return s.CustomerOut(
         id=customer.id,
         name=customer.name,
         email=customer.email,
         phone=customer.phone,
-        group_ids=sorted(groups),
+        group_ids=groups,
         created_at=customer.created_at,
         updated_at=customer.updated_at,
     ).model_dump(mode="json")
@@ -409,12 +411,7 @@ async def create_customer(
         updated_at=now,
     )
     session.add(customer)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            f"a customer with email {data.email} already exists", code="duplicate"
-        ) from exc
+    await _flush_unique(session, f"a customer with email {data.email}")
     await _set_groups(session, customer.id, data.group_ids)
     out = await _customer_out(session, customer)
     await session.commit()
@@ -441,7 +438,7 @@ async def list_customers(
                 )
             )
         )
-    rows, nxt = await _page(session, Customer, query, limit, cursor)
+    rows, nxt = await oldest_first_page(session, Customer, query, limit, cursor)
     return JsonResponse(
         {"items": [await _customer_out(session, c) for c in rows], "next_cursor": nxt}
     )
@@ -471,12 +468,7 @@ async def patch_customer(
     if data.group_ids is not None:
         await _set_groups(session, customer.id, data.group_ids)
     customer.updated_at = ctx.clock.now()
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            f"a customer with email {data.email} already exists", code="duplicate"
-        ) from exc
+    await _flush_unique(session, f"a customer with email {data.email}")
     out = await _customer_out(session, customer)
     await session.commit()
     return JsonResponse(out)
@@ -487,27 +479,17 @@ async def create_group(
     data: s.GroupIn, session: Session, ctx: Ctx, _: Principal = AdminOnly
 ) -> JsonResponse:
     row = CustomerGroup(id=uuid.uuid4(), name=data.name, created_at=ctx.clock.now())
-    session.add(row)
-    await _commit_unique(session, f"a customer group named {data.name!r}")
-    return JsonResponse(_dump(s.GroupOut, row), 201)
+    return await _create_unique(session, row, s.GroupOut, f"a customer group named {data.name!r}")
 
 
-@router.get("/customer-groups", tags=["customers"])
-async def list_groups(
-    session: Session, limit: Limit = 100, cursor: Cursor = None, _: Principal = AnyRole
-) -> JsonResponse:
-    rows, nxt = await _page(session, CustomerGroup, select(CustomerGroup), limit, cursor)
-    return JsonResponse({"items": [_dump(s.GroupOut, r) for r in rows], "next_cursor": nxt})
+_list_route("/customer-groups", CustomerGroup, s.GroupOut, name="list_groups", tag="customers")
 
 
 @router.delete("/customer-groups/{group_id}", status_code=204, tags=["customers"])
 async def delete_group(
     group_id: uuid.UUID, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
-    await _get(session, CustomerGroup, group_id, "customer group")
-    await session.execute(delete(CustomerGroup).where(CustomerGroup.id == group_id))
-    await session.commit()
-    return JsonResponse(None, 204)
+    return await _delete(session, CustomerGroup, group_id, "customer group")
 
 
 # -- tags and custom fields ---------------------------------------------------------------
@@ -518,26 +500,16 @@ async def create_tag(
     data: s.TagIn, session: Session, ctx: Ctx, _: Principal = AdminOnly
 ) -> JsonResponse:
     row = Tag(id=uuid.uuid4(), name=data.name, color=data.color, created_at=ctx.clock.now())
-    session.add(row)
-    await _commit_unique(session, f"a tag named {data.name!r}")
-    return JsonResponse(_dump(s.TagOut, row), 201)
+    return await _create_unique(session, row, s.TagOut, f"a tag named {data.name!r}")
 
 
-@router.get("/tags", tags=["tags"])
-async def list_tags(
-    session: Session, limit: Limit = 500, cursor: Cursor = None, _: Principal = AnyRole
-) -> JsonResponse:
-    rows, nxt = await _page(session, Tag, select(Tag), limit, cursor)
-    return JsonResponse({"items": [_dump(s.TagOut, r) for r in rows], "next_cursor": nxt})
+_list_route("/tags", Tag, s.TagOut, name="list_tags", tag="tags", default_limit=500)
 
 
 @router.delete("/tags/{tag_id}", status_code=204, tags=["tags"])
 async def delete_tag(tag_id: uuid.UUID, session: Session, _: Principal = AdminOnly) -> JsonResponse:
     """Remove a tag definition; tickets keep the tag name they carry."""
-    await _get(session, Tag, tag_id, "tag")
-    await session.execute(delete(Tag).where(Tag.id == tag_id))
-    await session.commit()
-    return JsonResponse(None, 204)
+    return await _delete(session, Tag, tag_id, "tag")
 
 
 @router.post(
@@ -558,19 +530,19 @@ async def create_custom_field(
         options=data.options,
         created_at=ctx.clock.now(),
     )
-    session.add(row)
-    await _commit_unique(session, f"a custom field with key {data.key!r}")
-    return JsonResponse(_dump(s.CustomFieldOut, row), 201)
-
-
-@router.get("/custom-fields", tags=["custom fields"])
-async def list_custom_fields(
-    session: Session, limit: Limit = 500, cursor: Cursor = None, _: Principal = AnyRole
-) -> JsonResponse:
-    rows, nxt = await _page(
-        session, CustomFieldDefinition, select(CustomFieldDefinition), limit, cursor
+    return await _create_unique(
+        session, row, s.CustomFieldOut, f"a custom field with key {data.key!r}"
     )
-    return JsonResponse({"items": [_dump(s.CustomFieldOut, r) for r in rows], "next_cursor": nxt})
+
+
+_list_route(
+    "/custom-fields",
+    CustomFieldDefinition,
+    s.CustomFieldOut,
+    name="list_custom_fields",
+    tag="custom fields",
+    default_limit=500,
+)
 
 
 # -- API keys -----------------------------------------------------------------------------
@@ -602,12 +574,7 @@ async def create_api_key(
     return JsonResponse({**_dump(s.ApiKeyOut, row), "key": key}, 201)
 
 
-@router.get("/api-keys", tags=["api keys"])
-async def list_api_keys(
-    session: Session, limit: Limit = 100, cursor: Cursor = None, _: Principal = AdminOnly
-) -> JsonResponse:
-    rows, nxt = await _page(session, ApiKey, select(ApiKey), limit, cursor)
-    return JsonResponse({"items": [_dump(s.ApiKeyOut, r) for r in rows], "next_cursor": nxt})
+_list_route("/api-keys", ApiKey, s.ApiKeyOut, name="list_api_keys", tag="api keys", role=AdminOnly)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["api keys"])

@@ -12,6 +12,7 @@ gives the route's OpenAPI entry the same models and headers.
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 import uuid
 from typing import Any, TypeVar
@@ -117,6 +118,8 @@ def _located(exc: ValidationError, where: tuple[Any, ...]) -> list[dict[str, Any
     return [{**e, "loc": (*where, *e["loc"])} for e in exc.errors(include_url=False)]
 
 
+# Parsing a content type costs more than a lookup, and clients send the same few: cached.
+@functools.lru_cache(maxsize=64)
 def _is_json(content_type: str | None) -> bool:
     """As FastAPI decides whether a body is JSON (strict: no content type is not JSON)."""
     if not content_type:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from helpdesk_events import Actor
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
-from helpdesk_service.pagination import Cursor, decode_cursor, encode_cursor, time_id_cursor
+from helpdesk_service.pagination import (
+    Cursor,
+    decode_cursor,
+    encode_cursor,
+    oldest_first_page,
+    time_id_cursor,
+)
 from helpdesk_service.query import QueryDateTime
 from helpdesk_service.responses import JsonResponse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import idempotency
 from ..auth import AdminOnly, AdminOrService, AnyRole, Principal, authenticate, require
-from ..deps import Ctx, Session
+from ..deps import AppContext, Ctx, Session
 from ..models import Customer, HistoryEntry, Message, Rating, Ticket
 from ..origin import Origin, origin_of
 from . import schemas as s
@@ -32,7 +40,7 @@ from .service import (
     ticket_filters,
     visible_to,
 )
-from .snapshot import load_context, ticket_snapshot
+from .snapshot import SnapshotContext, load_context, ticket_snapshot
 from .statements import SessionStore
 
 _ANY_ROLE = require("admin", "agent", "service")
@@ -83,28 +91,71 @@ async def _respond(
     return JsonResponse(payload, status)
 
 
-async def _edit(
-    session: Session,
-    principal: Principal,
-    ctx: Ctx,
-    ticket_id: uuid.UUID,
-    correlation_id: uuid.UUID | None,
-    change: Callable[[TicketEditor], Awaitable[None]],
-) -> JsonResponse:
-    ticket, context = await lock_visible(session, principal, ticket_id)
-    editor = TicketEditor(
-        session,
-        ticket,
-        origin_of(principal, correlation_id),
-        ctx.clock.now(),
-        ctx.topics,
-        context=context,
+def _customer_acted(origin: Origin, customer_id: uuid.UUID | None, name: str | None) -> Origin:
+    """``origin`` with the customer as the actor: the integration or service that posts a
+    customer's message or rating is only the messenger."""
+    return Origin(
+        actor=Actor(kind="customer", id=str(customer_id) if customer_id else None, name=name),
+        correlation_id=origin.correlation_id,
     )
-    await change(editor)
-    await editor.save()
-    payload = await _ticket_out(session, ticket, editor)
-    await session.commit()
-    return JsonResponse(payload)
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """A change to one ticket by the caller: who, which ticket, in which request."""
+
+    session: AsyncSession
+    principal: Principal
+    ctx: AppContext
+    ticket_id: uuid.UUID
+    correlation_id: uuid.UUID | None
+
+    @property
+    def origin(self) -> Origin:
+        return origin_of(self.principal, self.correlation_id)
+
+    async def lock(self) -> tuple[Ticket, SnapshotContext]:
+        """The ticket, locked for the change, if the caller may see it (404 otherwise)."""
+        return await lock_visible(self.session, self.principal, self.ticket_id)
+
+    def editor(self, ticket: Ticket, context: SnapshotContext, origin: Origin) -> TicketEditor:
+        return TicketEditor(
+            self.session, ticket, origin, self.ctx.clock.now(), self.ctx.topics, context=context
+        )
+
+    async def apply(self, change: Callable[[TicketEditor], Awaitable[None] | None]) -> JsonResponse:
+        """Lock the ticket, run ``change`` on its editor, save the change with its events and
+        history, commit, and answer with the new snapshot. ``change`` may be a coroutine (the
+        editor's async rules) or a plain call (its synchronous ones)."""
+        ticket, context = await self.lock()
+        editor = self.editor(ticket, context, self.origin)
+        pending = change(editor)
+        if pending is not None:
+            await pending
+        await editor.save()
+        payload = await _ticket_out(self.session, ticket, editor)
+        await self.session.commit()
+        return JsonResponse(payload)
+
+
+def _ticket_change(role: Any) -> Any:
+    """The dependency that gives a ``TicketChange`` to a caller with ``role``."""
+
+    async def ticket_change(
+        ticket_id: uuid.UUID,
+        session: Session,
+        ctx: Ctx,
+        correlation_id: CorrelationId = None,
+        principal: Principal = role,
+    ) -> TicketChange:
+        return TicketChange(session, principal, ctx, ticket_id, correlation_id)
+
+    return Depends(ticket_change)
+
+
+ChangeTicket = Annotated[TicketChange, _ticket_change(AnyRole)]
+PurgeTicket = Annotated[TicketChange, _ticket_change(AdminOnly)]
+RateTicket = Annotated[TicketChange, _ticket_change(AdminOrService)]
 
 
 @router.post(
@@ -239,14 +290,7 @@ async def get_ticket(
 
 
 @router.patch("/{ticket_id}", response_model=s.TicketOut)
-async def patch_ticket(
-    ticket_id: uuid.UUID,
-    data: s.TicketPatch,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def patch_ticket(data: s.TicketPatch, edit: ChangeTicket) -> JsonResponse:
     """Change fields; status, responsibility and tags changes each emit their own event."""
     given = data.model_fields_set
     if not given:
@@ -276,18 +320,11 @@ async def patch_ticket(
         if "referrer_url" in given:
             editor.set_referrer_url(data.referrer_url)
 
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(change)
 
 
 @router.post("/{ticket_id}/transfer", response_model=s.TicketOut)
-async def transfer(
-    ticket_id: uuid.UUID,
-    data: s.TransferIn,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def transfer(data: s.TransferIn, edit: ChangeTicket) -> JsonResponse:
     """Move responsibility: to a department (unassigned there), an agent, or both."""
     given = data.model_fields_set
 
@@ -299,104 +336,59 @@ async def transfer(
             agent_given="agent_id" in given,
         )
 
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(change)
 
 
 @router.post("/{ticket_id}/tags", response_model=s.TicketOut)
-async def add_tags(
-    ticket_id: uuid.UUID,
-    data: s.TagsIn,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
-    async def change(editor: TicketEditor) -> None:
-        await editor.add_tags(data.tags)
+async def add_tags(data: s.TagsIn, edit: ChangeTicket) -> JsonResponse:
+    return await edit.apply(lambda editor: editor.add_tags(data.tags))
 
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+
+def _tag_in_path(tag: str) -> str:
+    return tag
+
+
+# Read as a dependency after ``ChangeTicket``'s: FastAPI documents (and checks) an endpoint's
+# own parameters before its dependencies', and generated clients take the path's parameters
+# in the documented order, which stays the path's (ticket_id, then tag).
+TagInPath = Annotated[str, Depends(_tag_in_path)]
 
 
 @router.delete("/{ticket_id}/tags/{tag}", response_model=s.TicketOut)
-async def remove_tag(
-    ticket_id: uuid.UUID,
-    tag: str,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
-    async def change(editor: TicketEditor) -> None:
-        await editor.remove_tags([tag])
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+async def remove_tag(edit: ChangeTicket, tag: TagInPath) -> JsonResponse:
+    return await edit.apply(lambda editor: editor.remove_tags([tag]))
 
 
 @router.post("/{ticket_id}/not-spam", response_model=s.TicketOut)
-async def not_spam(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def not_spam(edit: ChangeTicket) -> JsonResponse:
     """Take a ticket out of spam (mark spam with PATCH status=spam)."""
-
-    async def change(editor: TicketEditor) -> None:
-        editor.mark_not_spam()
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(lambda editor: editor.mark_not_spam())
 
 
 @router.delete("/{ticket_id}", response_model=s.TicketOut)
-async def delete_ticket(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
+async def delete_ticket(edit: ChangeTicket) -> JsonResponse:
     """Soft delete: the ticket moves to status deleted and can be restored or purged."""
-
-    async def change(editor: TicketEditor) -> None:
-        editor.delete()
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+    return await edit.apply(lambda editor: editor.delete())
 
 
 @router.post("/{ticket_id}/restore", response_model=s.TicketOut)
-async def restore_ticket(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AnyRole,
-) -> JsonResponse:
-    async def change(editor: TicketEditor) -> None:
-        editor.restore()
-
-    return await _edit(session, principal, ctx, ticket_id, correlation_id, change)
+async def restore_ticket(edit: ChangeTicket) -> JsonResponse:
+    return await edit.apply(lambda editor: editor.restore())
 
 
 @router.post("/{ticket_id}/purge", status_code=204)
-async def purge(
-    ticket_id: uuid.UUID,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AdminOnly,
-) -> JsonResponse:
+async def purge(edit: PurgeTicket) -> JsonResponse:
     """Remove a deleted or spam ticket for good. Its history stays readable."""
-    ticket, context = await lock_visible(session, principal, ticket_id)
+    ticket, context = await edit.lock()
     await purge_ticket(
-        SessionStore(session),
+        SessionStore(edit.session),
         ticket,
-        origin_of(principal, correlation_id),
-        ctx.clock.now(),
-        ctx.topics,
+        edit.origin,
+        edit.ctx.clock.now(),
+        edit.ctx.topics,
         context=context,
     )
-    await session.commit()
+    await edit.session.commit()
     return JsonResponse(None, 204)
 
 
@@ -430,14 +422,8 @@ async def add_message(
             customer = (
                 await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
             )
-            # The integration that posts it is only the messenger: the customer acted.
-            origin = Origin(
-                actor=Actor(
-                    kind="customer",
-                    id=str(author_id) if author_id else None,
-                    name=customer.name if customer and customer.id == author_id else None,
-                ),
-                correlation_id=origin.correlation_id,
+            origin = _customer_acted(
+                origin, author_id, customer.name if customer and customer.id == author_id else None
             )
             if from_address is None and customer is not None:
                 from_address = customer.email
@@ -475,52 +461,24 @@ async def list_messages(
     query = select(Message).where(Message.ticket_id == ticket_id)
     if not include_internal:
         query = query.where(Message.internal.is_(False))
-    if cursor:
-        at, id_ = time_id_cursor(cursor)
-        query = query.where(
-            or_(Message.created_at > at, and_(Message.created_at == at, Message.id > id_))
-        )
-    rows = list(
-        (
-            await session.execute(query.order_by(Message.created_at, Message.id).limit(limit + 1))
-        ).scalars()
-    )
-    items = [
-        s.MessageOut.model_validate(m).model_dump(mode="json", by_alias=True) for m in rows[:limit]
-    ]
-    next_cursor = (
-        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    )
+    rows, next_cursor = await oldest_first_page(session, Message, query, limit, cursor)
+    items = [s.MessageOut.model_validate(m).model_dump(mode="json", by_alias=True) for m in rows]
     return JsonResponse({"items": items, "next_cursor": next_cursor})
 
 
 @router.post("/{ticket_id}/ratings", status_code=201, response_model=s.RatingOut)
-async def rate(
-    ticket_id: uuid.UUID,
-    data: s.RatingIn,
-    session: Session,
-    ctx: Ctx,
-    correlation_id: CorrelationId = None,
-    principal: Principal = AdminOrService,
-) -> JsonResponse:
+async def rate(data: s.RatingIn, edit: RateTicket) -> JsonResponse:
     """Record the customer's rating of the agent responsible for the ticket."""
-    ticket, context = await lock_visible(session, principal, ticket_id)
-    origin = origin_of(principal, correlation_id)
+    ticket, context = await edit.lock()
+    origin = edit.origin
     if ticket.customer_id is not None:
-        customer = await session.get(Customer, ticket.customer_id)
-        origin = Origin(
-            actor=Actor(
-                kind="customer",
-                id=str(ticket.customer_id),
-                name=customer.name if customer else None,
-            ),
-            correlation_id=origin.correlation_id,
-        )
-    editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
+        customer = await edit.session.get(Customer, ticket.customer_id)
+        origin = _customer_acted(origin, ticket.customer_id, customer.name if customer else None)
+    editor = edit.editor(ticket, context, origin)
     rating = editor.rate(data.rating, data.comment)
     await editor.save()
     payload = s.RatingOut.model_validate(rating).model_dump(mode="json")
-    await session.commit()
+    await edit.session.commit()
     return JsonResponse(payload, 201)
 
 
