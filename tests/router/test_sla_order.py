@@ -72,6 +72,16 @@ def queue_of(api: Api, service: httpx.AsyncClient, worker: Worker, clock: Manual
     return build
 
 
+@pytest.fixture
+async def email_queue(api: Api, queue_of: Any) -> tuple[Queue, dict[str, Any]]:
+    """An e-mail queue (pulled by default) and an agent of its department, with a colleague
+    elsewhere (the account is not a one-agent account)."""
+    queue = await queue_of("email")
+    agent = await api.agent([queue.department["id"]])
+    await colleague_elsewhere(api)
+    return queue, agent
+
+
 async def pulled(router: httpx.AsyncClient, agent: dict[str, Any], count: int) -> list[str]:
     """The tickets "next" hands the agent, one after the other."""
     taken = []
@@ -87,11 +97,9 @@ def ids(tickets: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_a_later_ticket_with_a_nearer_due_date_is_served_first(
-    api: Api, router: httpx.AsyncClient, queue_of: Any
+    router: httpx.AsyncClient, email_queue: tuple[Queue, dict[str, Any]]
 ) -> None:
-    queue = await queue_of("email")
-    agent = await api.agent([queue.department["id"]])
-    await colleague_elsewhere(api)
+    queue, agent = email_queue
     older, later = await queue.ticket(), await queue.ticket()
     await queue.due_in(older, hours=2)
     await queue.due_in(later, hours=1)
@@ -99,22 +107,18 @@ async def test_a_later_ticket_with_a_nearer_due_date_is_served_first(
 
 
 async def test_tickets_without_a_due_date_come_after_the_dated_ones_oldest_first(
-    api: Api, router: httpx.AsyncClient, queue_of: Any
+    router: httpx.AsyncClient, email_queue: tuple[Queue, dict[str, Any]]
 ) -> None:
-    queue = await queue_of("email")
-    agent = await api.agent([queue.department["id"]])
-    await colleague_elsewhere(api)
+    queue, agent = email_queue
     oldest, older, dated = [await queue.ticket() for _ in range(3)]
     await queue.due_in(dated, hours=48)
     assert await pulled(router, agent, 3) == ids([dated, oldest, older])
 
 
 async def test_a_due_date_set_or_moved_by_a_later_event_reorders_the_queue(
-    api: Api, router: httpx.AsyncClient, queue_of: Any
+    router: httpx.AsyncClient, email_queue: tuple[Queue, dict[str, Any]]
 ) -> None:
-    queue = await queue_of("email")
-    agent = await api.agent([queue.department["id"]])
-    await colleague_elsewhere(api)
+    queue, agent = email_queue
     first, second, undated, cleared = [await queue.ticket() for _ in range(4)]
     await queue.due_in(first, hours=1)
     await queue.due_in(second, hours=2)
