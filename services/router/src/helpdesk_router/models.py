@@ -89,9 +89,11 @@ class RoutedTicket(Base):
             postgresql_where=text("state IN ('assigned', 'reserved')"),
         ),
         Index("ix_ticket_turns", "agent_id", "channel", "assigned_at"),
+        # Serves the queue order (routing/distribution.py QUEUE_ORDER) within a department.
         Index(
             "ix_ticket_queue",
             "department_id",
+            "sla_due_at",
             "created_at",
             "id",
             postgresql_where=text("state = 'waiting'"),
@@ -107,6 +109,9 @@ class RoutedTicket(Base):
     # The ticket version this row reflects (the snapshot's ``version``).
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the ticket's running SLA response clock is due, as its latest event says (None:
+    # no clock running): waiting work nearest its due date is handed out first.
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # ticket-api refused the last assignment (the ticket had moved on): route it again
     # with its next event.

@@ -54,17 +54,19 @@ _LOCK = (
     "FROM routing.ticket WHERE id = $1 FOR UPDATE"
 )
 # The ticket's row as the event says; created_at is kept from its first event, and
-# assigned_at moves only when the ticket is newly assigned ($7). A row that another event
+# assigned_at moves only when the ticket is newly assigned ($7). sla_due_at follows every
+# event, so a due date set or moved later re-orders the queue. A row that another event
 # of the ticket created at the same instant (a redelivery during a rebalance) is replaced
 # only by a newer version.
 _WRITE = """
 INSERT INTO routing.ticket
-    (id, department_id, channel, agent_id, state, version, created_at, assigned_at,
-     retry_routing)
-VALUES ($1, $2, $3, $4, $5, $6, $9, CASE WHEN $7 THEN $8::timestamptz END, false)
+    (id, department_id, channel, agent_id, state, version, created_at, sla_due_at,
+     assigned_at, retry_routing)
+VALUES ($1, $2, $3, $4, $5, $6, $9, $10, CASE WHEN $7 THEN $8::timestamptz END, false)
 ON CONFLICT (id) DO UPDATE SET
     department_id = excluded.department_id, channel = excluded.channel,
     agent_id = excluded.agent_id, state = excluded.state, version = excluded.version,
+    sla_due_at = excluded.sla_due_at,
     assigned_at = CASE WHEN $7 THEN $8 ELSE routing.ticket.assigned_at END,
     retry_routing = false
 WHERE routing.ticket.version < excluded.version
@@ -129,6 +131,7 @@ class TicketHandlers:
                 newly_assigned,
                 event.occurred_at,
                 snapshot.created_at,
+                snapshot.sla_due_at,
             )
             if written == "INSERT 0 0":
                 return

@@ -29,6 +29,10 @@ from .policies import Policy, default_policy, default_profile
 # How many waiting tickets one event may hand to an agent who came online or freed slots;
 # the rest follow with the agent's next event, so one handler never runs for long.
 FLOW_LIMIT = 50
+# The order every picker hands waiting work out in (flow to an agent here, "next" in
+# routing/pull.py), over ``routing.ticket AS t``: nearest SLA due date first, tickets
+# without one after them (NULLS LAST, as ix_ticket_queue stores them), then oldest first.
+QUEUE_ORDER = "t.sla_due_at NULLS LAST, t.created_at, t.id"
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,8 @@ INSERT INTO routing.offer
      expires_at)
 VALUES ($1, $2, $3, $4, $5::uuid[], 'open', NULL, $6, $7)
 """
-# The oldest waiting ticket of the agent's departments on the channels they are online
-# on; one that another decision holds is passed over, not waited for.
+# The first waiting ticket in queue order of the agent's departments on the channels they
+# are online on; one that another decision holds is passed over, not waited for.
 _NEXT_FOR_AGENT = f"""
 SELECT t.id, t.department_id, t.channel, t.version
 FROM routing.agent AS a
@@ -97,7 +101,7 @@ JOIN routing.ticket AS t
   ON t.state = '{WAITING}' AND t.department_id = ANY(a.department_ids)
  AND a.availability ->> t.channel = 'online'
 WHERE a.id = $1 AND a.active
-ORDER BY t.created_at, t.id
+ORDER BY {QUEUE_ORDER}
 LIMIT 1
 FOR UPDATE OF t SKIP LOCKED
 """

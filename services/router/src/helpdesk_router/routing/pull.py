@@ -1,5 +1,6 @@
-"""The "to solve" queue: an agent asks for the next ticket and gets the oldest waiting one
-of their departments on a channel where they have a free slot. ``FOR UPDATE SKIP LOCKED``
+"""The "to solve" queue: an agent asks for the next ticket and gets the first waiting one
+in queue order (nearest SLA due date, then oldest: ``QUEUE_ORDER``) of their departments
+on a channel where they have a free slot. ``FOR UPDATE SKIP LOCKED``
 hands two agents asking at once two different tickets, whichever process serves them; the
 assignment is reserved, committed and written back like every other
 (routing/assignment.py)."""
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..models import ASSIGNED, RESERVED, WAITING
 from .assignment import Assignment, autocommit_connection, lock_agent, reserve, write_back
-from .distribution import Waiting
+from .distribution import QUEUE_ORDER, Waiting
 from .policies import ROUTING_CHANNELS, default_profile
 
 # Tickets that changed under the queue (ticket-api refused the assignment) are passed over;
@@ -33,19 +34,20 @@ GROUP BY channel
 UNION ALL
 SELECT channel, 0, max_load FROM routing.agent_channel_profile WHERE agent_id = $1
 """
-_OLDEST = f"""
-SELECT id, department_id, channel, version
-FROM routing.ticket
-WHERE state = '{WAITING}' AND department_id = ANY($1::uuid[]) AND channel = ANY($2::varchar[])
-  AND NOT id = ANY($3::uuid[])
-ORDER BY created_at, id
+_FIRST_IN_QUEUE = f"""
+SELECT t.id, t.department_id, t.channel, t.version
+FROM routing.ticket AS t
+WHERE t.state = '{WAITING}' AND t.department_id = ANY($1::uuid[])
+  AND t.channel = ANY($2::varchar[]) AND NOT t.id = ANY($3::uuid[])
+ORDER BY {QUEUE_ORDER}
 LIMIT 1
-FOR UPDATE SKIP LOCKED
+FOR UPDATE OF t SKIP LOCKED
 """
 _WAITS_ON = f"""
-SELECT channel FROM routing.ticket
-WHERE state = '{WAITING}' AND department_id = ANY($1::uuid[]) AND channel = ANY($2::varchar[])
-ORDER BY created_at, id
+SELECT t.channel FROM routing.ticket AS t
+WHERE t.state = '{WAITING}' AND t.department_id = ANY($1::uuid[])
+  AND t.channel = ANY($2::varchar[])
+ORDER BY {QUEUE_ORDER}
 LIMIT 1
 """
 
@@ -53,9 +55,9 @@ LIMIT 1
 async def take_next(
     engine: AsyncEngine, ticket_api: TicketApiClient, agent_id: uuid.UUID, now: datetime
 ) -> Waiting | None:
-    """Assign the agent the oldest waiting ticket of their departments on a channel where
-    they have a free slot; None when nothing waits there. A 409 when work waits only on
-    channels where the agent is at their maximum load."""
+    """Assign the agent the first waiting ticket in queue order of their departments on
+    a channel where they have a free slot; None when nothing waits there. A 409 when work
+    waits only on channels where the agent is at their maximum load."""
     async with autocommit_connection(engine) as db:
         passed_over: list[uuid.UUID] = []
         for _ in range(ATTEMPTS):
@@ -68,7 +70,7 @@ async def take_next(
                     )
                 slots = await _slots(db, agent_id)
                 free = [channel for channel, (load, most) in slots.items() if load < most]
-                row = await db.fetchrow(_OLDEST, departments, free, passed_over)
+                row = await db.fetchrow(_FIRST_IN_QUEUE, departments, free, passed_over)
                 if row is None:
                     full = [channel for channel in slots if channel not in free]
                     await _refuse_if_full(db, agent_id, departments, full, slots)
@@ -87,8 +89,9 @@ async def take_next(
                         method="pull",
                         actor_name="router (next in to-solve queue)",
                         reason=(
-                            "asked for the next ticket: the oldest waiting in their "
-                            "departments on a channel with a free slot"
+                            "asked for the next ticket: the first waiting in their "
+                            "departments (nearest SLA due date, then oldest) on a channel "
+                            "with a free slot"
                         ),
                         candidates=[],
                     ),

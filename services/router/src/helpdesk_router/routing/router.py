@@ -212,9 +212,10 @@ async def ticket_routing(
 async def next_ticket(
     agent_id: uuid.UUID, request: Request, principal: Principal = AnyRole
 ) -> Response:
-    """Assign the agent the oldest waiting ticket of their departments ("to solve") on a
-    channel where they have a free slot. An agent asks for themselves; admins and services
-    for anyone. 204 when nothing waits; 409 when work waits only where they are full."""
+    """Assign the agent the first waiting ticket in queue order (nearest SLA due date, then
+    oldest) of their departments ("to solve") on a channel where they have a free slot. An
+    agent asks for themselves; admins and services for anyone. 204 when nothing waits; 409
+    when work waits only where they are full."""
     if principal.role == "agent" and principal.agent_id != agent_id:
         raise Forbidden("an agent asks for their own next ticket")
     ticket = await take_next(
