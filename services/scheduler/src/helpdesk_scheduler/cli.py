@@ -7,22 +7,13 @@ queued. Several tickers may run: one ticks at a time (an advisory lock), the oth
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from helpdesk_service.cli import ServiceCli
 
 from .config import Settings
 from .ticks.ticker import run_ticker
 
-SERVICE = ServiceCli(
-    name="helpdesk-scheduler",
-    settings=Settings,
-    app="helpdesk_scheduler.main:create_app",
-    migrations=Path(__file__).resolve().parent / "migrations",
-    commands={"ticker": run_ticker},
-)
-main = SERVICE.main
-migrate = SERVICE.migrate
+SERVICE = ServiceCli.of_package("helpdesk_scheduler", Settings, {"ticker": run_ticker})
+main, migrate = SERVICE.main, SERVICE.migrate
 
 if __name__ == "__main__":
     main()
