@@ -113,10 +113,11 @@ async def ticket_api(ticket_api_url: str) -> AsyncIterator[TicketApiClient]:
 
 
 @pytest.fixture
-async def ticket_events(
+async def ticket_pump(
     db: AsyncEngine, clock: ManualClock, ticket_api: TicketApiClient
-) -> AsyncIterator[Callable[..., Any]]:
-    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
+) -> AsyncIterator[Pump]:
+    """The notifier's ticket handlers, as its worker runs them, for events of
+    ``helpdesk.tickets`` (ticket-api's, and the router's)."""
     runner = ConsumerRunner(
         name="notifier",
         bootstrap_servers="127.0.0.1:1",
@@ -127,14 +128,19 @@ async def ticket_events(
         clock=clock,
         max_attempts=1,
     )
-    pump = Pump(db, runner)
+    yield Pump(db, runner)
+    await runner.release_connections()
+
+
+@pytest.fixture
+async def ticket_events(ticket_pump: Pump) -> Callable[..., Any]:
+    """Deliver ticket-api's committed events to the notifier's ticket handlers."""
 
     async def deliver() -> None:
-        for topic, key, value in await pump.take_outbox("tickets"):
-            await pump.deliver(topic, key, value)
+        for topic, key, value in await ticket_pump.take_outbox("tickets"):
+            await ticket_pump.deliver(topic, key, value)
 
-    yield deliver
-    await runner.release_connections()
+    return deliver
 
 
 @pytest.fixture

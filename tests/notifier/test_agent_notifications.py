@@ -5,12 +5,13 @@ agent's preferences allow; an agent reads and marks only their own."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from helpdesk_events import ConsumerRunner, ManualClock
+from helpdesk_events import Actor, ChatOffered, ConsumerRunner, ManualClock, encode_event
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.tickets import handlers
 from helpdesk_notifier.models import CONSUMER
@@ -304,3 +305,39 @@ async def test_agent_email_channel(
     ]
     assert all(envelope.rcpt_tos == ["alice@example.com"] for envelope, _ in mailbox.messages)
     assert bob["email"] not in {message["To"] for _, message in mailbox.messages}
+
+
+async def test_a_ringing_chat_tells_the_agents_offered_it_who_want_to_hear(
+    api: Any,
+    clock: ManualClock,
+    ticket_pump: Pump,
+    notifier_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    support = await api.department("Support")
+    alice, bob, carol = [await api.agent([support["id"]], name=n) for n in ("A", "B", "C")]
+    as_alice, as_bob, as_carol = [
+        notifier_for(await api.agent_key(agent["id"])) for agent in (alice, bob, carol)
+    ]
+    turned_off = await as_carol.put(
+        "/v1/agents/me/preferences",
+        json=[{"kind": "chat_ringing", "channel": "in_app", "enabled": False}],
+    )
+    assert turned_off.status_code == 200, turned_off.text
+    offer_id = uuid.uuid4()
+    # As the router publishes it: Bob, offline, was not offered the chat.
+    ringing = ChatOffered(
+        occurred_at=clock.now(),
+        ticket_id=uuid.uuid4(),
+        department_id=support["id"],
+        offer_id=offer_id,
+        offered_to=[alice["id"], carol["id"]],
+        expires_at=clock.now() + timedelta(seconds=30),
+        actor=Actor(kind="router", id="router", name="router (ring_all)"),
+        correlation_id=offer_id,
+    )
+    await ticket_pump.deliver("helpdesk.tickets", ringing.partition_key(), encode_event(ringing))
+
+    told = (await as_alice.get("/v1/agents/me/notifications")).json()
+    assert [(n["kind"], n["ticket_id"]) for n in told] == [("chat_ringing", str(ringing.ticket_id))]
+    assert (await as_bob.get("/v1/agents/me/notifications")).json() == []
+    assert (await as_carol.get("/v1/agents/me/notifications")).json() == []

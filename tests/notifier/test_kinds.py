@@ -1,15 +1,16 @@
 """Which agents an event concerns (agents/kinds.py): the kinds the events in libs/events
-carry today — SLA warning, a chat message, a missed chat."""
+carry today — SLA warning, a chat message, a ringing chat, a missed chat."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helpdesk_events import (
     Actor,
     ChatMissed,
+    ChatOffered,
     MessageAdded,
     MessageSnapshot,
     SlaTarget,
@@ -107,3 +108,25 @@ def test_a_missed_chat_tells_the_agents_it_was_offered_to_once_each() -> None:
     assert [(n.agent_id, n.kind) for n in notices] == [(ALICE, "chat_missed"), (bob, "chat_missed")]
     assert all(n.ticket_id == missed.ticket_id for n in notices)
     assert "09:30 UTC" in notices[0].title
+
+
+def test_a_ringing_chat_tells_the_agents_it_is_offered_to_once_each() -> None:
+    bob = uuid.uuid4()
+    offer_id = uuid.uuid4()
+    ringing = ChatOffered(
+        occurred_at=NOW,
+        ticket_id=uuid.uuid4(),
+        department_id=uuid.uuid4(),
+        offer_id=offer_id,
+        offered_to=[ALICE, bob, ALICE],
+        expires_at=NOW + timedelta(seconds=30),
+        actor=Actor(kind="router", id="router"),
+        correlation_id=offer_id,
+    )
+    notices = notices_for(ringing)
+    assert [(n.agent_id, n.kind) for n in notices] == [
+        (ALICE, "chat_ringing"),
+        (bob, "chat_ringing"),
+    ]
+    assert all(n.ticket_id == ringing.ticket_id for n in notices)
+    assert "09:30:30 UTC" in notices[0].title

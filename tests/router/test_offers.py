@@ -1,9 +1,11 @@
-"""Ring all: one offer to every eligible agent, the first accept wins, the rest get 409;
-an offer nobody takes expires by the clock and a missed chat is published."""
+"""Ring all: one offer to every eligible agent (published, so their chats ring), the first
+accept wins, the rest get 409; an offer nobody takes expires by the clock and a missed chat
+is published."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -35,6 +37,17 @@ async def ring_all_department(
 async def the_offer(router: httpx.AsyncClient, agent: dict[str, Any]) -> dict[str, Any]:
     [offer] = (await router.get(f"/v1/agents/{agent['id']}/offers")).json()["items"]
     return offer  # type: ignore[no-any-return]
+
+
+async def published(worker: Worker, event_type: str) -> list[dict[str, Any]]:
+    """The router's events of ``event_type`` in its outbox, in the order they were written."""
+    async with worker.db.connect() as conn:
+        payloads = (
+            (await conn.execute(text("SELECT payload FROM routing.outbox ORDER BY id")))
+            .scalars()
+            .all()
+        )
+    return [e for e in map(orjson.loads, payloads) if e["type"] == event_type]
 
 
 async def offered_chat(
@@ -112,10 +125,7 @@ async def test_an_offer_nobody_accepts_expires_and_the_missed_chat_is_published(
     assert (await client.get(f"/v1/tickets/{chat['id']}")).json()["agent_id"] is None
     explained = (await router.get(f"/v1/tickets/{chat['id']}/routing")).json()["items"]
     assert [d["outcome"] for d in explained] == ["offered", "missed"]
-    async with worker.db.connect() as conn:
-        payloads = (await conn.execute(text("SELECT payload FROM routing.outbox"))).scalars().all()
-    [missed] = [orjson.loads(p) for p in payloads]
-    assert missed["type"] == "chat.missed"
+    [missed] = await published(worker, "chat.missed")
     assert missed["ticket_id"] == chat["id"]
     assert sorted(missed["offered_to"]) == sorted(a["id"] for a in agents)
 
@@ -128,6 +138,24 @@ async def test_an_offer_nobody_accepts_expires_and_the_missed_chat_is_published(
         await worker.drain()
     again = await the_offer(router, agents[1])
     assert again["ticket_id"] == chat["id"] and again["id"] != offer["id"]
+    # The new offer rings its agents again.
+    rings = await published(worker, "chat.offered")
+    assert [r["offer_id"] for r in rings] == [offer["id"], again["id"]]
+    assert sorted(rings[1]["offered_to"]) == sorted(a["id"] for a in agents)
+
+
+async def test_an_offered_chat_is_published_to_the_agents_it_rings(
+    api: Api, router: httpx.AsyncClient, worker: Worker
+) -> None:
+    agents, chat, offer = await offered_chat(api, router, worker, 2)
+    [ringing] = await published(worker, "chat.offered")
+    assert ringing["ticket_id"] == chat["id"]
+    assert ringing["department_id"] == chat["department_id"]
+    assert ringing["offer_id"] == offer["id"]
+    # Not the department's offline agent: only those the chat was offered to.
+    assert sorted(ringing["offered_to"]) == sorted(a["id"] for a in agents)
+    offered_at = datetime.fromisoformat(ringing["occurred_at"])
+    assert datetime.fromisoformat(ringing["expires_at"]) == offered_at + timedelta(seconds=30)
 
 
 async def test_a_person_assigning_an_offered_chat_withdraws_the_offer(

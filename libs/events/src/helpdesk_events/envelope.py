@@ -231,6 +231,21 @@ class ChatMissed(EventBase):
     offered_at: datetime
 
 
+class ChatOffered(EventBase):
+    """The router offered a chat to several agents at once, the first to accept gets it
+    (ring all; topic ``helpdesk.tickets``, keyed by ticket). Published by the router with
+    every offer, a new one after a timed-out offer included; the notifier rings the agents.
+    Carries no ticket snapshot, like ``chat.missed``: the router keeps none."""
+
+    type: Literal["chat.offered"] = "chat.offered"
+    ticket_id: uuid.UUID
+    department_id: uuid.UUID
+    offer_id: uuid.UUID
+    offered_to: list[uuid.UUID]
+    # Until when the offer can be accepted (it expires then, and ``chat.missed`` follows).
+    expires_at: datetime
+
+
 class SlaWarning(TicketEventBase):
     """A ticket's response is due soon: its level's warning threshold (business minutes
     before the due date) has passed (topic ``helpdesk.sla``, keyed by ticket). Published by
@@ -329,6 +344,7 @@ Event = Annotated[
         SlaBreached,
         ChatMissed,
         SlaWarning,
+        ChatOffered,
     ],
     Field(discriminator="type"),
 ]
@@ -354,6 +370,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         SlaBreached,
         ChatMissed,
         SlaWarning,
+        ChatOffered,
     )
 )
 

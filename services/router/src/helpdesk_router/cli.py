@@ -27,7 +27,7 @@ def plan_worker(resources: WorkerResources) -> WorkerPlan:
     )
     return WorkerPlan(
         topics=[resources.topics.tickets, resources.topics.agents],
-        handlers=handler_table(Distributor(resources.ticket_api)),
+        handlers=handler_table(Distributor(resources.ticket_api, topics=resources.topics)),
         expiries=expiries(
             decisions_days=settings.decision_retention_days,
             dedupe_days=settings.dedupe_retention_days,

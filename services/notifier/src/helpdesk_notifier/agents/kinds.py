@@ -1,9 +1,9 @@
 """Which agents an event concerns, and how (pure functions, no I/O).
 
 A ticket event names the agent of kinds about "my ticket" (assigned to me, customer
-replied, reopened, SLA warning and breach, a new chat message), the router's missed chat
-the agents it offered the chat to; for the department-wide kinds (a new ticket in my
-department, a ticket in my department reopened) it names the department, and the handler
+replied, reopened, SLA warning and breach, a new chat message), the router's ringing and
+missed chat the agents it offered the chat to; for the department-wide kinds (a new ticket
+in my department, a ticket in my department reopened) it names the department, and the handler
 asks ticket-api for its agents."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Literal, get_args
 
 from helpdesk_events import (
     ChatMissed,
+    ChatOffered,
     EventBase,
     MessageAdded,
     SlaBreached,
@@ -36,6 +37,7 @@ Kind = Literal[
     "sla_warning",
     "chat_message",
     "chat_missed",
+    "chat_ringing",
 ]
 Channel = Literal["in_app", "email", "slack", "push"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -127,11 +129,18 @@ def notices_for(event: EventBase) -> list[Notice]:
         case ChatMissed():
             # The event carries no ticket snapshot: the title says when it rang.
             title = f"missed chat, offered at {event.offered_at.astimezone(UTC):%H:%M} UTC"
-            return [
-                AgentNotice(agent, "chat_missed", event.ticket_id, title)
-                for agent in dict.fromkeys(event.offered_to)
-            ]
+            return _each_offered(event, "chat_missed", title)
+        case ChatOffered():
+            # No ticket snapshot either: the title says until when the agent can accept.
+            title = f"chat ringing, accept by {event.expires_at.astimezone(UTC):%H:%M:%S} UTC"
+            return _each_offered(event, "chat_ringing", title)
     return []
+
+
+def _each_offered(event: ChatMissed | ChatOffered, kind: Kind, title: str) -> list[Notice]:
+    """One notice for each agent the chat was offered to, once however often listed."""
+    agents = dict.fromkeys(event.offered_to)
+    return [AgentNotice(agent, kind, event.ticket_id, title) for agent in agents]
 
 
 def _by(event: EventBase, agent: uuid.UUID) -> bool:

@@ -238,5 +238,6 @@ def handlers(
         "sla.breached",
         "sla.warning",
         "chat.missed",
+        "chat.offered",
     )
     return dict.fromkeys(types, handle)

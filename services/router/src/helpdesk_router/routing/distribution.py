@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from helpdesk_events import ChatOffered, Topics, outbox_rows
 from helpdesk_ticket_client import TicketApiClient
 
 from ..models import ASSIGNED, OFFERED, RESERVED, WAITING
 from .assignment import Assignment, Pending, lock_agent, reserve, write_back
 from .choice import Candidate, Decision, Verdict, choose, only_agent
+from .offers import RING_ALL
 from .policies import Policy, default_policy, default_profile
 
 # How many waiting tickets one event may hand to an agent who came online or freed slots;
@@ -92,6 +94,10 @@ INSERT INTO routing.offer
      expires_at)
 VALUES ($1, $2, $3, $4, $5::uuid[], 'open', NULL, $6, $7)
 """
+_PUBLISH = """
+INSERT INTO routing.outbox (shard, topic, key, event_type, payload)
+VALUES ($1, $2, $3, $4, $5)
+"""
 # The first waiting ticket in queue order of the agent's departments on the channels they
 # are online on; one that another decision holds is passed over, not waited for.
 _NEXT_FOR_AGENT = f"""
@@ -108,9 +114,17 @@ FOR UPDATE OF t SKIP LOCKED
 
 
 class Distributor:
-    def __init__(self, ticket_api: TicketApiClient, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        ticket_api: TicketApiClient,
+        rng: random.Random | None = None,
+        *,
+        topics: Topics | None = None,
+    ) -> None:
+        """``topics``: where the offers' events go (None: the unprefixed topic names)."""
         self._ticket_api = ticket_api
         self._rng = rng or random.Random()
+        self._tickets_topic = (topics or Topics()).tickets
 
     async def decide(
         self, db: Any, ticket: Waiting, *, now: datetime, event_id: uuid.UUID | None
@@ -179,7 +193,9 @@ class Distributor:
                 wait = not held
             verdicts = _verdicts(decision, candidates, busy)
             if decision.offered:
-                return await self._offer(db, ticket, decision, verdicts, policy, now, event_id)
+                return await self._offer(
+                    db, ticket, ticket.department_id, decision, verdicts, policy, now, event_id
+                )
             if decision.winner is None:
                 await self._record(
                     db,
@@ -326,22 +342,43 @@ class Distributor:
         self,
         db: Any,
         ticket: Waiting,
+        department_id: uuid.UUID,
         decision: Decision,
         verdicts: list[dict[str, Any]],
         policy: Policy,
         now: datetime,
         event_id: uuid.UUID | None,
     ) -> Routed:
+        offer_id = uuid.uuid4()
+        expires_at = now + timedelta(seconds=policy.offer_timeout_seconds)
         await db.execute(
             _OFFER,
-            uuid.uuid4(),
+            offer_id,
             ticket.id,
-            ticket.department_id,
+            department_id,
             ticket.channel,
             list(decision.offered),
             now,
-            now + timedelta(seconds=policy.offer_timeout_seconds),
+            expires_at,
         )
+        if ticket.channel == "chat":
+            # In the offer's transaction, which holds the ticket's row: the agents ring
+            # exactly when the offer exists, and before the ``chat.missed`` that may end it.
+            offered = ChatOffered(
+                occurred_at=now,
+                ticket_id=ticket.id,
+                actor=RING_ALL,
+                correlation_id=offer_id,
+                causation_id=event_id,
+                department_id=department_id,
+                offer_id=offer_id,
+                offered_to=list(decision.offered),
+                expires_at=expires_at,
+            )
+            (row,) = outbox_rows(self._tickets_topic, [offered])
+            await db.execute(
+                _PUBLISH, row["shard"], row["topic"], row["key"], row["event_type"], row["payload"]
+            )
         await self._record(
             db,
             ticket,

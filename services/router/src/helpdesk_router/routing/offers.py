@@ -2,7 +2,8 @@
 gets it (the ticket's and the offer's rows are locked per accept, so exactly one wins and
 the others get 409);
 an offer nobody accepts in time expires, the ticket goes back to its department's queue,
-and a missed chat is published (``chat.missed``) through the router's outbox."""
+and a missed chat is published (``chat.missed``) through the router's outbox. The offer of
+a chat is published too (``chat.offered``, routing/distribution.py), so the agents ring."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from .policies import default_profile
 
 # Offers expired per call, so one pass never holds many locks for long.
 EXPIRY_BATCH = 100
+# Who offers a ticket to everyone at once, and publishes that the offer was missed.
+RING_ALL = Actor(kind="router", id="router", name="router (ring_all)")
 
 _OFFER_TICKET = "SELECT ticket_id FROM routing.offer WHERE id = $1"
 _LOCK_TICKET = "SELECT state, version FROM routing.ticket WHERE id = $1 FOR UPDATE"
@@ -181,7 +184,7 @@ async def expire_offers(session: AsyncSession, topics: Topics, now: datetime) ->
                 ChatMissed(
                     occurred_at=now,
                     ticket_id=ticket.id,
-                    actor=Actor(kind="router", id="router", name="router (ring_all)"),
+                    actor=RING_ALL,
                     correlation_id=offer.id,
                     department_id=offer.department_id,
                     offered_to=list(offer.agent_ids),
