@@ -126,7 +126,7 @@ TARGETS: dict[str, Target] = {
     "scheduler episodes": Target(
         "services/scheduler/src/helpdesk_scheduler/ticks/episodes.py",
         ("tests/scheduler",),
-        first=("tests/scheduler/test_ticks.py",),
+        first=("tests/scheduler/test_episodes.py", "tests/scheduler/test_ticks.py"),
     ),
     "delivery retries": Target(
         "services/notifier/src/helpdesk_notifier/delivery/schedule.py",
