@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from helpdesk_rule_actions.actions import Action, StrictModel
-from helpdesk_rule_actions.references import BrokenReference
+from helpdesk_rule_actions.schemas import RuleName, RuleNotes, StoredRule
 from helpdesk_service.patch import PatchModel
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
 
 from ..engine.triggers import Trigger
 
 
 class RuleIn(StrictModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    name: RuleName
+    notes: RuleNotes | None = None
     kind: Literal["action", "sla"] = "action"
     active: bool = True
     shadow: bool = False
@@ -36,11 +34,8 @@ class RulePatch(PatchModel):
 
     nullable = frozenset({"notes"})
 
-    name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-        | None
-    ) = None
-    notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    name: RuleName | None = None
+    notes: RuleNotes | None = None
     active: bool | None = None
     shadow: bool | None = None
     position: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -49,19 +44,7 @@ class RulePatch(PatchModel):
     actions: list[Action] | None = Field(default=None, min_length=1, max_length=50)
 
 
-class RuleOut(BaseModel):
-    id: uuid.UUID
+class RuleOut(StoredRule):
     kind: str
-    name: str
-    notes: str | None
-    active: bool
     shadow: bool
-    position: int
     trigger: str
-    conditions: dict[str, Any]
-    actions: list[dict[str, Any]]
-    created_at: datetime
-    updated_at: datetime
-    broken_reference: BrokenReference
-
-    model_config = ConfigDict(from_attributes=True)

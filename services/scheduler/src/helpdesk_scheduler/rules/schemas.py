@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from helpdesk_rule_actions.actions import Action, StrictModel
-from helpdesk_rule_actions.references import BrokenReference
+from helpdesk_rule_actions.schemas import RuleName, RuleNotes, StoredRule
 from helpdesk_service.patch import PatchModel
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Notes = Annotated[str, StringConstraints(max_length=5000)]
+from pydantic import Field
 
 CONDITIONS_DESCRIPTION = (
     "which tickets the rule acts on (libs/conditions/README.md), time conditions included: "
@@ -22,8 +17,8 @@ CONDITIONS_DESCRIPTION = (
 
 
 class TimeRuleIn(StrictModel):
-    name: Name
-    notes: Notes | None = None
+    name: RuleName
+    notes: RuleNotes | None = None
     active: bool = True
     # Rules run in ascending position in a tick; omitted = after the last rule.
     position: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -55,24 +50,13 @@ class TimeRulePatch(PatchModel):
 
     nullable = frozenset({"notes"})
 
-    name: Name | None = None
-    notes: Notes | None = None
+    name: RuleName | None = None
+    notes: RuleNotes | None = None
     active: bool | None = None
     position: int | None = Field(default=None, ge=0, le=1_000_000)
     conditions: dict[str, Any] | None = Field(default=None, description=CONDITIONS_DESCRIPTION)
     actions: list[Action] | None = Field(default=None, min_length=1, max_length=50)
 
 
-class TimeRuleOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    notes: str | None
-    active: bool
-    position: int
-    conditions: dict[str, Any]
-    actions: list[dict[str, Any]]
-    created_at: datetime
-    updated_at: datetime
-    broken_reference: BrokenReference
-
-    model_config = ConfigDict(from_attributes=True)
+class TimeRuleOut(StoredRule):
+    """A time rule as stored: the fields every kind of rule has, nothing more."""
