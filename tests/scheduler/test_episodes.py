@@ -38,7 +38,8 @@ def test_only_relative_time_conditions_are_reasons() -> None:
 
 def test_a_reason_in_minutes_counts_minutes() -> None:
     conditions = compile_python(all_of(cond("created_at", "older_than", 30, unit="minutes")))
-    ticket = snapshot(AT - timedelta(minutes=45))
+    ticket = snapshot(AT - timedelta(minutes=45, seconds=20))
     [reason] = due_reasons(conditions, ticket, AT)
-    assert reason["elapsed_minutes"] == 45.0
-    assert reason["text"] == "created_at older_than 30 minutes: 45.0 minutes ago"
+    # One decimal, in the reason's data as in its text.
+    assert reason["elapsed_minutes"] == 45.3
+    assert reason["text"] == "created_at older_than 30 minutes: 45.3 minutes ago"
