@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from helpdesk_events import Clock
-from helpdesk_ticket_client import TicketApiClient
+from helpdesk_ticket_client import TicketApiClient, TicketApiError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .routing.agents import sync_agents
@@ -40,6 +40,9 @@ class Recovery:
             try:
                 await self.prepare_once()
                 return
+            except TicketApiError as exc:
+                # Expected while ticket-api is still starting (make run starts all at once).
+                log.warning("router worker: waiting for ticket-api (%s); trying again", exc)
             except Exception:
                 log.exception("router worker: preparing failed; trying again")
             await _wait(stop, START_RETRY_SECONDS)
