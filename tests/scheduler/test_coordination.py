@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from tests.conftest import ADMIN_KEY, SERVICE_KEY
 from tests.e2e.suite import Suite
 from tests.scheduler.conftest import all_of, cond, make_time_rule, only_rules, tick
+from tests.scheduler.test_retention import add_firing, ledger_of
 
 TICKETS = 120
 
@@ -119,3 +122,27 @@ async def test_a_scheduler_killed_mid_tick_is_resumed_without_loss_or_duplicates
     assert (await ledger(scheduler_app)) == {"fired": TICKETS}
     await assert_each_fired_once(client, tickets)
     assert (await tick(scheduler, scheduler_app.state.clock.now()))["fired"] == 0
+
+
+async def test_the_ticker_prunes_old_finished_firings_of_the_ledger(
+    scheduler, scheduler_app, ticket_api_url, processes
+):
+    rule = await make_time_rule(
+        scheduler,
+        name="Long ago",
+        conditions=all_of(cond("tags", "has_tag", "long-ago")),
+        actions=[{"type": "add_tags", "tags": ["done"]}],
+    )
+    # Nothing active: the ticker's tick has nothing to do, only its pruner acts.
+    await only_rules(scheduler)
+    rule_id, now = UUID(rule["id"]), datetime.now(UTC)
+    engine = scheduler_app.state.engine
+    old = await add_firing(engine, now, rule_id, "fired", 500)
+    recent = await add_firing(engine, now, rule_id, "fired", 30)
+    processes.scheduler_ticker(ticket_api_url, tick_seconds="3600").start()
+
+    async def pruned():
+        return old not in await ledger_of(engine, rule_id)
+
+    await wait_for(pruned, "the ticker to prune the old firing")
+    assert await ledger_of(engine, rule_id) == {recent}

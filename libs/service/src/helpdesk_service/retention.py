@@ -10,8 +10,9 @@ Several processes pruning at once only repeat each other's deletes. The clock is
 injected: tests move it instead of waiting.
 
 Where it runs: the rule-engine worker (evaluations, dedupe marks, rule firings; see
-docs/rule-engine.md#retention) and the ticket-api relay (idempotency keys; see
-docs/ticket-api.md#idempotency-keys).
+docs/rule-engine.md#retention), the ticket-api relay (idempotency keys; see
+docs/ticket-api.md#idempotency-keys) and the scheduler ticker (its ledger's finished
+firings; see docs/scheduler.md#ledger-retention).
 """
 
 from __future__ import annotations
@@ -41,18 +42,23 @@ def kept_for(days: float) -> timedelta | None:
 @dataclass(frozen=True)
 class Expiry:
     """Rows of ``table`` (schema-qualified) whose ``column`` is older than ``keep`` go;
-    ``keep`` None keeps them for ever."""
+    ``keep`` None keeps them for ever. ``only_where`` (an SQL condition on the row) keeps
+    rows that do not meet it whatever their age, such as work not finished yet."""
 
     table: str
     column: str
     keep: timedelta | None
+    only_where: str | None = None
 
     def delete(self) -> str:
         # By physical row address: the inner scan finds a batch through the time column's
         # index, the outer delete goes straight to those rows.
+        condition = f"{self.column} < :cutoff"
+        if self.only_where is not None:
+            condition = f"{condition} AND ({self.only_where})"
         return (
             f"DELETE FROM {self.table} WHERE ctid = ANY (ARRAY("
-            f"SELECT ctid FROM {self.table} WHERE {self.column} < :cutoff LIMIT :batch))"
+            f"SELECT ctid FROM {self.table} WHERE {condition} LIMIT :batch))"
         )
 
 

@@ -22,3 +22,7 @@ class Settings(WorkerSettings):
     # Tickets per search page, and write-backs in flight at once, while a tick runs.
     page_size: int = Field(default=500, ge=1, le=500)
     write_backs_in_flight: int = Field(default=32, ge=1, le=256)
+    # Finished ledger rows go once their episode anchor is this old (retention.py says
+    # what that trades); 0 keeps them for ever. The ticker prunes every
+    # ``retention_interval_seconds``.
+    ledger_retention_days: float = Field(default=400, ge=0)

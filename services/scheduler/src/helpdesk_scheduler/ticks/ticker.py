@@ -1,5 +1,6 @@
 """The ticker process: a tick every ``tick_seconds`` (each for the instant it starts at),
-and the relay that publishes the notifier requests fired rules queued."""
+the relay that publishes the notifier requests fired rules queued, and the ledger's
+retention (``retention.py``)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from helpdesk_events import (
     start_when_reachable,
 )
 from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_service.retention import Pruner
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from ..config import Settings
 from ..models import OUTBOX
+from ..retention import expiries
 from .tick import Scheduler, TickRunning
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,8 @@ async def run_ticker(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(
         settings.database_url,
         application_name="scheduler-ticker",
-        # The tick lock, the relay, one per write-back in flight.
-        pool_size=settings.write_backs_in_flight + 2,
+        # The tick lock, the relay, the pruner, one per write-back in flight.
+        pool_size=settings.write_backs_in_flight + 3,
         max_overflow=0,
     )
     http = ticket_api_session(settings.ticket_api_url, connections=settings.write_backs_in_flight)
@@ -72,9 +75,18 @@ async def run_ticker(settings: Settings, stop: asyncio.Event) -> None:
         if await start_when_reachable(stop, "scheduler relay", producer.start):
             await OutboxRelay(engine, OUTBOX, producer).run(stop)
 
+    clock = SystemClock()
+    pruner = Pruner(
+        engine,
+        clock,
+        expiries(ledger_days=settings.ledger_retention_days),
+        interval=settings.retention_interval_seconds,
+    )
     try:
         await asyncio.gather(
-            tick_until_stopped(scheduler, SystemClock(), stop, settings.tick_seconds), relay()
+            tick_until_stopped(scheduler, clock, stop, settings.tick_seconds),
+            relay(),
+            pruner.run(stop),
         )
     finally:
         await producer.stop()
