@@ -1,6 +1,6 @@
 """Real ticker processes against the in-process ticket-api (over loopback): two schedulers
-racing never fire anything twice, and a scheduler killed with SIGKILL mid-tick is resumed
-by the next tick without loss or duplicates."""
+racing never fire anything twice, a scheduler killed with SIGKILL mid-tick is resumed
+by the next tick without loss or duplicates, and the ticker prunes the ledger."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """``helpdesk-scheduler serve | ticker | migrate``.
 
 ``serve`` runs the admin API (time rules, previews, ticks on demand); ``ticker`` runs a
-tick every ``SCHEDULER_TICK_SECONDS`` and publishes the notifier requests fired rules
-queued. Several tickers may run: one ticks at a time (an advisory lock), the others skip.
+tick every ``SCHEDULER_TICK_SECONDS``, publishes the notifier requests fired rules
+queued and prunes the ledger's old finished firings (``retention.py``). Several tickers
+may run: one ticks at a time (an advisory lock), the others skip.
 """
 
 from __future__ import annotations
