@@ -18,7 +18,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -46,6 +45,7 @@ from helpdesk_service.db import make_engine, make_session_factory
 from sqlalchemy import text
 
 from bench.machine import describe
+from bench.procs import scratch_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTHY_ENDPOINTS = 8
@@ -340,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = [round(x, 1) for x in os.getloadavg()]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-notifier-"))
-    # initdb runs as another user where the benchmark runs as root.
-    workdir.chmod(0o755)
+    workdir = scratch_dir("bench-notifier-")
     results = uvloop.run(measure(args.quick, workdir))
     results |= {
         "started": started,

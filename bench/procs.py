@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,15 @@ BIN = Path(sys.executable).parent
 
 class BenchError(RuntimeError):
     pass
+
+
+def scratch_dir(prefix: str, parent: Path | None = None) -> Path:
+    """A new folder for one benchmark's clusters, brokers and logs."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    # PostgreSQL runs as another user when the benchmark runs as root: it must reach its
+    # data directory.
+    workdir.chmod(0o755)
+    return workdir
 
 
 class Process:

@@ -27,7 +27,6 @@ import resource
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -53,7 +52,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
-from bench.procs import ROOT, Processes
+from bench.procs import ROOT, Processes, scratch_dir
 from bench.rules import filler_rule, migrate, pipeline_env
 
 BIN = Path(sys.executable).parent
@@ -250,8 +249,7 @@ async def run(quick: bool) -> dict[str, Any]:
     # As many decisions in flight per instance as the worker handles events at once
     # (ROUTER_MAX_IN_FLIGHT's default).
     concurrency = 16
-    workdir = Path(tempfile.mkdtemp(prefix="router-bench-"))
-    os.chmod(workdir, 0o755)
+    workdir = scratch_dir("router-bench-")
     procs = Processes(workdir / "logs")
     pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
     admin = "hd_bench_" + secrets.token_urlsafe(16)
@@ -352,8 +350,7 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
     to the router's assignment, both stamped by ticket-api (``tickets.ticket.created_at``
     and the ``agent_id`` history row)."""
     departments, agents = (10, 200) if quick else (50, 1000)
-    workdir = Path(tempfile.mkdtemp(prefix="router-latency-"))
-    os.chmod(workdir, 0o755)
+    workdir = scratch_dir("router-latency-")
     procs = Processes(workdir / "logs")
     pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
     broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")

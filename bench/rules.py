@@ -15,7 +15,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -41,7 +40,7 @@ from helpdesk_rule_engine.engine.ruleset import RuleSet
 from bench.cpu import CpuWindow, StealSampler
 from bench.machine import describe
 from bench.poster import Poster
-from bench.procs import ROOT, Processes
+from bench.procs import ROOT, Processes, scratch_dir
 
 BIN = Path(sys.executable).parent
 TRIGGERS = (
@@ -266,8 +265,7 @@ async def end_to_end(
     """Tickets posted at a fixed rate; latency from ticket.created to the rule's transfer
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
     # A fresh cluster and broker for every rate.
-    workdir = Path(tempfile.mkdtemp(prefix=f"e2e-{rate:g}-", dir=workdir))
-    workdir.chmod(0o755)
+    workdir = scratch_dir(f"e2e-{rate:g}-", workdir)
     procs = Processes(workdir / "logs")
     pg = LocalPostgres(
         workdir / "pg",
@@ -896,9 +894,7 @@ def main(argv: list[str] | None = None) -> int:
         args.retries = 0 if args.quick or args.e2e_only else 2
     settings = dict(item.split("=", 1) for item in args.set)
     seconds = 1.0 if args.quick else 3.0
-    workdir = Path(tempfile.mkdtemp(prefix="helpdesk-rules-bench-"))
-    # PostgreSQL runs as another user (as root): it must reach its data directory.
-    workdir.chmod(0o755)
+    workdir = scratch_dir("helpdesk-rules-bench-")
     results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
     results["machine"] = describe(workdir)
     if not args.e2e_only:

@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -48,7 +47,7 @@ from helpdesk_devstack.postgres import LocalPostgres
 
 from bench import machine, pyspy, relay, report, workload
 from bench.cpu import CpuWindow
-from bench.procs import BIN, ROOT, BenchError, Process, Processes
+from bench.procs import BIN, ROOT, BenchError, Process, Processes, scratch_dir
 
 RESULTS_DIR = ROOT / "bench" / "results"
 # The ports of `make run` (helpdesk-devstack up): never used here.
@@ -586,9 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         # Under nohup SIGHUP stays ignored.
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _raise_interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
-    # PostgreSQL runs as another user when we are root: it must reach its data folder.
-    workdir.chmod(0o755)
+    workdir = scratch_dir("helpdesk-bench-")
     bench = Bench(args, workdir)
     status = 0
     try:

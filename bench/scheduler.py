@@ -39,7 +39,7 @@ from sqlalchemy import text
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
-from bench.procs import BIN, Processes
+from bench.procs import BIN, Processes, scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -233,19 +233,12 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
     (ROOT / "SCHEDULER.md").write_text("\n".join(lines))
 
 
-def _fresh_workdir() -> Path:
-    workdir = Path(tempfile.mkdtemp(prefix="scheduler-bench-"))
-    # initdb may run as another user (postgres) that must reach the data directory.
-    workdir.chmod(0o755)
-    return workdir
-
-
 async def run(quick: bool, ticket_api_workers: int) -> dict[str, Any]:
     results: dict[str, Any] = {
         "machine": describe(Path(tempfile.gettempdir())),
         "ticket_api_workers": ticket_api_workers,
     }
-    workdir = await asyncio.to_thread(_fresh_workdir)
+    workdir = await asyncio.to_thread(scratch_dir, "scheduler-bench-")
     pg = LocalPostgres(workdir / "pg", free_port(), fast=True)
     await asyncio.to_thread(pg.start)
     processes = Processes(workdir / "logs")

@@ -42,6 +42,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from bench.machine import describe
+from bench.procs import scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -291,19 +292,12 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
     (ROOT / "SLA.md").write_text("\n".join(lines))
 
 
-def _fresh_workdir() -> Path:
-    workdir = Path(tempfile.mkdtemp(prefix="sla-bench-"))
-    # initdb may run as another user (postgres) that must reach the data directory.
-    workdir.chmod(0o755)
-    return workdir
-
-
 async def run(quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": describe(Path(tempfile.gettempdir()))}
     log("due dates in process")
     results["due_dates"] = due_dates_per_second(20_000 if quick else 300_000)
     log(f"  {results['due_dates']['per_second']:,}/s")
-    workdir = await asyncio.to_thread(_fresh_workdir)
+    workdir = await asyncio.to_thread(scratch_dir, "sla-bench-")
     pg = LocalPostgres(workdir / "pg", free_port(), fast=True)
     await asyncio.to_thread(pg.start)
     try:
