@@ -5,7 +5,9 @@ accepted offer alike: reserve the slot, commit, write back.
    then the agent's (``lock_agent``; always in that order, so decisions, agent events,
    "next" and offers never deadlock): in one statement the ticket becomes ``reserved``
    for the agent if they still have a free slot — from then on it counts in their load —
-   together with the explained decision and a ``pending_assignment`` row.
+   together with the explained decision and a ``pending_assignment`` row. A decision
+   that chose the agent on their load and turn reserves only if both are still what it
+   read, now that their row is held.
 2. The caller commits: the agent's row is held for two statements, never across a call to
    ticket-api, so two routers deciding for one department only wait for each other's
    reservations.
@@ -37,6 +39,7 @@ from helpdesk_ticket_client.actions import ActionActor, TransferAction
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..models import ASSIGNED, OFFERED, RESERVED, UNROUTED, WAITING
+from .choice import Candidate
 
 # What a refused write-back says, kept short in the decision's reason.
 _MESSAGE_LIMIT = 300
@@ -60,6 +63,10 @@ class Assignment:
     reason: str
     candidates: list[dict[str, Any]]
     event_id: uuid.UUID | None = None
+    # The winner as the decision read them: the slot is reserved only if their load and
+    # last assignment are still these (their row held, no decision elsewhere can move
+    # them). None: any free slot will do (a random draw, "next", an accepted offer).
+    winner_as_read: Candidate | None = None
     # One-agent account: the ticket also moves to ``department_id`` (None: no department).
     moves_department: bool = False
     department_id: uuid.UUID | None = None
@@ -95,15 +102,22 @@ _TRY_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE SKIP LOC
 
 # $1 ticket, $2 agent, $3 version, $4 channel, $5 maximum load, $6 event, $7 method,
 # $8 reason, $9 candidates, $10 now, $11 key, $12 actor name, $13 states the ticket may be
-# reserved from, $14 moves department, $15 department.
+# reserved from, $14 moves department, $15 department, $16 whether the winner must be as
+# read, $17 their load and $18 their last assignment as read.
 _RESERVE = f"""
-WITH reserved AS (
+WITH agent AS (
+    SELECT (SELECT count(*) FROM routing.ticket AS t
+            WHERE t.agent_id = $2 AND t.channel = $4::varchar
+              AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
+           (SELECT max(t.assigned_at) FROM routing.ticket AS t
+            WHERE t.agent_id = $2 AND t.channel = $4::varchar) AS last_assigned_at
+), reserved AS (
     UPDATE routing.ticket
     SET state = '{RESERVED}', agent_id = $2, assigned_at = $10, retry_routing = false
-    WHERE id = $1 AND version = $3 AND state = ANY($13::varchar[])
-      AND (SELECT count(*) FROM routing.ticket AS load
-           WHERE load.agent_id = $2 AND load.channel = $4::varchar
-             AND load.state IN ('{RESERVED}', '{ASSIGNED}')) < $5
+    FROM agent
+    WHERE id = $1 AND version = $3 AND state = ANY($13::varchar[]) AND agent.load < $5
+      AND (NOT $16 OR (agent.load = $17
+                       AND agent.last_assigned_at IS NOT DISTINCT FROM $18::timestamptz))
     RETURNING id, department_id
 ), decision AS (
     INSERT INTO routing.decision
@@ -206,8 +220,10 @@ async def lock_agent(db: Any, agent_id: uuid.UUID, *, wait: bool) -> bool:
 async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | None:
     """Reserve the agent's slot for the ticket, inside the caller's transaction, which
     holds the ticket's row and then the agent's (``lock_agent``): the load counted here is
-    then final until the commit. None when the agent has no free slot any more, or the
-    ticket is no longer where the decision saw it."""
+    then final until the commit. None when the agent has no free slot any more, their
+    load or turn moved since the decision read them (``winner_as_read``), or the ticket
+    is no longer where the decision saw it."""
+    as_read = assignment.winner_as_read
     decision_id = await db.fetchval(
         _RESERVE,
         assignment.ticket_id,
@@ -225,6 +241,9 @@ async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | N
         RESERVABLE,
         assignment.moves_department,
         assignment.department_id,
+        as_read is not None,
+        as_read.load if as_read is not None else None,
+        as_read.last_assigned_at if as_read is not None else None,
     )
     if decision_id is None:
         return None

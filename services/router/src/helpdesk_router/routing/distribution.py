@@ -2,12 +2,12 @@
 the record that explains it — then, outside the transaction, the write-back
 (routing/assignment.py).
 
-A decision runs in the caller's short transaction, which holds the ticket's row: two
-statements read the policy and the department's agents with their loads, ``choose``
-decides, and ``reserve`` locks the winner's row and reserves their slot only if it is
-still free (another router may have filled it since the read; the decision is then taken
-again on fresh loads). Nothing is held in a process: two routers share the state in
-PostgreSQL alone.
+A decision runs in the caller's short transaction, which holds the ticket's row: one
+statement reads the policy and the department's agents with their loads, ``choose``
+decides, the winner's row is locked, and ``reserve`` reserves their slot only if their
+load and turn are still what the decision read (another router may have moved them since
+the read; the decision is then taken again on fresh loads). Nothing is held in a process:
+two routers share the state in PostgreSQL alone.
 """
 
 from __future__ import annotations
@@ -58,28 +58,32 @@ class Routed:
     pending: Pending | None = None
 
 
-# The policy and whether the account has exactly one active agent, in one round trip.
-_CONTEXT = """
+_SOLE_AGENT = "SELECT id, department_ids FROM routing.agent WHERE active"
+# In one round trip: the policy, whether the account has exactly one active agent, and
+# the department's active agents with their profile (else the channel's default, $3 and
+# $4) and load on the channel, in id order — one row with the policy alone when the
+# department has none.
+_INPUTS = f"""
 SELECT p.method, p.distribution, p.offer_timeout_seconds,
-       (SELECT count(*) FROM (SELECT 1 FROM routing.agent WHERE active LIMIT 2) AS a) AS actives
+       (SELECT count(*) FROM (SELECT 1 FROM routing.agent WHERE active LIMIT 2) AS a) AS actives,
+       c.*
 FROM (VALUES (1)) AS one
 LEFT JOIN routing.policy AS p ON p.department_id = $1 AND p.channel = $2::varchar
-"""
-_SOLE_AGENT = "SELECT id, department_ids FROM routing.agent WHERE active"
-# The department's active agents with their profile (else the channel's default, $3 and
-# $4) and load on the channel, in id order.
-_CANDIDATES = f"""
-SELECT a.id, a.department_ids, coalesce(a.availability ->> $2::varchar = 'online', false) AS online,
-       coalesce(p.priority, $3) AS priority, coalesce(p.max_load, $4) AS max_load,
-       (SELECT count(*) FROM routing.ticket AS t
-        WHERE t.agent_id = a.id AND t.channel = $2::varchar
-          AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
-       (SELECT max(t.assigned_at) FROM routing.ticket AS t
-        WHERE t.agent_id = a.id AND t.channel = $2::varchar) AS last_assigned_at
-FROM routing.agent AS a
-LEFT JOIN routing.agent_channel_profile AS p ON p.agent_id = a.id AND p.channel = $2::varchar
-WHERE a.active AND a.department_ids @> ARRAY[$1::uuid]
-ORDER BY a.id
+LEFT JOIN LATERAL (
+    SELECT a.id, a.department_ids,
+           coalesce(a.availability ->> $2::varchar = 'online', false) AS online,
+           coalesce(ap.priority, $3) AS priority, coalesce(ap.max_load, $4) AS max_load,
+           (SELECT count(*) FROM routing.ticket AS t
+            WHERE t.agent_id = a.id AND t.channel = $2::varchar
+              AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
+           (SELECT max(t.assigned_at) FROM routing.ticket AS t
+            WHERE t.agent_id = a.id AND t.channel = $2::varchar) AS last_assigned_at
+    FROM routing.agent AS a
+    LEFT JOIN routing.agent_channel_profile AS ap
+      ON ap.agent_id = a.id AND ap.channel = $2::varchar
+    WHERE a.active AND a.department_ids @> ARRAY[$1::uuid]
+) AS c ON true
+ORDER BY c.id
 """
 _RECORD = """
 INSERT INTO routing.decision
@@ -132,7 +136,7 @@ class Distributor:
         """Decide who gets the waiting ``ticket`` and reserve their slot, in the caller's
         transaction (which holds the ticket's row). The caller commits, then calls
         ``write_back`` with the result."""
-        context = await db.fetchrow(_CONTEXT, ticket.department_id, ticket.channel)
+        context, candidates = await self._inputs(db, ticket.department_id, ticket.channel)
         if context["actives"] == 1:
             return await self._to_only_agent(db, ticket, now, event_id)
         if ticket.department_id is None:
@@ -168,7 +172,6 @@ class Distributor:
         # Agents whose row this decision holds. It waits for a row only while it holds
         # none, so two decisions never wait for each other.
         held: set[uuid.UUID] = set()
-        candidates = await self._candidates(db, ticket.department_id, ticket.channel)
         while True:
             decision = choose(
                 policy.method,
@@ -216,12 +219,6 @@ class Distributor:
                     busy.add(winner.agent_id)
                     continue
                 held.add(winner.agent_id)
-                if policy.method != "random":
-                    # Loads and turns read again with the winner's row held: decisions in
-                    # flight elsewhere may have moved them since, and the choice stands only
-                    # if it still wins on them.
-                    candidates = await self._candidates(db, ticket.department_id, ticket.channel)
-                    continue
             reason = next(v.reason for v in decision.verdicts if v.agent_id == winner.agent_id)
             pending = await reserve(
                 db,
@@ -239,15 +236,19 @@ class Distributor:
                     reason=reason,
                     candidates=verdicts,
                     event_id=event_id,
+                    # Decisions in flight elsewhere may have moved the winner's load or
+                    # turn since the read: the choice stands only on the winner as read.
+                    # A random draw needs a free slot alone.
+                    winner_as_read=None if policy.method == "random" else winner,
                 ),
                 now,
             )
             if pending is not None:
                 return Routed(RESERVED, winner.agent_id, pending)
-            # The winner filled up after the loads were read: the decision is taken again
-            # on the loads as they are now.
+            # The winner's load or turn moved after the read: the decision is taken again
+            # on the loads as they are now, with the rows this decision holds still held.
             busy.clear()
-            candidates = await self._candidates(db, ticket.department_id, ticket.channel)
+            _, candidates = await self._inputs(db, ticket.department_id, ticket.channel)
 
     async def write_back(self, db: Any, routed: Routed) -> Routed:
         """Write back a reservation ``decide`` made (after the caller committed it)."""
@@ -321,9 +322,14 @@ class Distributor:
             raise RuntimeError(f"ticket {ticket.id} could not be reserved under its own lock")
         return Routed(RESERVED, sole["id"], pending)
 
-    async def _candidates(self, db: Any, department_id: uuid.UUID, channel: str) -> list[Candidate]:
+    async def _inputs(
+        self, db: Any, department_id: uuid.UUID | None, channel: str
+    ) -> tuple[Any, list[Candidate]]:
+        """The policy row (method, distribution, offer timeout, active agents) and the
+        department's candidates (none without a department)."""
         default = default_profile(channel)
-        return [
+        rows = await db.fetch(_INPUTS, department_id, channel, default.priority, default.max_load)
+        return rows[0], [
             Candidate(
                 agent_id=row["id"],
                 priority=row["priority"],
@@ -333,9 +339,8 @@ class Distributor:
                 department_ids=frozenset(row["department_ids"]),
                 last_assigned_at=row["last_assigned_at"],
             )
-            for row in await db.fetch(
-                _CANDIDATES, department_id, channel, default.priority, default.max_load
-            )
+            for row in rows
+            if row["id"] is not None
         ]
 
     async def _offer(
