@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 from typing import Literal
 
 Method = Literal[
@@ -36,7 +35,9 @@ Outcome = Literal["winner", "offered", "not_chosen", "skipped"]
 SkipReason = Literal["other_department", "offline", "full", "lower_priority"]
 
 
-@dataclass(frozen=True)
+# Not frozen: a decision builds one per agent of the department, and a frozen dataclass's
+# ``__init__`` (object.__setattr__ per field) costs several times a plain one's.
+@dataclass(slots=True)
 class Candidate:
     """An agent as the router sees them on one channel at the moment of the decision."""
 
@@ -50,11 +51,15 @@ class Candidate:
     last_assigned_at: datetime | None = None
 
     @property
-    def utilization(self) -> Fraction:
-        return Fraction(self.load, self.max_load)
+    def utilization(self) -> float:
+        # Exact enough to order and tie: division is correctly rounded, so equal ratios
+        # give equal floats, and two different ratios of loads this small are farther
+        # apart than the float's precision.
+        return self.load / self.max_load
 
 
-@dataclass(frozen=True)
+# Not frozen, as Candidate: one per candidate of every decision.
+@dataclass(slots=True)
 class Verdict:
     agent_id: uuid.UUID
     outcome: Outcome
@@ -86,36 +91,48 @@ def choose(
     rng: random.Random,
 ) -> Decision:
     """The decision for one ticket of ``department_id`` on ``channel``."""
-    skipped: dict[uuid.UUID, Verdict] = {}
+    # One verdict per candidate, by position: skipped ones first, then the method's.
+    verdicts: list[Verdict | None] = []
     eligible: list[Candidate] = []
     for candidate in candidates:
         verdict = _skip(candidate, department_id, channel)
+        verdicts.append(verdict)
         if verdict is None:
             eligible.append(candidate)
-        else:
-            skipped[candidate.agent_id] = verdict
     if eligible:
         best = min(c.priority for c in eligible)
-        for candidate in eligible:
-            if candidate.priority > best:
-                skipped[candidate.agent_id] = Verdict(
-                    candidate.agent_id,
-                    "skipped",
-                    f"lower priority: {candidate.priority} on {channel}, "
-                    f"an eligible agent has {best}",
-                    "lower_priority",
-                )
-        eligible = [c for c in eligible if c.priority == best]
-    chosen = _pick(method, eligible, rng)
-    verdicts = tuple(
-        skipped.get(c.agent_id) or chosen.get(c.agent_id) or _not_chosen(method, c)
-        for c in candidates
-    )
+        if any(c.priority > best for c in eligible):
+            for position, candidate in enumerate(candidates):
+                if verdicts[position] is None and candidate.priority > best:
+                    verdicts[position] = Verdict(
+                        candidate.agent_id,
+                        "skipped",
+                        f"lower priority: {candidate.priority} on {channel}, "
+                        f"an eligible agent has {best}",
+                        "lower_priority",
+                    )
+            eligible = [c for c in eligible if c.priority == best]
     if method == "ring_all":
-        offered = tuple(c.agent_id for c in eligible)
-        return Decision(method, None, offered, verdicts)
-    winner = next(iter(chosen), None)
-    return Decision(method, winner, (), verdicts)
+        return Decision(
+            method,
+            None,
+            tuple(c.agent_id for c in eligible),
+            tuple(
+                verdict or Verdict(c.agent_id, "offered", "eligible: ring all offers to everyone")
+                for verdict, c in zip(verdicts, candidates, strict=True)
+            ),
+        )
+    winner, reason = _pick(method, eligible, rng) if eligible else (None, "")
+    return Decision(
+        method,
+        winner.agent_id if winner is not None else None,
+        (),
+        tuple(
+            verdict
+            or (Verdict(c.agent_id, "winner", reason) if c is winner else _not_chosen(method, c))
+            for verdict, c in zip(verdicts, candidates, strict=True)
+        ),
+    )
 
 
 def only_agent(agent_id: uuid.UUID) -> Decision:
@@ -147,35 +164,25 @@ def _fairness(candidate: Candidate) -> tuple[bool, datetime | None, uuid.UUID]:
     return (last is not None, last, candidate.agent_id)
 
 
-def _pick(
-    method: Method, eligible: list[Candidate], rng: random.Random
-) -> dict[uuid.UUID, Verdict]:
-    if not eligible:
-        return {}
-    if method == "ring_all":
-        return {
-            c.agent_id: Verdict(c.agent_id, "offered", "eligible: ring all offers to everyone")
-            for c in eligible
-        }
+def _pick(method: Method, eligible: list[Candidate], rng: random.Random) -> tuple[Candidate, str]:
+    """The winner among ``eligible`` (not empty) and why; not for ring all."""
     if method == "random":
         # Sorted first, so a seeded generator draws the same agent for the same state.
         winner = rng.choice(sorted(eligible, key=lambda c: c.agent_id))
-        reason = f"drawn at random among {len(eligible)} eligible agents"
-    elif method == "average_utilization":
+        return winner, f"drawn at random among {len(eligible)} eligible agents"
+    if method == "average_utilization":
         winner = min(eligible, key=lambda c: (c.utilization, c.load, *_fairness(c)))
-        reason = f"least loaded: {winner.load} of {winner.max_load} slots taken"
-    elif method == "max_utilization":
+        return winner, f"least loaded: {winner.load} of {winner.max_load} slots taken"
+    if method == "max_utilization":
         winner = min(eligible, key=lambda c: (-c.utilization, -c.load, *_fairness(c)))
-        reason = f"busiest with a free slot: {winner.load} of {winner.max_load} slots taken"
-    else:
-        # round_robin, and priority (calls): the best priority, taking turns.
-        winner = min(eligible, key=_fairness)
-        reason = (
-            "next in turn: never assigned work"
-            if winner.last_assigned_at is None
-            else f"next in turn: last assigned work at {winner.last_assigned_at.isoformat()}"
-        )
-    return {winner.agent_id: Verdict(winner.agent_id, "winner", reason)}
+        return winner, f"busiest with a free slot: {winner.load} of {winner.max_load} slots taken"
+    # round_robin, and priority (calls): the best priority, taking turns.
+    winner = min(eligible, key=_fairness)
+    return winner, (
+        "next in turn: never assigned work"
+        if winner.last_assigned_at is None
+        else f"next in turn: last assigned work at {winner.last_assigned_at.isoformat()}"
+    )
 
 
 def _not_chosen(method: Method, candidate: Candidate) -> Verdict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -429,22 +430,23 @@ def _verdicts(
     decision: Decision, candidates: list[Candidate], busy: set[uuid.UUID]
 ) -> list[dict[str, Any]]:
     """Every candidate's verdict in candidate order, the agents passed over as busy
-    included."""
-    verdicts = {v.agent_id: v for v in decision.verdicts}
-    for agent_id in busy:
-        verdicts[agent_id] = Verdict(
-            agent_id,
-            "not_chosen",
-            "eligible, but another decision was taking one of their slots at that moment",
-        )
-    order = [c.agent_id for c in candidates] or list(verdicts)
+    included (``choose`` then saw the others alone)."""
+    verdicts: Iterable[Verdict] = decision.verdicts
+    if busy:
+        by_agent = {v.agent_id: v for v in decision.verdicts}
+        for agent_id in busy:
+            by_agent[agent_id] = Verdict(
+                agent_id,
+                "not_chosen",
+                "eligible, but another decision was taking one of their slots at that moment",
+            )
+        verdicts = [by_agent[c.agent_id] for c in candidates if c.agent_id in by_agent]
     return [
         {
-            "agent_id": str(a),
-            "outcome": verdicts[a].outcome,
-            "reason": verdicts[a].reason,
-            "skipped_because": verdicts[a].skipped_because,
+            "agent_id": str(v.agent_id),
+            "outcome": v.outcome,
+            "reason": v.reason,
+            "skipped_because": v.skipped_because,
         }
-        for a in order
-        if a in verdicts
+        for v in verdicts
     ]
