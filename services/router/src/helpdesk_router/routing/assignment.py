@@ -26,6 +26,7 @@ to asyncpg: the decision path is the router's hot path.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -140,25 +141,32 @@ ON CONFLICT (ticket_id) DO UPDATE SET
 RETURNING decision_id
 """
 
-# Only the pending row of this write-back (its key): a later decision for the ticket has
-# its own. The ticket row changes only if it is still the reservation this write-back was
-# for: an event of the ticket may have moved it on already.
-# $1 ticket, $2 key, $3 holder, $4 new version, $5 moves department, $6 department,
-# $7 reason when the holder is not the agent reserved.
+# Accepted write-backs, several at once ($1.. one array per column: ticket, key, holder,
+# new version, moves department, department, reason when the holder is not the agent
+# reserved). Only the pending row of each write-back (its key): a later decision for the
+# ticket has its own. A ticket row changes only if it is still the reservation its
+# write-back was for: an event of the ticket may have moved it on already.
 _FINISH = f"""
-WITH done AS (
-    DELETE FROM routing.pending_assignment
-    WHERE ticket_id = $1 AND idempotency_key = $2
-    RETURNING decision_id, expected_version
+WITH answer AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::bool[],
+                         $6::uuid[], $7::text[])
+        AS a(ticket_id, idempotency_key, holder, version, moves_department, department_id,
+             reason)
+), done AS (
+    DELETE FROM routing.pending_assignment AS p
+    USING answer AS a
+    WHERE p.ticket_id = a.ticket_id AND p.idempotency_key = a.idempotency_key
+    RETURNING p.ticket_id, p.idempotency_key, p.decision_id, p.expected_version
 ), decided AS (
-    UPDATE routing.decision SET agent_id = $3, reason = $7
-    WHERE $7::text IS NOT NULL AND id IN (SELECT decision_id FROM done)
+    UPDATE routing.decision AS d SET agent_id = a.holder, reason = a.reason
+    FROM done JOIN answer AS a USING (ticket_id, idempotency_key)
+    WHERE a.reason IS NOT NULL AND d.id = done.decision_id
 )
 UPDATE routing.ticket AS t
-SET state = '{ASSIGNED}', agent_id = $3, version = $4,
-    department_id = CASE WHEN $5 THEN $6 ELSE t.department_id END
-FROM done
-WHERE t.id = $1 AND t.state = '{RESERVED}' AND t.version = done.expected_version
+SET state = '{ASSIGNED}', agent_id = a.holder, version = a.version,
+    department_id = CASE WHEN a.moves_department THEN a.department_id ELSE t.department_id END
+FROM done JOIN answer AS a USING (ticket_id, idempotency_key)
+WHERE t.id = done.ticket_id AND t.state = '{RESERVED}' AND t.version = done.expected_version
 """
 
 # $1 ticket, $2 key, $3 reason.
@@ -259,9 +267,97 @@ async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | N
     )
 
 
-async def write_back(db: Any, ticket_api: TicketApiClient, pending: Pending) -> Written:
+@dataclass(frozen=True)
+class _Accepted:
+    """An accepted write-back, to record: the ticket assigned, the pending row gone."""
+
+    ticket_id: uuid.UUID
+    idempotency_key: str
+    holder: uuid.UUID
+    version: int
+    moves_department: bool
+    department_id: uuid.UUID | None
+    # Why the ticket went to someone else than the agent reserved; None when it did not.
+    reason: str | None
+
+
+async def _record_accepted(db: Any, accepted: list[_Accepted]) -> None:
+    await db.execute(
+        _FINISH,
+        [a.ticket_id for a in accepted],
+        [a.idempotency_key for a in accepted],
+        [a.holder for a in accepted],
+        [a.version for a in accepted],
+        [a.moves_department for a in accepted],
+        [a.department_id for a in accepted],
+        [a.reason for a in accepted],
+    )
+
+
+class Answers:
+    """Records the accepted write-backs of concurrent decisions together: they come back
+    at about the same time (ticket-api answers a batch of them at once), and one statement
+    records every answer that arrived while the previous statement ran, on the connection
+    of the write-back that sends it. One per process; each write-back's caller holds its
+    own connection, which waits for the statement that records its answer."""
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[_Accepted, asyncio.Future[bool]]] = []
+        # A write-back is sending the statement, and hands the queue on when it is done.
+        self._recording = False
+
+    @property
+    def waiting(self) -> int:
+        """Answers waiting for the statement that records them."""
+        return sum(not recorded.done() for _, recorded in self._queued)
+
+    async def record(self, db: Any, accepted: _Accepted) -> None:
+        mine: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append((accepted, mine))
+        if self._recording:
+            try:
+                # True: recorded by another write-back's statement; False: this write-back
+                # sends the next one.
+                if await mine:
+                    return
+            except asyncio.CancelledError:
+                if mine.done() and not mine.cancelled() and mine.result() is False:
+                    self._hand_on()
+                raise
+        self._recording = True
+        batch, self._queued = self._queued, []
+        try:
+            await _record_accepted(db, [a for a, _ in batch])
+        except BaseException as error:
+            for _, recorded in batch:
+                if recorded is not mine and not recorded.done():
+                    failed = RuntimeError("recording the accepted write-back failed")
+                    failed.__cause__ = error
+                    recorded.set_exception(failed)
+            raise
+        else:
+            for _, recorded in batch:
+                if not recorded.done():
+                    recorded.set_result(True)
+        finally:
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """The next queued write-back whose caller still waits sends the next statement;
+        with none, the next to come does."""
+        for _, waiting in self._queued:
+            if not waiting.done():
+                waiting.set_result(False)
+                return
+        self._recording = False
+
+
+async def write_back(
+    db: Any, ticket_api: TicketApiClient, pending: Pending, answers: Answers | None = None
+) -> Written:
     """Assign through ticket-api what was reserved (outside any transaction), then record
-    the answer: the ticket assigned, or the reservation released."""
+    the answer: the ticket assigned (through ``answers``, with other write-backs' answers;
+    None: at once), or the reservation released."""
     transfer = (
         TransferAction(
             type="transfer", agent_id=pending.agent_id, department_id=pending.department_id
@@ -291,21 +387,24 @@ async def write_back(db: Any, ticket_api: TicketApiClient, pending: Pending) -> 
     holder = uuid.UUID(written["agent_id"]) if written.get("agent_id") else pending.agent_id
     department = written.get("department_id")
     version = int(written.get("version", pending.expected_version + 1))
-    await db.execute(
-        _FINISH,
-        pending.ticket_id,
-        pending.idempotency_key,
-        holder,
-        version,
-        "department_id" in written,
-        uuid.UUID(department) if department else None,
-        None
+    accepted = _Accepted(
+        ticket_id=pending.ticket_id,
+        idempotency_key=pending.idempotency_key,
+        holder=holder,
+        version=version,
+        moves_department="department_id" in written,
+        department_id=uuid.UUID(department) if department else None,
+        reason=None
         if holder == pending.agent_id
         else (
             f"the ticket went to {holder}: the assignment had been written before this "
             "decision was taken again, and ticket-api replayed it"
         ),
     )
+    if answers is None:
+        await _record_accepted(db, [accepted])
+    else:
+        await answers.record(db, accepted)
     return Written(ASSIGNED, holder, result.status_code, version)
 
 

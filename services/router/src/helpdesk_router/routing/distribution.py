@@ -24,7 +24,7 @@ from helpdesk_events import ChatOffered, Topics, outbox_rows
 from helpdesk_ticket_client import TicketApiClient
 
 from ..models import ASSIGNED, OFFERED, RESERVED, WAITING
-from .assignment import Assignment, Pending, lock_agent, reserve, write_back
+from .assignment import Answers, Assignment, Pending, lock_agent, reserve, write_back
 from .choice import Candidate, Decision, Verdict, choose, only_agent
 from .offers import RING_ALL
 from .policies import Policy, default_policy, default_profile
@@ -128,6 +128,7 @@ class Distributor:
     ) -> None:
         """``topics``: where the offers' events go (None: the unprefixed topic names)."""
         self._ticket_api = ticket_api
+        self._answers = Answers()
         self._rng = rng or random.Random()
         self._tickets_topic = (topics or Topics()).tickets
 
@@ -255,7 +256,7 @@ class Distributor:
         """Write back a reservation ``decide`` made (after the caller committed it)."""
         if routed.pending is None:
             return routed
-        written = await write_back(db, self._ticket_api, routed.pending)
+        written = await write_back(db, self._ticket_api, routed.pending, self._answers)
         return Routed(written.outcome, written.agent_id)
 
     async def route(

@@ -1,0 +1,110 @@
+"""Accepted write-backs of concurrent decisions are recorded together: the answers that
+arrive while one statement runs go in the next one, and every ticket ends assigned."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from helpdesk_events import ManualClock
+from helpdesk_router.routing.assignment import (
+    Answers,
+    Pending,
+    autocommit_connection,
+    write_back,
+)
+from helpdesk_ticket_client import TicketApiClient, ticket_api_session
+from sqlalchemy import text
+
+from tests.conftest import SERVICE_KEY, Api
+from tests.router.conftest import Worker, another_router
+
+
+class CountedStatements:
+    """An asyncpg connection whose statements are also listed (what a write-back sent)."""
+
+    def __init__(self, db: Any, sent: list[str]) -> None:
+        self._db = db
+        self._sent = sent
+
+    async def execute(self, query: str, *args: Any) -> str:
+        self._sent.append(query)
+        status: str = await self._db.execute(query, *args)
+        return status
+
+
+async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
+    api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
+) -> None:
+    department = await api.department()
+    for _ in range(4):
+        await api.agent([department["id"]], availability={"chat": "online"})
+    await worker.drain()
+    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(4)]
+    created = await worker.pump.take_outbox()
+    # Reservations whose write-back has not happened: a router whose ticket-api is gone.
+    async with another_router(database_url, "http://127.0.0.1:9", clock) as unanswered:
+        for raw in created:
+            await unanswered.deliver(*raw)
+    async with worker.db.connect() as conn:
+        pending = [
+            Pending(**row._asdict())
+            for row in await conn.execute(
+                text(
+                    "SELECT ticket_id, agent_id, expected_version, idempotency_key, actor_name, "
+                    "moves_department, department_id, causation_id "
+                    "FROM routing.pending_assignment"
+                )
+            )
+        ]
+    assert len(pending) == 4
+
+    answers = Answers()
+    http = ticket_api_session(ticket_api_url)
+    ticket_api = TicketApiClient(http, SERVICE_KEY)
+    sent_by_first: list[str] = []
+    sent_by_others: list[str] = []
+
+    async def written_back(reservation: Pending, sent: list[str]) -> str:
+        async with autocommit_connection(worker.db) as db:
+            written = await write_back(
+                CountedStatements(db, sent), ticket_api, reservation, answers
+            )
+            return written.outcome
+
+    try:
+        # The pending rows held: the first answer's statement waits for them, and the
+        # other answers arrive meanwhile.
+        async with worker.db.begin() as blocker:
+            await blocker.execute(text("SELECT 1 FROM routing.pending_assignment FOR UPDATE"))
+            first = asyncio.create_task(written_back(pending[0], sent_by_first))
+            # Bounded: answers recorded one by one never wait, and would never be three.
+            async with asyncio.timeout(60):
+                while not sent_by_first:
+                    await asyncio.sleep(0)
+                others = asyncio.gather(*(written_back(p, sent_by_others) for p in pending[1:]))
+                while answers.waiting < 3:
+                    await asyncio.sleep(0)
+            await blocker.commit()
+            assert await first == "assigned"
+            assert await others == ["assigned"] * 3
+    finally:
+        await http.close()
+
+    # The first answer went alone; the three that arrived while its statement ran were
+    # recorded by one statement, sent through one of their connections.
+    assert len(sent_by_first) == 1
+    assert len(sent_by_others) == 1
+    async with worker.db.connect() as conn:
+        assert (
+            await conn.execute(text("SELECT count(*) FROM routing.pending_assignment"))
+        ).scalar() == 0
+        states = (
+            await conn.execute(
+                text(
+                    "SELECT state, count(*) FROM routing.ticket WHERE id = ANY(:ids) GROUP BY state"
+                ),
+                {"ids": [c["id"] for c in chats]},
+            )
+        ).all()
+    assert dict(states) == {"assigned": 4}
