@@ -3,9 +3,10 @@ departments and two router instances deciding at once, capacity violations and d
 assignments counted afterwards, and the router's CPU per decision.
 
 Each decision is the worker's real path (``Distributor.route``: in one short transaction
-the ticket's row locked, the department's agents and loads read, the choice, the winner's
-row locked and their slot reserved with the explained decision; committed; then the
-assignment written back through the real ticket-api with an idempotency key).
+the ticket's row locked, the policy and the department's agents and loads read, the
+choice, the winner's row locked and their slot reserved with the explained decision;
+committed; then the assignment written back through the real ticket-api with an
+idempotency key, and its answer recorded with those of the other decisions in flight).
 The two instances are two processes, each with its own database pool and ticket-api
 session, routing interleaved halves of the same departments' tickets. Tickets are created
 through ticket-api first; the router's rows for agents and waiting tickets are written as
@@ -497,9 +498,11 @@ def report(result: dict[str, Any]) -> str:
 load {MAX_LOAD}), {decided["tickets"]} chat tickets created through ticket-api, then routed
 by {decided["router_instances"]} router processes at once
 ({decided["decisions_in_flight_per_instance"]} decisions in flight each), every decision
-the worker's real path: the reserving transaction (ticket row, agents and loads, the
-choice, the winner's row and the conditional reservation, the explained decision), then
-the write-back through ticket-api (a real process, 2 workers, on the same machine).
+the worker's real path: the reserving transaction (ticket row; policy, agents and loads
+in one statement; the choice; the winner's row; the reservation, only if the winner's load
+and turn are still as read, with the explained decision), then the write-back through
+ticket-api (a real process, 2 workers, on the same machine), whose answer is recorded
+together with the answers of the other decisions in flight.
 
 | figure | value |
 |---|---|
