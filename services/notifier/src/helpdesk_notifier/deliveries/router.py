@@ -4,12 +4,12 @@ their signing secrets and rotation). Admin only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from helpdesk_service.auth import AdminOnly, Principal
+from helpdesk_service.db import Session
 from helpdesk_service.errors import Conflict, NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
@@ -22,14 +22,6 @@ from ..models import Delivery, DeliveryAttempt, Endpoint
 from .schemas import AttemptOut, DeliveryDetail, DeliveryOut, EndpointIn, EndpointOut, RotateIn
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
 
 
 def _delivery(row: Delivery) -> dict[str, Any]:

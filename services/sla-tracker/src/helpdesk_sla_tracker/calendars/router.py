@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.db import Session
 from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
 from pydantic import ValidationError
@@ -16,7 +17,6 @@ from sqlalchemy import select
 
 from ..clocks.service import recompute_open_clocks
 from ..models import Calendar, CalendarVersion, Level, LevelVersion
-from ..sessions import Session
 from .holiday_import import UnknownCountryError, public_holidays
 from .schemas import CalendarIn, CalendarOut, HolidayImport, calendar_problems
 

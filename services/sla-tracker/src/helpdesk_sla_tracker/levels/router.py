@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.db import Session
 from helpdesk_service.errors import NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
@@ -16,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clocks.service import recompute_open_clocks
 from ..models import Calendar, DepartmentLevel, Level, LevelVersion
-from ..sessions import Session
 from .schemas import DepartmentLevelIn, DepartmentLevelOut, LevelIn, LevelOut
 
 router = APIRouter(prefix="/v1", tags=["levels"])

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_service.auth import AnyRole, Principal
+from helpdesk_service.db import Session
 from helpdesk_service.errors import Unprocessable
 from helpdesk_service.pagination import decode_cursor, encode_cursor
 from helpdesk_service.responses import JsonResponse
@@ -20,7 +21,6 @@ from pydantic import AwareDatetime
 from sqlalchemy import text
 from starlette.responses import Response
 
-from ..sessions import Session
 from .csv_text import csv_response
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
