@@ -10,7 +10,9 @@ its routers, what readiness checks, and its resources (engine, clients) as a lif
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -108,6 +110,19 @@ async def open_database_and_ticket_api(
     finally:
         await session.close()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def background_task(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """``work`` runs as a task while the block runs (e.g. the app's lifespan); cancelled
+    and awaited when the block ends."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def ticket_api_auth(settings: ServiceSettings) -> Authenticator:

@@ -3,14 +3,12 @@ and delivering run in ``cli worker``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock
-from helpdesk_service.app import create_database_service_app
+from helpdesk_service.app import background_task, create_database_service_app
 
 from .agents.router import router as agents_router
 from .agents.stream import NotificationListener
@@ -27,13 +25,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.stream_heartbeat_seconds = settings.stream_heartbeat_seconds
         listener = NotificationListener(settings.database_url)
         app.state.notification_listener = listener
-        listening = asyncio.create_task(listener.run())
-        try:
+        async with background_task(listener.run()):
             yield
-        finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
 
     return create_database_service_app(
         settings,
