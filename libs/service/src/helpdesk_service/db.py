@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, text
@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from .errors import NotFound
+
+RowT = TypeVar("RowT")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -70,6 +74,21 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(request_session)]
+
+
+async def get_or_not_found(
+    session: AsyncSession,
+    model: type[RowT],
+    key: Any,
+    missing: str,
+    *,
+    with_for_update: bool = False,
+) -> RowT:
+    """The ``model`` row with primary key ``key``; a 404 saying ``missing`` when there is none."""
+    row = await session.get(model, key, with_for_update=with_for_update)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 async def database_ready(request: Request) -> None:

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from helpdesk_service.auth import AdminOnly, Principal
-from helpdesk_service.db import Session
-from helpdesk_service.errors import Conflict, NotFound, Unprocessable
+from helpdesk_service.db import Session, get_or_not_found
+from helpdesk_service.errors import Conflict, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,9 +57,7 @@ async def get_delivery(
     delivery_id: uuid.UUID, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
     """A delivery with its attempts (status, latency, error)."""
-    row = await session.get(Delivery, delivery_id)
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
+    row = await get_or_not_found(session, Delivery, delivery_id, f"no delivery {delivery_id}")
     attempts = (
         await session.scalars(
             select(DeliveryAttempt)
@@ -81,9 +79,9 @@ async def redeliver(
 ) -> JsonResponse:
     """Send a delivered or dead delivery again, now, with the same webhook-id (a new round
     of attempts on the schedule)."""
-    row = await session.get(Delivery, delivery_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
+    row = await get_or_not_found(
+        session, Delivery, delivery_id, f"no delivery {delivery_id}", with_for_update=True
+    )
     if row.state == "pending":
         raise Conflict(f"delivery {delivery_id} is pending already: it will be attempted")
     now = request.app.state.clock.now()
@@ -123,10 +121,9 @@ async def register_endpoint(
 
 
 async def _get_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> Endpoint:
-    row = await session.get(Endpoint, endpoint_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no endpoint {endpoint_id}")
-    return row
+    return await get_or_not_found(
+        session, Endpoint, endpoint_id, f"no endpoint {endpoint_id}", with_for_update=True
+    )
 
 
 @router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=EndpointOut)

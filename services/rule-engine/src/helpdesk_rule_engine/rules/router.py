@@ -14,8 +14,8 @@ from helpdesk_rule_actions.editing import apply_patch, check_patched_references
 from helpdesk_rule_actions.plan import plan_actions
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.db import Session
-from helpdesk_service.errors import NotFound, Unprocessable, field_errors
+from helpdesk_service.db import Session, get_or_not_found
+from helpdesk_service.errors import Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, or_, select, text
@@ -78,10 +78,7 @@ async def list_rules(
 
 
 async def _get(session: AsyncSession, rule_id: uuid.UUID) -> Rule:
-    rule = await session.get(Rule, rule_id)
-    if rule is None:
-        raise NotFound(f"no rule with id {rule_id}")
-    return rule
+    return await get_or_not_found(session, Rule, rule_id, f"no rule with id {rule_id}")
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)
