@@ -25,6 +25,22 @@ Model = TypeVar("Model", bound=BaseModel)
 _UUID = TypeAdapter(uuid.UUID)
 
 
+def _json_invalid(position: int, reason: str, body: Any) -> RequestValidationError:
+    """The error FastAPI raises for a body that is not JSON, at ``position``."""
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", position),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": reason},
+            }
+        ],
+        body=body,
+    )
+
+
 class RequestParts:
     """Reads a request's path parameters and headers, then its body, which it validates
     last: that raises every error found."""
@@ -65,32 +81,10 @@ class RequestParts:
                 try:
                     value = json.loads(content)
                 except json.JSONDecodeError as exc:
-                    raise RequestValidationError(
-                        [
-                            {
-                                "type": "json_invalid",
-                                "loc": ("body", exc.pos),
-                                "msg": "JSON decode error",
-                                "input": {},
-                                "ctx": {"error": exc.msg},
-                            }
-                        ],
-                        body=exc.doc,
-                    ) from exc
+                    raise _json_invalid(exc.pos, exc.msg, exc.doc) from exc
                 except UnicodeDecodeError as exc:
                     # Bytes that are no Unicode text at all: not JSON either.
-                    raise RequestValidationError(
-                        [
-                            {
-                                "type": "json_invalid",
-                                "loc": ("body", exc.start),
-                                "msg": "JSON decode error",
-                                "input": {},
-                                "ctx": {"error": exc.reason},
-                            }
-                        ],
-                        body=content,
-                    ) from exc
+                    raise _json_invalid(exc.start, exc.reason, content) from exc
         else:
             self._errors.append(
                 {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
