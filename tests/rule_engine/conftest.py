@@ -61,13 +61,7 @@ class Engine:
         self._db = db
 
     async def drain(self) -> list[Any]:
-        events = await self.pump.drain()
-        async with self._db.connect() as conn:
-            dead = (
-                await conn.execute(text("SELECT event_type, error FROM rules.dead_event"))
-            ).all()
-        assert not dead, f"the handler failed: {dead}"
-        return events
+        return await self.pump.drain_and_check("rules")
 
     async def notifications(self) -> list[dict[str, Any]]:
         """The notifier requests rules queued (rules.outbox), oldest first."""

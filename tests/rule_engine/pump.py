@@ -57,6 +57,17 @@ class Pump:
                 delivered.append(decode_event(value))
         raise AssertionError(f"events still flowing after {max_rounds} rounds: a loop?")
 
+    async def drain_and_check(self, schema: str) -> list[EventBase]:
+        """drain(), failing the test if a handler gave up on an event (a row in the
+        consumer's ``<schema>.dead_event``)."""
+        events = await self.drain()
+        async with self._engine.connect() as conn:
+            dead = (
+                await conn.execute(text(f"SELECT event_type, error FROM {schema}.dead_event"))
+            ).all()
+        assert not dead, f"a handler failed: {dead}"
+        return events
+
     async def deliver(self, topic: str, key: bytes, value: bytes) -> None:
         self._offset += 1
         record: ConsumerRecord[Any, Any] = ConsumerRecord(

@@ -47,10 +47,7 @@ class Tracker:
         self._sla = sla
 
     async def drain(self) -> None:
-        await self.pump.drain()
-        async with self._db.connect() as conn:
-            dead = (await conn.execute(text("SELECT event_type, error FROM sla.dead_event"))).all()
-        assert not dead, f"a handler failed: {dead}"
+        await self.pump.drain_and_check("sla")
 
     async def outbox(self) -> list[dict[str, Any]]:
         """What the tracker queued for helpdesk.sla, oldest first."""
