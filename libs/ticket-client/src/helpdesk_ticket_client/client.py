@@ -28,7 +28,7 @@ from helpdesk_conditions import CustomField
 from helpdesk_events import TicketSnapshot
 from pydantic import BaseModel
 
-from .actions import MAX_WRITE_BACKS, ActionBatch
+from .actions import ActionBatch
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,11 @@ class TicketApiError(RuntimeError):
 # ticket-api refuses bodies over 1 MiB (``max_body_bytes``): a batch request stops adding
 # write-backs at half that, so it stays well under whatever the write-backs hold.
 _BATCH_BODY_BYTES = 512 * 1024
+# Fewer than ticket-api takes (200): each write-back of a request is a savepoint that writes,
+# so a subtransaction with its own transaction id, and past 64 of them in one transaction
+# PostgreSQL's per-backend cache of them overflows: every other session's snapshot then
+# looks transaction ids up in pg_subtrans until it commits.
+_BATCH_WRITE_BACKS = 64
 
 
 @dataclass(eq=False)
@@ -154,7 +159,7 @@ class TicketApiClient:
         keys: set[str] = set()
         size = 0
         later: deque[_QueuedWriteBack] = deque()
-        while self._queued and len(batch) < MAX_WRITE_BACKS:
+        while self._queued and len(batch) < _BATCH_WRITE_BACKS:
             queued = self._queued.popleft()
             if queued.answer.done():
                 continue

@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from asyncpg.transaction import Transaction
 from helpdesk_events import Actor, Topics
 from helpdesk_service.errors import (
     ApiError,
@@ -102,38 +101,38 @@ async def apply_write_backs(
         if len(write_backs) == 1:
             # Alone: its own transaction is its savepoint.
             (only,) = write_backs
-            return [await _settled(conn.transaction(), conn, only, principal_id, now, topics)]
+            try:
+                async with conn.transaction():
+                    return [await _apply_write_back(conn, only, principal_id, now, topics)]
+            except (ApiError, asyncpg.PostgresError) as exc:
+                return [_refusal(exc)]
         outcomes: dict[int, Outcome] = {}
         # sorted() keeps the request's order among the write-backs to one ticket.
         in_lock_order = sorted(range(len(write_backs)), key=lambda i: write_backs[i].ticket_id)
         async with conn.transaction():
+            # One savepoint, renewed after each write-back applied (one round trip: a simple
+            # query may hold two statements) and still there after a rollback to it.
+            await conn.execute("SAVEPOINT write_back")
             for index in in_lock_order:
-                outcomes[index] = await _settled(
-                    conn.transaction(), conn, write_backs[index], principal_id, now, topics
-                )
+                try:
+                    outcomes[index] = await _apply_write_back(
+                        conn, write_backs[index], principal_id, now, topics
+                    )
+                except (ApiError, asyncpg.PostgresError) as exc:
+                    outcomes[index] = _refusal(exc)
+                    await conn.execute("ROLLBACK TO SAVEPOINT write_back")
+                else:
+                    await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
     return [outcomes[index] for index in range(len(write_backs))]
 
 
-async def _settled(
-    scope: Transaction,
-    conn: asyncpg.Connection,
-    write_back: WriteBack,
-    principal_id: str,
-    now: datetime,
-    topics: Topics,
-) -> Outcome:
-    """The write-back applied in ``scope`` (a transaction or a savepoint), or refused: a
-    refusal rolls ``scope`` back and is its outcome, as the app's error handlers answer it."""
-    try:
-        async with scope:
-            return await _apply_write_back(conn, write_back, principal_id, now, topics)
-    except ApiError as exc:
-        return Outcome(exc.status_code, api_error_body(exc), False)
-    except asyncpg.PostgresError as exc:
-        refusal = database_refusal(exc)
-        if refusal is None:
-            raise
-        return Outcome(refusal.status_code, api_error_body(refusal), False)
+def _refusal(exc: ApiError | asyncpg.PostgresError) -> Outcome:
+    """A refused write-back's outcome, as the app's error handlers answer it; an error that
+    is no refusal (our fault) is raised again."""
+    refusal = exc if isinstance(exc, ApiError) else database_refusal(exc)
+    if refusal is None:
+        raise exc
+    return Outcome(refusal.status_code, api_error_body(refusal), False)
 
 
 async def _apply_write_back(
