@@ -1,12 +1,12 @@
-"""A request's parts read as FastAPI reads declared parameters, for the two hottest routes.
+"""A request's parts read as FastAPI reads declared parameters, for the hottest routes.
 
-``POST /v1/tickets`` and ``POST /v1/tickets/{id}/actions`` (every new ticket, every rule's
-write-back) take the bare ``Request``: FastAPI's per-request work around declared
-parameters and dependencies costs about as much CPU as these handlers themselves. The
-handlers read the same parts through ``RequestParts``, with the same validation, and are
-refused with the same ``RequestValidationError`` (all errors at once, path and headers
-before the body), so the app's error handlers answer as for any route; ``documented``
-gives the route's OpenAPI entry the same models and headers.
+``POST /v1/tickets`` and ``POST /v1/tickets/{id}/actions`` or ``POST /v1/tickets/actions``
+(every new ticket, every rule's write-back) take the bare ``Request``: FastAPI's
+per-request work around declared parameters and dependencies costs about as much CPU as
+these handlers themselves. The handlers read the same parts through ``RequestParts``, with
+the same validation, and are refused with the same ``RequestValidationError`` (all errors
+at once, path and headers before the body), so the app's error handlers answer as for any
+route; ``documented`` gives the route's OpenAPI entry the same models and headers.
 """
 
 from __future__ import annotations
