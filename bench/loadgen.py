@@ -123,6 +123,13 @@ class Window:
                 self._sessions_start = await self._sessions()
         self.cpu.start()
 
+    async def between(self, start: float, end: float) -> None:
+        """Open at ``start`` and close at ``end``, on the perf-counter clock."""
+        await _at(start)
+        await self.open()
+        await _at(end)
+        await self.close()
+
     async def close(self) -> None:
         self.result = self.cpu.stop()
         # This process (CpuWindow's "load_generator"), under the name the report uses.
@@ -153,6 +160,19 @@ def _count_error(errors: dict[str, int], exc: Exception) -> None:
     errors[key] = errors.get(key, 0) + 1
 
 
+async def _send_sampled(
+    send: Send, i: int, scheduled: float, samples: list[Sample], errors: dict[str, int]
+) -> None:
+    """Send request ``i`` and record how long it took from ``scheduled``, and whether it
+    succeeded; a failure is counted by its kind, never raised."""
+    try:
+        ok = await send(i)
+    except Exception as exc:
+        ok = False
+        _count_error(errors, exc)
+    samples.append(Sample(scheduled, clock(), ok))
+
+
 async def closed_loop(config: Config, send: Send) -> dict[str, Any]:
     window = Window(config)
     start = clock()
@@ -167,20 +187,11 @@ async def closed_loop(config: Config, send: Send) -> dict[str, Any]:
             sent = clock()
             if sent >= window_end:
                 return
-            try:
-                ok = await send(next(counter))
-            except Exception as exc:
-                ok = False
-                _count_error(errors, exc)
-            samples.append(Sample(sent, clock(), ok))
+            await _send_sampled(send, next(counter), sent, samples, errors)
 
-    async def windowing() -> None:
-        await _at(window_start)
-        await window.open()
-        await _at(window_end)
-        await window.close()
-
-    await asyncio.gather(windowing(), *(worker() for _ in range(config.concurrency)))
+    await asyncio.gather(
+        window.between(window_start, window_end), *(worker() for _ in range(config.concurrency))
+    )
     measured = [s for s in samples if window_start <= s.done < window_end]
     ok = [s for s in measured if s.ok]
     return {
@@ -213,26 +224,12 @@ async def open_loop(config: Config, send: Send) -> dict[str, Any]:
     max_send_lag = 0.0
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(i: int, scheduled: float) -> None:
-        try:
-            ok = await send(i)
-        except Exception as exc:
-            ok = False
-            _count_error(errors, exc)
-        samples.append(Sample(scheduled, clock(), ok))
-
-    async def windowing() -> None:
-        await _at(window_start)
-        await window.open()
-        await _at(window_end)
-        await window.close()
-
-    windows = asyncio.create_task(windowing())
+    windows = asyncio.create_task(window.between(window_start, window_end))
     for i in range(total):
         scheduled = start + i / config.rate
         await _at(scheduled)
         max_send_lag = max(max_send_lag, clock() - scheduled)
-        task = asyncio.create_task(one(i, scheduled))
+        task = asyncio.create_task(_send_sampled(send, i, scheduled, samples, errors))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await windows

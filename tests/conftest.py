@@ -12,8 +12,9 @@ import importlib
 import itertools
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,6 +32,8 @@ from helpdesk_sla_tracker.config import Settings as SlaSettings
 from helpdesk_sla_tracker.main import create_app as create_sla_tracker
 from helpdesk_ticket_api.config import Settings
 from helpdesk_ticket_api.main import create_app
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 pytest_plugins = ["helpdesk_devstack.pytest_plugin"]
 
@@ -283,3 +286,25 @@ async def collect_events(
     finally:
         await consumer.stop()
     return events
+
+
+async def mark_processed(
+    conn: AsyncConnection,
+    schema: str,
+    consumer: str,
+    at: datetime,
+    event_id: uuid.UUID | None = None,
+) -> None:
+    """A consumer's processed-event mark (the dedupe row retention expires), made ``at``."""
+    await conn.execute(
+        text(
+            f"INSERT INTO {schema}.processed_event (consumer, event_id, processed_at)"
+            " VALUES (:consumer, :event, :at)"
+        ),
+        {"consumer": consumer, "event": event_id or uuid.uuid4(), "at": at},
+    )
+
+
+async def row_counts(db: AsyncEngine, tables: Iterable[str]) -> dict[str, int]:
+    async with db.connect() as conn:
+        return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in tables}

@@ -6,6 +6,8 @@ built by ticket-api's own snapshot code, as the rule engine receives them in eve
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from helpdesk_conditions import (
@@ -47,6 +49,22 @@ async def _snapshots(conn: AsyncConnection, ids: list[Any]) -> list[Any]:
     return [ticket_snapshot(t, await load_context(session, t)) for t in tickets]
 
 
+@asynccontextmanager
+async def _inserted(
+    engine: AsyncEngine, rows: list[tuple[dict[str, Any], Any]]
+) -> AsyncIterator[tuple[AsyncConnection, list[Any], list[Any]]]:
+    """The generated rows inserted in a transaction rolled back afterwards: the connection
+    that sees them, their snapshots and their ids."""
+    ids = [t["id"] for t, _ in rows]
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await _insert(conn, rows)
+            yield conn, await _snapshots(conn, ids), ids
+        finally:
+            await transaction.rollback()
+
+
 async def _sql_ids(conn: AsyncConnection, conditions: Any, ids: list[Any]) -> set[Any]:
     clause = compile_sql(conditions, TABLES, now=NOW, custom_fields=CUSTOM_FIELDS)
     query = select(Ticket.id).where(Ticket.id.in_(ids), clause)
@@ -81,16 +99,9 @@ async def test_python_and_sql_select_the_same_tickets(
 ) -> None:
     rows = data.draw(st.lists(ticket_rows(directory), min_size=3, max_size=8), label="tickets")
     condition_set = data.draw(condition_sets(directory), label="conditions")
-    ids = [t["id"] for t, _ in rows]
-    async with engine.connect() as conn:
-        transaction = await conn.begin()
-        try:
-            await _insert(conn, rows)
-            snapshots = await _snapshots(conn, ids)
-            python = _python_ids(condition_set, snapshots)
-            sql = await _sql_ids(conn, condition_set, ids)
-        finally:
-            await transaction.rollback()
+    async with _inserted(engine, rows) as (conn, snapshots, ids):
+        python = _python_ids(condition_set, snapshots)
+        sql = await _sql_ids(conn, condition_set, ids)
     assert python == sql, _disagreement(condition_set, snapshots, python, sql)
 
 
@@ -101,35 +112,24 @@ async def test_many_conditions_agree_on_a_batch_of_tickets(
 ) -> None:
     """Each condition against 25 tickets at once: many more (ticket, condition) pairs."""
     rows = data.draw(st.lists(ticket_rows(directory), min_size=25, max_size=25), label="tickets")
-    ids = [t["id"] for t, _ in rows]
-    async with engine.connect() as conn:
-        transaction = await conn.begin()
-        try:
-            await _insert(conn, rows)
-            snapshots = await _snapshots(conn, ids)
-            condition_sets = []
-            for _ in range(30):
-                condition = data.draw(conditions(directory), label="condition")
-                condition_set = {"any": [{"all": [condition]}]}
-                python = _python_ids(condition_set, snapshots)
-                sql = await _sql_ids(conn, condition_set, ids)
-                assert python == sql, _disagreement(condition_set, snapshots, python, sql)
-                condition_sets.append(condition_set)
-            # The same sets as one rule set, with groups mixing them (shared conditions).
-            condition_sets += [
-                {"any": [{"all": a["any"][0]["all"] + b["any"][0]["all"]}, c["any"][0]]}
-                for a, b, c in zip(
-                    condition_sets, condition_sets[1:], condition_sets[2:], strict=False
-                )
-            ]
-            rule_set = compile_rule_set(condition_sets, custom_fields=CUSTOM_FIELDS)
-            for snapshot in snapshots:
-                one_by_one = [
-                    i for i, r in enumerate(rule_set.rules) if r.matches(snapshot, None, NOW)
-                ]
-                assert rule_set.matching(snapshot, None, NOW) == one_by_one
-        finally:
-            await transaction.rollback()
+    async with _inserted(engine, rows) as (conn, snapshots, ids):
+        condition_sets = []
+        for _ in range(30):
+            condition = data.draw(conditions(directory), label="condition")
+            condition_set = {"any": [{"all": [condition]}]}
+            python = _python_ids(condition_set, snapshots)
+            sql = await _sql_ids(conn, condition_set, ids)
+            assert python == sql, _disagreement(condition_set, snapshots, python, sql)
+            condition_sets.append(condition_set)
+        # The same sets as one rule set, with groups mixing them (shared conditions).
+        condition_sets += [
+            {"any": [{"all": a["any"][0]["all"] + b["any"][0]["all"]}, c["any"][0]]}
+            for a, b, c in zip(condition_sets, condition_sets[1:], condition_sets[2:], strict=False)
+        ]
+        rule_set = compile_rule_set(condition_sets, custom_fields=CUSTOM_FIELDS)
+        for snapshot in snapshots:
+            one_by_one = [i for i, r in enumerate(rule_set.rules) if r.matches(snapshot, None, NOW)]
+            assert rule_set.matching(snapshot, None, NOW) == one_by_one
 
 
 @settings(PROPERTY, max_examples=200)

@@ -36,7 +36,12 @@ async def wait_until(
 
 
 async def post_ticket(
-    client: httpx.AsyncClient, subject: str, customer_email: str, **fields: Any
+    client: httpx.AsyncClient,
+    subject: str,
+    customer_email: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Create a ticket through ticket-api (an e-mail saying hello unless ``fields`` say
     otherwise); the ticket as created."""
@@ -49,6 +54,7 @@ async def post_ticket(
             "message": {"body": "hello"},
             **fields,
         },
+        headers=headers,
     )
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()

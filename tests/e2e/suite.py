@@ -99,206 +99,123 @@ class Suite:
         return env
 
     def ticket_api(self, port: int, workers: int = 1) -> ServiceProcess:
-        env = self.base_env() | {"TICKET_API_PORT": str(port), "TICKET_API_WORKERS": str(workers)}
-        return self._add(
-            ServiceProcess(
-                "ticket-api",
-                [str(BIN / "helpdesk-ticket-api"), "serve"],
-                env,
-                self.log_dir / "ticket-api.log",
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-            )
-        )
+        env = {"TICKET_API_PORT": str(port), "TICKET_API_WORKERS": str(workers)}
+        return self._start_process("ticket-api", "serve", env, ready_port=port)
 
     def relay(self, name: str = "relay") -> ServiceProcess:
-        return self._add(
-            ServiceProcess(
-                name,
-                [str(BIN / "helpdesk-ticket-api"), "relay"],
-                self.base_env(),
-                self.log_dir / f"{name}.log",
-            )
-        )
+        return self._start_process("ticket-api", "relay", {}, name=name)
 
     def rule_engine(self, port: int, ticket_api_port: int, workers: int = 1) -> ServiceProcess:
-        env = self.base_env() | {
+        env = {
             "RULE_ENGINE_PORT": str(port),
             "RULE_ENGINE_WORKERS": str(workers),
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            **_ticket_api_at(ticket_api_port),
         }
-        return self._add(
-            ServiceProcess(
-                "rule-engine",
-                [str(BIN / "helpdesk-rule-engine"), "serve"],
-                env,
-                self.log_dir / "rule-engine.log",
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-            )
-        )
+        return self._start_process("rule-engine", "serve", env, ready_port=port)
 
     def rule_worker(self, ticket_api_port: int, name: str = "rule-worker") -> ServiceProcess:
-        env = self.base_env() | {
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
-            # The local broker notices a departed group member only when its session ends.
-            "RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-        }
-        return self._add(
-            ServiceProcess(
-                name,
-                [str(BIN / "helpdesk-rule-engine"), "worker"],
-                env,
-                self.log_dir / f"{name}.log",
-            )
-        )
+        env = _ticket_api_at(ticket_api_port) | _short_kafka_session("RULE_ENGINE")
+        return self._start_process("rule-engine", "worker", env, name=name)
 
     def router(self, port: int, ticket_api_port: int) -> ServiceProcess:
-        env = self.base_env() | {
-            "ROUTER_PORT": str(port),
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
-        }
-        return self._add(
-            ServiceProcess(
-                "router",
-                [str(BIN / "helpdesk-router"), "serve"],
-                env,
-                self.log_dir / "router.log",
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-            )
-        )
+        env = {"ROUTER_PORT": str(port), **_ticket_api_at(ticket_api_port)}
+        return self._start_process("router", "serve", env, ready_port=port)
 
     def router_worker(self, ticket_api_port: int, name: str = "router-worker") -> ServiceProcess:
-        env = self.base_env() | {
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
-            # The local broker notices a departed group member only when its session ends.
-            "ROUTER_KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "ROUTER_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-        }
-        return self._add(
-            ServiceProcess(
-                name,
-                [str(BIN / "helpdesk-router"), "worker"],
-                env,
-                self.log_dir / f"{name}.log",
-            )
-        )
+        env = _ticket_api_at(ticket_api_port) | _short_kafka_session("ROUTER")
+        return self._start_process("router", "worker", env, name=name)
 
     def notifier(self, port: int, ticket_api_port: int) -> ServiceProcess:
-        env = self.base_env() | {
+        env = {
             "NOTIFIER_PORT": str(port),
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            **_ticket_api_at(ticket_api_port),
             "NOTIFIER_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
-        return self._add(
-            ServiceProcess(
-                "notifier",
-                [str(BIN / "helpdesk-notifier"), "serve"],
-                env,
-                self.log_dir / "notifier.log",
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-            )
-        )
+        return self._start_process("notifier", "serve", env, ready_port=port)
 
     def notifier_worker(
         self, *, lease_seconds: float = 60, name: str = "notifier-worker"
     ) -> ServiceProcess:
-        env = self.base_env() | {
+        env = {
             # Receivers of the tests listen on loopback.
             "NOTIFIER_ALLOWED_NETWORKS": "127.0.0.0/8",
             "NOTIFIER_DELIVERY_LEASE_SECONDS": str(lease_seconds),
             "NOTIFIER_WEBHOOK_TIMEOUT_SECONDS": str(min(10, lease_seconds / 2)),
-            "NOTIFIER_KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "NOTIFIER_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+            **_short_kafka_session("NOTIFIER"),
         }
-        return self._add(
-            ServiceProcess(
-                name,
-                [str(BIN / "helpdesk-notifier"), "worker"],
-                env,
-                self.log_dir / f"{name}.log",
-            )
-        )
+        return self._start_process("notifier", "worker", env, name=name)
 
     def sla_tracker(
         self, port: int, ticket_api_port: int, *, scan_ahead_of_now: bool = False
     ) -> ServiceProcess:
-        env = self.base_env() | {
+        env = {
             "SLA_TRACKER_PORT": str(port),
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
+            **_ticket_api_at(ticket_api_port),
             # POST /v1/scan may fire what falls due later: tests skip the wait for a target.
             "SLA_TRACKER_UNSAFE_SCAN_AHEAD_OF_NOW": str(scan_ahead_of_now).lower(),
         }
-        return self._add(
-            ServiceProcess(
-                "sla-tracker",
-                [str(BIN / "helpdesk-sla-tracker"), "serve"],
-                env,
-                self.log_dir / "sla-tracker.log",
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-            )
-        )
+        return self._start_process("sla-tracker", "serve", env, ready_port=port)
 
     def sla_worker(self, ticket_api_port: int) -> ServiceProcess:
-        env = self.base_env() | {"HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}"}
-        return self._add(
-            ServiceProcess(
-                "sla-worker",
-                [str(BIN / "helpdesk-sla-tracker"), "worker"],
-                env,
-                self.log_dir / "sla-worker.log",
-            )
-        )
+        env = _ticket_api_at(ticket_api_port)
+        return self._start_process("sla-tracker", "worker", env, name="sla-worker")
 
     def sla_scanner(self, ticket_api_port: int, name: str = "sla-scanner") -> ServiceProcess:
-        env = self.base_env() | {"HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}"}
-        return self._add(
-            ServiceProcess(
-                name,
-                [str(BIN / "helpdesk-sla-tracker"), "scanner"],
-                env,
-                self.log_dir / f"{name}.log",
-            )
-        )
+        env = _ticket_api_at(ticket_api_port)
+        return self._start_process("sla-tracker", "scanner", env, name=name)
 
     def scheduler(
         self, port: int, ticket_api_port: int, sla_tracker_port: int | None = None
     ) -> ServiceProcess:
-        env = self.base_env() | {
-            "SCHEDULER_PORT": str(port),
-            "HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{ticket_api_port}",
-        }
+        env = {"SCHEDULER_PORT": str(port), **_ticket_api_at(ticket_api_port)}
         if sla_tracker_port is not None:
             env["SCHEDULER_SLA_TRACKER_URL"] = f"http://127.0.0.1:{sla_tracker_port}"
-        return self._add(
-            ServiceProcess(
-                "scheduler",
-                [str(BIN / "helpdesk-scheduler"), "serve"],
-                env,
-                self.log_dir / "scheduler.log",
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-            )
-        )
+        return self._start_process("scheduler", "serve", env, ready_port=port)
 
     def scheduler_ticker(
         self, ticket_api_url: str, name: str = "scheduler-ticker", **settings: str
     ) -> ServiceProcess:
         """A ticker; ``settings`` are SCHEDULER_* values (tick_seconds="3600": one tick at
         start, then none for an hour)."""
-        env = self.base_env() | {"HELPDESK_TICKET_API_URL": ticket_api_url}
+        env = {"HELPDESK_TICKET_API_URL": ticket_api_url}
         env.update({f"SCHEDULER_{key.upper()}": value for key, value in settings.items()})
-        return self._add(
-            ServiceProcess(
-                name,
-                [str(BIN / "helpdesk-scheduler"), "ticker"],
-                env,
-                self.log_dir / f"{name}.log",
-            )
-        )
+        return self._start_process("scheduler", "ticker", env, name=name)
 
-    def _add(self, process: ServiceProcess) -> ServiceProcess:
+    def _start_process(
+        self,
+        service: str,
+        command: str,
+        env: dict[str, str],
+        *,
+        name: str | None = None,
+        ready_port: int | None = None,
+    ) -> ServiceProcess:
+        """Registers ``helpdesk-<service> <command>`` with the suite's environment plus
+        ``env``, logging to ``<name>.log``; a server (``ready_port``) is waited on at
+        /readyz when started."""
+        name = name or service
+        process = ServiceProcess(
+            name,
+            [str(BIN / f"helpdesk-{service}"), command],
+            self.base_env() | env,
+            self.log_dir / f"{name}.log",
+            ready_url=None if ready_port is None else f"http://127.0.0.1:{ready_port}/readyz",
+        )
         self.processes.append(process)
         return process
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+
+def _ticket_api_at(port: int) -> dict[str, str]:
+    return {"HELPDESK_TICKET_API_URL": f"http://127.0.0.1:{port}"}
+
+
+def _short_kafka_session(env_prefix: str) -> dict[str, str]:
+    # The local broker notices a departed group member only when its session ends.
+    return {
+        f"{env_prefix}_KAFKA_SESSION_TIMEOUT_MS": "3000",
+        f"{env_prefix}_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    }

@@ -55,18 +55,13 @@ async def test_changes_arrive_as_events_with_snapshots_in_order(
                 json={"name": "Ann", "email": "ann@example.com", "department_ids": [dept["id"]]},
             )
         ).json()
-        ticket = (
-            await client.post(
-                "/v1/tickets",
-                json={
-                    "subject": "Invoice wrong",
-                    "channel": "email",
-                    "customer": {"email": "cleo@example.com"},
-                    "message": {"body": "Hi"},
-                },
-                headers={"X-Correlation-Id": str(uuid.uuid4())},
-            )
-        ).json()
+        ticket = await post_ticket(
+            client,
+            "Invoice wrong",
+            "cleo@example.com",
+            message={"body": "Hi"},
+            headers={"X-Correlation-Id": str(uuid.uuid4())},
+        )
         tid = ticket["id"]
         for step in (
             client.patch(f"/v1/tickets/{tid}", json={"status": "resolved"}),

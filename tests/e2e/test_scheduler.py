@@ -6,12 +6,10 @@ process runs beside it."""
 
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 from helpdesk_devstack.ports import free_port
 
-from tests.conftest import ADMIN_KEY
-from tests.e2e.helpers import http
+from tests.e2e.helpers import http, post_ticket
 
 pytestmark = pytest.mark.e2e
 
@@ -22,13 +20,10 @@ async def test_a_time_rule_fires_on_a_tick_for_an_instant_ahead(suite, api_port)
     suite.sla_tracker(sla_port, api_port).start()
     suite.scheduler(scheduler_port, api_port, sla_port).start()
     suite.scheduler_ticker(f"http://127.0.0.1:{api_port}").start()
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with (
         http(api_port) as tickets,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{sla_port}", headers=admin) as sla,
-        httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{scheduler_port}", headers=admin, timeout=30
-        ) as scheduler,
+        http(sla_port) as sla,
+        http(scheduler_port) as scheduler,
     ):
         body = {
             "name": "Waiting two days",
@@ -55,17 +50,9 @@ async def test_a_time_rule_fires_on_a_tick_for_an_instant_ahead(suite, api_port)
         rule = await scheduler.post("/v1/time-rules", json=body)
         assert rule.status_code == 201, rule.text
         rule_id = rule.json()["id"]
-        created = await tickets.post(
-            "/v1/tickets",
-            json={
-                "subject": "Nobody answered",
-                "channel": "email",
-                "customer": {"email": "e2e-scheduler@example.com"},
-                "message": {"body": "Hello?"},
-            },
+        ticket = await post_ticket(
+            tickets, "Nobody answered", "e2e-scheduler@example.com", message={"body": "Hello?"}
         )
-        assert created.status_code == 201, created.text
-        ticket = created.json()
         ahead = datetime.fromisoformat(ticket["created_at"]) + timedelta(days=2, minutes=1)
 
         listed = await scheduler.post(

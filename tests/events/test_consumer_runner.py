@@ -284,26 +284,17 @@ async def test_a_failed_handler_leaves_nothing_and_the_connection_clean(
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
             in_tx = driver.is_in_transaction()
-            processed = (
+            processed, dead = [
                 (
                     await conn.execute(
-                        text("SELECT event_id FROM tickets.processed_event WHERE consumer = :c"),
+                        text(f"SELECT event_id FROM tickets.{table} WHERE consumer = :c"),
                         {"c": "it's-a-test"},
                     )
                 )
                 .scalars()
                 .all()
-            )
-            dead = (
-                (
-                    await conn.execute(
-                        text("SELECT event_id FROM tickets.dead_event WHERE consumer = :c"),
-                        {"c": "it's-a-test"},
-                    )
-                )
-                .scalars()
-                .all()
-            )
+                for table in ("processed_event", "dead_event")
+            ]
         await consumer.release_connections()
     finally:
         await engine.dispose()

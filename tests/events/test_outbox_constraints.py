@@ -4,6 +4,8 @@ themselves call, so comparing the two could not notice a lost constraint)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from helpdesk_events import SHARD_COUNT
 from sqlalchemy import text
@@ -32,43 +34,39 @@ async def primary_key(conn, schema: str, table: str) -> list[str]:
     return sorted(rows.scalars())
 
 
-@pytest.mark.parametrize("schema", ["tickets", "rules"])
-async def test_every_outbox_column_is_required(conn, schema):
+async def column_property(conn, schema: str, table: str, attribute: str) -> dict[str, Any]:
+    """One attribute of information_schema.columns (``is_nullable``, ``column_default``, ...)
+    for each column of the table, by column name."""
     rows = await conn.execute(
         text(
-            "SELECT column_name, is_nullable FROM information_schema.columns "
-            "WHERE table_schema = :schema AND table_name = 'outbox'"
+            f"SELECT column_name, {attribute} FROM information_schema.columns"
+            " WHERE table_schema = :schema AND table_name = :table"
         ),
-        {"schema": schema},
+        {"schema": schema, "table": table},
     )
-    nullable = {str(name): str(is_nullable) for name, is_nullable in rows}
+    return {str(name): value for name, value in rows}
+
+
+@pytest.mark.parametrize("schema", ["tickets", "rules"])
+async def test_every_outbox_column_is_required(conn, schema):
+    nullable = await column_property(conn, schema, "outbox", "is_nullable")
     assert set(nullable) == OUTBOX_COLUMNS
     assert {c for c, is_nullable in nullable.items() if is_nullable != "NO"} == set()
 
 
 @pytest.mark.parametrize("schema", ["tickets", "rules"])
 async def test_topic_and_type_names_fit_their_limits(conn, schema):
-    rows = await conn.execute(
-        text(
-            "SELECT column_name, character_maximum_length FROM information_schema.columns "
-            "WHERE table_schema = :schema AND table_name = 'outbox' "
-            "AND column_name IN ('topic', 'event_type')"
-        ),
-        {"schema": schema},
-    )
-    assert {str(name): length for name, length in rows} == {"topic": 200, "event_type": 100}
+    lengths = await column_property(conn, schema, "outbox", "character_maximum_length")
+    assert {name: lengths[name] for name in ("topic", "event_type")} == {
+        "topic": 200,
+        "event_type": 100,
+    }
 
 
 @pytest.mark.parametrize("schema", ["tickets", "rules"])
 async def test_outbox_ids_are_a_generated_primary_key(conn, schema):
     assert await primary_key(conn, schema, "outbox") == ["id"]
-    default = await conn.scalar(
-        text(
-            "SELECT column_default FROM information_schema.columns "
-            "WHERE table_schema = :schema AND table_name = 'outbox' AND column_name = 'id'"
-        ),
-        {"schema": schema},
-    )
+    default = (await column_property(conn, schema, "outbox", "column_default"))["id"]
     assert default is not None and default.startswith("nextval(")
 
 
@@ -76,13 +74,6 @@ async def test_outbox_ids_are_a_generated_primary_key(conn, schema):
 async def test_one_row_per_shard_keyed_by_shard(conn, schema):
     assert await primary_key(conn, schema, "outbox_shard") == ["shard"]
     # Shards are numbered by the relay's hash, never by a sequence.
-    default = await conn.scalar(
-        text(
-            "SELECT column_default FROM information_schema.columns "
-            "WHERE table_schema = :schema AND table_name = 'outbox_shard'"
-        ),
-        {"schema": schema},
-    )
-    assert default is None
+    assert (await column_property(conn, schema, "outbox_shard", "column_default"))["shard"] is None
     shards = await conn.execute(text(f"SELECT shard FROM {schema}.outbox_shard ORDER BY shard"))
     assert list(shards.scalars()) == list(range(SHARD_COUNT))

@@ -19,11 +19,12 @@ import httpx
 import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from helpdesk_events import ConsumerRunner, ManualClock, OutboundRequest
+from helpdesk_events import ManualClock, OutboundRequest
 from helpdesk_notifier.config import Settings
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.delivery.http import HttpSender
 from helpdesk_notifier.delivery.mail import MailSender, SmtpSettings
+from helpdesk_notifier.delivery.schedule import MAX_ATTEMPTS
 from helpdesk_notifier.delivery.ssrf import parse_networks
 from helpdesk_notifier.delivery.store import store_request
 from helpdesk_notifier.handlers.tickets import handlers as ticket_handlers
@@ -38,7 +39,7 @@ from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
 
 # The rule engine with ticket-api, for the tests of the contract between the two.
 from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules  # noqa: F401
-from tests.rule_engine.pump import Pump
+from tests.rule_engine.pump import Pump, pumping
 
 LOOPBACK = parse_networks("127.0.0.0/8")
 
@@ -118,18 +119,15 @@ async def ticket_pump(
 ) -> AsyncIterator[Pump]:
     """The notifier's ticket handlers, as its worker runs them, for events of
     ``helpdesk.tickets`` (ticket-api's, and the router's)."""
-    runner = ConsumerRunner(
+    async with pumping(
+        db,
+        clock,
         name="notifier",
-        bootstrap_servers="127.0.0.1:1",
-        topics=["helpdesk.tickets"],
+        topic="helpdesk.tickets",
         handlers=ticket_handlers(ticket_api, timedelta(hours=1)),
-        session_factory=make_session_factory(db),
         tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-    )
-    yield Pump(db, runner)
-    await runner.release_connections()
+    ) as pump:
+        yield pump
 
 
 @pytest.fixture
@@ -314,6 +312,19 @@ async def delivery_row(db: AsyncEngine, delivery_id: uuid.UUID) -> Any:
                 text("SELECT * FROM notify.delivery WHERE id = :id"), {"id": delivery_id}
             )
         ).one()
+
+
+async def retry_until_dead(
+    db: AsyncEngine, clock: ManualClock, deliveries: DeliveryEngine, delivery_id: uuid.UUID
+) -> Any:
+    """Send the delivery, failing each time, at every retry its schedule sets until the last
+    attempt; its row afterwards."""
+    for _ in range(MAX_ATTEMPTS):
+        assert await deliveries.run_due() == 1
+        row = await delivery_row(db, delivery_id)
+        if row.state == "pending":
+            clock.set(row.next_attempt_at)
+    return row
 
 
 async def attempts(db: AsyncEngine, delivery_id: uuid.UUID) -> list[Any]:

@@ -11,17 +11,16 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from helpdesk_events import Actor, ChatOffered, ConsumerRunner, ManualClock, encode_event
+from helpdesk_events import Actor, ChatOffered, ManualClock, encode_event
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.tickets import handlers
 from helpdesk_notifier.models import CONSUMER
-from helpdesk_service.db import make_session_factory
 from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ADMIN_KEY
 from tests.notifier.conftest import Mailbox, Receiver
-from tests.rule_engine.pump import Pump
+from tests.rule_engine.pump import Pump, pumping
 
 
 async def test_assignment_reply_and_preferences(
@@ -183,17 +182,6 @@ async def test_push_goes_to_the_provider_for_agents_who_turned_it_on(
     deliveries: DeliveryEngine,
     ticket_api: TicketApiClient,
 ) -> None:
-    runner = ConsumerRunner(
-        name="notifier",
-        bootstrap_servers="127.0.0.1:1",
-        topics=["helpdesk.tickets"],
-        handlers=handlers(ticket_api, timedelta(hours=1), push_url=receiver.url("/push")),
-        session_factory=make_session_factory(db),
-        tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-    )
-    pump = Pump(db, runner)
     alice = await api.agent(name="Alice")
     bob = await api.agent(name="Bob")
     await notifier_for(await api.agent_key(alice["id"])).put(
@@ -205,9 +193,16 @@ async def test_push_goes_to_the_provider_for_agents_who_turned_it_on(
         ticket = await api.ticket()
         await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": agent["id"]})
         tickets[agent["id"]] = ticket["id"]
-    for topic, key, value in await pump.take_outbox("tickets"):
-        await pump.deliver(topic, key, value)
-    await runner.release_connections()
+    async with pumping(
+        db,
+        clock,
+        name="notifier",
+        topic="helpdesk.tickets",
+        handlers=handlers(ticket_api, timedelta(hours=1), push_url=receiver.url("/push")),
+        tables=CONSUMER,
+    ) as pump:
+        for topic, key, value in await pump.take_outbox("tickets"):
+            await pump.deliver(topic, key, value)
 
     assert await deliveries.run_due() == 1
     [got] = receiver.requests

@@ -15,7 +15,7 @@ from helpdesk_notifier.delivery.signing import webhook_id
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from tests.notifier.conftest import Receiver, delivery_row, store
+from tests.notifier.conftest import Receiver, retry_until_dead, store
 from tests.notifier.test_http_delivery import answer
 
 
@@ -140,12 +140,7 @@ async def test_redelivery_of_a_dead_letter_starts_a_new_round(
 ) -> None:
     receiver.answers["/hook"] = answer(500)
     delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    for _ in range(MAX_ATTEMPTS):
-        await deliveries.run_due()
-        row = await delivery_row(db, delivery_id)
-        if row.state == "pending":
-            clock.set(row.next_attempt_at)
-    assert row.state == "dead"
+    assert (await retry_until_dead(db, clock, deliveries, delivery_id)).state == "dead"
 
     assert (await notifier.post(f"/v1/deliveries/{delivery_id}/redeliver")).status_code == 200
     await deliveries.run_due()

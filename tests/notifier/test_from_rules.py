@@ -8,34 +8,30 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from helpdesk_events import ConsumerRunner, ManualClock
+from helpdesk_events import ManualClock
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.notifications import handlers
 from helpdesk_notifier.models import CONSUMER
-from helpdesk_service.db import make_session_factory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from tests.notifier.conftest import Receiver, endpoint_secret
 from tests.rule_engine.conftest import make_rule
-from tests.rule_engine.pump import Pump
+from tests.rule_engine.pump import Pump, pumping
 
 
 @pytest.fixture
 async def notifier_pump(db: AsyncEngine, clock: ManualClock) -> AsyncIterator[Pump]:
-    runner = ConsumerRunner(
+    async with pumping(
+        db,
+        clock,
         name="notifier",
-        bootstrap_servers="127.0.0.1:1",
-        topics=["helpdesk.notifications"],
+        topic="helpdesk.notifications",
         handlers=handlers(),
-        session_factory=make_session_factory(db),
         tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-    )
-    yield Pump(db, runner)
-    await runner.release_connections()
+    ) as pump:
+        yield pump
 
 
 async def test_rule_http_request_and_email_become_signed_deliveries(

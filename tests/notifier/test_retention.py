@@ -13,6 +13,7 @@ from helpdesk_service.retention import Pruner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import mark_processed, row_counts
 from tests.notifier.conftest import store
 
 TABLES = (
@@ -53,24 +54,13 @@ async def add_rows(db: AsyncEngine, clock: ManualClock, age_days: float) -> None
             ),
             {"agent": uuid.uuid4(), "event": uuid.uuid4(), "at": at},
         )
-        await conn.execute(
-            text(
-                "INSERT INTO notify.processed_event (consumer, event_id, processed_at)"
-                " VALUES ('notifier', :event, :at)"
-            ),
-            {"event": uuid.uuid4(), "at": at},
-        )
-
-
-async def counts(db: AsyncEngine) -> dict[str, int]:
-    async with db.connect() as conn:
-        return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in TABLES}
+        await mark_processed(conn, "notify", "notifier", at)
 
 
 async def test_finished_rows_past_their_age_are_pruned(db: AsyncEngine, clock: ManualClock) -> None:
     for age in (200, 40, 2):
         await add_rows(db, clock, age)
-    assert await counts(db) == {
+    assert await row_counts(db, TABLES) == {
         "notify.delivery": 6,
         "notify.delivery_attempt": 3,
         "notify.agent_notification": 3,
@@ -78,7 +68,7 @@ async def test_finished_rows_past_their_age_are_pruned(db: AsyncEngine, clock: M
     }
     pruner = Pruner(db, clock, expiries(deliveries_days=30, notifications_days=90, dedupe_days=30))
     await pruner.prune_once()
-    assert await counts(db) == {
+    assert await row_counts(db, TABLES) == {
         # the two delivered ones older than 30 days go, with their attempts; the three
         # pending ones stay, however old
         "notify.delivery": 4,
@@ -93,4 +83,4 @@ async def test_zero_keeps_for_ever(db: AsyncEngine, clock: ManualClock) -> None:
     await add_rows(db, clock, 400)
     pruner = Pruner(db, clock, expiries(deliveries_days=0, notifications_days=0, dedupe_days=0))
     await pruner.prune_once()
-    assert set((await counts(db)).values()) == {1, 2}
+    assert set((await row_counts(db, TABLES)).values()) == {1, 2}

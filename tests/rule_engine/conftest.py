@@ -10,19 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ConsumerRunner, ManualClock, Topics
+from helpdesk_events import ManualClock, Topics
 from helpdesk_rule_engine.config import Settings as RuleEngineSettings
 from helpdesk_rule_engine.handlers.tickets import RuleEngine
 from helpdesk_rule_engine.main import create_app as create_rule_engine
 from helpdesk_rule_engine.models import CONSUMER
 from helpdesk_rule_engine.rules.service import RuleCache
-from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
 from tests.conftest import ticket_api_url as ticket_api_url  # others import it from here
-from tests.rule_engine.pump import Pump
+from tests.rule_engine.pump import Pump, pumping
 
 
 @pytest.fixture
@@ -61,13 +61,7 @@ class Engine:
         self._db = db
 
     async def drain(self) -> list[Any]:
-        events = await self.pump.drain()
-        async with self._db.connect() as conn:
-            dead = (
-                await conn.execute(text("SELECT event_type, error FROM rules.dead_event"))
-            ).all()
-        assert not dead, f"the handler failed: {dead}"
-        return events
+        return await self.pump.drain_and_check("rules")
 
     async def notifications(self) -> list[dict[str, Any]]:
         """The notifier requests rules queued (rules.outbox), oldest first."""
@@ -107,19 +101,16 @@ async def engine(
         max_depth=max_depth,
         full_traces=full_traces,
     )
-    runner = ConsumerRunner(
+    async with pumping(
+        db,
+        clock,
         name="rule-engine",
-        bootstrap_servers="127.0.0.1:1",
-        topics=[topics.tickets],
+        topic=topics.tickets,
         handlers=handler.handlers(),
-        session_factory=make_session_factory(db),
         tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
         dedupe="handler",
-    )
-    yield Engine(Pump(db, runner), handler, db)
-    await runner.release_connections()
+    ) as pump:
+        yield Engine(pump, handler, db)
     await http.close()
     await db.dispose()
 

@@ -5,10 +5,20 @@ end, on real PostgreSQL, deterministically."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal
 
 from aiokafka.structs import ConsumerRecord
-from helpdesk_events import ConsumerRunner, EventBase, decode_event
+from helpdesk_events import (
+    Clock,
+    ConsumerRunner,
+    ConsumerTables,
+    EventBase,
+    Handler,
+    decode_event,
+)
+from helpdesk_service.db import make_session_factory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -47,6 +57,17 @@ class Pump:
                 delivered.append(decode_event(value))
         raise AssertionError(f"events still flowing after {max_rounds} rounds: a loop?")
 
+    async def drain_and_check(self, schema: str) -> list[EventBase]:
+        """drain(), failing the test if a handler gave up on an event (a row in the
+        consumer's ``<schema>.dead_event``)."""
+        events = await self.drain()
+        async with self._engine.connect() as conn:
+            dead = (
+                await conn.execute(text(f"SELECT event_type, error FROM {schema}.dead_event"))
+            ).all()
+        assert not dead, f"a handler failed: {dead}"
+        return events
+
     async def deliver(self, topic: str, key: bytes, value: bytes) -> None:
         self._offset += 1
         record: ConsumerRecord[Any, Any] = ConsumerRecord(
@@ -63,3 +84,34 @@ class Pump:
             headers=(),
         )
         await self._runner.handle_record(record)
+
+
+@asynccontextmanager
+async def pumping(
+    db: AsyncEngine,
+    clock: Clock,
+    *,
+    name: str,
+    topic: str,
+    handlers: Mapping[str, Handler],
+    tables: ConsumerTables,
+    dedupe: Literal["runner", "handler"] = "runner",
+) -> AsyncIterator[Pump]:
+    """A Pump feeding a service's handlers through the ConsumerRunner as its worker builds
+    it, trying each event once so that a failing handler shows at once."""
+    runner = ConsumerRunner(
+        name=name,
+        # Never dialled: the pump hands records to the runner itself.
+        bootstrap_servers="127.0.0.1:1",
+        topics=[topic],
+        handlers=handlers,
+        session_factory=make_session_factory(db),
+        tables=tables,
+        clock=clock,
+        max_attempts=1,
+        dedupe=dedupe,
+    )
+    try:
+        yield Pump(db, runner)
+    finally:
+        await runner.release_connections()

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import mark_processed
+
 AGES_DAYS = (2, 20, 40)
 TABLES = ("rules.evaluation", "rules.processed_event", "rules.rule_firing")
 
@@ -46,13 +48,7 @@ async def add_rows(db: AsyncEngine, clock: ManualClock, age_days: float, count: 
                 ),
                 {"e": event, "t": ticket, "c": correlation, "at": at},
             )
-            await conn.execute(
-                text(
-                    "INSERT INTO rules.processed_event (consumer, event_id, processed_at) "
-                    "VALUES ('rule-engine', :e, :at)"
-                ),
-                {"e": event, "at": at},
-            )
+            await mark_processed(conn, "rules", "rule-engine", at, event)
             await conn.execute(
                 text(
                     "INSERT INTO rules.rule_firing (rule_id, correlation_id, event_id, fired_at) "

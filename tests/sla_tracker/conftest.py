@@ -9,14 +9,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from helpdesk_events import ConsumerRunner, ManualClock, Topics
-from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_events import ManualClock, Topics
+from helpdesk_service.db import make_engine
 from helpdesk_sla_tracker.handlers.tickets import handlers
 from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
 from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules
-from tests.rule_engine.pump import Pump
+from tests.rule_engine.pump import Pump, pumping
 
 # The rule engine beside the tracker, for escalations on sla.breached.
 __all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules"]
@@ -47,10 +47,7 @@ class Tracker:
         self._sla = sla
 
     async def drain(self) -> None:
-        await self.pump.drain()
-        async with self._db.connect() as conn:
-            dead = (await conn.execute(text("SELECT event_type, error FROM sla.dead_event"))).all()
-        assert not dead, f"a handler failed: {dead}"
+        await self.pump.drain_and_check("sla")
 
     async def outbox(self) -> list[dict[str, Any]]:
         """What the tracker queued for helpdesk.sla, oldest first."""
@@ -70,16 +67,8 @@ async def tracker(
     database_url: str, clock: ManualClock, topics: Topics, sla: httpx.AsyncClient
 ) -> AsyncIterator[Tracker]:
     db = make_engine(database_url, application_name="sla-tracker-test", pool_size=3, max_overflow=3)
-    runner = ConsumerRunner(
-        name="sla-tracker",
-        bootstrap_servers="127.0.0.1:1",
-        topics=[topics.tickets],
-        handlers=handlers(),
-        session_factory=make_session_factory(db),
-        tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-    )
-    yield Tracker(Pump(db, runner), db, sla)
-    await runner.release_connections()
+    async with pumping(
+        db, clock, name="sla-tracker", topic=topics.tickets, handlers=handlers(), tables=CONSUMER
+    ) as pump:
+        yield Tracker(pump, db, sla)
     await db.dispose()

@@ -3,6 +3,7 @@ ends) and properties checked by hypothesis against a plain day-by-day reference.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -303,7 +304,12 @@ def reference_open_intervals(
 
 def reference_add(calendar: BusinessCalendar, start: datetime, minutes: int) -> datetime:
     remaining = timedelta(minutes=minutes)
-    for begin, end in reference_open_intervals(calendar, start, 5 * 366):
+    # Long enough for the calendar's weekly hours to hold the minutes twice over (yearly
+    # holidays take at most five days a year) plus a week for each of its dated holidays:
+    # a calendar open one minute a week needs years.
+    weekly = sum(i.end_minute - i.start_minute for i in calendar.intervals)
+    days = 14 * (math.ceil(minutes / weekly) + 1) + 7 * len(calendar.holidays)
+    for begin, end in reference_open_intervals(calendar, start, days):
         if end <= start:
             continue
         begin = max(begin, start)

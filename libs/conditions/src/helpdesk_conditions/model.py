@@ -22,6 +22,7 @@ import difflib
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -92,6 +93,15 @@ class ConditionError(ValueError):
 
 def _invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError(ERROR_TYPE, "{reason}", {"reason": message})
+
+
+@contextmanager
+def _value_errors_invalid() -> Iterator[None]:
+    """A ValueError the field checks raise, as the validation error that names the place."""
+    try:
+        yield
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _definitions(info: ValidationInfo) -> dict[str, CustomField] | None:
@@ -359,10 +369,8 @@ class Condition(BaseModel):
     @field_validator("field")
     @classmethod
     def _check_field(cls, name: str, info: ValidationInfo) -> str:
-        try:
+        with _value_errors_invalid():
             resolve_field(name, _definitions(info))
-        except ValueError as exc:
-            raise _invalid(str(exc)) from None
         return name
 
     @field_validator("op")
@@ -371,10 +379,8 @@ class Condition(BaseModel):
         name = info.data.get("field")
         if name is None:
             return op
-        try:
+        with _value_errors_invalid():
             check_operator(resolve_field(name, _definitions(info)), name, op)
-        except ValueError as exc:
-            raise _invalid(str(exc)) from None
         return op
 
     @field_validator("value")
@@ -386,10 +392,8 @@ class Condition(BaseModel):
         spec = resolve_field(name, _definitions(info))
         if spec is None:
             return value
-        try:
+        with _value_errors_invalid():
             normalize_value(spec, op, value)
-        except ValueError as exc:
-            raise _invalid(str(exc)) from None
         return value
 
     @field_validator("unit")

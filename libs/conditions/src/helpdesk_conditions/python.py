@@ -235,25 +235,31 @@ def _change_normalizer(spec: FieldSpec) -> Callable[[Any], Any]:
     return lambda v: v
 
 
+def _normalized_change(
+    changes: Changes | None, key: str, normalize: Callable[[Any], Any]
+) -> tuple[Any, Any] | None:
+    """A field's (before, after) in the event's changes, normalized; None when the event
+    carries no change of it."""
+    change = changes.get(key) if changes else None
+    if change is None:
+        return None
+    return normalize(change.before), normalize(change.after)
+
+
 def _moved(
     changes: Changes | None, key: str, normalize: Callable[[Any], Any]
 ) -> tuple[Any, Any] | None:
     """A field's (before, after) in the event's changes; None when it did not change."""
-    change = changes.get(key) if changes else None
-    if change is None:
-        return None
-    before, after = normalize(change.before), normalize(change.after)
-    return None if before == after else (before, after)
+    change = _normalized_change(changes, key, normalize)
+    return None if change is None or change[0] == change[1] else change
 
 
 def _change_values(
     changes: Changes | None, key: str, normalize: Callable[[Any], Any]
 ) -> dict[str, Any] | None:
     """What a trace shows for a changed* test: the change as the test saw it."""
-    change = changes.get(key) if changes else None
-    if change is None:
-        return None
-    return {"before": normalize(change.before), "after": normalize(change.after)}
+    change = _normalized_change(changes, key, normalize)
+    return None if change is None else {"before": change[0], "after": change[1]}
 
 
 def _change_test(i: int, cc: CompiledCondition) -> str:

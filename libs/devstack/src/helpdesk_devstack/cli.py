@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from aiokafka.errors import KafkaError
@@ -91,14 +92,12 @@ def _up(root: Path, procfile: Path) -> int:
             database_url = os.environ.get("DATABASE_URL")
             if database_url is None:
                 postgres = _local_postgres(root)
-                cleanups.callback(_announce, "stopping PostgreSQL", postgres.stop)
-                _announce(f"starting PostgreSQL on port {postgres.port}", postgres.start)
+                _start_for_the_run(cleanups, "PostgreSQL", postgres)
                 database_url = postgres.url
             bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
             if bootstrap_servers is None:
                 broker = _local_broker(root)
-                cleanups.callback(_announce, "stopping the broker", broker.stop)
-                _announce(f"starting the broker on port {broker.port}", broker.start)
+                _start_for_the_run(cleanups, "the broker", broker)
                 bootstrap_servers = broker.bootstrap_servers
             partitions = _env_int("HELPDESK_TOPIC_PARTITIONS", DEFAULT_TOPIC_PARTITIONS)
             try:
@@ -278,6 +277,20 @@ def _stop_on_signals() -> Iterator[Callable[[], None]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class _LocalServer(Protocol):
+    port: int
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def _start_for_the_run(cleanups: ExitStack, name: str, server: _LocalServer) -> None:
+    """Start ``server`` (announced by ``name``) and have ``cleanups`` stop it at the end."""
+    cleanups.callback(_announce, f"stopping {name}", server.stop)
+    _announce(f"starting {name} on port {server.port}", server.start)
 
 
 def _announce(message: str, action: Callable[[], object]) -> None:

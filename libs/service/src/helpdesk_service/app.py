@@ -10,7 +10,9 @@ its routers, what readiness checks, and its resources (engine, clients) as a lif
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -23,7 +25,7 @@ from starlette.routing import Route
 from . import heap
 from .auth import KeyAuthenticator, RemoteKeyAuth
 from .contract import install_contract
-from .db import make_engine, make_session_factory
+from .db import database_ready, make_engine, make_session_factory
 from .errors import BodySizeLimit, install_error_handlers
 from .metrics import HttpMetrics
 from .ops import ReadinessCheck, ops_router
@@ -110,9 +112,59 @@ async def open_database_and_ticket_api(
         await engine.dispose()
 
 
+@asynccontextmanager
+async def background_task(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """``work`` runs as a task while the block runs (e.g. the app's lifespan); cancelled
+    and awaited when the block ends."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def ticket_api_auth(settings: ServiceSettings) -> Authenticator:
     """Callers' keys checked by ticket-api's ``/v1/whoami`` through ``app.state.ticket_api``
     (see ``open_database_and_ticket_api``); the bootstrap admin key is known locally."""
     return lambda app: RemoteKeyAuth(
         app.state.ticket_api, bootstrap_keys={settings.admin_key or "": "admin"}
+    )
+
+
+def create_database_service_app(
+    settings: WorkerSettings,
+    *,
+    name: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    resources: Resources | None = None,
+    clock: Clock | None = None,
+    **engine_options: Any,
+) -> FastAPI:
+    """The app of a service that keeps its own tables and checks callers through ticket-api
+    (every service but ticket-api itself), titled ``helpdesk <name>``: its database and
+    ticket-api client opened by ``open_database_and_ticket_api`` (connections named
+    ``name``, ``engine_options`` for the engine) with the service's own ``resources`` inside,
+    callers' keys checked by ``ticket_api_auth``, ready when the database answers."""
+
+    @asynccontextmanager
+    async def database_and_own_resources(app: FastAPI) -> AsyncIterator[None]:
+        async with open_database_and_ticket_api(app, settings, name, **engine_options):
+            if resources is None:
+                yield
+            else:
+                async with resources(app):
+                    yield
+
+    return create_service_app(
+        settings,
+        title=f"helpdesk {name}",
+        description=description,
+        routers=routers,
+        resources=database_and_own_resources,
+        auth=ticket_api_auth(settings),
+        readiness={"database": database_ready},
+        clock=clock,
     )

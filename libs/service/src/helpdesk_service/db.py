@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from .errors import NotFound
+
+RowT = TypeVar("RowT")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,6 +64,31 @@ def make_engine(
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for the request. Handlers commit explicitly once their work is complete;
+    anything not committed is rolled back when the request ends."""
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(request_session)]
+
+
+async def get_or_not_found(
+    session: AsyncSession,
+    model: type[RowT],
+    key: Any,
+    missing: str,
+    *,
+    with_for_update: bool = False,
+) -> RowT:
+    """The ``model`` row with primary key ``key``; a 404 saying ``missing`` when there is none."""
+    row = await session.get(model, key, with_for_update=with_for_update)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 async def database_ready(request: Request) -> None:

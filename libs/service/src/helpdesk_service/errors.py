@@ -60,6 +60,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def api_error_body(error: ApiError) -> dict[str, Any]:
+    """The body answering ``error`` (with its ``status_code``)."""
+    return error_body(error.code, error.message, error.details)
+
+
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     # Drop the location "body", not fields that happen to be named body (a message's body).
@@ -89,7 +94,7 @@ def field_errors(errors: Sequence[Any], *, at: tuple[Any, ...] = ()) -> Unproces
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
-        return JsonResponse(error_body(exc.code, exc.message, exc.details), exc.status_code)
+        return JsonResponse(api_error_body(exc), exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:
@@ -140,18 +145,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     # The same two cases from statements run on plain asyncpg connections.
     @app.exception_handler(asyncpg.DataError)
-    async def _pg_data(_: Request, exc: asyncpg.DataError) -> JsonResponse:
-        log.info("data error: %s", exc)
-        return JsonResponse(error_body("invalid", "a value is out of range or malformed"), 422)
-
     @app.exception_handler(asyncpg.IntegrityConstraintViolationError)
-    async def _pg_integrity(
-        _: Request, exc: asyncpg.IntegrityConstraintViolationError
-    ) -> JsonResponse:
-        log.info("integrity error: %s", exc)
-        return JsonResponse(
-            error_body("conflict", "the change conflicts with the current data; retry", None), 409
-        )
+    async def _pg_refused(_: Request, exc: asyncpg.PostgresError) -> JsonResponse:
+        log.info("database refused: %s", exc)
+        error = database_refusal(exc)
+        assert error is not None, "registered for the errors database_refusal maps"
+        return JsonResponse(api_error_body(error), error.status_code)
+
+
+def database_refusal(exc: BaseException) -> ApiError | None:
+    """The 4xx a statement on a plain asyncpg connection stands for when the database refused
+    the client's values (out of range or malformed: 422; a reference gone meanwhile: 409),
+    or None: anything else is our fault."""
+    if isinstance(exc, asyncpg.DataError):
+        return Unprocessable("a value is out of range or malformed")
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return Conflict("the change conflicts with the current data; retry")
+    return None
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

@@ -11,7 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 SettableStatus = Literal[
     "open", "answered", "resolved", "postponed", "spam", "chatting", "calling", "new", "deleted"
@@ -169,3 +176,41 @@ class ActionBatch(Strict):
     depth: int = Field(default=0, ge=0, le=1000)
     # Apply only if the ticket is still at this version (optimistic check), else 409.
     expected_version: int | None = None
+
+
+# The longest Idempotency-Key ticket-api keeps.
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# The most write-backs one ``POST /v1/tickets/actions`` takes: its transaction holds every
+# ticket it changed locked until the last one is applied.
+MAX_WRITE_BACKS = 200
+
+
+class WriteBack(Strict):
+    """One write-back of several sent together: what ``POST /v1/tickets/{id}/actions``
+    takes in its path, its ``Idempotency-Key`` header and its body."""
+
+    ticket_id: uuid.UUID
+    idempotency_key: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
+    ]
+    batch: ActionBatch
+
+
+class WriteBacks(Strict):
+    """Write-backs applied in one request (``POST /v1/tickets/actions``), each once per key."""
+
+    items: list[WriteBack] = Field(min_length=1, max_length=MAX_WRITE_BACKS)
+
+    @model_validator(mode="after")
+    def _keys_differ(self) -> WriteBacks:
+        indexes: dict[str, list[int]] = {}
+        for index, item in enumerate(self.items):
+            indexes.setdefault(item.idempotency_key, []).append(index)
+        repeated = [found for found in indexes.values() if len(found) > 1]
+        if repeated:
+            named = "; ".join(", ".join(f"items[{i}]" for i in found) for found in repeated)
+            raise ValueError(
+                f"{named}: the same idempotency_key; one request applies a key once, "
+                "send the repeat in a later request"
+            )
+        return self

@@ -3,15 +3,12 @@ and delivering run in ``cli worker``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock
-from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
-from helpdesk_service.db import database_ready
+from helpdesk_service.app import background_task, create_database_service_app
 
 from .agents.router import router as agents_router
 from .agents.stream import NotificationListener
@@ -23,23 +20,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def resources(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database_and_ticket_api(app, settings, "notifier"):
-            app.state.allowed_networks = settings.allowed_networks
-            app.state.stream_heartbeat_seconds = settings.stream_heartbeat_seconds
-            listener = NotificationListener(settings.database_url)
-            app.state.notification_listener = listener
-            listening = asyncio.create_task(listener.run())
-            try:
-                yield
-            finally:
-                listening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listening
+    async def delivery_and_stream(app: FastAPI) -> AsyncIterator[None]:
+        app.state.allowed_networks = settings.allowed_networks
+        app.state.stream_heartbeat_seconds = settings.stream_heartbeat_seconds
+        listener = NotificationListener(settings.database_url)
+        app.state.notification_listener = listener
+        async with background_task(listener.run()):
+            yield
 
-    return create_service_app(
+    return create_database_service_app(
         settings,
-        title="helpdesk notifier",
+        name="notifier",
         description=(
             "Delivers what rules send: e-mails and HTTP calls, each stored before it is "
             "attempted, signed (Standard Webhooks), retried with backoff for about three days, "
@@ -47,8 +38,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "against SSRF."
         ),
         routers=[deliveries_router, agents_router],
-        resources=resources,
-        auth=ticket_api_auth(settings),
-        readiness={"database": database_ready},
+        resources=delivery_and_stream,
         clock=clock,
     )

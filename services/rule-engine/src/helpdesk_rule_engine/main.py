@@ -9,8 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from helpdesk_events import Clock
 from helpdesk_rule_actions.references import SlaLevels
-from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
-from helpdesk_service.db import database_ready
+from helpdesk_service.app import create_database_service_app
 from helpdesk_ticket_client import ticket_api_session
 
 from .config import Settings
@@ -22,28 +21,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def resources(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database_and_ticket_api(
-            app, settings, "rule-engine", json_serializer=json_dumps
-        ):
-            sla_tracker = ticket_api_session(settings.sla_tracker_url, connections=4)
-            app.state.sla_levels = SlaLevels(sla_tracker, settings.service_key or "")
-            try:
-                yield
-            finally:
-                await sla_tracker.close()
+    async def sla_levels(app: FastAPI) -> AsyncIterator[None]:
+        sla_tracker = ticket_api_session(settings.sla_tracker_url, connections=4)
+        app.state.sla_levels = SlaLevels(sla_tracker, settings.service_key or "")
+        try:
+            yield
+        finally:
+            await sla_tracker.close()
 
-    return create_service_app(
+    return create_database_service_app(
         settings,
-        title="helpdesk rule-engine",
+        name="rule-engine",
         description=(
             "Action rules and SLA rules. Rules run on ticket events in order; every decision is "
             "recorded with the conditions' values, so 'why did (not) this rule fire?' is "
             "answered."
         ),
         routers=[rules_router],
-        resources=resources,
-        auth=ticket_api_auth(settings),
-        readiness={"database": database_ready},
+        resources=sla_levels,
         clock=clock,
+        json_serializer=json_dumps,
     )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 from fastapi import FastAPI
 from helpdesk_events import Clock
-from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
-from helpdesk_service.db import database_ready
+from helpdesk_service.app import create_database_service_app
 
 from .breaches.router import router as breaches_router
 from .calendars.router import router as calendars_router
@@ -18,21 +15,13 @@ from .reports.router import router as reports_router
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    settings = settings or Settings()
-
-    def resources(app: FastAPI) -> AbstractAsyncContextManager[None]:
-        return open_database_and_ticket_api(app, settings, "sla-tracker")
-
-    return create_service_app(
-        settings,
-        title="helpdesk sla-tracker",
+    return create_database_service_app(
+        settings or Settings(),
+        name="sla-tracker",
         description=(
             "SLA levels, business-hours calendars with holidays, and the default level per "
             "department. Due dates are counted in business time."
         ),
         routers=[calendars_router, levels_router, clocks_router, breaches_router, reports_router],
-        resources=resources,
-        auth=ticket_api_auth(settings),
-        readiness={"database": database_ready},
         clock=clock,
     )

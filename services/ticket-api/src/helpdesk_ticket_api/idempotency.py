@@ -18,9 +18,10 @@ from typing import Any, TypeAlias
 import asyncpg
 import orjson
 from helpdesk_service.errors import Unprocessable
+from helpdesk_ticket_client.actions import MAX_IDEMPOTENCY_KEY_LENGTH
 from sqlalchemy.ext.asyncio import AsyncSession
 
-MAX_KEY_LENGTH = 200
+MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,11 @@ def notices_for(event: EventBase) -> list[Notice]:
     """The agent notifications ``event`` makes. An agent is not told of their own act."""
     match event:
         case TicketCreated():
-            notices: list[Notice] = []
-            agent = event.ticket.agent_id
-            if agent is not None and not _by(event, agent):
-                notices.append(_notice(agent, "assigned", event.ticket, "assigned to you"))
-            notices += _department(event, "department_new", "new in your department")
-            return notices
+            return _agent_and_department(
+                event,
+                ("assigned", "assigned to you"),
+                ("department_new", "new in your department"),
+            )
         case TicketTransferred():
             agent = event.ticket.agent_id
             change = event.changes.get("agent_id")
@@ -106,15 +105,14 @@ def notices_for(event: EventBase) -> list[Notice]:
                 return [_notice(agent, "chat_message", event.ticket, "new chat message")]
             return [_notice(agent, "customer_replied", event.ticket, "the customer replied")]
         case TicketStatusChanged():
-            agent = event.ticket.agent_id
             change = event.changes.get("status")
             if change is None or change.before not in _SETTLED or change.after != "open":
                 return []
-            notices = []
-            if agent is not None and not _by(event, agent):
-                notices.append(_notice(agent, "reopened", event.ticket, "reopened"))
-            notices += _department(event, "department_reopened", "reopened in your department")
-            return notices
+            return _agent_and_department(
+                event,
+                ("reopened", "reopened"),
+                ("department_reopened", "reopened in your department"),
+            )
         case SlaBreached():
             agent = event.ticket.agent_id
             if agent is None:
@@ -145,6 +143,21 @@ def _each_offered(event: ChatMissed | ChatOffered, kind: Kind, title: str) -> li
 
 def _by(event: EventBase, agent: uuid.UUID) -> bool:
     return event.actor.kind in ("agent", "admin") and event.actor.id == str(agent)
+
+
+def _agent_and_department(
+    event: TicketCreated | TicketStatusChanged,
+    to_agent: tuple[Kind, str],
+    to_department: tuple[Kind, str],
+) -> list[Notice]:
+    """The ticket's agent (unless they acted) and the rest of its department, each told
+    with its (kind, title)."""
+    notices: list[Notice] = []
+    agent = event.ticket.agent_id
+    if agent is not None and not _by(event, agent):
+        kind, what = to_agent
+        notices.append(_notice(agent, kind, event.ticket, what))
+    return notices + _department(event, *to_department)
 
 
 def _department(event: TicketCreated | TicketStatusChanged, kind: Kind, what: str) -> list[Notice]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from helpdesk_service.auth import Principal, require
+from helpdesk_service.db import Session
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,14 +29,6 @@ from .stream import NotificationListener
 
 router = APIRouter(prefix="/v1/agents", tags=["agent notifications"])
 AdminOrAgent = Depends(require("admin", "agent"))
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
 
 
 class NotificationOut(BaseModel):

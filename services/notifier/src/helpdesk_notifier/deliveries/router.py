@@ -4,13 +4,13 @@ their signing secrets and rotation). Admin only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from helpdesk_service.auth import AdminOnly, Principal
-from helpdesk_service.errors import Conflict, NotFound, Unprocessable
+from helpdesk_service.db import Session, get_or_not_found
+from helpdesk_service.errors import Conflict, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,14 +22,6 @@ from ..models import Delivery, DeliveryAttempt, Endpoint
 from .schemas import AttemptOut, DeliveryDetail, DeliveryOut, EndpointIn, EndpointOut, RotateIn
 
 router = APIRouter(prefix="/v1", tags=["deliveries"])
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
 
 
 def _delivery(row: Delivery) -> dict[str, Any]:
@@ -65,9 +57,7 @@ async def get_delivery(
     delivery_id: uuid.UUID, session: Session, _: Principal = AdminOnly
 ) -> JsonResponse:
     """A delivery with its attempts (status, latency, error)."""
-    row = await session.get(Delivery, delivery_id)
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
+    row = await get_or_not_found(session, Delivery, delivery_id, f"no delivery {delivery_id}")
     attempts = (
         await session.scalars(
             select(DeliveryAttempt)
@@ -89,9 +79,9 @@ async def redeliver(
 ) -> JsonResponse:
     """Send a delivered or dead delivery again, now, with the same webhook-id (a new round
     of attempts on the schedule)."""
-    row = await session.get(Delivery, delivery_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
+    row = await get_or_not_found(
+        session, Delivery, delivery_id, f"no delivery {delivery_id}", with_for_update=True
+    )
     if row.state == "pending":
         raise Conflict(f"delivery {delivery_id} is pending already: it will be attempted")
     now = request.app.state.clock.now()
@@ -131,10 +121,9 @@ async def register_endpoint(
 
 
 async def _get_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> Endpoint:
-    row = await session.get(Endpoint, endpoint_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"no endpoint {endpoint_id}")
-    return row
+    return await get_or_not_found(
+        session, Endpoint, endpoint_id, f"no endpoint {endpoint_id}", with_for_update=True
+    )
 
 
 @router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=EndpointOut)

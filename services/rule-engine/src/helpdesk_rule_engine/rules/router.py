@@ -4,18 +4,18 @@ fire on ticket Y?")."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from helpdesk_events import Change, TicketSnapshot
 from helpdesk_rule_actions.actions import dump_actions
 from helpdesk_rule_actions.editing import apply_patch, check_patched_references
 from helpdesk_rule_actions.plan import plan_actions
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.errors import NotFound, Unprocessable, field_errors
+from helpdesk_service.db import Session, get_or_not_found
+from helpdesk_service.errors import Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, or_, select, text
@@ -29,14 +29,6 @@ from .schemas import RuleIn, RuleOut, RulePatch
 from .service import bump_version, check_rule, new_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["rules"])
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
 
 
 def _out(rule: Rule) -> dict[str, Any]:
@@ -86,10 +78,7 @@ async def list_rules(
 
 
 async def _get(session: AsyncSession, rule_id: uuid.UUID) -> Rule:
-    rule = await session.get(Rule, rule_id)
-    if rule is None:
-        raise NotFound(f"no rule with id {rule_id}")
-    return rule
+    return await get_or_not_found(session, Rule, rule_id, f"no rule with id {rule_id}")
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)

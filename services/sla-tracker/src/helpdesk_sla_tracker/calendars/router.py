@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.db import Session, get_or_not_found
 from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
 from pydantic import ValidationError
@@ -16,7 +17,6 @@ from sqlalchemy import select
 
 from ..clocks.service import recompute_open_clocks
 from ..models import Calendar, CalendarVersion, Level, LevelVersion
-from ..sessions import Session
 from .holiday_import import UnknownCountryError, public_holidays
 from .schemas import CalendarIn, CalendarOut, HolidayImport, calendar_problems
 
@@ -132,12 +132,15 @@ async def get_calendar(
     calendar_id: uuid.UUID, session: Session, version: int | None = None, _: Principal = AnyRole
 ) -> JsonResponse:
     """The current version, or ``?version=n``."""
-    calendar = await session.get(Calendar, calendar_id)
-    if calendar is None:
-        raise NotFound(f"calendar {calendar_id} does not exist")
-    row = await session.get(CalendarVersion, (calendar_id, version or calendar.version))
-    if row is None:
-        raise NotFound(f"calendar {calendar_id} has no version {version}")
+    calendar = await get_or_not_found(
+        session, Calendar, calendar_id, f"calendar {calendar_id} does not exist"
+    )
+    row = await get_or_not_found(
+        session,
+        CalendarVersion,
+        (calendar_id, version or calendar.version),
+        f"calendar {calendar_id} has no version {version}",
+    )
     return JsonResponse(_out(calendar, row))
 
 

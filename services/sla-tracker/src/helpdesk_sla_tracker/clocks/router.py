@@ -7,11 +7,11 @@ import uuid
 
 from fastapi import APIRouter
 from helpdesk_service.auth import AnyRole, Principal
+from helpdesk_service.db import Session
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
 
 from ..models import Clock
-from ..sessions import Session
 from .service import describe
 
 router = APIRouter(prefix="/v1", tags=["clocks"])

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.db import Session, get_or_not_found
 from helpdesk_service.errors import NotFound, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import select
@@ -16,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clocks.service import recompute_open_clocks
 from ..models import Calendar, DepartmentLevel, Level, LevelVersion
-from ..sessions import Session
 from .schemas import DepartmentLevelIn, DepartmentLevelOut, LevelIn, LevelOut
 
 router = APIRouter(prefix="/v1", tags=["levels"])
@@ -106,12 +106,13 @@ async def get_level(
     name: LevelName, session: Session, version: int | None = None, _: Principal = AnyRole
 ) -> JsonResponse:
     """The current version, or ``?version=n``."""
-    level = await session.get(Level, name)
-    if level is None:
-        raise NotFound(f"level {name!r} does not exist")
-    row = await session.get(LevelVersion, (name, version or level.version))
-    if row is None:
-        raise NotFound(f"level {name!r} has no version {version}")
+    level = await get_or_not_found(session, Level, name, f"level {name!r} does not exist")
+    row = await get_or_not_found(
+        session,
+        LevelVersion,
+        (name, version or level.version),
+        f"level {name!r} has no version {version}",
+    )
     return JsonResponse(_out(level, row))
 
 
@@ -151,10 +152,9 @@ async def put_department_level(
 
 
 async def _department_level(session: AsyncSession, department_id: uuid.UUID) -> DepartmentLevel:
-    row = await session.get(DepartmentLevel, department_id)
-    if row is None:
-        raise NotFound(f"department {department_id} has no default level")
-    return row
+    return await get_or_not_found(
+        session, DepartmentLevel, department_id, f"department {department_id} has no default level"
+    )
 
 
 @router.get("/departments/{department_id}/level", response_model=DepartmentLevelOut)

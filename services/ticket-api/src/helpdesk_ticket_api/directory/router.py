@@ -15,6 +15,7 @@ from helpdesk_events import (
     Change,
     add_to_outbox,
 )
+from helpdesk_service.db import get_or_not_found
 from helpdesk_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from helpdesk_service.pagination import Cursor, oldest_first_page
 from helpdesk_service.responses import JsonResponse
@@ -81,10 +82,7 @@ async def _delete(session: AsyncSession, model: Any, id_: uuid.UUID, what: str) 
 
 
 async def _get(session: AsyncSession, model: Any, id_: uuid.UUID, what: str) -> Any:
-    row = await session.get(model, id_)
-    if row is None:
-        raise NotFound(f"no {what} with id {id_}")
-    return row
+    return await get_or_not_found(session, model, id_, f"no {what} with id {id_}")
 
 
 def _list_route(

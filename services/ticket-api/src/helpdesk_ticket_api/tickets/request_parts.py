@@ -1,12 +1,12 @@
-"""A request's parts read as FastAPI reads declared parameters, for the two hottest routes.
+"""A request's parts read as FastAPI reads declared parameters, for the hottest routes.
 
-``POST /v1/tickets`` and ``POST /v1/tickets/{id}/actions`` (every new ticket, every rule's
-write-back) take the bare ``Request``: FastAPI's per-request work around declared
-parameters and dependencies costs about as much CPU as these handlers themselves. The
-handlers read the same parts through ``RequestParts``, with the same validation, and are
-refused with the same ``RequestValidationError`` (all errors at once, path and headers
-before the body), so the app's error handlers answer as for any route; ``documented``
-gives the route's OpenAPI entry the same models and headers.
+``POST /v1/tickets`` and ``POST /v1/tickets/{id}/actions`` or ``POST /v1/tickets/actions``
+(every new ticket, every rule's write-back) take the bare ``Request``: FastAPI's
+per-request work around declared parameters and dependencies costs about as much CPU as
+these handlers themselves. The handlers read the same parts through ``RequestParts``, with
+the same validation, and are refused with the same ``RequestValidationError`` (all errors
+at once, path and headers before the body), so the app's error handlers answer as for any
+route; ``documented`` gives the route's OpenAPI entry the same models and headers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,22 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 _UUID = TypeAdapter(uuid.UUID)
+
+
+def _json_invalid(position: int, reason: str, body: Any) -> RequestValidationError:
+    """The error FastAPI raises for a body that is not JSON, at ``position``."""
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", position),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": reason},
+            }
+        ],
+        body=body,
+    )
 
 
 class RequestParts:
@@ -65,32 +81,10 @@ class RequestParts:
                 try:
                     value = json.loads(content)
                 except json.JSONDecodeError as exc:
-                    raise RequestValidationError(
-                        [
-                            {
-                                "type": "json_invalid",
-                                "loc": ("body", exc.pos),
-                                "msg": "JSON decode error",
-                                "input": {},
-                                "ctx": {"error": exc.msg},
-                            }
-                        ],
-                        body=exc.doc,
-                    ) from exc
+                    raise _json_invalid(exc.pos, exc.msg, exc.doc) from exc
                 except UnicodeDecodeError as exc:
                     # Bytes that are no Unicode text at all: not JSON either.
-                    raise RequestValidationError(
-                        [
-                            {
-                                "type": "json_invalid",
-                                "loc": ("body", exc.start),
-                                "msg": "JSON decode error",
-                                "input": {},
-                                "ctx": {"error": exc.reason},
-                            }
-                        ],
-                        body=content,
-                    ) from exc
+                    raise _json_invalid(exc.start, exc.reason, content) from exc
         else:
             self._errors.append(
                 {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}

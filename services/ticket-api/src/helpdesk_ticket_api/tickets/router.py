@@ -222,18 +222,46 @@ async def apply_actions(request: Request) -> JsonResponse:
             "Idempotency-Key header: required for write-backs, e.g. '<event id>:<rule id>'",
             code="idempotency_key_required",
         )
-    status, body, replayed = await writeback.apply_batch(
+    (outcome,) = await writeback.apply_write_backs(
         request.app.state.pg,
-        ticket_id,
-        batch,
+        [writeback.WriteBack(ticket_id, batch, idempotency_key)],
         principal_id=principal.principal_id,
-        key=idempotency_key,
-        digest=idempotency.request_hash(request.url.path, writeback.identity(ticket_id, batch)),
         now=request.app.state.clock.now(),
         topics=request.app.state.topics,
     )
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JsonResponse(body, status, headers=headers)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JsonResponse(outcome.body, outcome.status, headers=headers)
+
+
+@router.post(
+    "/actions",
+    response_model=s.WriteBackOutcomes,
+    openapi_extra=documented(s.WriteBacks, headers={}),
+)
+async def apply_actions_to_tickets(request: Request) -> JsonResponse:
+    """Services' write-backs, several at once (up to 200): each as ``POST
+    /v1/tickets/{id}/actions`` would apply it alone (its ``idempotency_key`` for the header),
+    all in one transaction, where a refused one rolls back only itself. Answers 200 with
+    each one's status and body in the order given; ``idempotency_key`` must differ within
+    a request."""
+    # Read by hand as the single write-back is (request_parts.py), the key checked as
+    # ``AdminOrService`` would.
+    principal = await _ADMIN_OR_SERVICE(await authenticate(request))
+    data = await RequestParts(request).body(s.WriteBacks)
+    outcomes = await writeback.apply_write_backs(
+        request.app.state.pg,
+        [writeback.WriteBack(i.ticket_id, i.batch, i.idempotency_key) for i in data.items],
+        principal_id=principal.principal_id,
+        now=request.app.state.clock.now(),
+        topics=request.app.state.topics,
+    )
+    return JsonResponse(
+        {
+            "results": [
+                {"status": o.status, "body": o.body, "replayed": o.replayed} for o in outcomes
+            ]
+        }
+    )
 
 
 @router.get("", response_model=s.TicketPage)

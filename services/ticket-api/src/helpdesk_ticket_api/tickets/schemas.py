@@ -38,6 +38,8 @@ from helpdesk_ticket_client.actions import Strict as Strict
 from helpdesk_ticket_client.actions import Subject as Subject
 from helpdesk_ticket_client.actions import TagName as TagName
 from helpdesk_ticket_client.actions import TransferAction as TransferAction
+from helpdesk_ticket_client.actions import WriteBack as WriteBack
+from helpdesk_ticket_client.actions import WriteBacks as WriteBacks
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 Status = Literal[
@@ -208,3 +210,20 @@ class ActionResult(BaseModel):
     ticket: TicketOut | None
     purged: bool = False
     event_ids: list[uuid.UUID]
+
+
+class WriteBackOutcome(BaseModel):
+    """What ``POST /v1/tickets/{id}/actions`` would have answered this write-back alone."""
+
+    status: int = Field(description="its status: 200, or 404, 409, 422 if refused")
+    body: dict[str, Any] = Field(
+        description="its body: an ActionResult (200) or the error (``{error: {code, message, "
+        "details}}``)"
+    )
+    replayed: bool = Field(description="answered from the key's first request (a retry)")
+
+
+class WriteBackOutcomes(BaseModel):
+    """One outcome per write-back, in the order of the request."""
+
+    results: list[WriteBackOutcome]

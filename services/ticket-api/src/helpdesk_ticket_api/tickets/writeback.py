@@ -1,31 +1,43 @@
-"""Services' write-backs (``POST /v1/tickets/{id}/actions``): every batch, one way.
+"""Services' write-backs: one (``POST /v1/tickets/{id}/actions``) or several at once
+(``POST /v1/tickets/actions``), every batch of actions one way.
 
 Rules write back on almost every event, so this is the hottest path after ticket creation.
 It runs on a plain asyncpg connection (the same ``TicketEditor`` as every other change, its
-reads and its one write through ``ConnectionStore``), in one transaction:
+reads and its one write through ``ConnectionStore``). Each write-back is:
 
-    BEGIN
     one statement: claim the Idempotency-Key (a duplicate in flight holds it: wait for
         it, then replay), read the ticket FOR UPDATE with its snapshot context and the
         departments named
     the editor's checks and changes, in Python
     one statement: ticket row, messages, tag names, history, outbox, and the response
         stored under the key (a purge: its own statement, then the response)
-    COMMIT
 
-A refused batch rolls back whole, its claim of the key with it, so a retry runs for real.
-The row lock queues concurrent write-backs to one ticket: a busy ticket cannot starve one.
+A single write-back is its own transaction. Several share one transaction, each inside its
+own SAVEPOINT, applied in ticket id order (request order within a ticket) so that two
+requests lock their tickets in the same order and cannot deadlock; one commit for all.
+A refused write-back rolls back whole (to its savepoint), its claim of the key with it, so
+a retry runs for real; the others stand. The row lock queues concurrent write-backs to one
+ticket: a busy ticket cannot starve one.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from helpdesk_events import Actor, Topics
-from helpdesk_service.errors import Conflict, NotFound, Unprocessable
+from helpdesk_service.errors import (
+    ApiError,
+    Conflict,
+    NotFound,
+    Unprocessable,
+    api_error_body,
+    database_refusal,
+)
 
 from .. import idempotency
 from ..models import Ticket
@@ -34,6 +46,24 @@ from . import schemas as s
 from .changes import TicketEditor, purge_ticket
 from .snapshot import ticket_snapshot
 from .statements import CLAIM_AND_LOCK_TICKET, ConnectionStore, KeyResponse, locked_ticket_of
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """One batch for one ticket, applied once per ``key`` (of the caller's)."""
+
+    ticket_id: uuid.UUID
+    batch: s.ActionBatch
+    key: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the single endpoint answers for a write-back: status, body, replayed or not."""
+
+    status: int
+    body: Any
+    replayed: bool
 
 
 def origin_of_batch(batch: s.ActionBatch) -> Origin:
@@ -51,39 +81,89 @@ def identity(ticket_id: uuid.UUID, batch: s.ActionBatch) -> dict[str, Any]:
     return {"ticket_id": str(ticket_id), **batch.model_dump(mode="json")}
 
 
-async def apply_batch(
+def request_digest(ticket_id: uuid.UUID, batch: s.ActionBatch) -> str:
+    """What the key stores the request as: the same whether it came alone or with others,
+    so a retry may come either way."""
+    return idempotency.request_hash(f"/v1/tickets/{ticket_id}/actions", identity(ticket_id, batch))
+
+
+async def apply_write_backs(
     pool: asyncpg.Pool,
-    ticket_id: uuid.UUID,
-    batch: s.ActionBatch,
+    write_backs: Sequence[WriteBack],
     *,
     principal_id: str,
-    key: str,
-    digest: str,
     now: datetime,
     topics: Topics,
-) -> tuple[int, Any, bool]:
-    """Apply the batch once per key: (status, body, replayed). See the module's docstring."""
+) -> list[Outcome]:
+    """Apply each write-back once per key: their outcomes, in the order given. See the
+    module's docstring."""
+    async with pool.acquire() as conn:
+        if len(write_backs) == 1:
+            # Alone: its own transaction is its savepoint.
+            (only,) = write_backs
+            try:
+                async with conn.transaction():
+                    return [await _apply_write_back(conn, only, principal_id, now, topics)]
+            except (ApiError, asyncpg.PostgresError) as exc:
+                return [_refusal(exc)]
+        outcomes: dict[int, Outcome] = {}
+        # sorted() keeps the request's order among the write-backs to one ticket.
+        in_lock_order = sorted(range(len(write_backs)), key=lambda i: write_backs[i].ticket_id)
+        async with conn.transaction():
+            # One savepoint, renewed after each write-back applied (one round trip: a simple
+            # query may hold two statements) and still there after a rollback to it.
+            await conn.execute("SAVEPOINT write_back")
+            for index in in_lock_order:
+                try:
+                    outcomes[index] = await _apply_write_back(
+                        conn, write_backs[index], principal_id, now, topics
+                    )
+                except (ApiError, asyncpg.PostgresError) as exc:
+                    outcomes[index] = _refusal(exc)
+                    await conn.execute("ROLLBACK TO SAVEPOINT write_back")
+                else:
+                    await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+    return [outcomes[index] for index in range(len(write_backs))]
+
+
+def _refusal(exc: ApiError | asyncpg.PostgresError) -> Outcome:
+    """A refused write-back's outcome, as the app's error handlers answer it; an error that
+    is no refusal (our fault) is raised again."""
+    refusal = exc if isinstance(exc, ApiError) else database_refusal(exc)
+    if refusal is None:
+        raise exc
+    return Outcome(refusal.status_code, api_error_body(refusal), False)
+
+
+async def _apply_write_back(
+    conn: asyncpg.Connection,
+    write_back: WriteBack,
+    principal_id: str,
+    now: datetime,
+    topics: Topics,
+) -> Outcome:
+    ticket_id, batch, key = write_back.ticket_id, write_back.batch, write_back.key
     idempotency.check_key(key)
+    digest = request_digest(ticket_id, batch)
     named = [
         action.department_id
         for action in batch.actions
         if isinstance(action, s.TransferAction) and action.department_id is not None
     ]
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            CLAIM_AND_LOCK_TICKET, ticket_id, named, principal_id, key, digest, now
-        )
-        if not row["claimed"]:
-            stored = await idempotency.stored_response(conn, principal_id, key, digest)
-            return stored.status_code, stored.body, True
-        if row["id"] is None:
-            raise NotFound(f"no ticket with id {ticket_id}")
-        store = ConnectionStore(
-            conn, departments=dict.fromkeys(named, False) | dict.fromkeys(row["departments"], True)
-        )
-        body = await _apply(store, row, batch, origin_of_batch(batch), now, topics)
-        await store.flush(KeyResponse(principal_id, key, 200, body))
-    return 200, body, False
+    row = await conn.fetchrow(
+        CLAIM_AND_LOCK_TICKET, ticket_id, named, principal_id, key, digest, now
+    )
+    if not row["claimed"]:
+        stored = await idempotency.stored_response(conn, principal_id, key, digest)
+        return Outcome(stored.status_code, stored.body, True)
+    if row["id"] is None:
+        raise NotFound(f"no ticket with id {ticket_id}")
+    store = ConnectionStore(
+        conn, departments=dict.fromkeys(named, False) | dict.fromkeys(row["departments"], True)
+    )
+    body = await _apply(store, row, batch, origin_of_batch(batch), now, topics)
+    await store.flush(KeyResponse(principal_id, key, 200, body))
+    return Outcome(200, body, False)
 
 
 async def _apply(

@@ -1,0 +1,197 @@
+"""CPU per write-back, one request each (``POST /v1/tickets/{id}/actions``) against the
+ticket client's batches (``POST /v1/tickets/actions``), back to back on the same ticket-api.
+
+A real PostgreSQL and ticket-api (two workers, as bench/run.py serves it); tickets created
+through ticket-api first; then in each round, for fresh tickets, one write-back each
+(``add_tags``, its own idempotency key) from ``--callers`` concurrent callers: once as one
+request per write-back (what the client sent before), once through
+``TicketApiClient.apply_actions`` (batched). Measured from /proc: the CPU-seconds ticket-api,
+PostgreSQL and this process (the caller) used per write-back. Not part of ``make test``;
+prints a JSON line per phase and writes bench/results/writeback_batch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+import orjson
+from helpdesk_devstack.ports import free_port
+from helpdesk_devstack.postgres import LocalPostgres
+from helpdesk_ticket_client import ActionBatch, TicketApiClient, ticket_api_session
+
+from bench.cpu import CpuWindow
+from bench.procs import BIN, Processes, scratch_dir
+from bench.rules import migrate
+
+WriteBack = Callable[[uuid.UUID, ActionBatch, str], Awaitable[int]]
+
+
+def log(message: str) -> None:
+    print(f"[writeback-batch {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def create_tickets(api_url: str, admin: str, count: int) -> list[uuid.UUID]:
+    async with ticket_api_session(api_url) as http:
+        headers = {"Authorization": f"Bearer {admin}"}
+
+        async def create(n: int) -> uuid.UUID:
+            body = {"subject": f"Ticket {n}", "channel": "email"}
+            async with http.post("v1/tickets", json=body, headers=headers) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"creating a ticket: {response.status}")
+                return uuid.UUID((await response.json())["id"])
+
+        ids: list[uuid.UUID] = []
+        for start in range(0, count, 200):
+            ids += await asyncio.gather(*(create(n) for n in range(start, min(count, start + 200))))
+        return ids
+
+
+def one_request_each(http: aiohttp.ClientSession, key: str) -> WriteBack:
+    """A write-back as the client sent it before batches: one request of its own."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    async def send(ticket_id: uuid.UUID, batch: ActionBatch, idempotency_key: str) -> int:
+        async with http.post(
+            f"v1/tickets/{ticket_id}/actions",
+            data=batch.model_dump_json(by_alias=True, exclude_unset=True),
+            headers={**headers, "Idempotency-Key": idempotency_key},
+        ) as response:
+            await response.read()
+            return response.status
+
+    return send
+
+
+def through_the_client(client: TicketApiClient) -> WriteBack:
+    """A write-back as the client sends it now: with the others waiting, in batches."""
+
+    async def send(ticket_id: uuid.UUID, batch: ActionBatch, idempotency_key: str) -> int:
+        return (await client.apply_actions(ticket_id, batch, idempotency_key)).status_code
+
+    return send
+
+
+async def measured(
+    name: str,
+    write_back: WriteBack,
+    tickets: list[uuid.UUID],
+    callers: int,
+    window: CpuWindow,
+) -> dict[str, Any]:
+    """Every ticket written back once by ``callers`` concurrent callers: CPU per write-back."""
+    actions = [{"type": "add_tags", "tags": [name]}]
+    batch = ActionBatch.model_validate({"actor": {"kind": "service"}, "actions": actions})
+    todo = iter(tickets)
+    refused = 0
+
+    async def caller() -> None:
+        nonlocal refused
+        for ticket_id in todo:
+            if await write_back(ticket_id, batch, f"{name}:{ticket_id}") != 200:
+                refused += 1
+
+    window.start()
+    own_before = own_cpu_seconds()
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    wall = time.perf_counter() - started
+    caller_cpu = own_cpu_seconds() - own_before
+    cpu = window.stop()
+    count = len(tickets)
+    result = {
+        "phase": name,
+        "write_backs": count,
+        "refused": refused,
+        "callers": callers,
+        "wall_seconds": round(wall, 2),
+        "ticket_api_cpu_ms": round(cpu["ticket_api"] * 1000 / count, 3),
+        "postgres_cpu_ms": round(cpu["postgres"] * 1000 / count, 3),
+        "caller_cpu_ms": round(caller_cpu * 1000 / count, 3),
+        "total_cpu_ms": round((cpu["ticket_api"] + cpu["postgres"] + caller_cpu) * 1000 / count, 3),
+        "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
+    }
+    log(json.dumps(result))
+    return result
+
+
+async def run(per_phase: int, rounds: int, callers: int) -> list[dict[str, Any]]:
+    workdir = scratch_dir("writeback-batch-bench-")
+    procs = Processes(workdir / "logs")
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    admin = "hd_bench_" + secrets.token_urlsafe(16)
+    service = "hd_bench_" + secrets.token_urlsafe(16)
+    api_port = free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    await asyncio.to_thread(pg.start)
+    try:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TICKET_API_", "HELPDESK_"))
+        }
+        env.update(
+            DATABASE_URL=pg.url,
+            HELPDESK_ADMIN_KEY=admin,
+            HELPDESK_SERVICE_KEY=service,
+            LOG_LEVEL="WARNING",
+            TICKET_API_PORT=str(api_port),
+            TICKET_API_WORKERS="2",
+        )
+        await migrate(env, "helpdesk-ticket-api")
+        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+        api.wait_http_ok(f"{api_url}/readyz")
+        tickets = await create_tickets(api_url, admin, per_phase * 2 * rounds)
+        log(f"{len(tickets)} tickets")
+        postmaster = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
+        window = CpuWindow({"ticket_api": [api.pid], "postgres": [postmaster]})
+        results = []
+        async with ticket_api_session(api_url) as http:
+            alone = one_request_each(http, service)
+            batched = through_the_client(TicketApiClient(http, service))
+            for round_ in range(rounds):
+                share = tickets[round_ * 2 * per_phase : (round_ + 1) * 2 * per_phase]
+                for name, write_back, phase_tickets in (
+                    ("alone", alone, share[:per_phase]),
+                    ("batched", batched, share[per_phase:]),
+                ):
+                    results.append(await measured(name, write_back, phase_tickets, callers, window))
+    finally:
+        procs.close()
+        await asyncio.to_thread(pg.stop)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write-backs", type=int, default=5000, help="per phase and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--callers", type=int, default=64)
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args.write_backs, args.rounds, args.callers))
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "writeback_batch.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

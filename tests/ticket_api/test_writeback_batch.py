@@ -1,0 +1,197 @@
+"""POST /v1/tickets/actions: several write-backs in one request, each answered as
+POST /v1/tickets/{id}/actions would answer it alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from .helpers import error_of, fields_named
+
+RULE = {"kind": "rule", "id": "rule-17", "name": "Escalate VIPs"}
+
+
+def item(ticket_id: str, actions: list[dict[str, Any]], key: str | None = None, **extra: Any):
+    return {
+        "ticket_id": ticket_id,
+        "idempotency_key": key or uuid.uuid4().hex,
+        "batch": {"actor": RULE, "actions": actions, **extra},
+    }
+
+
+async def send(client, items):
+    return await client.post("/v1/tickets/actions", json={"items": items})
+
+
+async def results_of(client, items):
+    response = await send(client, items)
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+async def current(client, ticket_id: str):
+    return (await client.get(f"/v1/tickets/{ticket_id}")).json()
+
+
+def tags(tag: str) -> list[dict[str, Any]]:
+    return [{"type": "add_tags", "tags": [tag]}]
+
+
+async def test_each_write_back_gets_its_own_answer_and_a_refused_one_rolls_back_alone(
+    api, client, service
+):
+    applied, stale, invalid = [await api.ticket() for _ in range(3)]
+    items = [
+        item(applied["id"], tags("vip"), key="applied"),
+        item(str(uuid.uuid4()), tags("vip"), key="missing"),
+        item(stale["id"], tags("vip"), key="stale", expected_version=stale["version"] + 5),
+        item(
+            invalid["id"],
+            [*tags("vip"), {"type": "transfer", "department_id": str(uuid.uuid4())}],
+            key="invalid",
+        ),
+    ]
+    results = await results_of(service, items)
+
+    assert [(r["status"], r["replayed"]) for r in results] == [
+        (200, False),
+        (404, False),
+        (409, False),
+        (422, False),
+    ]
+    assert results[0]["body"]["ticket"]["tags"] == ["vip"]
+    assert results[0]["body"]["ticket"] == await current(client, applied["id"])
+    assert results[1]["body"]["error"]["code"] == "not_found"
+    assert results[2]["body"]["error"]["code"] == "version_mismatch"
+    assert results[3]["body"]["error"]["code"] == "unknown_reference"
+    assert results[3]["body"]["error"]["message"].startswith("actions[1] (transfer)")
+    # The refused write-backs changed nothing, not even their first actions.
+    assert (await current(client, stale["id"]))["tags"] == []
+    assert (await current(client, invalid["id"]))["tags"] == []
+
+
+async def test_each_answer_is_what_the_single_endpoint_gives(api, service):
+    ticket = await api.ticket()
+    refused = item(ticket["id"], tags("vip"), expected_version=ticket["version"] + 1)
+    [batched] = await results_of(service, [refused])
+    alone = await service.post(
+        f"/v1/tickets/{ticket['id']}/actions",
+        json=refused["batch"],
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert (batched["status"], batched["body"]) == (alone.status_code, alone.json())
+
+
+async def test_a_refused_key_is_retried_for_real_and_an_applied_one_replays(api, client, service):
+    ticket = await api.ticket()
+    other = await api.ticket()
+    stale = item(ticket["id"], tags("late"), key="retry-me", expected_version=ticket["version"] + 1)
+    applied = item(other["id"], tags("once"), key="apply-once")
+    first = await results_of(service, [stale, applied])
+    assert [r["status"] for r in first] == [409, 200]
+
+    stale["batch"]["expected_version"] = ticket["version"]
+    again = await results_of(service, [stale, applied])
+    assert [(r["status"], r["replayed"]) for r in again] == [(200, False), (200, True)]
+    assert again[0]["body"]["ticket"]["tags"] == ["late"]
+    assert again[1]["body"] == first[1]["body"]
+    # Replayed, not applied twice: one change in the ticket's version.
+    assert (await current(client, other["id"]))["version"] == other["version"] + 1
+
+
+async def test_a_key_reused_with_another_batch_is_refused_for_that_write_back(api, service):
+    ticket = await api.ticket()
+    [first] = await results_of(service, [item(ticket["id"], tags("a"), key="reused")])
+    assert first["status"] == 200
+    results = await results_of(
+        service,
+        [item(ticket["id"], tags("b"), key="reused"), item(ticket["id"], tags("c"))],
+    )
+    assert results[0]["status"] == 422
+    assert results[0]["body"]["error"]["code"] == "idempotency_key_reused"
+    assert results[1]["status"] == 200
+    assert sorted(results[1]["body"]["ticket"]["tags"]) == ["a", "c"]
+
+
+async def test_a_key_applied_alone_replays_in_a_batch(api, service):
+    ticket = await api.ticket()
+    write_back = item(ticket["id"], tags("vip"))
+    alone = await service.post(
+        f"/v1/tickets/{ticket['id']}/actions",
+        json=write_back["batch"],
+        headers={"Idempotency-Key": write_back["idempotency_key"]},
+    )
+    assert alone.status_code == 200, alone.text
+    [batched] = await results_of(service, [write_back])
+    assert (batched["status"], batched["replayed"]) == (200, True)
+    assert batched["body"] == alone.json()
+
+
+async def test_write_backs_to_one_ticket_apply_in_request_order(api, service):
+    first, second = sorted([await api.ticket(), await api.ticket()], key=lambda t: t["id"])
+    version = second["version"]
+    # The later ticket's write-backs first, each made for the version the one before leaves.
+    items = [
+        item(second["id"], tags("one"), expected_version=version),
+        item(first["id"], tags("other")),
+        item(second["id"], tags("two"), expected_version=version + 1),
+        item(second["id"], tags("three"), expected_version=version + 2),
+    ]
+    results = await results_of(service, items)
+    assert [r["status"] for r in results] == [200, 200, 200, 200], results
+    assert results[3]["body"]["ticket"]["tags"] == ["one", "two", "three"]
+    assert results[1]["body"]["ticket"]["id"] == first["id"]
+
+
+async def test_two_requests_locking_the_same_tickets_in_opposite_orders_both_apply(
+    api, client, service
+):
+    tickets = [await api.ticket() for _ in range(12)]
+    forward = [item(t["id"], tags("forward")) for t in tickets]
+    backward = [item(t["id"], tags("backward")) for t in reversed(tickets)]
+    answers = await asyncio.gather(*(send(service, items) for items in (forward, backward) * 2))
+    for response in answers:
+        assert response.status_code == 200, response.text
+        assert {r["status"] for r in response.json()["results"]} == {200}
+    for ticket in tickets:
+        assert sorted((await current(client, ticket["id"]))["tags"]) == ["backward", "forward"]
+
+
+async def test_an_empty_request_is_refused(service):
+    error = error_of(await send(service, []), 422)
+    assert fields_named(error) == ["items"]
+
+
+async def test_more_write_backs_than_the_limit_are_refused_naming_it(api, service):
+    ticket = await api.ticket()
+    error = error_of(await send(service, [item(ticket["id"], tags("x")) for _ in range(201)]), 422)
+    assert fields_named(error) == ["items"]
+    assert "200" in error["message"]
+    assert (await current(service, ticket["id"]))["tags"] == []
+
+
+async def test_the_same_key_twice_in_one_request_is_refused_naming_both(api, service):
+    ticket = await api.ticket()
+    items = [
+        item(ticket["id"], tags("a"), key="twice"),
+        item(ticket["id"], tags("b")),
+        item(ticket["id"], tags("c"), key="twice"),
+    ]
+    error = error_of(await send(service, items), 422)
+    assert "items[0], items[2]" in error["message"]
+    assert (await current(service, ticket["id"]))["tags"] == []
+
+
+async def test_an_invalid_write_back_refuses_the_request_naming_it(api, service):
+    ticket = await api.ticket()
+    items = [item(ticket["id"], tags("a")), item(ticket["id"], [{"type": "fly"}])]
+    error = error_of(await send(service, items), 422)
+    assert fields_named(error)[0].startswith("items[1].batch.actions[0]")
+
+
+async def test_agents_may_not_send_write_backs(api, client, as_agent):
+    ticket = await api.ticket()
+    _, agent = await as_agent()
+    error_of(await send(agent, [item(ticket["id"], tags("a"))]), 403)
+    assert (await current(client, ticket["id"]))["tags"] == []
