@@ -501,8 +501,9 @@ by {decided["router_instances"]} router processes at once
 the worker's real path: the reserving transaction (ticket row; policy, agents and loads
 in one statement; the choice; the winner's row; the reservation, only if the winner's load
 and turn are still as read, with the explained decision), then the write-back through
-ticket-api (a real process, 2 workers, on the same machine), whose answer is recorded
-together with the answers of the other decisions in flight.
+ticket-api (a real process, 2 workers, on the same machine; the ticket client sends the
+write-backs in flight as batch requests), whose answer is recorded together with the
+answers of the other decisions in flight.
 
 | figure | value |
 |---|---|
