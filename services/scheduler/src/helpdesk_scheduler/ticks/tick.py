@@ -15,7 +15,13 @@ same keys (ticket-api replays a batch it already applied), so nothing is lost or
 twice.
 
 Preview and tick share ``due``: what the preview lists for an instant is what a tick for
-that instant acts on."""
+that instant acts on.
+
+Between ticks, ``look_ahead`` finds what falls due before the next one and when
+(``episodes.falls_due``), and ``fire_held`` fires each at its instant through the same
+claim → write-back → settle path, under the same tick lock (the ticker's loop,
+``ticker.py``, does the waiting). Nothing is claimed while held: a scheduler killed while
+holding loses nothing, the next tick finds those tickets due."""
 
 from __future__ import annotations
 
@@ -23,12 +29,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from helpdesk_conditions import CustomField, compile_python
+from helpdesk_conditions import ConditionError, CustomField, compile_python
 from helpdesk_events import (
     Actor,
     NotificationRequested,
@@ -45,7 +52,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..models import OUTBOX, Firing, TimeRule
-from .episodes import due_reasons, episode_anchor, firing_id, firing_key
+from .episodes import due_reasons, episode_anchor, falls_due, firing_id, firing_key
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +120,38 @@ class TickResult:
             "resumed": self.resumed,
             "fired": sum(len(r.fired) for r in self.rules.values()),
             "rules": [r.__dict__ for r in self.rules.values()],
+        }
+
+
+@dataclass
+class Held:
+    """What falls due before the next tick, by the instant it falls due (ascending) and,
+    at each instant, by rule in tick order: nothing of it is claimed yet."""
+
+    after: datetime
+    until: datetime
+    by_instant: dict[datetime, dict[uuid.UUID, tuple[TimeRule, list[Due]]]] = field(
+        default_factory=dict
+    )
+
+    def add(self, instant: datetime, rule: TimeRule, due: Due) -> None:
+        self.by_instant.setdefault(instant, {}).setdefault(rule.id, (rule, []))[1].append(due)
+
+    def instants(self) -> list[datetime]:
+        return sorted(self.by_instant)
+
+    def count(self) -> int:
+        return sum(len(dues) for rules in self.by_instant.values() for _, dues in rules.values())
+
+    def out(self) -> dict[str, Any]:
+        """A summary for the ticker's log: how many firings are held, until when."""
+        instants = self.instants()
+        return {
+            "after": self.after.isoformat(),
+            "until": self.until.isoformat(),
+            "held": self.count(),
+            "first": instants[0].isoformat() if instants else None,
+            "last": instants[-1].isoformat() if instants else None,
         }
 
 
@@ -194,24 +233,28 @@ class Scheduler:
         uses = "custom_fields." in str(conditions)
         return await self._ticket_api.custom_fields() if uses else None
 
-    async def tick(self, at: datetime) -> TickResult:
-        """Run every active rule for the instant ``at``; raises TickRunning when another
-        scheduler holds the tick."""
+    @asynccontextmanager
+    async def _tick_lock(self, *, wait: bool) -> AsyncIterator[None]:
+        """Hold the tick lock: wait for it, or raise TickRunning when another scheduler
+        holds it."""
         async with self._engine.connect() as lock:
-            if not await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": TICK_LOCK}):
+            if wait:
+                await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": TICK_LOCK})
+            elif not await lock.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": TICK_LOCK}
+            ):
                 raise TickRunning("another scheduler is running a tick; try again when it ends")
             # The lock is the session's: no transaction stays open while the tick runs.
             await lock.commit()
             try:
-                return await self._tick(at)
+                yield
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": TICK_LOCK})
                 await lock.commit()
 
-    async def _tick(self, at: datetime) -> TickResult:
-        result = TickResult(at)
+    async def _active_rules(self) -> list[TimeRule]:
         async with self._sessions() as session:
-            rules = list(
+            return list(
                 (
                     await session.execute(
                         select(TimeRule)
@@ -220,6 +263,17 @@ class Scheduler:
                     )
                 ).scalars()
             )
+
+    async def tick(self, at: datetime) -> TickResult:
+        """Run every active rule for the instant ``at``; raises TickRunning when another
+        scheduler holds the tick."""
+        async with self._tick_lock(wait=False):
+            return await self._tick(at)
+
+    async def _tick(self, at: datetime) -> TickResult:
+        result = TickResult(at)
+        rules = await self._active_rules()
+        async with self._sessions() as session:
             leftovers = list(
                 (await session.execute(select(Firing).where(Firing.state == "claimed"))).scalars()
             )
@@ -239,6 +293,55 @@ class Scheduler:
                 # The other rules still run; this one is searched again next tick.
                 log.warning("%s", exc.message)
                 outcome.error = exc.message
+        return result
+
+    async def look_ahead(self, after: datetime, until: datetime) -> Held:
+        """What falls due in (``after``, ``until``] and when: each active rule's tickets
+        due at ``until`` (``due``: its search, less the ledger) that its conditions (the
+        Python compiler's, on the snapshot the search returned) did not match at
+        ``after``, held for the instant ``falls_due`` finds. A ticket they matched at
+        ``after`` already (changed since the tick's search) is held for ``after``: fired
+        right away. Claims nothing: a scheduler that stops while holding leaves the
+        tickets to the next tick."""
+        held = Held(after, until)
+        for rule in await self._active_rules():
+            try:
+                custom_fields = await self.custom_fields_for(rule.conditions) or []
+                conditions = compile_python(rule.conditions, custom_fields=custom_fields)
+                async for page in self.due(rule, until):
+                    for due in page:
+                        instant = falls_due(conditions, due.ticket, after, until)
+                        # None: the two compilers disagree; the next tick decides.
+                        if instant is not None:
+                            held.add(instant, rule, due)
+            except (SearchFailed, TicketApiError, ConditionError) as exc:
+                # A custom field deleted since the save, ticket-api unreachable: the
+                # next tick reports it (the rule's error); nothing is held for it.
+                log.warning("look-ahead of time rule %r: %s", rule.name, exc)
+        return held
+
+    async def fire_held(self, held: Held, instant: datetime) -> TickResult:
+        """Fire what ``held`` holds for ``instant``, as a tick for that instant would: under
+        the tick lock (waiting for another scheduler's tick to end), claimed in the
+        ledger (what another scheduler fired meanwhile is left out), written back with
+        the version the look-ahead saw (a ticket changed since is stale: the next tick
+        decides again), settled. A rule changed or deactivated since the look-ahead fires
+        nothing: the next tick acts on it as it is now."""
+        result = TickResult(instant)
+        async with self._tick_lock(wait=True):
+            current = {rule.id: rule for rule in await self._active_rules()}
+            claims: list[tuple[Firing, RuleOutcome]] = []
+            for rule, dues in held.by_instant.get(instant, {}).values():
+                now = current.get(rule.id)
+                if now is None or (now.name, now.conditions, now.actions) != (
+                    rule.name,
+                    rule.conditions,
+                    rule.actions,
+                ):
+                    continue
+                outcome = result.outcome(now.id, now.name)
+                claims += [(row, outcome) for row in await self._claim(now, dues, instant, outcome)]
+            await self._settle_all(claims, instant)
         return result
 
     async def _claim(
