@@ -62,6 +62,14 @@ SERVICE_KEY = "bench-service-key"
 RULES = 50
 
 
+# Rows straight into ticket-api's table: the columns both loads set.
+INSERT_TICKETS = (
+    "INSERT INTO tickets.ticket (id, code, subject, status, channel, priority, tags, "
+    "created_at, updated_at, status_changed_at, last_agent_reply_at, last_message_at, "
+    "last_message_author, version) "
+)
+
+
 def log(message: str) -> None:
     print(f"[scheduler {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -74,10 +82,7 @@ async def load_tickets(url: str, tickets: int, at: datetime, due_every: int) -> 
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO tickets.ticket (id, code, subject, status, channel, priority, tags, "
-                "created_at, updated_at, status_changed_at, last_agent_reply_at, "
-                "last_message_at, last_message_author, version) "
-                "SELECT md5('t' || n)::uuid, 'B-' || n, 'Bench ticket ' || n, "
+                INSERT_TICKETS + "SELECT md5('t' || n)::uuid, 'B-' || n, 'Bench ticket ' || n, "
                 "CASE WHEN n % :every = 0 THEN 'answered' ELSE 'new' END, 'email', 'low', "
                 "ARRAY['r' || CASE WHEN n % :every = 0 THEN (n / :every) % :rules "
                 "ELSE n % :rules END], "
@@ -137,10 +142,8 @@ async def load_falling_due(url: str, count: int, first: datetime, spread: float)
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO tickets.ticket (id, code, subject, status, channel, priority, tags, "
-                "created_at, updated_at, status_changed_at, last_agent_reply_at, "
-                "last_message_at, last_message_author, version) "
-                "SELECT md5('d' || n)::uuid, 'D-' || n, 'Falling due ' || n, 'answered', "
+                INSERT_TICKETS
+                + "SELECT md5('d' || n)::uuid, 'D-' || n, 'Falling due ' || n, 'answered', "
                 "'email', 'low', ARRAY['r' || n % :rules], c, c, c, r, r, 'agent', 1 "
                 "FROM (SELECT n, CAST(:first AS timestamptz) - interval '30 days' AS c, "
                 "CAST(:first AS timestamptz) - interval '48 hours' "

@@ -14,7 +14,14 @@ from sqlalchemy import text
 
 from tests.conftest import ADMIN_KEY, SERVICE_KEY
 from tests.e2e.suite import Suite
-from tests.scheduler.conftest import all_of, cond, make_time_rule, only_rules, tick
+from tests.scheduler.conftest import (
+    all_of,
+    cond,
+    make_time_rule,
+    only_rules,
+    tag_after_minutes,
+    tick,
+)
 from tests.scheduler.test_retention import add_firing, ledger_of
 
 TICKETS = 120
@@ -151,13 +158,7 @@ async def test_the_ticker_prunes_old_finished_firings_of_the_ledger(
 async def test_a_scheduler_killed_while_holding_firings_loses_none_of_them(
     api, client, scheduler, scheduler_app, ticket_api_url, processes, clock
 ):
-    rule = await make_time_rule(
-        scheduler,
-        name="Tag the batch",
-        conditions=all_of(cond("created_at", "older_than", 30, unit="minutes")),
-        actions=[{"type": "add_tags", "tags": ["done"]}],
-    )
-    await only_rules(scheduler, rule)
+    await tag_after_minutes(scheduler, 30, name="Tag the batch", tag="done")
     # The ticker runs on the real clock: the tickets fall due half an hour from now, inside
     # its hour-long look-ahead.
     clock.set(datetime.now(UTC))

@@ -6,7 +6,6 @@ left to the next tick. Preview and tick for an instant are unchanged by the hold
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -15,16 +14,8 @@ from typing import Any
 from helpdesk_events import ManualClock
 from helpdesk_scheduler.ticks.episodes import FIRING_PRECISION
 from helpdesk_scheduler.ticks.ticker import tick_until_stopped
-from sqlalchemy import text
 
-from tests.scheduler.conftest import (
-    all_of,
-    cond,
-    make_time_rule,
-    only_rules,
-    preview,
-    time_rule_history,
-)
+from tests.scheduler.conftest import firings, preview, tag_after_minutes, time_rule_history
 
 INTERVAL = 60.0
 MINUTE = timedelta(minutes=1)
@@ -62,29 +53,12 @@ async def ticking(scheduler_app: Any, services_clock: ManualClock) -> AsyncItera
 
 
 async def tag_after_ten_minutes(scheduler: Any) -> dict[str, Any]:
-    rule = await make_time_rule(
-        scheduler,
-        name="Tag after ten minutes",
-        conditions=all_of(cond("created_at", "older_than", 10, unit="minutes")),
-        actions=[{"type": "add_tags", "tags": ["ten-minutes"]}],
-    )
-    await only_rules(scheduler, rule)
-    return rule
+    return await tag_after_minutes(scheduler, 10, name="Tag after ten minutes", tag="ten-minutes")
 
 
 async def ledger(scheduler_app: Any, rule: dict[str, Any]) -> dict[str, tuple[str, datetime]]:
     """ticket id → (state, the instant it was claimed for) of the rule's firings."""
-    async with scheduler_app.state.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT ticket_id::text AS ticket_id, state, tick_at FROM scheduler.firing "
-                    "WHERE rule_id = :rule"
-                ),
-                {"rule": uuid.UUID(rule["id"])},
-            )
-        ).all()
-    return {row.ticket_id: (row.state, row.tick_at) for row in rows}
+    return {row.ticket_id: (row.state, row.tick_at) for row in await firings(scheduler_app, rule)}
 
 
 def due_at(ticket: dict[str, Any]) -> datetime:
