@@ -147,3 +147,23 @@ async def test_a_rule_changed_while_held_fires_nothing_until_the_next_tick(
         await loop.next_wake()
     assert await ledger(scheduler_app, rule) == {}
     assert await time_rule_history(client, ticket["id"]) == []
+
+
+async def test_two_schedulers_holding_the_same_ticket_fire_it_once(
+    api, client, scheduler, scheduler_app, clock
+):
+    rule = await tag_after_ten_minutes(scheduler)
+    ticket = await api.ticket()
+    clock.advance(minutes=9, seconds=30)
+
+    async with ticking(scheduler_app, clock) as first:
+        held_for = await first.next_wake()
+        # The second ticks after the first's tick ended: it finds the same ticket to hold.
+        async with ticking(scheduler_app, clock) as second:
+            assert await second.next_wake() == held_for
+            second.clock.set(held_for)
+            first.move_to(held_for)
+            await first.next_wake()
+            await second.next_wake()
+    assert await ledger(scheduler_app, rule) == {ticket["id"]: ("fired", held_for)}
+    assert len(await time_rule_history(client, ticket["id"])) == 1
