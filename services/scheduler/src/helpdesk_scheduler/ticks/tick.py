@@ -360,15 +360,16 @@ class Scheduler:
             current = {rule.id: rule for rule in await self._active_rules()}
             claims: list[tuple[Claim, RuleOutcome]] = []
             for rule, dues in held.by_instant.get(instant, {}).values():
-                now = current.get(rule.id)
-                if now is None or (now.name, now.conditions, now.actions) != (
+                saved = current.get(rule.id)
+                if saved is None or (saved.name, saved.conditions, saved.actions) != (
                     rule.name,
                     rule.conditions,
                     rule.actions,
                 ):
                     continue
-                outcome = result.outcome(now.id, now.name)
-                claims += [(row, outcome) for row in await self._claim(now, dues, instant, outcome)]
+                outcome = result.outcome(saved.id, saved.name)
+                claimed = await self._claim(saved, dues, instant, outcome)
+                claims += [(claim, outcome) for claim in claimed]
             await self._settle_all(claims, instant)
         return result
 
