@@ -56,6 +56,16 @@ async def tag_after_ten_minutes(scheduler: Any) -> dict[str, Any]:
     return await tag_after_minutes(scheduler, 10, name="Tag after ten minutes", tag="ten-minutes")
 
 
+async def one_ticket_due_in_half_a_minute(
+    api: Any, scheduler: Any, clock: ManualClock
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rule and a ticket it falls due on half a minute from the clock's now."""
+    rule = await tag_after_ten_minutes(scheduler)
+    ticket = await api.ticket(subject="due in half a minute")
+    clock.advance(minutes=9, seconds=30)
+    return rule, ticket
+
+
 async def ledger(scheduler_app: Any, rule: dict[str, Any]) -> dict[str, tuple[str, datetime]]:
     """ticket id → (state, the instant it was claimed for) of the rule's firings."""
     return {row.ticket_id: (row.state, row.tick_at) for row in await firings(scheduler_app, rule)}
@@ -108,9 +118,7 @@ async def test_a_ticket_falling_due_between_ticks_is_fired_at_that_instant(
 async def test_a_ticket_changed_while_held_is_not_fired_and_left_to_the_next_tick(
     api, client, scheduler, scheduler_app, clock
 ):
-    rule = await tag_after_ten_minutes(scheduler)
-    changed = await api.ticket(subject="changed while held")
-    clock.advance(minutes=9, seconds=30)
+    rule, changed = await one_ticket_due_in_half_a_minute(api, scheduler, clock)
     start = clock.now()
 
     async with ticking(scheduler_app, clock) as loop:
@@ -135,9 +143,7 @@ async def test_a_ticket_changed_while_held_is_not_fired_and_left_to_the_next_tic
 async def test_a_rule_changed_while_held_fires_nothing_until_the_next_tick(
     api, client, scheduler, scheduler_app, clock
 ):
-    rule = await tag_after_ten_minutes(scheduler)
-    ticket = await api.ticket()
-    clock.advance(minutes=9, seconds=30)
+    rule, ticket = await one_ticket_due_in_half_a_minute(api, scheduler, clock)
 
     async with ticking(scheduler_app, clock) as loop:
         held_for = await loop.next_wake()
@@ -152,9 +158,7 @@ async def test_a_rule_changed_while_held_fires_nothing_until_the_next_tick(
 async def test_two_schedulers_holding_the_same_ticket_fire_it_once(
     api, client, scheduler, scheduler_app, clock
 ):
-    rule = await tag_after_ten_minutes(scheduler)
-    ticket = await api.ticket()
-    clock.advance(minutes=9, seconds=30)
+    rule, ticket = await one_ticket_due_in_half_a_minute(api, scheduler, clock)
 
     async with ticking(scheduler_app, clock) as first:
         held_for = await first.next_wake()
