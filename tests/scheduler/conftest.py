@@ -14,6 +14,7 @@ import pytest
 from helpdesk_events import ManualClock, Topics
 from helpdesk_scheduler.config import Settings as SchedulerSettings
 from helpdesk_scheduler.main import create_app as create_scheduler
+from sqlalchemy import text
 
 from tests.conftest import admin_client, running, service_settings
 from tests.rule_engine.conftest import topics
@@ -71,6 +72,36 @@ async def make_time_rule(scheduler: httpx.AsyncClient, **body: Any) -> dict[str,
     response = await scheduler.post("/v1/time-rules", json=body)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def tag_after_minutes(
+    scheduler: httpx.AsyncClient, minutes: int, *, name: str, tag: str
+) -> dict[str, Any]:
+    """The only active rule: tag a ticket ``minutes`` after its creation."""
+    rule = await make_time_rule(
+        scheduler,
+        name=name,
+        conditions=all_of(cond("created_at", "older_than", minutes, unit="minutes")),
+        actions=[{"type": "add_tags", "tags": [tag]}],
+    )
+    await only_rules(scheduler, rule)
+    return rule
+
+
+async def firings(scheduler_app: Any, rule: dict[str, Any]) -> list[Any]:
+    """The rule's ledger rows: ticket_id (text), anchor, state, tick_at."""
+    async with scheduler_app.state.engine.connect() as conn:
+        return list(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT ticket_id::text AS ticket_id, anchor, state, tick_at "
+                        "FROM scheduler.firing WHERE rule_id = :rule"
+                    ),
+                    {"rule": uuid.UUID(rule["id"])},
+                )
+            ).all()
+        )
 
 
 async def only_rules(scheduler: httpx.AsyncClient, *keep: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -14,7 +14,14 @@ from sqlalchemy import text
 
 from tests.conftest import ADMIN_KEY, SERVICE_KEY
 from tests.e2e.suite import Suite
-from tests.scheduler.conftest import all_of, cond, make_time_rule, only_rules, tick
+from tests.scheduler.conftest import (
+    all_of,
+    cond,
+    make_time_rule,
+    only_rules,
+    tag_after_minutes,
+    tick,
+)
 from tests.scheduler.test_retention import add_firing, ledger_of
 
 TICKETS = 120
@@ -146,3 +153,29 @@ async def test_the_ticker_prunes_old_finished_firings_of_the_ledger(
 
     await wait_for(pruned, "the ticker to prune the old firing")
     assert await ledger_of(engine, rule_id) == {recent}
+
+
+async def test_a_scheduler_killed_while_holding_firings_loses_none_of_them(
+    api, client, scheduler, scheduler_app, ticket_api_url, processes, clock
+):
+    await tag_after_minutes(scheduler, 30, name="Tag the batch", tag="done")
+    # The ticker runs on the real clock: the tickets fall due half an hour from now, inside
+    # its hour-long look-ahead.
+    clock.set(datetime.now(UTC))
+    created = clock.now()
+    tickets = [(await api.ticket())["id"] for _ in range(TICKETS)]
+    holder = processes.scheduler_ticker(ticket_api_url, tick_seconds="3600")
+    holder.start()
+
+    async def holding():
+        return f"'held': {TICKETS}," in holder.log_tail(200)
+
+    await wait_for(holding, "the ticker to hold the firings")
+    holder.kill()
+    # Held, not claimed: nothing of them is in the ledger.
+    assert await ledger(scheduler_app) == {}
+
+    result = await tick(scheduler, created + timedelta(minutes=31))
+    assert result["fired"] == TICKETS
+    assert (await ledger(scheduler_app)) == {"fired": TICKETS}
+    await assert_each_fired_once(client, tickets)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from helpdesk_conditions import compile_python
-from helpdesk_scheduler.ticks.episodes import due_reasons, firing_key
+from helpdesk_scheduler.ticks.episodes import FIRING_PRECISION, due_reasons, falls_due, firing_key
 
 from tests.events.helpers import snapshot
 from tests.scheduler.conftest import all_of, cond
@@ -43,3 +43,17 @@ def test_a_reason_in_minutes_counts_minutes() -> None:
     # One decimal, in the reason's data as in its text.
     assert reason["elapsed_minutes"] == 45.3
     assert reason["text"] == "created_at older_than 30 minutes: 45.3 minutes ago"
+
+
+def test_falls_due_finds_the_instant_within_a_second_and_never_before() -> None:
+    conditions = compile_python(all_of(cond("created_at", "older_than", 10, unit="minutes")))
+    created = AT - timedelta(minutes=9, seconds=17, microseconds=300)
+    due_at = created + timedelta(minutes=10)
+    until = AT + timedelta(minutes=1)
+    instant = falls_due(conditions, snapshot(created), AT, until)
+    assert instant is not None
+    assert due_at < instant <= due_at + FIRING_PRECISION
+    assert conditions.matches(snapshot(created), None, instant)
+    # Due already at the window's start: right away; due after its end: not in it.
+    assert falls_due(conditions, snapshot(AT - timedelta(hours=1)), AT, until) == AT
+    assert falls_due(conditions, snapshot(AT - timedelta(minutes=5)), AT, until) is None

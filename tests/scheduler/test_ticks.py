@@ -4,7 +4,6 @@ time rule. Time moves only through the ManualClock and the ``at`` of each tick."
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import orjson
@@ -15,6 +14,7 @@ from tests.scheduler.conftest import (
     all_of,
     cond,
     fired,
+    firings,
     make_time_rule,
     only_rules,
     preview,
@@ -233,15 +233,6 @@ async def test_the_ledger_records_each_firing_once(api, scheduler, scheduler_app
     at = clock.now() + HOUR
     await tick(scheduler, at)
     await tick(scheduler, at + HOUR)
-    async with scheduler_app.state.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT ticket_id::text AS ticket_id, anchor, state FROM scheduler.firing "
-                    "WHERE rule_id = :rule"
-                ),
-                {"rule": uuid.UUID(rule["id"])},
-            )
-        ).all()
+    rows = await firings(scheduler_app, rule)
     assert [(r.ticket_id, r.state) for r in rows] == [(created["id"], "fired")]
     assert rows[0].anchor == datetime.fromisoformat(created["created_at"])

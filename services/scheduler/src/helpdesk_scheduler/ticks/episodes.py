@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from helpdesk_conditions import PythonConditions
@@ -42,6 +42,40 @@ def firing_key(rule_id: uuid.UUID, ticket_id: uuid.UUID, anchor: datetime) -> st
 def firing_id(key: str) -> uuid.UUID:
     """A stable id derived from a firing key (correlation id, notifier request ids)."""
     return uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16], version=5)
+
+
+# How late after the instant it falls due a held firing may be (falls_due's bisection).
+FIRING_PRECISION = timedelta(seconds=1)
+
+
+def falls_due(
+    conditions: PythonConditions, ticket: TicketSnapshot, after: datetime, until: datetime
+) -> datetime | None:
+    """The instant in (``after``, ``until``] at which ``conditions`` come to match the
+    ``ticket`` as it is: ``after`` when they match already, None when they do not match at
+    ``until``.
+
+    Found by bisection of the window down to ``FIRING_PRECISION``, keeping an instant at
+    which they match as the upper end: the result is never before the ticket falls due and
+    at most a second after it. Bisection asks nothing of the conditions but ``matches``, so
+    it serves every form the language has (strict ``older_than`` and inclusive
+    ``within_last`` bounds, date-only custom fields rounded to the day, several groups,
+    thresholds on several dates) without a second reading of their semantics; a 60 s window
+    takes six evaluations. Conditions that hold, stop holding and hold again inside the
+    window (a ``within_last`` beside an ``older_than``) may be found at a later start than
+    their first: never early."""
+    if not conditions.matches(ticket, None, until):
+        return None
+    if conditions.matches(ticket, None, after):
+        return after
+    low, high = after, until
+    while high - low > FIRING_PRECISION:
+        middle = low + (high - low) / 2
+        if conditions.matches(ticket, None, middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def due_reasons(

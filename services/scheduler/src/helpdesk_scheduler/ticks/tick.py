@@ -15,7 +15,13 @@ same keys (ticket-api replays a batch it already applied), so nothing is lost or
 twice.
 
 Preview and tick share ``due``: what the preview lists for an instant is what a tick for
-that instant acts on."""
+that instant acts on.
+
+Between ticks, ``look_ahead`` finds what falls due before the next one and when
+(``episodes.falls_due``), and ``fire_held`` fires each at its instant through the same
+claim → write-back → settle path, under the same tick lock (the ticker's loop,
+``ticker.py``, does the waiting). Nothing is claimed while held: a scheduler killed while
+holding loses nothing, the next tick finds those tickets due."""
 
 from __future__ import annotations
 
@@ -23,12 +29,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-from helpdesk_conditions import CustomField, compile_python
+from helpdesk_conditions import ConditionError, CustomField, compile_python
 from helpdesk_events import (
     Actor,
     NotificationRequested,
@@ -45,7 +51,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..models import OUTBOX, Firing, TimeRule
-from .episodes import due_reasons, episode_anchor, firing_id, firing_key
+from .episodes import due_reasons, episode_anchor, falls_due, firing_id, firing_key
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +119,64 @@ class TickResult:
             "resumed": self.resumed,
             "fired": sum(len(r.fired) for r in self.rules.values()),
             "rules": [r.__dict__ for r in self.rules.values()],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claimed ledger row as its write-back and settling use it: the batch and the
+    notifier requests as models, validated once (when built, or when a resumed row is
+    read back from the ledger)."""
+
+    rule_id: uuid.UUID
+    ticket_id: uuid.UUID
+    anchor: datetime
+    key: str
+    batch: ActionBatch | None
+    outbound: list[NotificationRequested]
+
+    @classmethod
+    def resumed(cls, row: Firing) -> Claim:
+        """A row a killed tick left claimed, with the batch it stored."""
+        return cls(
+            row.rule_id,
+            row.ticket_id,
+            row.anchor,
+            firing_key(row.rule_id, row.ticket_id, row.anchor),
+            None if row.batch is None else ActionBatch.model_validate(row.batch),
+            [NotificationRequested.model_validate(event) for event in row.outbound],
+        )
+
+
+@dataclass
+class Held:
+    """What falls due before the next tick, by the instant it falls due (ascending) and,
+    at each instant, by rule in tick order: nothing of it is claimed yet."""
+
+    after: datetime
+    until: datetime
+    by_instant: dict[datetime, dict[uuid.UUID, tuple[TimeRule, list[Due]]]] = field(
+        default_factory=dict
+    )
+
+    def add(self, instant: datetime, rule: TimeRule, due: Due) -> None:
+        self.by_instant.setdefault(instant, {}).setdefault(rule.id, (rule, []))[1].append(due)
+
+    def instants(self) -> list[datetime]:
+        return sorted(self.by_instant)
+
+    def count(self) -> int:
+        return sum(len(dues) for rules in self.by_instant.values() for _, dues in rules.values())
+
+    def out(self) -> dict[str, Any]:
+        """A summary for the ticker's log: how many firings are held, until when."""
+        instants = self.instants()
+        return {
+            "after": self.after.isoformat(),
+            "until": self.until.isoformat(),
+            "held": self.count(),
+            "first": instants[0].isoformat() if instants else None,
+            "last": instants[-1].isoformat() if instants else None,
         }
 
 
@@ -194,24 +258,28 @@ class Scheduler:
         uses = "custom_fields." in str(conditions)
         return await self._ticket_api.custom_fields() if uses else None
 
-    async def tick(self, at: datetime) -> TickResult:
-        """Run every active rule for the instant ``at``; raises TickRunning when another
-        scheduler holds the tick."""
+    @asynccontextmanager
+    async def _tick_lock(self, *, wait: bool) -> AsyncIterator[None]:
+        """Hold the tick lock: wait for it, or raise TickRunning when another scheduler
+        holds it."""
         async with self._engine.connect() as lock:
-            if not await lock.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": TICK_LOCK}):
+            if wait:
+                await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": TICK_LOCK})
+            elif not await lock.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": TICK_LOCK}
+            ):
                 raise TickRunning("another scheduler is running a tick; try again when it ends")
             # The lock is the session's: no transaction stays open while the tick runs.
             await lock.commit()
             try:
-                return await self._tick(at)
+                yield
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": TICK_LOCK})
                 await lock.commit()
 
-    async def _tick(self, at: datetime) -> TickResult:
-        result = TickResult(at)
+    async def _active_rules(self) -> list[TimeRule]:
         async with self._sessions() as session:
-            rules = list(
+            return list(
                 (
                     await session.execute(
                         select(TimeRule)
@@ -220,12 +288,26 @@ class Scheduler:
                     )
                 ).scalars()
             )
+
+    async def tick(self, at: datetime) -> TickResult:
+        """Run every active rule for the instant ``at``; raises TickRunning when another
+        scheduler holds the tick."""
+        async with self._tick_lock(wait=False):
+            return await self._tick(at)
+
+    async def _tick(self, at: datetime) -> TickResult:
+        result = TickResult(at)
+        rules = await self._active_rules()
+        async with self._sessions() as session:
             leftovers = list(
                 (await session.execute(select(Firing).where(Firing.state == "claimed"))).scalars()
             )
         names = {rule.id: rule.name for rule in rules}
         await self._settle_all(
-            [(row, result.outcome(row.rule_id, names.get(row.rule_id, ""))) for row in leftovers],
+            [
+                (Claim.resumed(row), result.outcome(row.rule_id, names.get(row.rule_id, "")))
+                for row in leftovers
+            ],
             at,
         )
         result.resumed = len(leftovers)
@@ -241,41 +323,85 @@ class Scheduler:
                 outcome.error = exc.message
         return result
 
+    async def look_ahead(self, after: datetime, until: datetime) -> Held:
+        """What falls due in (``after``, ``until``] and when: each active rule's tickets
+        due at ``until`` (``due``: its search, less the ledger) that its conditions (the
+        Python compiler's, on the snapshot the search returned) did not match at
+        ``after``, held for the instant ``falls_due`` finds. A ticket they matched at
+        ``after`` already (changed since the tick's search) is held for ``after``: fired
+        right away. Claims nothing: a scheduler that stops while holding leaves the
+        tickets to the next tick."""
+        held = Held(after, until)
+        for rule in await self._active_rules():
+            try:
+                custom_fields = await self.custom_fields_for(rule.conditions) or []
+                conditions = compile_python(rule.conditions, custom_fields=custom_fields)
+                async for page in self.due(rule, until):
+                    for due in page:
+                        instant = falls_due(conditions, due.ticket, after, until)
+                        # None: the two compilers disagree; the next tick decides.
+                        if instant is not None:
+                            held.add(instant, rule, due)
+            except (SearchFailed, TicketApiError, ConditionError) as exc:
+                # A custom field deleted since the save, ticket-api unreachable: the
+                # next tick reports it (the rule's error); nothing is held for it.
+                log.warning("look-ahead of time rule %r: %s", rule.name, exc)
+        return held
+
+    async def fire_held(self, held: Held, instant: datetime) -> TickResult:
+        """Fire what ``held`` holds for ``instant``, as a tick for that instant would: under
+        the tick lock (waiting for another scheduler's tick to end), claimed in the
+        ledger (what another scheduler fired meanwhile is left out), written back with
+        the version the look-ahead saw (a ticket changed since is stale: the next tick
+        decides again), settled. A rule changed or deactivated since the look-ahead fires
+        nothing: the next tick acts on it as it is now."""
+        result = TickResult(instant)
+        async with self._tick_lock(wait=True):
+            current = {rule.id: rule for rule in await self._active_rules()}
+            claims: list[tuple[Claim, RuleOutcome]] = []
+            for rule, dues in held.by_instant.get(instant, {}).values():
+                saved = current.get(rule.id)
+                if saved is None or (saved.name, saved.conditions, saved.actions) != (
+                    rule.name,
+                    rule.conditions,
+                    rule.actions,
+                ):
+                    continue
+                outcome = result.outcome(saved.id, saved.name)
+                claimed = await self._claim(saved, dues, instant, outcome)
+                claims += [(claim, outcome) for claim in claimed]
+            await self._settle_all(claims, instant)
+        return result
+
     async def _claim(
         self, rule: TimeRule, page: list[Due], at: datetime, outcome: RuleOutcome
-    ) -> list[Firing]:
+    ) -> list[Claim]:
         """Ledger rows for ``page``, each with the batch it will send; those another
         scheduler claimed first are left to it."""
         actions = tuple(_ACTIONS.validate_python(rule.actions))
         actor = {"kind": "time_rule", "id": str(rule.id), "name": rule.name}
-        rows = []
+        claims: list[Claim] = []
+        states: list[str] = []
+        reasons: list[str | None] = []
         for due in page:
             key = firing_key(rule.id, due.ticket.id, due.anchor)
             plan = plan_actions(actions, due.ticket, key)
-            row: dict[str, Any] = {
-                "rule_id": rule.id,
-                "ticket_id": due.ticket.id,
-                "anchor": due.anchor,
-                "state": "claimed",
-                "tick_at": at,
-                "claimed_at": at,
-                "batch": None,
-                "outbound": [
-                    NotificationRequested(
-                        id=firing_id(request.dedupe_key),
-                        occurred_at=at,
-                        ticket_id=due.ticket.id,
-                        actor=Actor.model_validate(actor),
-                        correlation_id=firing_id(key),
-                        depth=1,
-                        request=request,
-                        ticket=due.ticket,
-                    ).model_dump(mode="json")
-                    for request in plan.outbound
-                ],
-            }
+            outbound = [
+                NotificationRequested(
+                    id=firing_id(request.dedupe_key),
+                    occurred_at=at,
+                    ticket_id=due.ticket.id,
+                    actor=Actor.model_validate(actor),
+                    correlation_id=firing_id(key),
+                    depth=1,
+                    request=request,
+                    ticket=due.ticket,
+                )
+                for request in plan.outbound
+            ]
+            batch, reason = None, None
             if plan.errors:
-                row.update(state="failed", settled_at=at, reason="; ".join(plan.errors))
+                reason = "; ".join(plan.errors)
             elif plan.ticket_actions:
                 try:
                     batch = ActionBatch.model_validate(
@@ -288,15 +414,10 @@ class Scheduler:
                         }
                     )
                 except ValidationError as exc:
-                    row.update(
-                        state="failed",
-                        settled_at=at,
-                        reason="ticket-api refuses the changes: "
-                        f"{field_errors(exc.errors()).message}",
-                    )
-                else:
-                    row["batch"] = batch.model_dump(mode="json", by_alias=True, exclude_unset=True)
-            rows.append(row)
+                    reason = f"ticket-api refuses the changes: {field_errors(exc.errors()).message}"
+            claims.append(Claim(rule.id, due.ticket.id, due.anchor, key, batch, outbound))
+            states.append("claimed" if reason is None else "failed")
+            reasons.append(reason)
         async with self._sessions() as session:
             inserted = (
                 await session.execute(
@@ -304,12 +425,18 @@ class Scheduler:
                     {
                         "rule": rule.id,
                         "at": at,
-                        "tickets": [row["ticket_id"] for row in rows],
-                        "anchors": [row["anchor"] for row in rows],
-                        "states": [row["state"] for row in rows],
-                        "batches": [_json(row["batch"]) for row in rows],
-                        "outbounds": [_json(row["outbound"]) for row in rows],
-                        "reasons": [row.get("reason") for row in rows],
+                        "tickets": [claim.ticket_id for claim in claims],
+                        "anchors": [claim.anchor for claim in claims],
+                        "states": states,
+                        "batches": [
+                            None
+                            if claim.batch is None
+                            # What the write-back sends (only what was set), resent as is.
+                            else claim.batch.model_dump_json(by_alias=True, exclude_unset=True)
+                            for claim in claims
+                        ],
+                        "outbounds": [_outbound_json(claim.outbound) for claim in claims],
+                        "reasons": reasons,
                     },
                 )
             ).all()
@@ -320,39 +447,35 @@ class Scheduler:
             for row in inserted
             if row.state == "failed"
         )
-        return [Firing(**row) for row in rows if row["ticket_id"] in mine]
+        return [claim for claim in claims if claim.ticket_id in mine]
 
-    async def _settle_all(self, claims: list[tuple[Firing, RuleOutcome]], at: datetime) -> None:
+    async def _settle_all(self, claims: list[tuple[Claim, RuleOutcome]], at: datetime) -> None:
         """Send the claimed batches (``write_backs_in_flight`` at once), then record what
         came of them in one transaction."""
         gate = asyncio.Semaphore(self._in_flight)
 
-        async def send(row: Firing, outcome: RuleOutcome) -> _Settled | None:
+        async def send(claim: Claim, outcome: RuleOutcome) -> _Settled | None:
             async with gate:
-                return await self._send(row, outcome)
+                return await self._send(claim, outcome)
 
         settled = [
             done
-            for done in await asyncio.gather(*(send(row, outcome) for row, outcome in claims))
+            for done in await asyncio.gather(*(send(claim, outcome) for claim, outcome in claims))
             if done is not None
         ]
         if not settled:
             return
         async with self._sessions() as session:
-            fired = [done.row for done in settled if done.state == "fired"]
+            fired = [done.claim for done in settled if done.state == "fired"]
             if fired:
                 await session.execute(_MARK_FIRED, _keys(fired) | {"at": at})
                 await add_to_outbox(
                     session,
                     OUTBOX,
                     self._topics.notifications,
-                    [
-                        NotificationRequested.model_validate(event)
-                        for row in fired
-                        for event in row.outbound
-                    ],
+                    [event for claim in fired for event in claim.outbound],
                 )
-            stale = [done.row for done in settled if done.state == "stale"]
+            stale = [done.claim for done in settled if done.state == "stale"]
             if stale:
                 # Not acted on: the next tick decides again from what the ticket is then.
                 await session.execute(_DROP_CLAIMS, _keys(stale))
@@ -360,46 +483,45 @@ class Scheduler:
                 if done.state != "failed":
                     continue
                 await session.execute(
-                    _MARK_FAILED, _keys([done.row]) | {"at": at, "reason": done.reason}
+                    _MARK_FAILED, _keys([done.claim]) | {"at": at, "reason": done.reason}
                 )
                 if done.broken_reference is not None:
                     await session.execute(
                         update(TimeRule)
-                        .where(TimeRule.id == done.row.rule_id)
+                        .where(TimeRule.id == done.claim.rule_id)
                         .values(broken_reference=done.broken_reference)
                     )
             await session.commit()
         for done in settled:
             if done.state == "fired":
-                done.outcome.fired.append(str(done.row.ticket_id))
+                done.outcome.fired.append(str(done.claim.ticket_id))
             elif done.state == "stale":
-                done.outcome.stale.append(str(done.row.ticket_id))
+                done.outcome.stale.append(str(done.claim.ticket_id))
             else:
                 done.outcome.failed.append(
-                    {"ticket_id": str(done.row.ticket_id), "reason": done.reason or ""}
+                    {"ticket_id": str(done.claim.ticket_id), "reason": done.reason or ""}
                 )
 
-    async def _send(self, row: Firing, outcome: RuleOutcome) -> _Settled | None:
+    async def _send(self, claim: Claim, outcome: RuleOutcome) -> _Settled | None:
         """Send one claimed batch; None when ticket-api could not be reached (the claim
         stays, and the next tick resends it)."""
-        if row.batch is None:
-            return _Settled(row, outcome, "fired")
-        key = firing_key(row.rule_id, row.ticket_id, row.anchor)
+        if claim.batch is None:
+            return _Settled(claim, outcome, "fired")
         try:
             result = await self._ticket_api.apply_actions(
-                row.ticket_id, ActionBatch.model_validate(row.batch), idempotency_key=key
+                claim.ticket_id, claim.batch, idempotency_key=claim.key
             )
         except TicketApiError as exc:
-            log.warning("firing %s: %s; resent next tick", key, exc)
-            outcome.deferred.append(str(row.ticket_id))
+            log.warning("firing %s: %s; resent next tick", claim.key, exc)
+            outcome.deferred.append(str(claim.ticket_id))
             return None
         if result.status_code in (404, 409):
             # Changed since the search (expected_version), or gone.
-            return _Settled(row, outcome, "stale")
+            return _Settled(claim, outcome, "stale")
         if result.refused:
             error = result.body.get("error", {})
             return _Settled(
-                row,
+                claim,
                 outcome,
                 "failed",
                 reason=f"ticket-api refused the changes ({result.status_code}): "
@@ -409,12 +531,12 @@ class Scheduler:
                 if error.get("code") == "unknown_reference"
                 else None,
             )
-        return _Settled(row, outcome, "fired")
+        return _Settled(claim, outcome, "fired")
 
 
 @dataclass
 class _Settled:
-    row: Firing
+    claim: Claim
     outcome: RuleOutcome
     state: str
     reason: str | None = None
@@ -454,7 +576,7 @@ _MARK_FAILED = text(
 _DROP_CLAIMS = text(f"DELETE FROM scheduler.firing f USING {_CLAIMED_KEYS}")
 
 
-def _keys(rows: list[Firing]) -> dict[str, Any]:
+def _keys(rows: list[Claim]) -> dict[str, Any]:
     """These rows' ledger keys, for the statements above."""
     return {
         "rules": [row.rule_id for row in rows],
@@ -463,5 +585,5 @@ def _keys(rows: list[Firing]) -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+def _outbound_json(events: list[NotificationRequested]) -> str:
+    return "[" + ",".join(event.model_dump_json() for event in events) + "]"
