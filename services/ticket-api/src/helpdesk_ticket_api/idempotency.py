@@ -40,13 +40,13 @@ def request_hash(path: str, body: Any) -> str:
     return hashlib.sha256(path.encode() + b"\0" + encoded).hexdigest()
 
 
-def claim_sql(principal_id: str, key: str, request_hash: str, created_at: str) -> str:
-    """The statement claiming a key (its parameters as given): a row returned if claimed,
-    none if the key is taken; a duplicate still in flight holds the key: this waits for it."""
+def claim_sql(rows: str) -> str:
+    """The statement claiming keys: ``rows`` (a VALUES list or a SELECT) gives each one's
+    principal id, key, request hash and time. A key claimed is returned, one taken is not; a
+    duplicate still in flight holds the key: this waits for it."""
     return (
         "INSERT INTO tickets.idempotency_key (principal_id, key, request_hash, created_at) "
-        f"VALUES ({principal_id}, {key}, {request_hash}, {created_at}) "
-        "ON CONFLICT DO NOTHING RETURNING true"
+        f"{rows} ON CONFLICT DO NOTHING RETURNING key"
     )
 
 
@@ -60,10 +60,13 @@ def store_sql(principal_id: str, key: str, status_code: str, response: str) -> s
 
 # The same statements on the request's session (its connection, through the driver) and on
 # a plain asyncpg connection: one way to claim, replay and store.
-_CLAIM = claim_sql("$1::varchar", "$2::varchar", "$3::varchar", "$4::timestamptz")
+_CLAIM = claim_sql("VALUES ($1::varchar, $2::varchar, $3::varchar, $4::timestamptz)")
 _STORED = (
     "SELECT request_hash, status_code, response::text AS response "
     "FROM tickets.idempotency_key WHERE principal_id = $1::varchar AND key = $2::varchar"
+)
+_UNCLAIM = (
+    "DELETE FROM tickets.idempotency_key WHERE principal_id = $1::varchar AND key = $2::varchar"
 )
 _STORE = store_sql("$1::varchar", "$2::varchar", "$3::integer", "$4::jsonb")
 Database: TypeAlias = AsyncSession | asyncpg.Connection
@@ -81,6 +84,9 @@ async def _fetchrow(db: Database, sql: str, *args: Any) -> Mapping[str, Any] | N
 def check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key: give 1 to {MAX_KEY_LENGTH} characters")
+    if "\x00" in key:
+        # PostgreSQL's text cannot hold it.
+        raise Unprocessable("Idempotency-Key: a NUL character is not allowed")
 
 
 def replay(
@@ -117,6 +123,11 @@ async def stored_response(db: Database, principal_id: str, key: str, digest: str
         orjson.loads(response) if response is not None else None,
         digest,
     )
+
+
+async def unclaim(conn: asyncpg.Connection, principal_id: str, key: str) -> None:
+    """Give up a key this transaction claimed (its request was refused after all)."""
+    await conn.execute(_UNCLAIM, principal_id, key)
 
 
 async def store(db: Database, principal_id: str, key: str, status_code: int, body: Any) -> None:

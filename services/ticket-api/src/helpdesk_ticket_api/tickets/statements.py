@@ -342,16 +342,20 @@ def _columns(model: Any) -> list[tuple[str, str]]:
 
 _TICKET_COLUMNS = _columns(Ticket)
 _MESSAGE_COLUMNS = _columns(Message)
-# A write-back's first statement: claim its Idempotency-Key ($3 principal id, $4 key,
-# $5 request hash, $6 time), and read the ticket ($1) locked, as ``_LOCKED_TICKET`` does,
-# with which of the departments the batch names ($2) exist, so that its transfers need no
-# lookup of their own. One row always: ``claimed``, the departments, and the ticket's
-# columns (NULLs when there is none).
-CLAIM_AND_LOCK_TICKET = f"""
+# A round of write-backs' first statement (one write-back per ticket): claim their
+# Idempotency-Keys ($3 principal id, $4 keys, $5 request hashes, $6 time), and read their
+# tickets ($1) locked in id order, as ``_LOCKED_TICKET`` does, with which of the departments
+# they name ($2) exist, so that their transfers need no lookup of their own. A row per
+# ticket found (one of NULLs when none is): the keys ``claimed``, the departments, and the
+# ticket's columns.
+CLAIM_AND_LOCK_TICKETS = f"""
     WITH claim AS ({
-    idempotency.claim_sql("$3::varchar", "$4::varchar", "$5::varchar", "$6::timestamptz")
+    idempotency.claim_sql(
+        "SELECT $3::varchar, k.key, k.hash, $6::timestamptz "
+        "FROM unnest($4::varchar[], $5::varchar[]) AS k (key, hash)"
+    )
 })
-    SELECT EXISTS (SELECT FROM claim) AS claimed,
+    SELECT ARRAY(SELECT key FROM claim) AS claimed,
            ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($2::uuid[]))
                AS departments,
            found.*
@@ -367,7 +371,8 @@ CLAIM_AND_LOCK_TICKET = f"""
         LEFT JOIN tickets.customer cu ON cu.id = t.customer_id
         LEFT JOIN tickets.agent a ON a.id = t.agent_id
         LEFT JOIN tickets.message m ON m.id = t.last_message_id
-        WHERE t.id = $1
+        WHERE t.id = ANY($1::uuid[])
+        ORDER BY t.id
         FOR UPDATE OF t
     ) AS found ON true
 """
@@ -380,7 +385,7 @@ def _decode(value: Any, kind: str) -> Any:
 
 
 def locked_ticket_of(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
-    """The ticket and its snapshot context from a row of ``CLAIM_AND_LOCK_TICKET``."""
+    """The ticket and its snapshot context from a row of ``CLAIM_AND_LOCK_TICKETS``."""
     ticket = detached(Ticket, **{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
     message = None
     if row["m_id"] is not None:

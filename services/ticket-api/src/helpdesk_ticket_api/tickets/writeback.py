@@ -45,7 +45,7 @@ from ..origin import Origin
 from . import schemas as s
 from .changes import TicketEditor, purge_ticket
 from .snapshot import ticket_snapshot
-from .statements import CLAIM_AND_LOCK_TICKET, ConnectionStore, KeyResponse, locked_ticket_of
+from .statements import CLAIM_AND_LOCK_TICKETS, ConnectionStore, KeyResponse, locked_ticket_of
 
 
 @dataclass(frozen=True)
@@ -100,29 +100,44 @@ async def apply_write_backs(
     async with pool.acquire() as conn:
         if len(write_backs) == 1:
             # Alone: its own transaction is its savepoint.
-            (only,) = write_backs
             try:
+                idempotency.check_key(write_backs[0].key)
                 async with conn.transaction():
-                    return [await _apply_write_back(conn, only, principal_id, now, topics)]
+                    (claim,) = await _claim_round(conn, write_backs, principal_id, now)
+                    return [await _apply_write_back(conn, claim, principal_id, now, topics)]
             except (ApiError, asyncpg.PostgresError) as exc:
                 return [_refusal(exc)]
         outcomes: dict[int, Outcome] = {}
-        # sorted() keeps the request's order among the write-backs to one ticket.
-        in_lock_order = sorted(range(len(write_backs)), key=lambda i: write_backs[i].ticket_id)
+        valid: list[int] = []
+        for index, write_back in enumerate(write_backs):
+            try:
+                idempotency.check_key(write_back.key)
+            except ApiError as exc:
+                outcomes[index] = _refusal(exc)
+            else:
+                valid.append(index)
         async with conn.transaction():
             # One savepoint, renewed after each write-back applied (one round trip: a simple
             # query may hold two statements) and still there after a rollback to it.
             await conn.execute("SAVEPOINT write_back")
-            for index in in_lock_order:
-                try:
-                    outcomes[index] = await _apply_write_back(
-                        conn, write_backs[index], principal_id, now, topics
-                    )
-                except (ApiError, asyncpg.PostgresError) as exc:
-                    outcomes[index] = _refusal(exc)
-                    await conn.execute("ROLLBACK TO SAVEPOINT write_back")
-                else:
-                    await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+            for round_ in _rounds(write_backs, valid):
+                claims = await _claim_round(
+                    conn, [write_backs[i] for i in round_], principal_id, now
+                )
+                for index, claim in zip(round_, claims, strict=True):
+                    try:
+                        outcomes[index] = await _apply_write_back(
+                            conn, claim, principal_id, now, topics
+                        )
+                    except (ApiError, asyncpg.PostgresError) as exc:
+                        outcomes[index] = _refusal(exc)
+                        await conn.execute("ROLLBACK TO SAVEPOINT write_back")
+                        if claim.claimed:
+                            # The round claimed it before the savepoint: unclaim it, so
+                            # that a retry runs for real.
+                            await idempotency.unclaim(conn, principal_id, claim.write_back.key)
+                    else:
+                        await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
     return [outcomes[index] for index in range(len(write_backs))]
 
 
@@ -135,33 +150,79 @@ def _refusal(exc: ApiError | asyncpg.PostgresError) -> Outcome:
     return Outcome(refusal.status_code, api_error_body(refusal), False)
 
 
+def _rounds(write_backs: Sequence[WriteBack], indexes: list[int]) -> list[list[int]]:
+    """The write-backs' ``indexes`` in rounds of one per ticket, each round in ticket id
+    order: the n-th write-back to a ticket (in request order) goes in the n-th round, so
+    that a round reads each ticket as the ones before left it."""
+    rounds: list[list[int]] = []
+    seen: dict[uuid.UUID, int] = {}
+    # sorted() keeps the request's order among the write-backs to one ticket.
+    for index in sorted(indexes, key=lambda i: write_backs[i].ticket_id):
+        ticket_id = write_backs[index].ticket_id
+        occurrence = seen[ticket_id] = seen.get(ticket_id, -1) + 1
+        if occurrence == len(rounds):
+            rounds.append([])
+        rounds[occurrence].append(index)
+    return rounds
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A write-back of a round as its first statement left it: its key claimed or not, its
+    ticket's locked row (None: no such ticket), the departments it names (id -> exists)."""
+
+    write_back: WriteBack
+    digest: str
+    claimed: bool
+    row: asyncpg.Record | None
+    departments: dict[uuid.UUID, bool]
+
+
+async def _claim_round(
+    conn: asyncpg.Connection, write_backs: Sequence[WriteBack], principal_id: str, now: datetime
+) -> list[Claim]:
+    """Claim the keys of a round of write-backs (one per ticket, in ticket id order) and lock
+    their tickets, in one statement. Their keys were checked (``idempotency.check_key``)."""
+    digests = [request_digest(w.ticket_id, w.batch) for w in write_backs]
+    named = {
+        action.department_id
+        for w in write_backs
+        for action in w.batch.actions
+        if isinstance(action, s.TransferAction) and action.department_id is not None
+    }
+    rows = await conn.fetch(
+        CLAIM_AND_LOCK_TICKETS,
+        [w.ticket_id for w in write_backs],
+        list(named),
+        principal_id,
+        [w.key for w in write_backs],
+        digests,
+        now,
+    )
+    claimed = set(rows[0]["claimed"])
+    departments = dict.fromkeys(named, False) | dict.fromkeys(rows[0]["departments"], True)
+    found = {row["id"]: row for row in rows if row["id"] is not None}
+    return [
+        Claim(w, digest, w.key in claimed, found.get(w.ticket_id), departments)
+        for w, digest in zip(write_backs, digests, strict=True)
+    ]
+
+
 async def _apply_write_back(
     conn: asyncpg.Connection,
-    write_back: WriteBack,
+    claim: Claim,
     principal_id: str,
     now: datetime,
     topics: Topics,
 ) -> Outcome:
-    ticket_id, batch, key = write_back.ticket_id, write_back.batch, write_back.key
-    idempotency.check_key(key)
-    digest = request_digest(ticket_id, batch)
-    named = [
-        action.department_id
-        for action in batch.actions
-        if isinstance(action, s.TransferAction) and action.department_id is not None
-    ]
-    row = await conn.fetchrow(
-        CLAIM_AND_LOCK_TICKET, ticket_id, named, principal_id, key, digest, now
-    )
-    if not row["claimed"]:
-        stored = await idempotency.stored_response(conn, principal_id, key, digest)
+    ticket_id, batch, key = claim.write_back.ticket_id, claim.write_back.batch, claim.write_back.key
+    if not claim.claimed:
+        stored = await idempotency.stored_response(conn, principal_id, key, claim.digest)
         return Outcome(stored.status_code, stored.body, True)
-    if row["id"] is None:
+    if claim.row is None:
         raise NotFound(f"no ticket with id {ticket_id}")
-    store = ConnectionStore(
-        conn, departments=dict.fromkeys(named, False) | dict.fromkeys(row["departments"], True)
-    )
-    body = await _apply(store, row, batch, origin_of_batch(batch), now, topics)
+    store = ConnectionStore(conn, departments=claim.departments)
+    body = await _apply(store, claim.row, batch, origin_of_batch(batch), now, topics)
     await store.flush(KeyResponse(principal_id, key, 200, body))
     return Outcome(200, body, False)
 
