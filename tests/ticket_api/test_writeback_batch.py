@@ -195,3 +195,25 @@ async def test_agents_may_not_send_write_backs(api, client, as_agent):
     _, agent = await as_agent()
     error_of(await send(agent, [item(ticket["id"], tags("a"))]), 403)
     assert (await current(client, ticket["id"]))["tags"] == []
+
+
+async def test_a_write_back_to_no_ticket_leaves_its_key_unclaimed(api, client, service):
+    ticket = await api.ticket()
+    missing = item(str(uuid.uuid4()), tags("gone"), key="no-ticket-yet")
+    applied = item(ticket["id"], tags("here"))
+    results = await results_of(service, [missing, applied])
+    assert [r["status"] for r in results] == [404, 200]
+    # The key was given up with the refusal: used again for a ticket that exists, it applies.
+    missing["ticket_id"] = ticket["id"]
+    [again] = await results_of(service, [missing])
+    assert (again["status"], again["replayed"]) == (200, False)
+    assert sorted((await current(client, ticket["id"]))["tags"]) == ["gone", "here"]
+
+
+async def test_a_key_postgresql_cannot_store_is_refused_for_that_write_back_alone(api, service):
+    ticket = await api.ticket()
+    results = await results_of(
+        service, [item(ticket["id"], tags("nul"), key="bad\x00key"), item(ticket["id"], tags("ok"))]
+    )
+    assert [r["status"] for r in results] == [422, 200]
+    assert "NUL" in results[0]["body"]["error"]["message"]

@@ -3,21 +3,21 @@
 
 Rules write back on almost every event, so this is the hottest path after ticket creation.
 It runs on a plain asyncpg connection (the same ``TicketEditor`` as every other change, its
-reads and its one write through ``ConnectionStore``). Each write-back is:
+reads and its one write through ``ConnectionStore``). The write-backs go in rounds of one
+per ticket (the n-th to a ticket in the n-th round), each round in ticket id order:
 
-    one statement: claim the Idempotency-Key (a duplicate in flight holds it: wait for
-        it, then replay), read the ticket FOR UPDATE with its snapshot context and the
-        departments named
-    the editor's checks and changes, in Python
-    one statement: ticket row, messages, tag names, history, outbox, and the response
-        stored under the key (a purge: its own statement, then the response)
+    one statement per round: claim the round's Idempotency-Keys (a duplicate in flight
+        holds its key: wait for it, then replay), read its tickets FOR UPDATE in id order
+        with their snapshot context, and which of the departments they name exist
+    per write-back: the editor's checks and changes, in Python, then one statement: ticket
+        row, messages, tag names, history, outbox, and the response stored under the key
+        (a purge: its own statement, then the response)
 
 A single write-back is its own transaction. Several share one transaction, each inside its
-own SAVEPOINT, applied in ticket id order (request order within a ticket) so that two
-requests lock their tickets in the same order and cannot deadlock; one commit for all.
-A refused write-back rolls back whole (to its savepoint), its claim of the key with it, so
-a retry runs for real; the others stand. The row lock queues concurrent write-backs to one
-ticket: a busy ticket cannot starve one.
+own SAVEPOINT; locking tickets in id order, two requests cannot deadlock; one commit for
+all. A refused write-back rolls back whole (to its savepoint) and gives up the key its round
+claimed, so a retry runs for real; the others stand. The row lock queues concurrent
+write-backs to one ticket: a busy ticket cannot starve one.
 """
 
 from __future__ import annotations
