@@ -90,6 +90,17 @@ class Worker:
         return {str(agent): count for agent, count in rows}
 
 
+async def undelivered_chats(
+    api: Api, worker: Worker, department: dict[str, Any], count: int
+) -> tuple[list[dict[str, Any]], list[tuple[str, bytes, bytes]]]:
+    """``count`` new chats of ``department`` and their ``ticket.created`` events, taken from
+    ticket-api's outbox before any router sees them: the test delivers them as it means to."""
+    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(count)]
+    created = await worker.pump.take_outbox()
+    assert len(created) == count
+    return chats, created
+
+
 @asynccontextmanager
 async def router_pump(
     db: AsyncEngine, ticket_api_url: str, clock: ManualClock, *, seed: int

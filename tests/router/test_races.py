@@ -10,7 +10,13 @@ import httpx
 from helpdesk_events import ManualClock
 
 from tests.conftest import Api
-from tests.router.conftest import Worker, another_router, feed, online_chat_agents
+from tests.router.conftest import (
+    Worker,
+    another_router,
+    feed,
+    online_chat_agents,
+    undelivered_chats,
+)
 
 
 async def test_two_routers_racing_on_one_department_never_overfill_or_double_assign(
@@ -30,9 +36,7 @@ async def test_two_routers_racing_on_one_department_never_overfill_or_double_ass
         )
         assert response.status_code == 200
     await worker.drain()
-    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(12)]
-    created = await worker.pump.take_outbox()
-    assert len(created) == 12
+    chats, created = await undelivered_chats(api, worker, department, 12)
 
     async with another_router(database_url, ticket_api_url, clock) as second:
         await asyncio.gather(feed(worker.pump, created[0::2]), feed(second, created[1::2]))
@@ -59,8 +63,7 @@ async def test_agent_events_racing_decisions_on_one_department_leave_every_chat_
     department = await api.department()
     agents = await online_chat_agents(api, department, 4)
     await worker.drain()
-    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(12)]
-    created = await worker.pump.take_outbox()
+    chats, created = await undelivered_chats(api, worker, department, 12)
     # Every agent goes away and comes back: each event hands them waiting work, locking
     # rows while the decisions for the new chats lock theirs.
     for agent in agents:
