@@ -49,7 +49,7 @@ from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
 from bench.procs import BIN, ROOT, postgres_and_ticket_api, postmaster_pid, scratch_dir
-from bench.rules import filler_rule, pipeline
+from bench.rules import at_rate, filler_rule, pipeline
 
 SCRIPT = str(Path(__file__).resolve())
 MAX_LOAD = DEFAULT_MAX_LOAD["chat"]
@@ -357,17 +357,6 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
                 raise RuntimeError(f"posting a ticket: {status} {answer[:300]!r}")
             posted.append(orjson.loads(answer)["id"])
 
-        async def post_at_rate(first: int, count: int) -> float:
-            start = time.perf_counter()
-            tasks = []
-            for i in range(count):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(post(first + i)))
-            await asyncio.gather(*tasks)
-            return time.perf_counter() - start
-
         async def all_assigned(count: int, timeout: float) -> None:
             async with asyncio.timeout(timeout):
                 while await assigned() < count:
@@ -378,7 +367,7 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
         warm = int(rate * 2)
         await post(-1)
         await all_assigned(1, 120)
-        await post_at_rate(0, warm)
+        await at_rate(rate, warm, post)
         await all_assigned(1 + warm, 120)
         posted.clear()
         total = int(rate * seconds)
@@ -392,7 +381,7 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
             }
         )
         window.start()
-        sent_for = await post_at_rate(warm, total)
+        sent_for = await at_rate(rate, total, lambda i: post(warm + i))
         await all_assigned(1 + warm + total, 120)
         cpu = window.stop()
         poster.close()

@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -202,6 +202,22 @@ def in_process(seconds: float) -> dict[str, Any]:
     return results
 
 
+async def at_rate(
+    rate: float, count: int, send: Callable[[int], Coroutine[Any, Any, None]]
+) -> float:
+    """``send(0)`` … ``send(count - 1)`` started ``rate`` a second, each as its own task
+    (a slow answer does not hold the next one back); how long the sending took."""
+    start = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - start
+
+
 # The end-to-end pipeline's topics are named with this prefix.
 TOPIC_PREFIX = "bench."
 
@@ -383,18 +399,6 @@ async def end_to_end(
                 elif status != 201:
                     failures += 1
 
-            async def post_at_rate(count: int, warm: bool = False) -> float:
-                """Post ``count`` tickets at the rate; returns how long that took."""
-                start = time.perf_counter()
-                tasks = []
-                for i in range(count):
-                    delay = start + i / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(post(i, warm)))
-                await asyncio.gather(*tasks)
-                return time.perf_counter() - start
-
             # Warm up: one ticket (the worker has joined its group and compiled the rules),
             # then a burst at the rate, so that connection pools are full, statements are
             # prepared and caches are warm before the measured run, as in a service that
@@ -404,7 +408,7 @@ async def end_to_end(
                 while await transferred() < 1:
                     await asyncio.sleep(0.1)
             warm_count = int(rate * warmup)
-            await post_at_rate(warm_count, warm=True)
+            await at_rate(rate, warm_count, lambda i: post(i, warm=True))
             async with asyncio.timeout(120):
                 while await transferred() < 1 + warm_count:
                     await asyncio.sleep(0.1)
@@ -426,7 +430,7 @@ async def end_to_end(
             window.start()
             steal = StealSampler()
             steal.start()
-            sent_for = await post_at_rate(total)
+            sent_for = await at_rate(rate, total, post)
             deadline = time.perf_counter() + 60
             expected = 1 + warm_count + total - failures
             while await transferred() < expected and time.perf_counter() < deadline:
