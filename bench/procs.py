@@ -3,8 +3,10 @@ terminal's Ctrl-C, decides the order they stop in; every one is stopped on exit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,10 +14,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+from helpdesk_devstack.ports import free_port
+from helpdesk_devstack.postgres import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -146,3 +153,77 @@ class Processes:
                 result: dict[str, Any] = orjson.loads(line)
                 return result
         raise BenchError(f"{name} printed no result:\n{process.log_tail()}")
+
+
+# The services' own settings, which a benchmark's processes must not take from the caller.
+SERVICE_ENV_PREFIXES = ("TICKET_API_", "RULE_ENGINE_", "ROUTER_", "HELPDESK_")
+
+
+def bench_key() -> str:
+    """A fresh API key for one benchmark run."""
+    return "hd_bench_" + secrets.token_urlsafe(16)
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without the services' own settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_ENV_PREFIXES)}
+
+
+async def migrate(env: dict[str, str], *commands: str) -> None:
+    """``<command> migrate`` for each service command, with ``env``."""
+    for command in commands:
+        await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / command), "migrate"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+
+
+def postmaster_pid(pg: LocalPostgres) -> int:
+    return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+
+
+@dataclass
+class TicketApiStack:
+    """PostgreSQL and ticket-api running for one benchmark."""
+
+    procs: Processes
+    pg: LocalPostgres
+    env: dict[str, str]
+    admin_key: str
+    service_key: str
+    api: Process
+    api_url: str
+
+
+@asynccontextmanager
+async def postgres_and_ticket_api(workdir: Path, *services: str) -> AsyncIterator[TicketApiStack]:
+    """A fresh PostgreSQL in ``workdir`` migrated for ticket-api and ``services`` (their
+    commands, e.g. ``helpdesk-router``), and ticket-api serving on it with two workers (one
+    per core, as bench/run.py measures it at its best); every process stopped on exit."""
+    procs = Processes(workdir / "logs")
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    admin, service = bench_key(), bench_key()
+    api_port = free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    await asyncio.to_thread(pg.start)
+    try:
+        env = clean_env()
+        env.update(
+            DATABASE_URL=pg.url,
+            HELPDESK_ADMIN_KEY=admin,
+            HELPDESK_SERVICE_KEY=service,
+            LOG_LEVEL="WARNING",
+            TICKET_API_PORT=str(api_port),
+            TICKET_API_WORKERS="2",
+        )
+        await migrate(env, "helpdesk-ticket-api", *services)
+        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+        api.wait_http_ok(f"{api_url}/readyz")
+        yield TicketApiStack(procs, pg, env, admin, service, api, api_url)
+    finally:
+        procs.close()
+        await asyncio.to_thread(pg.stop)

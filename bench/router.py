@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import resource
-import secrets
 import statistics
 import sys
 import time
@@ -41,9 +39,6 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 import uvloop
-from helpdesk_devstack.broker import LocalBroker
-from helpdesk_devstack.ports import free_port
-from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_router.routing.assignment import autocommit_connection
 from helpdesk_router.routing.distribution import Distributor, Waiting
 from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
@@ -53,10 +48,9 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
-from bench.procs import ROOT, Processes, scratch_dir
-from bench.rules import filler_rule, migrate, pipeline_env
+from bench.procs import BIN, ROOT, postgres_and_ticket_api, postmaster_pid, scratch_dir
+from bench.rules import at_rate, filler_rule, pipeline
 
-BIN = Path(sys.executable).parent
 SCRIPT = str(Path(__file__).resolve())
 MAX_LOAD = DEFAULT_MAX_LOAD["chat"]
 # Rules the rule engine evaluates on the tickets' events during the latency phase (as many
@@ -251,35 +245,11 @@ async def run(quick: bool) -> dict[str, Any]:
     # (ROUTER_MAX_IN_FLIGHT's default).
     concurrency = 16
     workdir = scratch_dir("router-bench-")
-    procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
-    admin = "hd_bench_" + secrets.token_urlsafe(16)
-    service = "hd_bench_" + secrets.token_urlsafe(16)
-    api_port = free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    await asyncio.to_thread(pg.start)
-    try:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("TICKET_API_", "ROUTER_", "HELPDESK_"))
-        }
-        env.update(
-            DATABASE_URL=pg.url,
-            HELPDESK_ADMIN_KEY=admin,
-            HELPDESK_SERVICE_KEY=service,
-            LOG_LEVEL="WARNING",
-            TICKET_API_PORT=str(api_port),
-            # One per core, as bench/run.py measures ticket-api at its best.
-            TICKET_API_WORKERS="2",
-        )
-        await migrate(env, "helpdesk-ticket-api", "helpdesk-router")
-        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
-        api.wait_http_ok(f"{api_url}/readyz")
-        ids = await seed(api_url, admin, pg.url, departments, agents, tickets)
+    async with postgres_and_ticket_api(workdir, "helpdesk-router") as stack:
+        pg, api_url, service = stack.pg, stack.api_url, stack.service_key
+        ids = await seed(api_url, stack.admin_key, pg.url, departments, agents, tickets)
         shares = [ids[0::2], ids[1::2]]
-        postmaster = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
-        window = CpuWindow({"ticket_api": [api.pid], "postgres": [postmaster]})
+        window = CpuWindow({"ticket_api": [stack.api.pid], "postgres": [postmaster_pid(pg)]})
         window.start()
         started = time.perf_counter()
         drivers = [
@@ -317,9 +287,6 @@ async def run(quick: bool) -> dict[str, Any]:
         cpu_seconds = sum(r["cpu_seconds"] for r in results)
         checks = await check(pg.url)
         machine = describe(workdir)
-    finally:
-        procs.close()
-        await asyncio.to_thread(pg.stop)
     return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
@@ -352,23 +319,9 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
     and the ``agent_id`` history row)."""
     departments, agents = (10, 200) if quick else (50, 1000)
     workdir = scratch_dir("router-latency-")
-    procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
-    broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
-    admin = "hd_bench_" + secrets.token_urlsafe(16)
-    service = "hd_bench_" + secrets.token_urlsafe(16)
-    api_port, rules_port = free_port(), free_port()
-    await asyncio.to_thread(pg.start)
-    await asyncio.to_thread(broker.start)
-    try:
-        env = await pipeline_env(pg, broker, admin, service, api_port, rules_port)
-        await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine", "helpdesk-router")
-        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
-        api.wait_http_ok(f"http://127.0.0.1:{api_port}/readyz")
-        procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
-        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(
-            f"http://127.0.0.1:{rules_port}/readyz"
-        )
+    async with pipeline(workdir, "helpdesk-router") as started:
+        procs, pg, broker, env = started.procs, started.pg, started.broker, started.env
+        admin, api_port, rules_port = started.admin_key, started.api_port, started.rules_port
         headers = {"Authorization": f"Bearer {admin}"}
         rng = random.Random(11)
         async with aiohttp.ClientSession(headers=headers) as http:
@@ -404,17 +357,6 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
                 raise RuntimeError(f"posting a ticket: {status} {answer[:300]!r}")
             posted.append(orjson.loads(answer)["id"])
 
-        async def post_at_rate(first: int, count: int) -> float:
-            start = time.perf_counter()
-            tasks = []
-            for i in range(count):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(post(first + i)))
-            await asyncio.gather(*tasks)
-            return time.perf_counter() - start
-
         async def all_assigned(count: int, timeout: float) -> None:
             async with asyncio.timeout(timeout):
                 while await assigned() < count:
@@ -425,7 +367,7 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
         warm = int(rate * 2)
         await post(-1)
         await all_assigned(1, 120)
-        await post_at_rate(0, warm)
+        await at_rate(rate, warm, post)
         await all_assigned(1 + warm, 120)
         posted.clear()
         total = int(rate * seconds)
@@ -434,12 +376,12 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
         window = CpuWindow(
             {
                 **{name: [p.pid] for name, p in procs.by_name.items()},
-                "postgres": [int((workdir / "pg" / "postmaster.pid").read_text().split()[0])],
+                "postgres": [postmaster_pid(pg)],
                 "broker": [broker.pid or 0],
             }
         )
         window.start()
-        sent_for = await post_at_rate(warm, total)
+        sent_for = await at_rate(rate, total, lambda i: post(warm + i))
         await all_assigned(1 + warm + total, 120)
         cpu = window.stop()
         poster.close()
@@ -451,10 +393,6 @@ async def latency(quick: bool, rate: float, seconds: float, rules: int) -> dict[
             posted,
         )
         await db.close()
-    finally:
-        procs.close()
-        await asyncio.to_thread(broker.stop)
-        await asyncio.to_thread(pg.stop)
     latencies = sorted(float(r["ms"]) for r in rows)
     return {
         "rate_per_s": rate,

@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import secrets
 import statistics
-import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,9 +40,8 @@ from helpdesk_rule_engine.engine.ruleset import RuleSet
 from bench.cpu import CpuWindow, StealSampler
 from bench.machine import describe
 from bench.poster import Poster
-from bench.procs import ROOT, Processes, scratch_dir
+from bench.procs import BIN, ROOT, Processes, bench_key, clean_env, migrate, scratch_dir
 
-BIN = Path(sys.executable).parent
 TRIGGERS = (
     "ticket_created", "ticket_created_from_email", "status_changed", "ticket_transferred",
     "offline_message_added", "agent_rated", "tags_changed", "customer_replied",
@@ -203,17 +202,20 @@ def in_process(seconds: float) -> dict[str, Any]:
     return results
 
 
-async def migrate(env: dict[str, str], *commands: str) -> None:
-    """``<command> migrate`` for each service command, with ``env``."""
-    for command in commands:
-        await asyncio.to_thread(
-            subprocess.run,
-            [str(BIN / command), "migrate"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+async def at_rate(
+    rate: float, count: int, send: Callable[[int], Coroutine[Any, Any, None]]
+) -> float:
+    """``send(0)`` … ``send(count - 1)`` started ``rate`` a second, each as its own task
+    (a slow answer does not hold the next one back); how long the sending took."""
+    start = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - start
 
 
 # The end-to-end pipeline's topics are named with this prefix.
@@ -231,11 +233,7 @@ async def pipeline_env(
         [f"{TOPIC_PREFIX}helpdesk.{t}" for t in ("tickets", "agents", "sla", "notifications")],
         6,
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TICKET_API_", "RULE_ENGINE_", "ROUTER_", "HELPDESK_"))
-    }
+    env = clean_env()
     env.update(
         DATABASE_URL=pg.url,
         KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
@@ -248,6 +246,56 @@ async def pipeline_env(
         RULE_ENGINE_PORT=str(rules_port),
     )
     return env
+
+
+@dataclass
+class Pipeline:
+    """The pipeline's shared part running for one benchmark: PostgreSQL, the broker,
+    ticket-api with its relay, and the rule engine's API."""
+
+    procs: Processes
+    pg: LocalPostgres
+    broker: LocalBroker
+    env: dict[str, str]
+    admin_key: str
+    api_port: int
+    rules_port: int
+
+
+@asynccontextmanager
+async def pipeline(
+    workdir: Path,
+    *services: str,
+    pg_settings: dict[str, str] | None = None,
+    env_overrides: dict[str, str] | None = None,
+) -> AsyncIterator[Pipeline]:
+    """A fresh cluster (with ``pg_settings``) and broker in ``workdir``, migrated for
+    ticket-api, the rule engine and ``services`` (their commands); ticket-api, its relay and
+    the rule engine's API running with ``pipeline_env`` (plus ``env_overrides``). The caller
+    starts the workers it measures; every process is stopped on exit."""
+    procs = Processes(workdir / "logs")
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False, extra_settings=pg_settings)
+    broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
+    admin = bench_key()
+    api_port, rules_port = free_port(), free_port()
+    await asyncio.to_thread(pg.start)
+    await asyncio.to_thread(broker.start)
+    try:
+        env = await pipeline_env(pg, broker, admin, bench_key(), api_port, rules_port)
+        env.update(env_overrides or {})
+        await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine", *services)
+        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(
+            f"http://127.0.0.1:{api_port}/readyz"
+        )
+        procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
+        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(
+            f"http://127.0.0.1:{rules_port}/readyz"
+        )
+        yield Pipeline(procs, pg, broker, env, admin, api_port, rules_port)
+    finally:
+        procs.close()
+        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(pg.stop)
 
 
 async def end_to_end(
@@ -266,39 +314,22 @@ async def end_to_end(
     (both stamped by ticket-api when they commit, so: until the change is visible)."""
     # A fresh cluster and broker for every rate.
     workdir = scratch_dir(f"e2e-{rate:g}-", workdir)
-    procs = Processes(workdir / "logs")
-    pg = LocalPostgres(
-        workdir / "pg",
-        free_port(),
-        fast=False,
-        extra_settings={
+    async with pipeline(
+        workdir,
+        pg_settings={
             "shared_preload_libraries": "'pg_stat_statements'",
             "pg_stat_statements.track_planning": "on",
         }
         if pg_statements
         else None,
-    )
-    broker = LocalBroker(free_port(), workdir / "logs" / "broker.log")
-    admin = "hd_bench_" + secrets.token_urlsafe(16)
-    service = "hd_bench_" + secrets.token_urlsafe(16)
-    api_port, rules_port = free_port(), free_port()
-    await asyncio.to_thread(pg.start)
-    await asyncio.to_thread(broker.start)
-    try:
-        env = await pipeline_env(pg, broker, admin, service, api_port, rules_port)
-        env.update(
-            RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS="6000",
-            RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS="500",
-        )
-        env.update(settings or {})
-        await migrate(env, "helpdesk-ticket-api", "helpdesk-rule-engine")
-        procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env).wait_http_ok(
-            f"http://127.0.0.1:{api_port}/readyz"
-        )
-        procs.start("relay", [str(BIN / "helpdesk-ticket-api"), "relay"], env)
-        procs.start("rule-engine", [str(BIN / "helpdesk-rule-engine"), "serve"], env).wait_http_ok(
-            f"http://127.0.0.1:{rules_port}/readyz"
-        )
+        env_overrides={
+            "RULE_ENGINE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "RULE_ENGINE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            **(settings or {}),
+        },
+    ) as started:
+        procs, pg, broker, env = started.procs, started.pg, started.broker, started.env
+        admin, api_port, rules_port = started.admin_key, started.api_port, started.rules_port
         for n in range(rule_workers):
             procs.start(
                 "rule-worker" if n == 0 else f"rule-worker-{n + 1}",
@@ -368,18 +399,6 @@ async def end_to_end(
                 elif status != 201:
                     failures += 1
 
-            async def post_at_rate(count: int, warm: bool = False) -> float:
-                """Post ``count`` tickets at the rate; returns how long that took."""
-                start = time.perf_counter()
-                tasks = []
-                for i in range(count):
-                    delay = start + i / rate - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(post(i, warm)))
-                await asyncio.gather(*tasks)
-                return time.perf_counter() - start
-
             # Warm up: one ticket (the worker has joined its group and compiled the rules),
             # then a burst at the rate, so that connection pools are full, statements are
             # prepared and caches are warm before the measured run, as in a service that
@@ -389,7 +408,7 @@ async def end_to_end(
                 while await transferred() < 1:
                     await asyncio.sleep(0.1)
             warm_count = int(rate * warmup)
-            await post_at_rate(warm_count, warm=True)
+            await at_rate(rate, warm_count, lambda i: post(i, warm=True))
             async with asyncio.timeout(120):
                 while await transferred() < 1 + warm_count:
                     await asyncio.sleep(0.1)
@@ -411,7 +430,7 @@ async def end_to_end(
             window.start()
             steal = StealSampler()
             steal.start()
-            sent_for = await post_at_rate(total)
+            sent_for = await at_rate(rate, total, post)
             deadline = time.perf_counter() + 60
             expected = 1 + warm_count + total - failures
             while await transferred() < expected and time.perf_counter() < deadline:
@@ -475,10 +494,6 @@ async def end_to_end(
                 )
             },
         }
-    finally:
-        procs.close()
-        await asyncio.to_thread(broker.stop)
-        await asyncio.to_thread(pg.stop)
 
 
 async def event_times(

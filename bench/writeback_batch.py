@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
-import secrets
 import sys
 import time
 import uuid
@@ -30,13 +28,10 @@ if __package__ in (None, ""):
 
 import aiohttp
 import orjson
-from helpdesk_devstack.ports import free_port
-from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_ticket_client import ActionBatch, TicketApiClient, ticket_api_session
 
 from bench.cpu import CpuWindow
-from bench.procs import BIN, Processes, scratch_dir
-from bench.rules import migrate
+from bench.procs import postgres_and_ticket_api, postmaster_pid, scratch_dir
 
 WriteBack = Callable[[uuid.UUID, ActionBatch, str], Awaitable[int]]
 
@@ -136,37 +131,14 @@ async def measured(
 
 
 async def run(per_phase: int, rounds: int, callers: int) -> list[dict[str, Any]]:
-    workdir = scratch_dir("writeback-batch-bench-")
-    procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
-    admin = "hd_bench_" + secrets.token_urlsafe(16)
-    service = "hd_bench_" + secrets.token_urlsafe(16)
-    api_port = free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    await asyncio.to_thread(pg.start)
-    try:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TICKET_API_", "HELPDESK_"))
-        }
-        env.update(
-            DATABASE_URL=pg.url,
-            HELPDESK_ADMIN_KEY=admin,
-            HELPDESK_SERVICE_KEY=service,
-            LOG_LEVEL="WARNING",
-            TICKET_API_PORT=str(api_port),
-            TICKET_API_WORKERS="2",
-        )
-        await migrate(env, "helpdesk-ticket-api")
-        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
-        api.wait_http_ok(f"{api_url}/readyz")
-        tickets = await create_tickets(api_url, admin, per_phase * 2 * rounds)
+    async with postgres_and_ticket_api(scratch_dir("writeback-batch-bench-")) as stack:
+        tickets = await create_tickets(stack.api_url, stack.admin_key, per_phase * 2 * rounds)
         log(f"{len(tickets)} tickets")
-        postmaster = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
-        window = CpuWindow({"ticket_api": [api.pid], "postgres": [postmaster]})
+        window = CpuWindow({"ticket_api": [stack.api.pid], "postgres": [postmaster_pid(stack.pg)]})
         results = []
-        async with ticket_api_session(api_url) as http:
-            alone = one_request_each(http, service)
-            batched = through_the_client(TicketApiClient(http, service))
+        async with ticket_api_session(stack.api_url) as http:
+            alone = one_request_each(http, stack.service_key)
+            batched = through_the_client(TicketApiClient(http, stack.service_key))
             for round_ in range(rounds):
                 share = tickets[round_ * 2 * per_phase : (round_ + 1) * 2 * per_phase]
                 for name, write_back, phase_tickets in (
@@ -174,9 +146,6 @@ async def run(per_phase: int, rounds: int, callers: int) -> list[dict[str, Any]]
                     ("batched", batched, share[per_phase:]),
                 ):
                     results.append(await measured(name, write_back, phase_tickets, callers, window))
-    finally:
-        procs.close()
-        await asyncio.to_thread(pg.stop)
     return results
 
 

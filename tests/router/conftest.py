@@ -11,20 +11,20 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ConsumerRunner, EventBase, ManualClock, Topics
+from helpdesk_events import EventBase, ManualClock, Topics
 from helpdesk_router.cli import WORKER
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
 from helpdesk_router.main import create_app as create_router
 from helpdesk_router.models import CONSUMER
 from helpdesk_router.routing.distribution import Distributor
-from helpdesk_service.db import make_engine, make_session_factory
+from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
-from tests.rule_engine.pump import Pump
+from tests.conftest import SERVICE_KEY, Api, admin_client, running, service_settings
+from tests.rule_engine.pump import Pump, pumping
 
 
 @pytest.fixture
@@ -50,6 +50,15 @@ async def router(router_app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def online_chat_agents(
+    api: Api, department: dict[str, Any], count: int
+) -> list[dict[str, Any]]:
+    """``count`` new agents of ``department``, online on chat."""
+    return [
+        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(count)
+    ]
+
+
 class RouterPump(Pump):
     """Delivers ticket-api's ticket and agent events (and the events the router's own
     write-backs cause) to the router's real consumer path until quiet."""
@@ -60,18 +69,12 @@ class RouterPump(Pump):
 class Worker:
     """The router's handlers wired to the in-process ticket-api, fed by a pump."""
 
-    def __init__(self, pump: RouterPump, db: AsyncEngine) -> None:
+    def __init__(self, pump: Pump, db: AsyncEngine) -> None:
         self.pump = pump
         self.db = db
 
     async def drain(self) -> list[EventBase]:
-        events = await self.pump.drain()
-        async with self.db.connect() as conn:
-            dead = (
-                await conn.execute(text("SELECT event_type, error FROM routing.dead_event"))
-            ).all()
-        assert not dead, f"the handler failed: {dead}"
-        return events
+        return await self.pump.drain_and_check("routing")
 
     async def loads(self) -> dict[str, int]:
         """Tickets each agent holds, from the router's own rows."""
@@ -87,39 +90,55 @@ class Worker:
         return {str(agent): count for agent, count in rows}
 
 
-def build_worker_runner(
-    db: AsyncEngine, ticket_api: TicketApiClient, clock: ManualClock, seed: int = 11
-) -> ConsumerRunner:
-    return ConsumerRunner(
-        name="router",
-        bootstrap_servers="127.0.0.1:1",
-        topics=[],
-        handlers=handler_table(Distributor(ticket_api, random.Random(seed))),
-        session_factory=make_session_factory(db),
-        tables=CONSUMER,
-        clock=clock,
-        max_attempts=1,
-        dedupe=WORKER.dedupe,
-    )
+async def undelivered_chats(
+    api: Api, worker: Worker, department: dict[str, Any], count: int
+) -> tuple[list[dict[str, Any]], list[tuple[str, bytes, bytes]]]:
+    """``count`` new chats of ``department`` and their ``ticket.created`` events, taken from
+    ticket-api's outbox before any router sees them: the test delivers them as it means to."""
+    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(count)]
+    created = await worker.pump.take_outbox()
+    assert len(created) == count
+    return chats, created
+
+
+@asynccontextmanager
+async def router_pump(
+    db: AsyncEngine, ticket_api_url: str, clock: ManualClock, *, seed: int
+) -> AsyncIterator[Pump]:
+    """A router's handlers, as its worker runs them, on ``db`` with their own ticket-api
+    session; ``seed`` makes its random choices repeatable."""
+    http = ticket_api_session(ticket_api_url)
+    distributor = Distributor(TicketApiClient(http, SERVICE_KEY), random.Random(seed))
+    try:
+        async with pumping(
+            db,
+            clock,
+            name="router",
+            topic="helpdesk.tickets",
+            handlers=handler_table(distributor),
+            tables=CONSUMER,
+            dedupe=WORKER.dedupe,
+            pump_class=RouterPump,
+        ) as pump:
+            yield pump
+    finally:
+        await http.close()
 
 
 @asynccontextmanager
 async def another_router(
     database_url: str, ticket_api_url: str, clock: ManualClock, *, seed: int = 5
-) -> AsyncIterator[RouterPump]:
+) -> AsyncIterator[Pump]:
     """A second, independent router: its own engine, ticket-api session and handlers."""
     db = make_engine(database_url, application_name="router-test-2", pool_size=3, max_overflow=3)
-    http = ticket_api_session(ticket_api_url)
-    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock, seed=seed)
     try:
-        yield RouterPump(db, runner)
+        async with router_pump(db, ticket_api_url, clock, seed=seed) as pump:
+            yield pump
     finally:
-        await runner.release_connections()
-        await http.close()
         await db.dispose()
 
 
-async def feed(pump: RouterPump, events: list[tuple[str, bytes, bytes]]) -> None:
+async def feed(pump: Pump, events: list[tuple[str, bytes, bytes]]) -> None:
     """Deliver ``events`` to one router, one after the other."""
     for raw in events:
         await pump.deliver(*raw)
@@ -130,9 +149,6 @@ async def worker(
     ticket_api_url: str, database_url: str, clock: ManualClock
 ) -> AsyncIterator[Worker]:
     db = make_engine(database_url, application_name="router-test", pool_size=3, max_overflow=3)
-    http = ticket_api_session(ticket_api_url)
-    runner = build_worker_runner(db, TicketApiClient(http, SERVICE_KEY), clock)
-    yield Worker(RouterPump(db, runner), db)
-    await runner.release_connections()
-    await http.close()
+    async with router_pump(db, ticket_api_url, clock, seed=11) as pump:
+        yield Worker(pump, db)
     await db.dispose()

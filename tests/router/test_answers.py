@@ -17,7 +17,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from tests.conftest import SERVICE_KEY, Api
-from tests.router.conftest import Worker, another_router
+from tests.router.conftest import Worker, another_router, online_chat_agents, undelivered_chats
 
 
 class CountedStatements:
@@ -37,11 +37,9 @@ async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
     api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
 ) -> None:
     department = await api.department()
-    for _ in range(4):
-        await api.agent([department["id"]], availability={"chat": "online"})
+    await online_chat_agents(api, department, 4)
     await worker.drain()
-    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(4)]
-    created = await worker.pump.take_outbox()
+    chats, created = await undelivered_chats(api, worker, department, 4)
     # Reservations whose write-back has not happened: a router whose ticket-api is gone.
     async with another_router(database_url, "http://127.0.0.1:9", clock) as unanswered:
         for raw in created:

@@ -14,7 +14,7 @@ from helpdesk_events import ManualClock
 from sqlalchemy import text
 
 from tests.conftest import Api
-from tests.router.conftest import Worker
+from tests.router.conftest import Worker, online_chat_agents
 
 
 async def ring_all_department(
@@ -26,9 +26,7 @@ async def ring_all_department(
         json={"method": "ring_all", "offer_timeout_seconds": 30},
     )
     assert response.status_code == 200, response.text
-    members = [
-        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(agents)
-    ]
+    members = await online_chat_agents(api, department, agents)
     await api.agent([department["id"]], availability={"chat": "offline"})
     await worker.drain()
     return department, members

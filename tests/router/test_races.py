@@ -10,7 +10,13 @@ import httpx
 from helpdesk_events import ManualClock
 
 from tests.conftest import Api
-from tests.router.conftest import Worker, another_router, feed
+from tests.router.conftest import (
+    Worker,
+    another_router,
+    feed,
+    online_chat_agents,
+    undelivered_chats,
+)
 
 
 async def test_two_routers_racing_on_one_department_never_overfill_or_double_assign(
@@ -23,18 +29,14 @@ async def test_two_routers_racing_on_one_department_never_overfill_or_double_ass
     clock: ManualClock,
 ) -> None:
     department = await api.department()
-    agents = [
-        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(3)
-    ]
+    agents = await online_chat_agents(api, department, 3)
     for agent in agents:
         response = await router.put(
             f"/v1/agents/{agent['id']}/profile/chat", json={"priority": 1, "max_load": 2}
         )
         assert response.status_code == 200
     await worker.drain()
-    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(12)]
-    created = await worker.pump.take_outbox()
-    assert len(created) == 12
+    chats, created = await undelivered_chats(api, worker, department, 12)
 
     async with another_router(database_url, ticket_api_url, clock) as second:
         await asyncio.gather(feed(worker.pump, created[0::2]), feed(second, created[1::2]))
@@ -59,12 +61,9 @@ async def test_agent_events_racing_decisions_on_one_department_leave_every_chat_
     clock: ManualClock,
 ) -> None:
     department = await api.department()
-    agents = [
-        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(4)
-    ]
+    agents = await online_chat_agents(api, department, 4)
     await worker.drain()
-    chats = [await api.ticket(department_id=department["id"], channel="chat") for _ in range(12)]
-    created = await worker.pump.take_outbox()
+    chats, created = await undelivered_chats(api, worker, department, 12)
     # Every agent goes away and comes back: each event hands them waiting work, locking
     # rows while the decisions for the new chats lock theirs.
     for agent in agents:

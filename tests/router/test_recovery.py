@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SERVICE_KEY, Api
-from tests.router.conftest import Worker, another_router
+from tests.router.conftest import Worker, another_router, online_chat_agents, undelivered_chats
 
 
 @pytest.fixture
@@ -42,12 +42,9 @@ async def test_a_reservation_left_by_a_killed_router_is_written_back_once_at_sta
     clock: ManualClock,
 ) -> None:
     department = await api.department()
-    agents = [
-        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(2)
-    ]
+    agents = await online_chat_agents(api, department, 2)
     await worker.drain()
-    chat = await api.ticket(department_id=department["id"], channel="chat")
-    [created] = await worker.pump.take_outbox()
+    [chat], [created] = await undelivered_chats(api, worker, department, 1)
 
     # A router whose ticket-api is gone: the decision commits its reservation, and the
     # write-back after it fails, as if the process had been killed between the two.

@@ -9,7 +9,7 @@ import httpx
 from helpdesk_events import decode_event, encode_event
 
 from tests.conftest import Api
-from tests.router.conftest import Worker
+from tests.router.conftest import Worker, online_chat_agents, undelivered_chats
 
 
 async def redeliver_as_new(worker: Worker, raw: tuple[str, bytes, bytes]) -> None:
@@ -24,12 +24,9 @@ async def test_late_and_repeated_events_leave_loads_as_the_newest_event_says(
     api: Api, client: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
-    agents = [
-        await api.agent([department["id"]], availability={"chat": "online"}) for _ in range(2)
-    ]
+    agents = await online_chat_agents(api, department, 2)
     await worker.drain()
-    chat = await api.ticket(department_id=department["id"], channel="chat")
-    [created] = await worker.pump.take_outbox()
+    [chat], [created] = await undelivered_chats(api, worker, department, 1)
     await worker.pump.deliver(*created)
     [assigned] = await worker.pump.take_outbox()
     await worker.pump.deliver(*assigned)
@@ -60,8 +57,7 @@ async def test_an_assignment_seen_before_the_creation_is_not_undone(
     person_s_choice = await api.agent([department["id"]], availability={"chat": "online"})
     await api.agent([department["id"]], availability={"chat": "online"})
     await worker.drain()
-    chat = await api.ticket(department_id=department["id"], channel="chat")
-    [created] = await worker.pump.take_outbox()
+    [chat], [created] = await undelivered_chats(api, worker, department, 1)
     moved = await client.post(
         f"/v1/tickets/{chat['id']}/transfer", json={"agent_id": person_s_choice["id"]}
     )

@@ -15,6 +15,8 @@ from helpdesk_service.retention import Pruner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import mark_processed, row_counts
+
 TABLES = ("routing.decision", "routing.offer", "routing.processed_event")
 
 
@@ -44,18 +46,7 @@ async def add_rows(db: AsyncEngine, clock: ManualClock, age_days: float) -> None
             ),
             {"id": uuid.uuid4(), "t": ticket, "d": department, "at": at},
         )
-        await conn.execute(
-            text(
-                "INSERT INTO routing.processed_event (consumer, event_id, processed_at) "
-                "VALUES ('router', :e, :at)"
-            ),
-            {"e": uuid.uuid4(), "at": at},
-        )
-
-
-async def counts(db: AsyncEngine) -> dict[str, int]:
-    async with db.connect() as conn:
-        return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in TABLES}
+        await mark_processed(conn, "routing", "router", at)
 
 
 async def test_rows_past_their_age_are_pruned_and_younger_ones_kept(
@@ -65,14 +56,14 @@ async def test_rows_past_their_age_are_pruned_and_younger_ones_kept(
         await add_rows(db, clock, age)
     pruner = Pruner(db, clock, expiries(decisions_days=30, dedupe_days=30))
     assert await pruner.prune_once() == dict.fromkeys(TABLES, 1)
-    assert await counts(db) == dict.fromkeys(TABLES, 1)
+    assert await row_counts(db, TABLES) == dict.fromkeys(TABLES, 1)
 
 
 async def test_zero_keeps_decisions_for_ever(db: AsyncEngine, clock: ManualClock) -> None:
     await add_rows(db, clock, 400)
     pruner = Pruner(db, clock, expiries(decisions_days=0, dedupe_days=30))
     await pruner.prune_once()
-    assert await counts(db) == {
+    assert await row_counts(db, TABLES) == {
         "routing.decision": 1,
         "routing.offer": 1,
         "routing.processed_event": 0,

@@ -96,9 +96,11 @@ async def pumping(
     handlers: Mapping[str, Handler],
     tables: ConsumerTables,
     dedupe: Literal["runner", "handler"] = "runner",
+    pump_class: type[Pump] = Pump,
 ) -> AsyncIterator[Pump]:
-    """A Pump feeding a service's handlers through the ConsumerRunner as its worker builds
-    it, trying each event once so that a failing handler shows at once."""
+    """A Pump (a ``pump_class``, for one that takes more topics) feeding a service's
+    handlers through the ConsumerRunner as its worker builds it, trying each event once so
+    that a failing handler shows at once."""
     runner = ConsumerRunner(
         name=name,
         # Never dialled: the pump hands records to the runner itself.
@@ -112,6 +114,6 @@ async def pumping(
         dedupe=dedupe,
     )
     try:
-        yield Pump(db, runner)
+        yield pump_class(db, runner)
     finally:
         await runner.release_connections()

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from helpdesk_events import Clock, Topics
-from helpdesk_service.app import create_service_app, open_database_and_ticket_api, ticket_api_auth
-from helpdesk_service.db import database_ready
+from helpdesk_service.app import background_task, create_database_service_app
 
 from .config import Settings
 from .routing.offers import expire_offers
@@ -37,32 +35,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def resources(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database_and_ticket_api(app, settings, "router"):
-            app.state.topics = Topics(settings.topic_prefix)
-            expiry = (
-                asyncio.create_task(expire_offers_every(app, settings.offer_check_seconds))
-                if settings.offer_check_seconds > 0
-                else None
-            )
-            try:
+    async def topics_and_offer_expiry(app: FastAPI) -> AsyncIterator[None]:
+        app.state.topics = Topics(settings.topic_prefix)
+        if settings.offer_check_seconds > 0:
+            async with background_task(expire_offers_every(app, settings.offer_check_seconds)):
                 yield
-            finally:
-                if expiry is not None:
-                    expiry.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await expiry
+        else:
+            yield
 
-    return create_service_app(
+    return create_database_service_app(
         settings,
-        title="helpdesk router",
+        name="router",
         description=(
             "Automatic distribution: routing policies per department and channel, agent "
             "routing profiles, and decisions that explain themselves."
         ),
         routers=[routing_router],
-        resources=resources,
-        auth=ticket_api_auth(settings),
-        readiness={"database": database_ready},
+        resources=topics_and_offer_expiry,
         clock=clock,
     )

@@ -6,11 +6,10 @@ distributes each channel, and each agent's priority and maximum load per channel
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
+from helpdesk_service.db import Session
 from helpdesk_service.errors import Forbidden, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from helpdesk_ticket_client import TicketApiClient
@@ -35,14 +34,6 @@ from .policies import (
 from .pull import take_next
 
 router = APIRouter(prefix="/v1", tags=["routing"])
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
 
 
 async def _known_department(request: Request, department_id: uuid.UUID) -> None:
