@@ -167,8 +167,11 @@ async def seed(
 async def drive(
     db_url: str, api_url: str, key: str, tickets: list[Waiting], concurrency: int
 ) -> None:
-    """One router instance: route ``tickets`` with ``concurrency`` decisions in flight;
-    prints {"decisions", "started", "ended" (epoch seconds), "cpu_seconds"}."""
+    """One router instance: route ``tickets`` with ``concurrency`` decisions in flight.
+    Once started (imports, pool and ticket-api connections open) it prints ``ready`` and
+    waits for ``go`` on stdin, so that the parent times decisions, not two interpreters
+    starting; then prints {"decisions", "started", "ended" (epoch seconds), "cpu_seconds"}
+    and stays until stdin closes, so the parent reads its CPU from /proc."""
     engine = make_engine(
         db_url, application_name="router-bench", pool_size=concurrency, max_overflow=0
     )
@@ -176,22 +179,30 @@ async def drive(
     distributor = Distributor(TicketApiClient(http, key))
     queue = list(tickets)
     decisions = 0
+    go = asyncio.Event()
 
     async def worker() -> None:
         nonlocal decisions
         async with autocommit_connection(engine) as db:
+            await go.wait()
             while queue:
                 ticket = queue.pop(0)
                 await distributor.route(db, ticket, now=datetime.now(UTC), event_id=None)
                 decisions += 1
 
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    # Every worker holds its connection: the pool is open before the clock starts.
+    while engine.pool.checkedout() < concurrency:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+    loop = asyncio.get_running_loop()
+    print("ready", flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    go.set()
+    await asyncio.gather(*workers)
     ended = time.time()
     after = resource.getrusage(resource.RUSAGE_SELF)
-    await http.close()
-    await engine.dispose()
     cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     print(
         json.dumps(
@@ -201,8 +212,12 @@ async def drive(
                 "ended": ended,
                 "cpu_seconds": cpu_seconds,
             }
-        )
+        ),
+        flush=True,
     )
+    await loop.run_in_executor(None, sys.stdin.read)
+    await http.close()
+    await engine.dispose()
 
 
 async def check(db_url: str) -> dict[str, int]:
@@ -249,9 +264,6 @@ async def run(quick: bool) -> dict[str, Any]:
         pg, api_url, service = stack.pg, stack.api_url, stack.service_key
         ids = await seed(api_url, stack.admin_key, pg.url, departments, agents, tickets)
         shares = [ids[0::2], ids[1::2]]
-        window = CpuWindow({"ticket_api": [stack.api.pid], "postgres": [postmaster_pid(pg)]})
-        window.start()
-        started = time.perf_counter()
         drivers = [
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -271,18 +283,36 @@ async def run(quick: bool) -> dict[str, Any]:
             )
             for _ in shares
         ]
-        outputs = await asyncio.gather(
-            *(
-                d.communicate(json.dumps(share).encode())
-                for d, share in zip(drivers, shares, strict=True)
-            )
+        for driver, share in zip(drivers, shares, strict=True):
+            assert driver.stdin is not None
+            driver.stdin.write(json.dumps(share).encode() + b"\n")
+        for driver in drivers:
+            assert driver.stdout is not None
+            assert (await driver.stdout.readline()).strip() == b"ready"
+        window = CpuWindow(
+            {
+                "ticket_api": [stack.api.pid],
+                "postgres": [postmaster_pid(pg)],
+                "routers": [driver.pid for driver in drivers],
+            }
         )
+        window.start()
+        started = time.perf_counter()
+        for driver in drivers:
+            assert driver.stdin is not None
+            driver.stdin.write(b"go\n")
+        results = []
+        for driver in drivers:
+            assert driver.stdout is not None
+            results.append(json.loads(await driver.stdout.readline()))
         wall = time.perf_counter() - started
         cpu = window.stop()
-        results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+        for driver in drivers:
+            assert driver.stdin is not None
+            driver.stdin.close()
+            await driver.wait()
         decisions = sum(r["decisions"] for r in results)
-        # From the first decision of either instance to the last: the processes' start
-        # (imports, pools) is not routing.
+        # From the first decision of either instance to the last.
         deciding = max(r["ended"] for r in results) - min(r["started"] for r in results)
         cpu_seconds = sum(r["cpu_seconds"] for r in results)
         checks = await check(pg.url)
@@ -513,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.drive:
         tickets = [
             Waiting(uuid.UUID(t["id"]), uuid.UUID(t["department_id"]), "chat", t["version"])
-            for t in json.loads(sys.stdin.read())
+            for t in json.loads(sys.stdin.readline())
         ]
         # On uvloop, as the router's worker runs (helpdesk_service.cli).
         uvloop.run(drive(args.db, args.api, args.key, tickets, args.concurrency))
