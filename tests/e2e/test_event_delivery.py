@@ -157,13 +157,23 @@ async def test_killing_the_relay_mid_stream_loses_nothing(suite, api_port, kafka
     total = await outbox_size(suite.database_url)
     assert total == 600
 
-    suite.relay("relay-1").env["TICKET_API_RELAY_BATCH_SIZE"] = "25"
+    # Small batches and one polling connection: the kill lands well before the relay is
+    # through, even on a busy machine.
+    suite.relay("relay-1").env["TICKET_API_RELAY_BATCH_SIZE"] = "5"
     first = suite.processes[-1]
-    first.start()
-    async with asyncio.timeout(30):
-        while await outbox_size(suite.database_url) > total - 100:
-            await asyncio.sleep(0.01)
-    first.kill()
+    engine = create_async_engine(suite.database_url)
+    try:
+        async with engine.connect() as conn:
+            first.start()
+            async with asyncio.timeout(30):
+                while (
+                    await conn.scalar(text("SELECT count(*) FROM tickets.outbox"))
+                ) > total - 100:
+                    await conn.commit()
+                    await asyncio.sleep(0.01)
+            first.kill()
+    finally:
+        await engine.dispose()
     left = await outbox_size(suite.database_url)
     assert 0 < left < total, "the relay was not killed mid-stream"
 

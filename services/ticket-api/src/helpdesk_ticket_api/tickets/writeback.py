@@ -124,6 +124,9 @@ async def apply_write_backs(
                 claims = await _claim_round(
                     conn, [write_backs[i] for i in round_], principal_id, now
                 )
+                # The round's claims and locks stand before the savepoint: a write-back
+                # refused in it rolls back its own work alone, not the keys of the others.
+                await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
                 for index, claim in zip(round_, claims, strict=True):
                     try:
                         outcomes[index] = await _apply_write_back(
