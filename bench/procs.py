@@ -200,12 +200,15 @@ class TicketApiStack:
 
 
 @asynccontextmanager
-async def postgres_and_ticket_api(workdir: Path, *services: str) -> AsyncIterator[TicketApiStack]:
-    """A fresh PostgreSQL in ``workdir`` migrated for ticket-api and ``services`` (their
-    commands, e.g. ``helpdesk-router``), and ticket-api serving on it with two workers (one
-    per core, as bench/run.py measures it at its best); every process stopped on exit."""
+async def postgres_and_ticket_api(
+    workdir: Path, *services: str, pg_settings: dict[str, str] | None = None
+) -> AsyncIterator[TicketApiStack]:
+    """A fresh PostgreSQL (with ``pg_settings``) in ``workdir`` migrated for ticket-api and
+    ``services`` (their commands, e.g. ``helpdesk-router``), and ticket-api serving on it
+    with two workers (one per core, as bench/run.py measures it at its best); every process
+    stopped on exit."""
     procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False, extra_settings=pg_settings)
     admin, service = bench_key(), bench_key()
     api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"

@@ -49,7 +49,7 @@ from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
 from bench.procs import BIN, ROOT, postgres_and_ticket_api, postmaster_pid, scratch_dir
-from bench.rules import at_rate, filler_rule, pipeline
+from bench.rules import at_rate, fetch, filler_rule, pg_counters, pipeline, top_statements
 
 SCRIPT = str(Path(__file__).resolve())
 MAX_LOAD = DEFAULT_MAX_LOAD["chat"]
@@ -252,7 +252,9 @@ async def check(db_url: str) -> dict[str, int]:
     }
 
 
-async def run(quick: bool) -> dict[str, Any]:
+async def run(quick: bool, pg_statements: bool = False) -> dict[str, Any]:
+    """The decisions phase; ``pg_statements``: with pg_stat_statements loaded, PostgreSQL's
+    busiest statements in the measured window, per decision."""
     departments, agents = (10, 200) if quick else (50, 1000)
     # More tickets than slots, so the later decisions meet full agents and queue.
     tickets = agents * MAX_LOAD + agents // 2
@@ -260,8 +262,18 @@ async def run(quick: bool) -> dict[str, Any]:
     # (ROUTER_MAX_IN_FLIGHT's default).
     concurrency = 16
     workdir = scratch_dir("router-bench-")
-    async with postgres_and_ticket_api(workdir, "helpdesk-router") as stack:
+    async with postgres_and_ticket_api(
+        workdir,
+        "helpdesk-router",
+        pg_settings={
+            "shared_preload_libraries": "'pg_stat_statements'",
+            "pg_stat_statements.track_planning": "on",
+        }
+        if pg_statements
+        else None,
+    ) as stack:
         pg, api_url, service = stack.pg, stack.api_url, stack.service_key
+        dsn = pg.dsn_for(pg.database)
         ids = await seed(api_url, stack.admin_key, pg.url, departments, agents, tickets)
         shares = [ids[0::2], ids[1::2]]
         drivers = [
@@ -296,6 +308,13 @@ async def run(quick: bool) -> dict[str, Any]:
                 "routers": [driver.pid for driver in drivers],
             }
         )
+        if pg_statements:
+            await fetch(
+                dsn,
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+                "SELECT pg_stat_statements_reset()",
+            )
+        counters = await pg_counters(dsn)
         window.start()
         started = time.perf_counter()
         for driver in drivers:
@@ -307,14 +326,20 @@ async def run(quick: bool) -> dict[str, Any]:
             results.append(json.loads(await driver.stdout.readline()))
         wall = time.perf_counter() - started
         cpu = window.stop()
+        counted = await pg_counters(dsn)
         for driver in drivers:
             assert driver.stdin is not None
             driver.stdin.close()
             await driver.wait()
-        decisions = sum(r["decisions"] for r in results)
         # From the first decision of either instance to the last.
         deciding = max(r["ended"] for r in results) - min(r["started"] for r in results)
         cpu_seconds = sum(r["cpu_seconds"] for r in results)
+        decisions = sum(r["decisions"] for r in results)
+        statements = (
+            await top_statements(dsn, decisions, least_calls=decisions // 20)
+            if pg_statements
+            else None
+        )
         checks = await check(pg.url)
         machine = describe(workdir)
     return {
@@ -337,7 +362,11 @@ async def run(quick: bool) -> dict[str, Any]:
         "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
         "other_processes_cpu_seconds": round(cpu["foreign"], 1),
         "cpu_window_seconds": round(cpu["window_s"], 1),
+        # Everyone's, ticket-api's included.
+        "pg_commits_per_decision": round((counted["commits"] - counters["commits"]) / decisions, 2),
+        "wal_bytes_per_decision": round((counted["wal_bytes"] - counters["wal_bytes"]) / decisions),
         **checks,
+        **({"pg_statements": statements} if statements is not None else {}),
     }
 
 
@@ -534,6 +563,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, help="tickets per second in the latency phase (default 100)"
     )
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="load pg_stat_statements and report PostgreSQL's busiest statements per decision "
+        "(decisions phase)",
+    )
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
@@ -551,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = args.phase or ["decisions", "latency"]
     result: dict[str, Any] = {}
     if "decisions" in phases:
-        result["decisions"] = asyncio.run(run(args.quick))
+        result["decisions"] = asyncio.run(run(args.quick, args.pg_statements))
         log(json.dumps(result["decisions"]))
     if "latency" in phases:
         rate, seconds = (20.0, 10.0) if args.quick else (100.0, 20.0)

@@ -567,14 +567,18 @@ async def pg_counters(dsn: str) -> dict[str, float]:
     return {k: float(v) for k, v in row.items()}
 
 
-async def top_statements(dsn: str, tickets: int) -> list[dict[str, Any]]:
-    """The statements PostgreSQL spent most time on (pg_stat_statements), per ticket."""
+async def top_statements(
+    dsn: str, tickets: int, *, least_calls: int | None = None
+) -> list[dict[str, Any]]:
+    """The statements PostgreSQL spent most time on (pg_stat_statements), per ticket: those
+    called at least ``least_calls`` times (None: once every other ticket)."""
     rows = await fetch(
         dsn,
         "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
-        "SELECT calls, total_exec_time, total_plan_time, query FROM pg_stat_statements "
+        "SELECT calls, total_exec_time, total_plan_time, rows, shared_blks_hit, "
+        "shared_blks_read, shared_blks_dirtied, wal_bytes, query FROM pg_stat_statements "
         "WHERE calls >= $1 ORDER BY total_exec_time + total_plan_time DESC LIMIT 15",
-        args=(tickets // 2,),
+        args=(tickets // 2 if least_calls is None else least_calls,),
     )
     return [
         {
@@ -584,6 +588,12 @@ async def top_statements(dsn: str, tickets: int) -> list[dict[str, Any]]:
             "us_per_ticket": round(
                 (r["total_exec_time"] + r["total_plan_time"]) * 1000 / tickets, 1
             ),
+            "rows_per_call": round(r["rows"] / r["calls"], 2),
+            "shared_blks_per_call": round(
+                (r["shared_blks_hit"] + r["shared_blks_read"]) / r["calls"], 1
+            ),
+            "dirtied_blks_per_ticket": round(r["shared_blks_dirtied"] / tickets, 2),
+            "wal_bytes_per_ticket": round(float(r["wal_bytes"]) / tickets),
             "query": " ".join(r["query"].split())[:160],
         }
         for r in rows
