@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from helpdesk_service.db import make_engine
 from sqlalchemy import text
 
 
-async def test_the_candidates_of_a_decision_are_compressed_with_lz4(database_url: str) -> None:
+async def test_the_candidates_of_a_decision_are_compressed_with_lz4_where_the_server_has_it(
+    database_url: str,
+) -> None:
     db = make_engine(database_url, application_name="router-storage-test")
     try:
         async with db.connect() as connection:
@@ -17,8 +18,6 @@ async def test_the_candidates_of_a_decision_are_compressed_with_lz4(database_url
                     "WHERE name = 'default_toast_compression'"
                 )
             )
-            if not has_lz4:
-                pytest.skip("this PostgreSQL was built without lz4")
             method = await connection.scalar(
                 text(
                     "SELECT attcompression::text FROM pg_attribute "
@@ -27,5 +26,5 @@ async def test_the_candidates_of_a_decision_are_compressed_with_lz4(database_url
             )
     finally:
         await db.dispose()
-    # 'l': lz4 (the default, pglz, leaves it empty).
-    assert method == "l"
+    # 'l': lz4; a server built without it keeps the default (pglz), which leaves it empty.
+    assert method == ("l" if has_lz4 else "")
