@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import orjson
+from helpdesk_scheduler.main import create_app as create_scheduler
 from helpdesk_scheduler.ticks.tick import TICK_LOCK
 from sqlalchemy import text
 
+from tests.conftest import admin_client, running
 from tests.scheduler.conftest import (
     all_of,
     cond,
@@ -18,6 +20,7 @@ from tests.scheduler.conftest import (
     make_time_rule,
     only_rules,
     preview,
+    scheduler_settings,
     tick,
     time_rule_history,
 )
@@ -236,3 +239,41 @@ async def test_the_ledger_records_each_firing_once(api, scheduler, scheduler_app
     rows = await firings(scheduler_app, rule)
     assert [(r.ticket_id, r.state) for r in rows] == [(created["id"], "fired")]
     assert rows[0].anchor == datetime.fromisoformat(created["created_at"])
+
+
+async def test_a_rule_acts_on_what_the_rules_before_it_did_across_pages(
+    api, client, ticket_api_url, sla_tracker_url, database_url, clock, topics
+):
+    """A rule's pages overlap (the next searched while the last are written back), rules
+    do not: the second rule finds every ticket the first tagged, on every page, and acts
+    on that version of it (none stale)."""
+    settings = scheduler_settings(database_url, ticket_api_url, sla_tracker_url, topics)
+    settings.page_size = 2
+    async with (
+        running(create_scheduler(settings, clock=clock)) as scheduler_app,
+        admin_client(scheduler_app, "scheduler") as scheduler,
+    ):
+        tagging = await make_time_rule(
+            scheduler,
+            name="Tag a minute after creation",
+            position=1,
+            conditions=all_of(cond("created_at", "older_than", 1, unit="minutes")),
+            actions=[{"type": "add_tags", "tags": ["tagged"]}],
+        )
+        following = await make_time_rule(
+            scheduler,
+            name="Follow the tag",
+            position=2,
+            conditions=all_of(cond("tags", "has_tag", "tagged")),
+            actions=[{"type": "add_tags", "tags": ["followed"]}],
+        )
+        await only_rules(scheduler, tagging, following)
+        created = sorted([(await api.ticket())["id"] for _ in range(7)])
+
+        result = await tick(scheduler, clock.now() + HOUR)
+
+    assert fired(result, tagging) == created
+    assert fired(result, following) == created
+    assert all(not rule["stale"] and not rule["failed"] for rule in result["rules"])
+    for ticket_id in created:
+        assert sorted((await ticket(client, ticket_id))["tags"]) == ["followed", "tagged"]

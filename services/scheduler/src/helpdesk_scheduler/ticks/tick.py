@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ log = logging.getLogger(__name__)
 _ACTIONS = TypeAdapter(list[Action])
 # One tick at a time across every scheduler (pg_try_advisory_lock's key).
 TICK_LOCK = 0x5C4ED01E
+# Pages of a rule claimed and not settled yet while its next page is searched and claimed.
+_PAGES_AHEAD = 2
+# Database sessions a tick holds at once: the tick lock's, the search's ledger lookup or
+# claim, and one per page settling (a write-back in flight holds none): while a page is
+# searched and claimed, the ``_PAGES_AHEAD`` before it settle; once it is claimed, it and
+# those settle while the oldest is waited for.
+TICK_SESSIONS = 2 + _PAGES_AHEAD
 
 
 class TickRunning(Conflict):
@@ -190,15 +198,16 @@ class Scheduler:
         ticket_api: TicketApiClient,
         topics: Topics,
         *,
-        page_size: int = 500,
-        write_backs_in_flight: int = 32,
+        page_size: int,
+        write_backs_in_flight: int,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
         self._ticket_api = ticket_api
         self._topics = topics
         self._page_size = page_size
-        self._in_flight = write_backs_in_flight
+        # Shared by the pages a rule has in flight: the bound is the scheduler's.
+        self._write_backs = asyncio.Semaphore(write_backs_in_flight)
 
     async def due(
         self, rule: TimeRule, at: datetime, custom_fields: Sequence[CustomField] | None = None
@@ -312,16 +321,40 @@ class Scheduler:
         )
         result.resumed = len(leftovers)
         for rule in rules:
-            outcome = result.outcome(rule.id, rule.name)
+            # One rule after the other, each settled in full before the next searches: a
+            # rule sees what the rules before it did (and acts on that version of the
+            # ticket), so pages overlap within a rule only.
+            await self._run_rule(rule, at, result.outcome(rule.id, rule.name))
+        return result
+
+    async def _run_rule(self, rule: TimeRule, at: datetime, outcome: RuleOutcome) -> None:
+        """Claim and write back the rule's due pages, keeping write-backs flowing: the next
+        page is searched and claimed while the previous pages' write-backs are in flight
+        (at most ``_PAGES_AHEAD`` of them claimed and not settled yet), so ticket-api does
+        not idle while the scheduler searches, nor the other way round. A rule's pages hold
+        distinct tickets, so their order does not matter."""
+        unsettled: deque[asyncio.Task[None]] = deque()
+        try:
             try:
                 async for page in self.due(rule, at):
                     claimed = await self._claim(rule, page, at, outcome)
-                    await self._settle_all([(row, outcome) for row in claimed], at)
+                    unsettled.append(
+                        asyncio.create_task(
+                            self._settle_all([(row, outcome) for row in claimed], at)
+                        )
+                    )
+                    while len(unsettled) > _PAGES_AHEAD:
+                        await unsettled.popleft()
             except SearchFailed as exc:
                 # The other rules still run; this one is searched again next tick.
                 log.warning("%s", exc.message)
                 outcome.error = exc.message
-        return result
+            while unsettled:
+                await unsettled.popleft()
+        finally:
+            # Whatever stopped the rule, what it claimed is written back and settled
+            # rather than left to the next tick's resume.
+            await asyncio.gather(*unsettled, return_exceptions=True)
 
     async def look_ahead(self, after: datetime, until: datetime) -> Held:
         """What falls due in (``after``, ``until``] and when: each active rule's tickets
@@ -450,12 +483,11 @@ class Scheduler:
         return [claim for claim in claims if claim.ticket_id in mine]
 
     async def _settle_all(self, claims: list[tuple[Claim, RuleOutcome]], at: datetime) -> None:
-        """Send the claimed batches (``write_backs_in_flight`` at once), then record what
-        came of them in one transaction."""
-        gate = asyncio.Semaphore(self._in_flight)
+        """Send the claimed batches (``write_backs_in_flight`` at once, with those of the
+        other pages being settled), then record what came of them in one transaction."""
 
         async def send(claim: Claim, outcome: RuleOutcome) -> _Settled | None:
-            async with gate:
+            async with self._write_backs:
                 return await self._send(claim, outcome)
 
         settled = [

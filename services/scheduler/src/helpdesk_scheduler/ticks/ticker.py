@@ -24,7 +24,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from ..config import Settings
 from ..models import OUTBOX
 from ..retention import expiries
-from .tick import Held, Scheduler, TickRunning
+from .tick import TICK_SESSIONS, Held, Scheduler, TickRunning
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ async def run_ticker(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(
         settings.database_url,
         application_name="scheduler-ticker",
-        # The tick lock, the relay, the pruner, one per write-back in flight.
-        pool_size=settings.write_backs_in_flight + 3,
+        # The tick's sessions, the relay's, the pruner's: a write-back in flight holds none.
+        pool_size=TICK_SESSIONS + 2,
         max_overflow=0,
     )
     http = ticket_api_session(settings.ticket_api_url, connections=settings.write_backs_in_flight)
