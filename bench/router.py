@@ -516,8 +516,12 @@ answers of the other decisions in flight.
 | machine busy / other processes' CPU | {_shared(decided)} |
 
 The decisions per second are taken over the window from the first decision of either
-router process to the last. Every decision costs CPU in three processes: {spent:.2f} ms in
-all (router + ticket-api + PostgreSQL above). On {machine["nproc"]} cores with nothing else
+router process to the last; both processes have started (imports, pools) before it opens and
+stay until it closes, so PostgreSQL's figure includes the routers' own sessions (runs before
+2026-12-07 04:00 counted those sessions as other users' and showed about half of it). Every
+decision costs CPU in three processes: {spent:.2f} ms in all (router + ticket-api +
+PostgreSQL above); `--pg-statements` lists PostgreSQL's share by statement
+(docs/router.md). On {machine["nproc"]} cores with nothing else
 running, that bounds the rate at about {bound:.0f} decisions/s; the 1,000/s the issue asks
 for needs the three together under {int(machine["nproc"])} ms per decision. The write-back
 through ticket-api (an HTTP request and ticket-api's own transaction, history and outbox)
