@@ -93,7 +93,9 @@ async def run_ticker(settings: Settings, stop: asyncio.Event) -> None:
         pool_size=TICK_SESSIONS + 2,
         max_overflow=0,
     )
-    http = ticket_api_session(settings.ticket_api_url, connections=settings.write_backs_in_flight)
+    # The client's batch requests (four at once) and a search: a write-back in flight
+    # waits in the client's queue, not for a connection of its own.
+    http = ticket_api_session(settings.ticket_api_url, connections=8)
     scheduler = Scheduler(
         engine,
         make_session_factory(engine),

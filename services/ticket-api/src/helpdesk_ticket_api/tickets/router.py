@@ -224,7 +224,12 @@ async def apply_actions(request: Request) -> JsonResponse:
         )
     (outcome,) = await writeback.apply_write_backs(
         request.app.state.pg,
-        [writeback.WriteBack(ticket_id, batch, idempotency_key)],
+        # The header's key was checked by check_key, with its own messages.
+        [
+            s.WriteBack.model_construct(
+                ticket_id=ticket_id, idempotency_key=idempotency_key, batch=batch
+            )
+        ],
         principal_id=principal.principal_id,
         now=request.app.state.clock.now(),
         topics=request.app.state.topics,
@@ -250,7 +255,7 @@ async def apply_actions_to_tickets(request: Request) -> JsonResponse:
     data = await RequestParts(request).body(s.WriteBacks)
     outcomes = await writeback.apply_write_backs(
         request.app.state.pg,
-        [writeback.WriteBack(i.ticket_id, i.batch, i.idempotency_key) for i in data.items],
+        data.items,
         principal_id=principal.principal_id,
         now=request.app.state.clock.now(),
         topics=request.app.state.topics,

@@ -49,15 +49,6 @@ from .statements import CLAIM_AND_LOCK_TICKETS, ConnectionStore, KeyResponse, lo
 
 
 @dataclass(frozen=True)
-class WriteBack:
-    """One batch for one ticket, applied once per ``key`` (of the caller's)."""
-
-    ticket_id: uuid.UUID
-    batch: s.ActionBatch
-    key: str
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What the single endpoint answers for a write-back: status, body, replayed or not."""
 
@@ -89,7 +80,7 @@ def request_digest(ticket_id: uuid.UUID, batch: s.ActionBatch) -> str:
 
 async def apply_write_backs(
     pool: asyncpg.Pool,
-    write_backs: Sequence[WriteBack],
+    write_backs: Sequence[s.WriteBack],
     *,
     principal_id: str,
     now: datetime,
@@ -101,7 +92,7 @@ async def apply_write_backs(
         if len(write_backs) == 1:
             # Alone: its own transaction is its savepoint.
             try:
-                idempotency.check_key(write_backs[0].key)
+                idempotency.check_key(write_backs[0].idempotency_key)
                 async with conn.transaction():
                     (claim,) = await _claim_round(conn, write_backs, principal_id, now)
                     return [await _apply_write_back(conn, claim, principal_id, now, topics)]
@@ -111,7 +102,7 @@ async def apply_write_backs(
         valid: list[int] = []
         for index, write_back in enumerate(write_backs):
             try:
-                idempotency.check_key(write_back.key)
+                idempotency.check_key(write_back.idempotency_key)
             except ApiError as exc:
                 outcomes[index] = _refusal(exc)
             else:
@@ -138,7 +129,9 @@ async def apply_write_backs(
                         if claim.claimed:
                             # The round claimed it before the savepoint: unclaim it, so
                             # that a retry runs for real.
-                            await idempotency.unclaim(conn, principal_id, claim.write_back.key)
+                            await idempotency.unclaim(
+                                conn, principal_id, claim.write_back.idempotency_key
+                            )
                     else:
                         await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
     return [outcomes[index] for index in range(len(write_backs))]
@@ -153,7 +146,7 @@ def _refusal(exc: ApiError | asyncpg.PostgresError) -> Outcome:
     return Outcome(refusal.status_code, api_error_body(refusal), False)
 
 
-def _rounds(write_backs: Sequence[WriteBack], indexes: list[int]) -> list[list[int]]:
+def _rounds(write_backs: Sequence[s.WriteBack], indexes: list[int]) -> list[list[int]]:
     """The write-backs' ``indexes`` in rounds of one per ticket, each round in ticket id
     order: the n-th write-back to a ticket (in request order) goes in the n-th round, so
     that a round reads each ticket as the ones before left it."""
@@ -174,7 +167,7 @@ class Claim:
     """A write-back of a round as its first statement left it: its key claimed or not, its
     ticket's locked row (None: no such ticket), the departments it names (id -> exists)."""
 
-    write_back: WriteBack
+    write_back: s.WriteBack
     digest: str
     claimed: bool
     row: asyncpg.Record | None
@@ -182,7 +175,7 @@ class Claim:
 
 
 async def _claim_round(
-    conn: asyncpg.Connection, write_backs: Sequence[WriteBack], principal_id: str, now: datetime
+    conn: asyncpg.Connection, write_backs: Sequence[s.WriteBack], principal_id: str, now: datetime
 ) -> list[Claim]:
     """Claim the keys of a round of write-backs (one per ticket, in ticket id order) and lock
     their tickets, in one statement. Their keys were checked (``idempotency.check_key``)."""
@@ -198,7 +191,7 @@ async def _claim_round(
         [w.ticket_id for w in write_backs],
         list(named),
         principal_id,
-        [w.key for w in write_backs],
+        [w.idempotency_key for w in write_backs],
         digests,
         now,
     )
@@ -206,7 +199,7 @@ async def _claim_round(
     departments = dict.fromkeys(named, False) | dict.fromkeys(rows[0]["departments"], True)
     found = {row["id"]: row for row in rows if row["id"] is not None}
     return [
-        Claim(w, digest, w.key in claimed, found.get(w.ticket_id), departments)
+        Claim(w, digest, w.idempotency_key in claimed, found.get(w.ticket_id), departments)
         for w, digest in zip(write_backs, digests, strict=True)
     ]
 
@@ -218,7 +211,8 @@ async def _apply_write_back(
     now: datetime,
     topics: Topics,
 ) -> Outcome:
-    ticket_id, batch, key = claim.write_back.ticket_id, claim.write_back.batch, claim.write_back.key
+    write_back = claim.write_back
+    ticket_id, batch, key = write_back.ticket_id, write_back.batch, write_back.idempotency_key
     if not claim.claimed:
         stored = await idempotency.stored_response(conn, principal_id, key, claim.digest)
         return Outcome(stored.status_code, stored.body, True)
