@@ -305,7 +305,8 @@ def _scenario_section(results: dict[str, Any]) -> list[str]:
         "",
         f"Run {results['finished_at']}; machine: {results['machine'].get('nproc')} CPUs. "
         f"{load['tickets']:,} tickets bulk-loaded into ticket-api's table ({load['load_s']} s "
-        f"with its indexes), {load['due']:,} of them due for {results['ticks']['rules']} "
+        f"with its indexes; PostgreSQL durable: fsync and synchronous commit on), "
+        f"{load['due']:,} of them due for {results['ticks']['rules']} "
         "active time rules plus the built-in spam rule; ticket-api as a real process "
         f"({results['ticket_api_workers']} workers), the tick in the benchmark's process with "
         f"{results['ticks']['write_backs_in_flight']} write-backs in flight.",
@@ -381,7 +382,9 @@ async def run(
         "due_percent": due_percent,
     }
     workdir = await asyncio.to_thread(scratch_dir, "scheduler-bench-")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=True)
+    # Durable, as in production and the other benchmarks: every write-back's commit waits
+    # for its WAL to reach the disk.
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
     await asyncio.to_thread(pg.start)
     processes = Processes(workdir / "logs")
     try:
