@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -327,19 +327,8 @@ AgentEvent = Union[AgentCreated, AgentUpdated, AgentAvailabilityChanged]  # noqa
 
 Event = Annotated[
     Union[  # noqa: UP007
-        TicketCreated,
-        TicketUpdated,
-        TicketStatusChanged,
-        TicketTransferred,
-        TicketTagsChanged,
-        TicketDeleted,
-        TicketRestored,
-        TicketPurged,
-        TicketRated,
-        MessageAdded,
-        AgentCreated,
-        AgentUpdated,
-        AgentAvailabilityChanged,
+        TicketEvent,
+        AgentEvent,
         NotificationRequested,
         SlaBreached,
         ChatMissed,
@@ -350,28 +339,9 @@ Event = Annotated[
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+# The nested unions flatten: the members of ``Event``'s union are the event classes.
 EVENT_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default
-    for cls in (
-        TicketCreated,
-        TicketUpdated,
-        TicketStatusChanged,
-        TicketTransferred,
-        TicketTagsChanged,
-        TicketDeleted,
-        TicketRestored,
-        TicketPurged,
-        TicketRated,
-        MessageAdded,
-        AgentCreated,
-        AgentUpdated,
-        AgentAvailabilityChanged,
-        NotificationRequested,
-        SlaBreached,
-        ChatMissed,
-        SlaWarning,
-        ChatOffered,
-    )
+    cls.model_fields["type"].default for cls in get_args(get_args(Event)[0])
 )
 
 
