@@ -44,6 +44,12 @@ def _enum_check(column: str, values: tuple[str, ...]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_valid")
 
 
+def _member_key(target: str, *, index: bool = False) -> Mapped[uuid.UUID]:
+    """One half of a membership table's primary key: a reference to ``target`` (``table.id``)
+    whose rows go with the row they point to."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), primary_key=True, index=index)
+
+
 class ApiKey(Base):
     __tablename__ = "api_key"
     __table_args__ = (_enum_check("role", ("admin", "agent", "service")),)
@@ -87,12 +93,8 @@ class Agent(Base):
 class AgentDepartment(Base):
     __tablename__ = "agent_department"
 
-    agent_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("agent.id", ondelete="CASCADE"), primary_key=True
-    )
-    department_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("department.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    agent_id: Mapped[uuid.UUID] = _member_key("agent.id")
+    department_id: Mapped[uuid.UUID] = _member_key("department.id", index=True)
 
 
 class CustomerGroup(Base):
@@ -117,12 +119,8 @@ class Customer(Base):
 class CustomerGroupMember(Base):
     __tablename__ = "customer_group_member"
 
-    customer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
-    )
-    group_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("customer_group.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    customer_id: Mapped[uuid.UUID] = _member_key("customer.id")
+    group_id: Mapped[uuid.UUID] = _member_key("customer_group.id", index=True)
 
 
 class Tag(Base):
