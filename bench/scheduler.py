@@ -40,6 +40,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from helpdesk_conditions import awaiting_customer_48_hours
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import SystemClock
@@ -118,13 +119,7 @@ def rule_body(index: int) -> dict[str, Any]:
             "any": [
                 {
                     "all": [
-                        {"field": "status", "op": "is", "value": "answered"},
-                        {
-                            "field": "last_agent_reply_at",
-                            "op": "older_than",
-                            "value": 48,
-                            "unit": "hours",
-                        },
+                        *awaiting_customer_48_hours(),
                         {"field": "tags", "op": "has_tag", "value": f"r{index}"},
                     ]
                 }

@@ -31,6 +31,7 @@ from .model import (
     ConditionGroup,
     ConditionIssue,
     ConditionSet,
+    awaiting_customer_48_hours,
     parse_conditions,
     validate_conditions,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "TicketTables",
     "TimeUnit",
     "Trace",
+    "awaiting_customer_48_hours",
     "compile_python",
     "compile_rule_set",
     "compile_sql",

@@ -31,6 +31,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -434,6 +435,16 @@ class ConditionGroup(BaseModel):
         return conditions
 
 
+def awaiting_customer_48_hours() -> list[JsonValue]:
+    """The conditions of the time rule a helpdesk starts with, answered tickets whose last
+    agent reply is over 48 hours old: the example the APIs document, and the scheduler
+    benchmark's rules. A new list each call, so a caller may extend it."""
+    return [
+        {"field": "status", "op": "is", "value": "answered"},
+        {"field": "last_agent_reply_at", "op": "older_than", "value": 48, "unit": "hours"},
+    ]
+
+
 class ConditionSet(BaseModel):
     """Groups of conditions: a ticket matches when all conditions of any group hold.
 
@@ -446,17 +457,7 @@ class ConditionSet(BaseModel):
             "examples": [
                 {
                     "any": [
-                        {
-                            "all": [
-                                {"field": "status", "op": "is", "value": "answered"},
-                                {
-                                    "field": "last_agent_reply_at",
-                                    "op": "older_than",
-                                    "value": 48,
-                                    "unit": "hours",
-                                },
-                            ]
-                        },
+                        {"all": awaiting_customer_48_hours()},
                         {"all": [{"field": "tags", "op": "has_tag", "value": "vip"}]},
                     ]
                 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpdesk_conditions import awaiting_customer_48_hours
 from helpdesk_rule_actions.actions import Action, StrictModel
 from helpdesk_rule_actions.schemas import RuleName, RuleNotes, StoredRule
 from helpdesk_service.patch import PatchModel
@@ -24,23 +25,7 @@ class TimeRuleIn(StrictModel):
     position: int | None = Field(default=None, ge=0, le=1_000_000)
     conditions: dict[str, Any] = Field(
         description=CONDITIONS_DESCRIPTION,
-        examples=[
-            {
-                "any": [
-                    {
-                        "all": [
-                            {"field": "status", "op": "is", "value": "answered"},
-                            {
-                                "field": "last_agent_reply_at",
-                                "op": "older_than",
-                                "value": 48,
-                                "unit": "hours",
-                            },
-                        ]
-                    }
-                ]
-            }
-        ],
+        examples=[{"any": [{"all": awaiting_customer_48_hours()}]}],
     )
     actions: list[Action] = Field(min_length=1, max_length=50)
 
