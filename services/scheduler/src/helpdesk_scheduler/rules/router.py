@@ -10,7 +10,7 @@ from helpdesk_rule_actions.actions import dump_actions
 from helpdesk_rule_actions.editing import apply_patch, check_patched_references, new_rule_row
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.errors import NotFound
+from helpdesk_service.db import get_or_not_found
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,10 +28,7 @@ def _out(rule: TimeRule) -> dict[str, Any]:
 
 
 async def get_time_rule(session: AsyncSession, rule_id: uuid.UUID) -> TimeRule:
-    rule = await session.get(TimeRule, rule_id)
-    if rule is None:
-        raise NotFound(f"no time rule with id {rule_id}")
-    return rule
+    return await get_or_not_found(session, TimeRule, rule_id, f"no time rule with id {rule_id}")
 
 
 @router.post(
