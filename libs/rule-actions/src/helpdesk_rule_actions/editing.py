@@ -1,15 +1,33 @@
-"""Editing a stored rule of any kind: a patch applied to the rule's row, and what the patch
-changed checked again for references."""
+"""Storing and editing a rule of any kind: a new rule's row, a patch applied to the rule's
+row, and what the patch changed checked again for references."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 from helpdesk_ticket_client import TicketApiClient
 from pydantic import BaseModel
 
 from .actions import dump_actions
 from .references import SlaLevels, check_references
+
+RowT = TypeVar("RowT")
+
+
+def new_rule_row(row_type: Callable[..., RowT], data: Any, position: int, now: datetime) -> RowT:
+    """A ``row_type`` row (a rule table) for the rule the API took as ``data``: its fields,
+    the actions as rules store them, at ``position``, created and updated ``now``."""
+    return row_type(
+        id=uuid.uuid4(),
+        **data.model_dump(exclude={"position", "actions"}),
+        position=position,
+        actions=dump_actions(data.actions),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def apply_patch(rule: Any, patch: BaseModel) -> set[str]:

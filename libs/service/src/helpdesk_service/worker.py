@@ -45,7 +45,9 @@ class WorkerSettings(ServiceSettings):
 
     # Writes back to ticket-api with service_key (role service).
     ticket_api_url: str = "http://127.0.0.1:8000"
-    consumer_group: str
+    # The Kafka consumer group (also the consumer's name in the processed-event table);
+    # None: the worker's name ("rule-engine").
+    consumer_group: str | None = None
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     # How long the broker may hold a fetch that finds no new event. Apache Kafka answers as
@@ -154,7 +156,7 @@ async def _consume(worker: Worker, resources: WorkerResources, stop: asyncio.Eve
     settings, engine, clock = resources.settings, resources.engine, resources.clock
     plan = worker.plan(resources)
     consumer = ConsumerRunner(
-        name=settings.consumer_group,
+        name=settings.consumer_group or worker.name,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topics=list(plan.topics),
         handlers=plan.handlers,

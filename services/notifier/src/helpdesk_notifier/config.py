@@ -17,7 +17,6 @@ class Settings(WorkerSettings):
     model_config = settings_config("NOTIFIER_")
 
     port: int = 8005
-    consumer_group: str = "notifier"
     # Networks outbound URLs may reach although the SSRF guard refuses them otherwise
     # (comma-separated CIDRs, e.g. "127.0.0.0/8" for receivers on this machine).
     allowed_networks: Annotated[tuple[Network, ...], NoDecode] = ()

@@ -13,7 +13,6 @@ class Settings(WorkerSettings):
     model_config = settings_config("ROUTER_")
 
     port: int = 8002
-    consumer_group: str = "router"
     # How long the worker keeps routing decisions and processed-event marks, in days; 0
     # keeps them for ever (retention.py).
     decision_retention_days: float = Field(default=30, ge=0)

@@ -13,7 +13,6 @@ class Settings(WorkerSettings):
     model_config = settings_config("RULE_ENGINE_")
 
     port: int = 8001
-    consumer_group: str = "rule-engine"
     # Cascades of rules triggering rules stop at this depth; the stop is recorded.
     max_depth: int = 10
     # Store the condition trace of every evaluated rule (true), or only of rules that matched

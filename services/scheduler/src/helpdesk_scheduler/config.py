@@ -13,8 +13,6 @@ class Settings(WorkerSettings):
     model_config = settings_config("SCHEDULER_")
 
     port: int = 8004
-    # The scheduler consumes no topic; the name is its Kafka client's (the outbox relay).
-    consumer_group: str = "scheduler"
     # Where SLA levels named by time rules are checked when a rule is saved.
     sla_tracker_url: str = "http://127.0.0.1:8003"
     # How often the ticker runs a tick, in seconds.

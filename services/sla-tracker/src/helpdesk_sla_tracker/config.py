@@ -13,7 +13,6 @@ class Settings(WorkerSettings):
     model_config = settings_config("SLA_TRACKER_")
 
     port: int = 8003
-    consumer_group: str = "sla-tracker"
     # How often the scanner looks for warnings and breaches that fell due: a breach is
     # published at most this long (plus the relay's delay) after its due instant.
     scan_interval_seconds: float = Field(default=1.0, gt=0, le=60)

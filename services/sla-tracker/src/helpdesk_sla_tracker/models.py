@@ -87,6 +87,15 @@ class LevelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# Join conditions: the version row is its head's current one.
+CURRENT_CALENDAR_VERSION = (CalendarVersion.calendar_id == Calendar.id) & (
+    CalendarVersion.version == Calendar.version
+)
+CURRENT_LEVEL_VERSION = (LevelVersion.level_name == Level.name) & (
+    LevelVersion.version == Level.version
+)
+
+
 class DepartmentLevel(Base):
     """The level a department's tickets get when neither a rule nor an agent set one."""
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from helpdesk_events import Change, TicketSnapshot
 from helpdesk_rule_actions.actions import dump_actions
-from helpdesk_rule_actions.editing import apply_patch, check_patched_references
+from helpdesk_rule_actions.editing import apply_patch, check_patched_references, new_rule_row
 from helpdesk_rule_actions.plan import plan_actions
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
@@ -26,7 +26,7 @@ from ..engine.ruleset import compile_rule
 from ..engine.triggers import Trigger
 from ..models import Evaluation, Rule, evaluation_results, inactive_results
 from .schemas import RuleIn, RuleOut, RulePatch
-from .service import bump_version, check_rule, new_rule, next_position
+from .service import bump_version, check_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 
@@ -48,7 +48,7 @@ async def create_rule(
     position = (
         data.position if data.position is not None else await next_position(session, data.kind)
     )
-    rule = new_rule(data, position, request.app.state.clock.now())
+    rule = new_rule_row(Rule, data, position, request.app.state.clock.now())
     session.add(rule)
     await bump_version(session)
     await session.commit()
@@ -160,7 +160,7 @@ async def dry_run_rule(data: RuleTest, request: Request, _: Principal = AnyRole)
         ticket = TicketSnapshot.model_validate(raw)
     except ValidationError as exc:
         raise field_errors(exc.errors(), at=("ticket",)) from exc
-    draft = new_rule(data.rule, 0, request.app.state.clock.now())
+    draft = new_rule_row(Rule, data.rule, 0, request.app.state.clock.now())
     custom_fields = (
         await request.app.state.ticket_api.custom_fields()
         if uses_custom_fields(draft.conditions)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
-from helpdesk_rule_actions.actions import dump_actions
 from helpdesk_rule_actions.validation import definition_errors, raise_if_invalid
 from helpdesk_service import heap
 from helpdesk_ticket_client import TicketApiClient
@@ -96,20 +93,3 @@ def check_rule(
 async def next_position(session: AsyncSession, kind: str) -> int:
     current = await session.scalar(select(func.max(Rule.position)).where(Rule.kind == kind))
     return 10 if current is None else int(current) + 10
-
-
-def new_rule(data: Any, position: int, now: datetime) -> Rule:
-    return Rule(
-        id=uuid.uuid4(),
-        kind=data.kind,
-        name=data.name,
-        notes=data.notes,
-        active=data.active,
-        shadow=data.shadow,
-        position=position,
-        trigger=data.trigger,
-        conditions=data.conditions,
-        actions=dump_actions(data.actions),
-        created_at=now,
-        updated_at=now,
-    )

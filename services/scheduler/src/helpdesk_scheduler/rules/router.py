@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from helpdesk_rule_actions.actions import dump_actions
-from helpdesk_rule_actions.editing import apply_patch, check_patched_references
+from helpdesk_rule_actions.editing import apply_patch, check_patched_references, new_rule_row
 from helpdesk_rule_actions.references import REFERENCE_CHECK_RESPONSES, check_references
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.errors import NotFound
+from helpdesk_service.db import get_or_not_found
 from helpdesk_service.responses import JsonResponse
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..models import TimeRule
 from ..sessions import Session
 from .schemas import TimeRuleIn, TimeRuleOut, TimeRulePatch
-from .service import check_time_rule, new_time_rule, next_position
+from .service import check_time_rule, next_position
 
 router = APIRouter(prefix="/v1", tags=["time rules"])
 
@@ -28,10 +28,7 @@ def _out(rule: TimeRule) -> dict[str, Any]:
 
 
 async def get_time_rule(session: AsyncSession, rule_id: uuid.UUID) -> TimeRule:
-    rule = await session.get(TimeRule, rule_id)
-    if rule is None:
-        raise NotFound(f"no time rule with id {rule_id}")
-    return rule
+    return await get_or_not_found(session, TimeRule, rule_id, f"no time rule with id {rule_id}")
 
 
 @router.post(
@@ -55,7 +52,7 @@ async def create_time_rule(
         request.app.state.ticket_api, request.app.state.sla_levels, actions, data.conditions
     )
     position = data.position if data.position is not None else await next_position(session)
-    rule = new_time_rule(data, position, request.app.state.clock.now())
+    rule = new_rule_row(TimeRule, data, position, request.app.state.clock.now())
     session.add(rule)
     await session.commit()
     return JsonResponse(_out(rule), 201)

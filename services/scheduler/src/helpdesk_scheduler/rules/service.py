@@ -1,20 +1,16 @@
-"""Checking and storing time rules."""
+"""Checking time rules, and where a new one goes in the tick's order."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from helpdesk_conditions import CustomField
-from helpdesk_rule_actions.actions import dump_actions
 from helpdesk_rule_actions.validation import condition_errors, definition_errors, raise_if_invalid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import TimeRule
-from .schemas import TimeRuleIn
 
 _CHANGE_OPERATORS = frozenset({"changed", "changed_to", "changed_from"})
 
@@ -63,17 +59,3 @@ def _conditions_of(group: Any) -> list[Mapping[str, Any]]:
 async def next_position(session: AsyncSession) -> int:
     current = await session.scalar(select(func.max(TimeRule.position)))
     return 10 if current is None else int(current) + 10
-
-
-def new_time_rule(data: TimeRuleIn, position: int, now: datetime) -> TimeRule:
-    return TimeRule(
-        id=uuid.uuid4(),
-        name=data.name,
-        notes=data.notes,
-        active=data.active,
-        position=position,
-        conditions=data.conditions,
-        actions=dump_actions(data.actions),
-        created_at=now,
-        updated_at=now,
-    )

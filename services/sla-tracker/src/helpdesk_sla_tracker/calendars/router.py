@@ -9,14 +9,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
-from helpdesk_service.db import Session, get_or_not_found
+from helpdesk_service.db import Session
 from helpdesk_service.errors import NotFound, Unprocessable, field_errors
 from helpdesk_service.responses import JsonResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from ..clocks.service import recompute_open_clocks
-from ..models import Calendar, CalendarVersion, Level, LevelVersion
+from ..models import (
+    CURRENT_CALENDAR_VERSION,
+    CURRENT_LEVEL_VERSION,
+    Calendar,
+    CalendarVersion,
+    Level,
+    LevelVersion,
+)
+from ..versions import head_and_version, version_out
 from .holiday_import import UnknownCountryError, public_holidays
 from .schemas import CalendarIn, CalendarOut, HolidayImport, calendar_problems
 
@@ -31,17 +39,7 @@ def _checked(data: CalendarIn) -> None:
 
 
 def _out(calendar: Calendar, version: CalendarVersion) -> dict[str, Any]:
-    return CalendarOut(
-        id=calendar.id,
-        version=version.version,
-        name=version.name,
-        time_zone=version.time_zone,
-        hours=version.hours,
-        holidays=version.holidays,
-        yearly_holidays=version.yearly_holidays,
-        created_at=calendar.created_at,
-        updated_at=version.created_at,
-    ).model_dump(mode="json")
+    return version_out(CalendarOut, CalendarIn, calendar, version, id=calendar.id)
 
 
 def _version_row(
@@ -87,10 +85,7 @@ async def _new_version(
     # Open clocks on levels that count in this calendar move to the new version.
     levels = await session.scalars(
         select(Level.name)
-        .join(
-            LevelVersion,
-            (LevelVersion.level_name == Level.name) & (LevelVersion.version == Level.version),
-        )
+        .join(LevelVersion, CURRENT_LEVEL_VERSION)
         .where(LevelVersion.calendar_id == calendar.id)
     )
     reason = f"calendar {calendar.id} version {calendar.version}"
@@ -117,11 +112,7 @@ async def create_calendar(
 async def list_calendars(session: Session, _: Principal = AnyRole) -> JsonResponse:
     rows = await session.execute(
         select(Calendar, CalendarVersion)
-        .join(
-            CalendarVersion,
-            (CalendarVersion.calendar_id == Calendar.id)
-            & (CalendarVersion.version == Calendar.version),
-        )
+        .join(CalendarVersion, CURRENT_CALENDAR_VERSION)
         .order_by(Calendar.name, Calendar.id)
     )
     return JsonResponse({"items": [_out(calendar, version) for calendar, version in rows]})
@@ -132,14 +123,8 @@ async def get_calendar(
     calendar_id: uuid.UUID, session: Session, version: int | None = None, _: Principal = AnyRole
 ) -> JsonResponse:
     """The current version, or ``?version=n``."""
-    calendar = await get_or_not_found(
-        session, Calendar, calendar_id, f"calendar {calendar_id} does not exist"
-    )
-    row = await get_or_not_found(
-        session,
-        CalendarVersion,
-        (calendar_id, version or calendar.version),
-        f"calendar {calendar_id} has no version {version}",
+    calendar, row = await head_and_version(
+        session, Calendar, CalendarVersion, calendar_id, version, f"calendar {calendar_id}"
     )
     return JsonResponse(_out(calendar, row))
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clocks.service import recompute_open_clocks
-from ..models import Calendar, DepartmentLevel, Level, LevelVersion
+from ..models import CURRENT_LEVEL_VERSION, Calendar, DepartmentLevel, Level, LevelVersion
+from ..versions import head_and_version, version_out
 from .schemas import DepartmentLevelIn, DepartmentLevelOut, LevelIn, LevelOut
 
 router = APIRouter(prefix="/v1", tags=["levels"])
@@ -31,16 +32,7 @@ _TARGETS = (
 
 
 def _out(level: Level, version: LevelVersion) -> dict[str, Any]:
-    return LevelOut(
-        name=level.name,
-        version=version.version,
-        **{target: getattr(version, target) for target in _TARGETS},
-        calendar_id=version.calendar_id,
-        exclude_holidays=version.exclude_holidays,
-        warning_minutes=version.warning_minutes,
-        created_at=level.created_at,
-        updated_at=version.created_at,
-    ).model_dump(mode="json")
+    return version_out(LevelOut, LevelIn, level, version, name=level.name)
 
 
 async def _check_level(session: Session, data: LevelIn) -> None:
@@ -91,12 +83,7 @@ async def put_level(
 @router.get("/levels")
 async def list_levels(session: Session, _: Principal = AnyRole) -> JsonResponse:
     rows = await session.execute(
-        select(Level, LevelVersion)
-        .join(
-            LevelVersion,
-            (LevelVersion.level_name == Level.name) & (LevelVersion.version == Level.version),
-        )
-        .order_by(Level.name)
+        select(Level, LevelVersion).join(LevelVersion, CURRENT_LEVEL_VERSION).order_by(Level.name)
     )
     return JsonResponse({"items": [_out(level, version) for level, version in rows]})
 
@@ -106,12 +93,8 @@ async def get_level(
     name: LevelName, session: Session, version: int | None = None, _: Principal = AnyRole
 ) -> JsonResponse:
     """The current version, or ``?version=n``."""
-    level = await get_or_not_found(session, Level, name, f"level {name!r} does not exist")
-    row = await get_or_not_found(
-        session,
-        LevelVersion,
-        (name, version or level.version),
-        f"level {name!r} has no version {version}",
+    level, row = await head_and_version(
+        session, Level, LevelVersion, name, version, f"level {name!r}"
     )
     return JsonResponse(_out(level, row))
 
