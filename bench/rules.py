@@ -30,8 +30,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 import uvloop
-from aiokafka import AIOKafkaConsumer
-from helpdesk_devstack.broker import LocalBroker, ensure_topics
+from helpdesk_devstack.broker import LocalBroker, ensure_topics, reading_from_start
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import TicketSnapshot
@@ -505,15 +504,7 @@ async def event_times(
     created: dict[str, datetime] = {}
     relayed: dict[str, datetime] = {}
     changed: dict[str, datetime] = {}
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap_servers,
-        group_id=f"bench-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
+    async with reading_from_start(bootstrap_servers, topic, "bench") as consumer:
         idle = 0
         while idle < 10 and (len(changed) < expected or len(created) < expected):
             batches = await consumer.getmany(timeout_ms=500)
@@ -531,8 +522,6 @@ async def event_times(
                         )
                     elif event["type"] == "ticket.transferred" and event["actor"]["kind"] == "rule":
                         changed[event["ticket_id"]] = at
-    finally:
-        await consumer.stop()
     return created, relayed, changed
 
 

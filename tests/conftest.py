@@ -21,8 +21,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaConsumer
-from helpdesk_devstack.broker import LocalBroker, ensure_topics
+from helpdesk_devstack.broker import LocalBroker, ensure_topics, reading_from_start
 from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_devstack.stack import migration_commands
 from helpdesk_events import EventBase, ManualClock, Topics, decode_event
@@ -260,19 +259,11 @@ async def collect_events(
     """Read a topic from the beginning until ``count`` matching events arrived (or time out).
 
     With ``distinct``, a redelivered event (same id) counts once."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap_servers,
-        group_id=f"collector-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
     events: list[Any] = []
     seen: set[uuid.UUID] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    try:
+    async with reading_from_start(bootstrap_servers, topic, "collector") as consumer:
         while len(events) < count and loop.time() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
@@ -283,8 +274,6 @@ async def collect_events(
                     seen.add(event.id)
                     if predicate is None or predicate(event):
                         events.append(event)
-    finally:
-        await consumer.stop()
     return events
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from helpdesk_conditions import CustomField, TicketTables
@@ -107,6 +108,14 @@ async def directory(engine: AsyncEngine) -> Directory:
     return await create_directory(engine)
 
 
+def _numbered_rows(
+    ids: list[uuid.UUID], columns: Callable[[int], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A row for each of ``ids``, created at ``NOW``, its other columns made from its position
+    (records numbered 0, 1, ... get names and emails a test can tell apart)."""
+    return [{"id": i, "created_at": NOW, **columns(n)} for n, i in enumerate(ids)]
+
+
 async def create_directory(engine: AsyncEngine) -> Directory:
     d = Directory(
         departments=[uuid.uuid4() for _ in range(2)],
@@ -117,36 +126,29 @@ async def create_directory(engine: AsyncEngine) -> Directory:
     async with engine.begin() as conn:
         await conn.execute(
             insert(Department),
-            [
-                {"id": i, "name": f"Dept {n}", "created_at": NOW, "updated_at": NOW}
-                for n, i in enumerate(d.departments)
-            ],
+            _numbered_rows(d.departments, lambda n: {"name": f"Dept {n}", "updated_at": NOW}),
         )
         await conn.execute(
             insert(Agent),
-            [
-                {
-                    "id": i,
+            _numbered_rows(
+                d.agents,
+                lambda n: {
                     "name": f"Agent {n}",
                     "email": f"agent{n}@example.com",
                     "role": "agent",
                     "availability": AVAILABILITIES[n],
-                    "created_at": NOW,
                     "updated_at": NOW,
-                }
-                for n, i in enumerate(d.agents)
-            ],
+                },
+            ),
         )
         await conn.execute(
             insert(Customer),
-            [
-                {"id": i, "email": f"c{n}@example.com", "created_at": NOW, "updated_at": NOW}
-                for n, i in enumerate(d.customers)
-            ],
+            _numbered_rows(
+                d.customers, lambda n: {"email": f"c{n}@example.com", "updated_at": NOW}
+            ),
         )
         await conn.execute(
-            insert(CustomerGroup),
-            [{"id": i, "name": f"Group {n}", "created_at": NOW} for n, i in enumerate(d.groups)],
+            insert(CustomerGroup), _numbered_rows(d.groups, lambda n: {"name": f"Group {n}"})
         )
         await conn.execute(
             insert(CustomerGroupMember),

@@ -8,7 +8,7 @@ import uuid
 from helpdesk_rule_engine.config import Settings as RuleEngineSettings
 from helpdesk_rule_engine.main import create_app as create_rule_engine
 
-from tests.conftest import ADMIN_KEY, SERVICE_KEY, admin_client
+from tests.conftest import admin_client, running, service_settings
 from tests.rule_engine.conftest import any_of, cond, make_sla_level
 
 
@@ -128,20 +128,17 @@ async def test_an_sla_level_the_tracker_does_not_know_is_refused_at_save(rules, 
 
 
 async def test_an_unreachable_sla_tracker_refuses_the_save_with_503(ticket_api_url, database_url):
-    application = create_rule_engine(
-        RuleEngineSettings(
-            database_url=database_url,
-            admin_key=ADMIN_KEY,
-            service_key=SERVICE_KEY,
-            ticket_api_url=ticket_api_url,
-            # Nothing listens on the discard port.
-            sla_tracker_url="http://127.0.0.1:9",
-            db_pool_size=1,
-            db_max_overflow=1,
-        )
+    settings = service_settings(
+        RuleEngineSettings,
+        database_url,
+        ticket_api_url=ticket_api_url,
+        # Nothing listens on the discard port.
+        sla_tracker_url="http://127.0.0.1:9",
+        db_pool_size=1,
+        db_max_overflow=1,
     )
     async with (
-        application.router.lifespan_context(application),
+        running(create_rule_engine(settings)) as application,
         admin_client(application, "rule-engine") as rules,
     ):
         response = await rules.post(

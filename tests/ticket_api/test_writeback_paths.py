@@ -131,13 +131,20 @@ async def test_errors_leave_nothing_and_a_key_replays(api, client, service):
 # (module docstring of tickets/writeback.py): what happens when either is held meanwhile.
 
 
-async def _hold(app, sql, *args):
-    """A transaction on another connection that ran ``sql`` and holds what it locked."""
+async def _behind_a_lock(app, request, sql, *args):
+    """``request``'s response, sent while another transaction that ran ``sql`` holds what it
+    locked: the request waits for the lock, which that transaction's commit then releases."""
     conn = await app.state.pg.acquire()
-    transaction = conn.transaction()
-    await transaction.start()
-    await conn.execute(sql, *args)
-    return conn, transaction
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(sql, *args)
+        task = asyncio.create_task(request)
+        await _blocked(app, task)
+        await transaction.commit()
+    finally:
+        await app.state.pg.release(conn)
+    return await task
 
 
 async def _blocked(app, task):
@@ -159,19 +166,13 @@ async def test_a_ticket_changed_meanwhile_is_written_on_top_of_that_change(
     """A write-back waits for a change that holds the ticket, then works out its batch from
     the version that change left (a busy ticket queues write-backs, never starves them)."""
     ticket = await api.ticket()
-    conn, transaction = await _hold(
+    before = len(await outbox_events(database_url))
+    response = await _behind_a_lock(
         app,
+        act(service, ticket, [{"type": "add_tags", "tags": ["moved"]}]),
         "UPDATE tickets.ticket SET priority = 'urgent', version = version + 1 WHERE id = $1",
         uuid.UUID(ticket["id"]),
     )
-    before = len(await outbox_events(database_url))
-    try:
-        task = asyncio.create_task(act(service, ticket, [{"type": "add_tags", "tags": ["moved"]}]))
-        await _blocked(app, task)
-        await transaction.commit()
-    finally:
-        await app.state.pg.release(conn)
-    response = await task
     assert response.status_code == 200, response.text
     v = ticket["version"]
     answer = response.json()["ticket"]
@@ -195,24 +196,19 @@ async def test_a_duplicate_in_flight_is_waited_for_and_replayed(
     digest = idempotency.request_hash(
         f"/v1/tickets/{ticket['id']}/actions", {"ticket_id": ticket["id"], **_batch(body)}
     )
-    conn, transaction = await _hold(
+    principal_id = await _principal_id(app, service)
+    before = len(await outbox_events(database_url))
+    response = await _behind_a_lock(
         app,
+        act(service, ticket, actions, key=key),
         "INSERT INTO tickets.idempotency_key "
         "(principal_id, key, request_hash, created_at, status_code, response) "
         "VALUES ($1, $2, $3, now(), 200, $4::jsonb)",
-        await _principal_id(app, service),
+        principal_id,
         key,
         digest,
         orjson.dumps(stored).decode(),
     )
-    before = len(await outbox_events(database_url))
-    try:
-        task = asyncio.create_task(act(service, ticket, actions, key=key))
-        await _blocked(app, task)
-        await transaction.commit()
-    finally:
-        await app.state.pg.release(conn)
-    response = await task
     assert response.status_code == 200, response.text
     assert response.headers.get("Idempotent-Replayed") == "true"
     assert response.json() == stored

