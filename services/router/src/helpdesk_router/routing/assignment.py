@@ -107,11 +107,9 @@ _TRY_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE SKIP LOC
 # read, $17 their load and $18 their last assignment as read.
 _RESERVE = f"""
 WITH agent AS (
-    SELECT (SELECT count(*) FROM routing.ticket AS t
-            WHERE t.agent_id = $2 AND t.channel = $4::varchar
-              AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
-           (SELECT max(t.assigned_at) FROM routing.ticket AS t
-            WHERE t.agent_id = $2 AND t.channel = $4::varchar) AS last_assigned_at
+    SELECT coalesce(l.load, 0) AS load, l.last_assigned_at
+    FROM (VALUES (1)) AS one
+    LEFT JOIN routing.agent_load AS l ON l.agent_id = $2 AND l.channel = $4::varchar
 ), reserved AS (
     UPDATE routing.ticket
     SET state = '{RESERVED}', agent_id = $2, assigned_at = $10, retry_routing = false
