@@ -5,13 +5,14 @@ worker's handlers fed by a pump from ticket-api's outbox (no broker in between).
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import EventBase, ManualClock, Topics
+from helpdesk_events import EventBase, ManualClock, Topics, decode_event, encode_event
 from helpdesk_router.cli import WORKER
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
@@ -77,7 +78,9 @@ class Worker:
         return await self.pump.drain_and_check("routing")
 
     async def loads(self) -> dict[str, int]:
-        """Tickets each agent holds, from the router's own rows."""
+        """Tickets each agent holds, from the router's own rows; the loads and last
+        assignments the router stores are checked against those rows on the way."""
+        await self.assert_stored_loads_are_counted()
         async with self.db.connect() as conn:
             rows = (
                 await conn.execute(
@@ -89,6 +92,31 @@ class Worker:
             ).all()
         return {str(agent): count for agent, count in rows}
 
+    async def assert_stored_loads_are_counted(self) -> None:
+        """routing.agent_load holds, for every agent and channel, exactly what counting
+        routing.ticket gives: the reserved and assigned tickets, and the latest
+        assignment among the tickets they hold (a row of zero and none is no row)."""
+        async with self.db.connect() as conn:
+            stored = (
+                await conn.execute(
+                    text(
+                        "SELECT agent_id, channel, load, last_assigned_at FROM routing.agent_load "
+                        "WHERE load <> 0 OR last_assigned_at IS NOT NULL"
+                    )
+                )
+            ).all()
+            counted = (
+                await conn.execute(
+                    text(
+                        "SELECT agent_id, channel, "
+                        "count(*) FILTER (WHERE state IN ('reserved', 'assigned')), "
+                        "max(assigned_at) FROM routing.ticket WHERE agent_id IS NOT NULL "
+                        "GROUP BY agent_id, channel"
+                    )
+                )
+            ).all()
+        assert sorted(map(tuple, stored)) == sorted(map(tuple, counted))
+
 
 async def undelivered_chats(
     api: Api, worker: Worker, department: dict[str, Any], count: int
@@ -99,6 +127,14 @@ async def undelivered_chats(
     created = await worker.pump.take_outbox()
     assert len(created) == count
     return chats, created
+
+
+async def redeliver_as_new(worker: Worker, raw: tuple[str, bytes, bytes]) -> None:
+    """The same change again under a fresh event id, so dedupe cannot catch it: only the
+    ticket's version can."""
+    topic, key, value = raw
+    event = decode_event(value).model_copy(update={"id": uuid.uuid4()})
+    await worker.pump.deliver(topic, key, encode_event(event))
 
 
 @asynccontextmanager
