@@ -3,8 +3,7 @@ its ticket rows say, whichever path moves a ticket into or out of an agent's loa
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import httpx
 from helpdesk_events import ManualClock
@@ -14,16 +13,25 @@ from tests.conftest import Api
 from tests.router.conftest import (
     Worker,
     another_router,
-    feed,
+    chat_agents_with_room_for,
     online_chat_agents,
     redeliver_as_new,
+    routed_by_two_routers,
     undelivered_chats,
 )
 
 
-async def holder(client: httpx.AsyncClient, ticket: dict[str, Any]) -> str | None:
-    body = (await client.get(f"/v1/tickets/{ticket['id']}")).json()
-    return body["agent_id"]  # type: ignore[no-any-return]
+async def moved(
+    worker: Worker, clock: ManualClock, request: Callable[[], Awaitable[httpx.Response]]
+) -> httpx.Response:
+    """A second later, one change through an API, the events it causes delivered; then the
+    stored loads are still as counted."""
+    clock.advance(seconds=1)
+    response = await request()
+    assert response.status_code == 200, response.text
+    await worker.drain()
+    await worker.assert_stored_loads_are_counted()
+    return response
 
 
 async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_ticket(
@@ -36,38 +44,28 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
     clock: ManualClock,
 ) -> None:
     department = await api.department()
-    agents = await online_chat_agents(api, department, 3)
-    for agent in agents:
-        response = await router.put(
-            f"/v1/agents/{agent['id']}/profile/chat", json={"priority": 1, "max_load": 2}
-        )
-        assert response.status_code == 200
+    agents = await chat_agents_with_room_for(api, router, department, 3, chats=2)
     await worker.drain()
 
     # Two routers racing on one department: six chats reserved and assigned, two wait.
     chats, created = await undelivered_chats(api, worker, department, 8)
-    async with another_router(database_url, ticket_api_url, clock) as second:
-        await asyncio.gather(feed(worker.pump, created[0::2]), feed(second, created[1::2]))
-    await worker.drain()
-    assigned = [c for c in chats if await holder(client, c) is not None]
+    await routed_by_two_routers(worker, created, database_url, ticket_api_url, clock)
+    holders = [(await client.get(f"/v1/tickets/{c['id']}")).json()["agent_id"] for c in chats]
+    assigned = [c for c, h in zip(chats, holders, strict=True) if h is not None]
     assert len(assigned) == 6
     await worker.assert_stored_loads_are_counted()
 
     # Resolved: the slot frees and a waiting chat flows into it.
-    clock.advance(seconds=1)
-    response = await client.patch(f"/v1/tickets/{assigned[0]['id']}", json={"status": "resolved"})
-    assert response.status_code == 200
-    await worker.drain()
-    await worker.assert_stored_loads_are_counted()
-
-    # Back to the department unassigned: the slot frees and the chat is routed again.
-    clock.advance(seconds=1)
-    moved = await client.post(
-        f"/v1/tickets/{assigned[1]['id']}/transfer", json={"department_id": department["id"]}
+    await moved(
+        worker,
+        clock,
+        lambda: client.patch(f"/v1/tickets/{assigned[0]['id']}", json={"status": "resolved"}),
     )
-    assert moved.status_code == 200, moved.text
-    await worker.drain()
-    await worker.assert_stored_loads_are_counted()
+    # Back to the department unassigned: the slot frees and the chat is routed again.
+    transfer = f"/v1/tickets/{assigned[1]['id']}/transfer"
+    await moved(
+        worker, clock, lambda: client.post(transfer, json={"department_id": department["id"]})
+    )
 
     # A person assigns a chat to an agent past their maximum, then moves it to another.
     clock.advance(seconds=1)
@@ -76,13 +74,8 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
     )
     await worker.drain()
     await worker.assert_stored_loads_are_counted()
-    clock.advance(seconds=1)
-    response = await client.post(
-        f"/v1/tickets/{manual['id']}/transfer", json={"agent_id": agents[1]["id"]}
-    )
-    assert response.status_code == 200, response.text
-    await worker.drain()
-    await worker.assert_stored_loads_are_counted()
+    transfer = f"/v1/tickets/{manual['id']}/transfer"
+    await moved(worker, clock, lambda: client.post(transfer, json={"agent_id": agents[1]["id"]}))
 
     # A reservation whose write-back never left (its router was killed), then a person
     # assigns the chat to the agent it was reserved for: only the assignment's time moves.
@@ -96,23 +89,14 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
     async with worker.db.begin() as conn:
         await conn.execute(text("DELETE FROM routing.dead_event"))
     await worker.assert_stored_loads_are_counted()
-    clock.advance(seconds=1)
-    response = await client.post(
-        f"/v1/tickets/{late['id']}/transfer", json={"agent_id": reserving["id"]}
-    )
-    assert response.status_code == 200, response.text
-    await worker.drain()
-    await worker.assert_stored_loads_are_counted()
+    transfer = f"/v1/tickets/{late['id']}/transfer"
+    await moved(worker, clock, lambda: client.post(transfer, json={"agent_id": reserving["id"]}))
 
     # "next" hands an e-mail to an agent.
-    clock.advance(seconds=1)
     email = await api.ticket(department_id=department["id"], channel="email")
     await worker.drain()
-    taken = await router.post(f"/v1/agents/{agents[2]['id']}/next")
-    assert taken.status_code == 200, taken.text
+    taken = await moved(worker, clock, lambda: router.post(f"/v1/agents/{agents[2]['id']}/next"))
     assert taken.json()["ticket_id"] == email["id"]
-    await worker.drain()
-    await worker.assert_stored_loads_are_counted()
 
     # Ring all: an offered chat accepted by one agent.
     ringing = await api.department()
@@ -121,19 +105,13 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
         json={"method": "ring_all", "offer_timeout_seconds": 30},
     )
     assert response.status_code == 200, response.text
-    [answering] = await online_chat_agents(api, ringing, 1)
-    await api.agent([ringing["id"]], availability={"chat": "online"})
+    answering, _ = await online_chat_agents(api, ringing, 2)
     await worker.drain()
-    clock.advance(seconds=1)
     offered = await api.ticket(department_id=ringing["id"], channel="chat")
     await worker.drain()
     [offer] = (await router.get(f"/v1/agents/{answering['id']}/offers")).json()["items"]
-    accepted = await router.post(
-        f"/v1/offers/{offer['id']}/accept", json={"agent_id": answering["id"]}
-    )
-    assert accepted.status_code == 200, accepted.text
-    await worker.drain()
-    await worker.assert_stored_loads_are_counted()
+    accept = f"/v1/offers/{offer['id']}/accept"
+    await moved(worker, clock, lambda: router.post(accept, json={"agent_id": answering["id"]}))
 
     # A chat resolved, its events delivered again as they were and under new ids, the
     # oldest last: only newer versions change a row.
