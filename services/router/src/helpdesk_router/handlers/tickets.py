@@ -3,7 +3,7 @@ start waiting, and hand the slot a ticket frees to waiting work.
 
 Every ticket event carries the ticket after the change with its ``version``; a row is only
 ever replaced by a newer version, so redelivered, duplicated and out-of-order events leave
-it — and the loads counted from it — as the newest event said.
+it — and the loads kept from it — as the newest event said.
 
 The row, the processed mark and a decision's reservation commit together in one short
 transaction; the write-back to ticket-api and the work that flows to an agent who freed

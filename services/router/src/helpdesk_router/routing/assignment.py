@@ -225,10 +225,10 @@ async def lock_agent(db: Any, agent_id: uuid.UUID, *, wait: bool) -> bool:
 
 async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | None:
     """Reserve the agent's slot for the ticket, inside the caller's transaction, which
-    holds the ticket's row and then the agent's (``lock_agent``): the load counted here is
-    then final until the commit. None when the agent has no free slot any more, their
-    load or turn moved since the decision read them (``winner_as_read``), or the ticket
-    is no longer where the decision saw it."""
+    holds the ticket's row and then the agent's (``lock_agent``): the load read here
+    (routing.agent_load) is then final until the commit. None when the agent has no free
+    slot any more, their load or turn moved since the decision read them
+    (``winner_as_read``), or the ticket is no longer where the decision saw it."""
     as_read = assignment.winner_as_read
     decision_id = await db.fetchval(
         _RESERVE,
