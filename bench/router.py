@@ -10,9 +10,10 @@ idempotency key, and its answer recorded with those of the other decisions in fl
 The two instances are two processes, each with its own database pool and ticket-api
 session, routing interleaved halves of the same departments' tickets. Tickets are created
 through ticket-api first; the router's rows for agents and waiting tickets are written as
-its handlers would write them, so what is timed is the decisions alone (the Kafka path is
-measured by ``make bench``'s other parts). The CPU that ticket-api and PostgreSQL use
-meanwhile, and what other processes on the machine take, are measured from /proc.
+its handlers would write them, beside each agent's history of closed chats, so what is
+timed is the decisions alone (the Kafka path is measured by ``make bench``'s other parts).
+The CPU that ticket-api and PostgreSQL use meanwhile, and what other processes on the
+machine take, are measured from /proc.
 
 Writes bench/ROUTER.md and bench/results/router.json. ``--quick`` for a smoke run.
 """
@@ -53,6 +54,8 @@ from bench.rules import at_rate, fetch, filler_rule, pg_counters, pipeline, top_
 
 SCRIPT = str(Path(__file__).resolve())
 MAX_LOAD = DEFAULT_MAX_LOAD["chat"]
+# Closed chats per agent in the router's rows before the decisions phase (their history).
+HISTORY_PER_AGENT = 300
 # Rules the rule engine evaluates on the tickets' events during the latency phase (as many
 # as bench/rules.py's end-to-end run has).
 LATENCY_RULES = 500
@@ -155,6 +158,7 @@ async def seed(
                 for t in created
             ],
         )
+        await seed_history(connection, agent_rows, now)
     finally:
         await connection.close()
     created.sort(key=lambda t: t["created_at"])
@@ -162,6 +166,30 @@ async def seed(
         {"id": t["id"], "department_id": t["department_id"], "version": t["version"]}
         for t in created
     ]
+
+
+async def seed_history(
+    connection: Any, agent_rows: list[tuple[uuid.UUID, list[uuid.UUID]]], now: datetime
+) -> None:
+    """``HISTORY_PER_AGENT`` closed chats per agent in the router's rows, as its handlers
+    leave a resolved ticket (``closed``, no agent, its last assignment kept), written
+    directly before the window: an account in production has years of them, and a
+    decision's cost must be judged beside them. Vacuumed and analysed, as a table of that
+    size is in production (autovacuum would otherwise do it during the window)."""
+    await connection.execute(
+        "INSERT INTO routing.ticket "
+        "(id, department_id, channel, agent_id, state, version, created_at, assigned_at) "
+        "SELECT gen_random_uuid(), a.department_ids[1], 'chat', NULL, 'closed', 4, "
+        "$2::timestamptz - (n || ' hours')::interval, "
+        "$2::timestamptz - (n || ' hours')::interval + interval '5 minutes' "
+        "FROM unnest($1::uuid[]) AS agent(id) JOIN routing.agent AS a USING (id), "
+        "generate_series(1, $3) AS n",
+        [agent_id for agent_id, _ in agent_rows],
+        now,
+        HISTORY_PER_AGENT,
+    )
+    await connection.execute("VACUUM ANALYZE routing.ticket")
+    log(f"{HISTORY_PER_AGENT} closed chats of history per agent")
 
 
 async def drive(

@@ -4,14 +4,16 @@ worker's handlers fed by a pump from ticket-api's outbox (no broker in between).
 
 from __future__ import annotations
 
+import asyncio
 import random
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import EventBase, ManualClock, Topics
+from helpdesk_events import EventBase, ManualClock, Topics, decode_event, encode_event
 from helpdesk_router.cli import WORKER
 from helpdesk_router.config import Settings as RouterSettings
 from helpdesk_router.handlers.table import handler_table
@@ -77,17 +79,61 @@ class Worker:
         return await self.pump.drain_and_check("routing")
 
     async def loads(self) -> dict[str, int]:
-        """Tickets each agent holds, from the router's own rows."""
-        async with self.db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT agent_id, count(*) FROM routing.ticket WHERE state = 'assigned' "
-                        "GROUP BY agent_id"
-                    )
-                )
-            ).all()
+        """Tickets each agent holds, from the router's own rows; the loads and last
+        assignments the router stores are checked against those rows on the way."""
+        await self.assert_stored_loads_are_counted()
+        rows = await self._rows(
+            "SELECT agent_id, count(*) FROM routing.ticket WHERE state = 'assigned' "
+            "GROUP BY agent_id"
+        )
         return {str(agent): count for agent, count in rows}
+
+    async def assert_stored_loads_are_counted(self) -> None:
+        """routing.agent_load holds, for every agent and channel, exactly what counting
+        routing.ticket gives: the reserved and assigned tickets, and the latest
+        assignment among the tickets they hold (a row of zero and none is no row)."""
+        stored = await self._rows(
+            "SELECT agent_id, channel, load, last_assigned_at FROM routing.agent_load "
+            "WHERE load <> 0 OR last_assigned_at IS NOT NULL"
+        )
+        counted = await self._rows(
+            "SELECT agent_id, channel, count(*) FILTER (WHERE state IN ('reserved', 'assigned')), "
+            "max(assigned_at) FROM routing.ticket WHERE agent_id IS NOT NULL "
+            "GROUP BY agent_id, channel"
+        )
+        assert sorted(stored) == sorted(counted)
+
+    async def _rows(self, query: str) -> list[tuple[Any, ...]]:
+        async with self.db.connect() as conn:
+            return [tuple(row) for row in (await conn.execute(text(query))).all()]
+
+
+async def chat_agents_with_room_for(
+    api: Api, router: httpx.AsyncClient, department: dict[str, Any], count: int, chats: int
+) -> list[dict[str, Any]]:
+    """``count`` new agents of ``department``, online on chat, with room for ``chats``
+    chats each."""
+    agents = await online_chat_agents(api, department, count)
+    for agent in agents:
+        response = await router.put(
+            f"/v1/agents/{agent['id']}/profile/chat", json={"priority": 1, "max_load": chats}
+        )
+        assert response.status_code == 200
+    return agents
+
+
+async def routed_by_two_routers(
+    worker: Worker,
+    events: list[tuple[str, bytes, bytes]],
+    database_url: str,
+    ticket_api_url: str,
+    clock: ManualClock,
+) -> None:
+    """``events`` delivered at once to this worker (every other one) and to a second,
+    independent router (the rest), then everything they cause."""
+    async with another_router(database_url, ticket_api_url, clock) as second:
+        await asyncio.gather(feed(worker.pump, events[0::2]), feed(second, events[1::2]))
+    await worker.drain()
 
 
 async def undelivered_chats(
@@ -99,6 +145,14 @@ async def undelivered_chats(
     created = await worker.pump.take_outbox()
     assert len(created) == count
     return chats, created
+
+
+async def redeliver_as_new(worker: Worker, raw: tuple[str, bytes, bytes]) -> None:
+    """The same change again under a fresh event id, so dedupe cannot catch it: only the
+    ticket's version can."""
+    topic, key, value = raw
+    event = decode_event(value).model_copy(update={"id": uuid.uuid4()})
+    await worker.pump.deliver(topic, key, encode_event(event))
 
 
 @asynccontextmanager

@@ -13,8 +13,10 @@ from tests.conftest import Api
 from tests.router.conftest import (
     Worker,
     another_router,
+    chat_agents_with_room_for,
     feed,
     online_chat_agents,
+    routed_by_two_routers,
     undelivered_chats,
 )
 
@@ -29,18 +31,11 @@ async def test_two_routers_racing_on_one_department_never_overfill_or_double_ass
     clock: ManualClock,
 ) -> None:
     department = await api.department()
-    agents = await online_chat_agents(api, department, 3)
-    for agent in agents:
-        response = await router.put(
-            f"/v1/agents/{agent['id']}/profile/chat", json={"priority": 1, "max_load": 2}
-        )
-        assert response.status_code == 200
+    await chat_agents_with_room_for(api, router, department, 3, chats=2)
     await worker.drain()
     chats, created = await undelivered_chats(api, worker, department, 12)
 
-    async with another_router(database_url, ticket_api_url, clock) as second:
-        await asyncio.gather(feed(worker.pump, created[0::2]), feed(second, created[1::2]))
-    await worker.drain()
+    await routed_by_two_routers(worker, created, database_url, ticket_api_url, clock)
 
     holders = [(await client.get(f"/v1/tickets/{c['id']}")).json()["agent_id"] for c in chats]
     per_agent = Counter(h for h in holders if h)

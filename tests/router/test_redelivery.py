@@ -3,21 +3,10 @@ under a new id after the ticket moved on."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
-from helpdesk_events import decode_event, encode_event
 
 from tests.conftest import Api
-from tests.router.conftest import Worker, online_chat_agents, undelivered_chats
-
-
-async def redeliver_as_new(worker: Worker, raw: tuple[str, bytes, bytes]) -> None:
-    """The same change again under a fresh event id, so dedupe cannot catch it: only the
-    ticket's version can."""
-    topic, key, value = raw
-    event = decode_event(value).model_copy(update={"id": uuid.uuid4()})
-    await worker.pump.deliver(topic, key, encode_event(event))
+from tests.router.conftest import Worker, online_chat_agents, redeliver_as_new, undelivered_chats
 
 
 async def test_late_and_repeated_events_leave_loads_as_the_newest_event_says(

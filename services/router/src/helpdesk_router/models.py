@@ -77,17 +77,12 @@ LOADED = (RESERVED, ASSIGNED)
 
 
 class RoutedTicket(Base):
-    """A ticket as the router last saw it. Agents' loads are counted from these rows, so a
-    load is always what the tickets say, whatever order their events came in."""
+    """A ticket as the router last saw it. Agents' loads are what these rows say (kept in
+    AgentLoad by triggers on this table), whatever order their events came in."""
 
     __tablename__ = "ticket"
     __table_args__ = (
-        Index(
-            "ix_ticket_load",
-            "agent_id",
-            "channel",
-            postgresql_where=text("state IN ('assigned', 'reserved')"),
-        ),
+        # Serves the last assignment counted again when the latest leaves (AgentLoad).
         Index("ix_ticket_turns", "agent_id", "channel", "assigned_at"),
         # Serves the queue order (routing/distribution.py QUEUE_ORDER) within a department.
         Index(
@@ -116,6 +111,21 @@ class RoutedTicket(Base):
     # ticket-api refused the last assignment (the ticket had moved on): route it again
     # with its next event.
     retry_routing: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class AgentLoad(Base):
+    """An agent's load on one channel (their ``reserved`` and ``assigned`` tickets) and
+    their last assignment there (the latest ``assigned_at`` of the tickets they hold), as
+    counting routing.ticket gives them. Written only by triggers on routing.ticket
+    (migration 0008), so every path that moves a ticket keeps it exact; a decision reads
+    one row per candidate instead of counting."""
+
+    __tablename__ = "agent_load"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    load: Mapped[int] = mapped_column(Integer)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RoutingDecision(Base):

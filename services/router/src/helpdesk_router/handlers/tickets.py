@@ -3,7 +3,7 @@ start waiting, and hand the slot a ticket frees to waiting work.
 
 Every ticket event carries the ticket after the change with its ``version``; a row is only
 ever replaced by a newer version, so redelivered, duplicated and out-of-order events leave
-it — and the loads counted from it — as the newest event said.
+it — and the loads kept from it — as the newest event said.
 
 The row, the processed mark and a decision's reservation commit together in one short
 transaction; the write-back to ticket-api and the work that flows to an agent who freed
@@ -14,6 +14,7 @@ from __future__ import annotations
 from helpdesk_events import HandlerContext, TicketEventBase, TicketPurged, TicketSnapshot
 
 from ..models import ASSIGNED, CLOSED, LOADED, OFFERED, UNROUTED, WAITING
+from ..routing.assignment import lock_agent
 from ..routing.distribution import Distributor, Routed, Waiting
 from ..routing.offers import withdraw_offers
 from ..routing.policies import routing_channel
@@ -120,6 +121,12 @@ class TicketHandlers:
                 newly_assigned = state == ASSIGNED and (
                     row["state"] != ASSIGNED or row["agent_id"] != snapshot.agent_id
                 )
+            if freed is not None and starts_waiting:
+                # The write below takes the ticket out of the agent's load, which locks
+                # their load row until the commit, and the decision that follows may wait
+                # for an agent's row: the agent's row is taken first, as a reservation
+                # takes it before their load row, so the two never wait for each other.
+                await lock_agent(db, freed, wait=True)
             written = await db.execute(
                 _WRITE,
                 snapshot.id,
@@ -137,7 +144,9 @@ class TicketHandlers:
                 return
             if starts_waiting:
                 waiting = Waiting(snapshot.id, snapshot.department_id, channel, snapshot.version)
-                routed = await self._distributor.decide(db, waiting, now=now, event_id=event.id)
+                routed = await self._distributor.decide(
+                    db, waiting, now=now, event_id=event.id, held_agent=freed
+                )
         if routed is not None:
             await self._distributor.write_back(db, routed)
         if freed is not None:

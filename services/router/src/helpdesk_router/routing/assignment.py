@@ -107,11 +107,9 @@ _TRY_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE SKIP LOC
 # read, $17 their load and $18 their last assignment as read.
 _RESERVE = f"""
 WITH agent AS (
-    SELECT (SELECT count(*) FROM routing.ticket AS t
-            WHERE t.agent_id = $2 AND t.channel = $4::varchar
-              AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
-           (SELECT max(t.assigned_at) FROM routing.ticket AS t
-            WHERE t.agent_id = $2 AND t.channel = $4::varchar) AS last_assigned_at
+    SELECT coalesce(l.load, 0) AS load, l.last_assigned_at
+    FROM (VALUES (1)) AS one
+    LEFT JOIN routing.agent_load AS l ON l.agent_id = $2 AND l.channel = $4::varchar
 ), reserved AS (
     UPDATE routing.ticket
     SET state = '{RESERVED}', agent_id = $2, assigned_at = $10, retry_routing = false
@@ -227,10 +225,10 @@ async def lock_agent(db: Any, agent_id: uuid.UUID, *, wait: bool) -> bool:
 
 async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | None:
     """Reserve the agent's slot for the ticket, inside the caller's transaction, which
-    holds the ticket's row and then the agent's (``lock_agent``): the load counted here is
-    then final until the commit. None when the agent has no free slot any more, their
-    load or turn moved since the decision read them (``winner_as_read``), or the ticket
-    is no longer where the decision saw it."""
+    holds the ticket's row and then the agent's (``lock_agent``): the load read here
+    (routing.agent_load) is then final until the commit. None when the agent has no free
+    slot any more, their load or turn moved since the decision read them
+    (``winner_as_read``), or the ticket is no longer where the decision saw it."""
     as_read = assignment.winner_as_read
     decision_id = await db.fetchval(
         _RESERVE,

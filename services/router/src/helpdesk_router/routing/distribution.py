@@ -64,7 +64,7 @@ _SOLE_AGENT = "SELECT id, department_ids FROM routing.agent WHERE active"
 # the department's active agents with their profile (else the channel's default, $3 and
 # $4) and load on the channel, in id order — one row with the policy alone when the
 # department has none.
-_INPUTS = f"""
+_INPUTS = """
 SELECT p.method, p.distribution, p.offer_timeout_seconds,
        (SELECT count(*) FROM (SELECT 1 FROM routing.agent WHERE active LIMIT 2) AS a) AS actives,
        c.*
@@ -74,14 +74,11 @@ LEFT JOIN LATERAL (
     SELECT a.id, a.department_ids,
            coalesce(a.availability ->> $2::varchar = 'online', false) AS online,
            coalesce(ap.priority, $3) AS priority, coalesce(ap.max_load, $4) AS max_load,
-           (SELECT count(*) FROM routing.ticket AS t
-            WHERE t.agent_id = a.id AND t.channel = $2::varchar
-              AND t.state IN ('{RESERVED}', '{ASSIGNED}')) AS load,
-           (SELECT max(t.assigned_at) FROM routing.ticket AS t
-            WHERE t.agent_id = a.id AND t.channel = $2::varchar) AS last_assigned_at
+           coalesce(l.load, 0) AS load, l.last_assigned_at
     FROM routing.agent AS a
     LEFT JOIN routing.agent_channel_profile AS ap
       ON ap.agent_id = a.id AND ap.channel = $2::varchar
+    LEFT JOIN routing.agent_load AS l ON l.agent_id = a.id AND l.channel = $2::varchar
     WHERE a.active AND a.department_ids @> ARRAY[$1::uuid]
 ) AS c ON true
 ORDER BY c.id
@@ -133,11 +130,17 @@ class Distributor:
         self._tickets_topic = (topics or Topics()).tickets
 
     async def decide(
-        self, db: Any, ticket: Waiting, *, now: datetime, event_id: uuid.UUID | None
+        self,
+        db: Any,
+        ticket: Waiting,
+        *,
+        now: datetime,
+        event_id: uuid.UUID | None,
+        held_agent: uuid.UUID | None = None,
     ) -> Routed:
         """Decide who gets the waiting ``ticket`` and reserve their slot, in the caller's
-        transaction (which holds the ticket's row). The caller commits, then calls
-        ``write_back`` with the result."""
+        transaction (which holds the ticket's row, and ``held_agent``'s row if given). The
+        caller commits, then calls ``write_back`` with the result."""
         context, candidates = await self._inputs(db, ticket.department_id, ticket.channel)
         if context["actives"] == 1:
             return await self._to_only_agent(db, ticket, now, event_id)
@@ -173,7 +176,7 @@ class Distributor:
         busy: set[uuid.UUID] = set()
         # Agents whose row this decision holds. It waits for a row only while it holds
         # none, so two decisions never wait for each other.
-        held: set[uuid.UUID] = set()
+        held: set[uuid.UUID] = set() if held_agent is None else {held_agent}
         while True:
             decision = choose(
                 policy.method,

@@ -14,9 +14,10 @@ the department's "to solve" queue for an agent to take it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 from helpdesk_events.vocabulary import SOCIAL_CHANNELS
 from helpdesk_service.errors import Unprocessable
@@ -26,6 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import AgentChannelProfile, RoutingPolicy
 from .choice import Method
+
+# A row stored for one channel: a department's policy or an agent's profile.
+StoredT = TypeVar("StoredT", RoutingPolicy, AgentChannelProfile)
+AppliedT = TypeVar("AppliedT")
 
 RoutingChannel = Literal["email", "chat", "call", "social"]
 ROUTING_CHANNELS: tuple[RoutingChannel, ...] = ("email", "chat", "call", "social")
@@ -132,13 +137,10 @@ def check_policy(channel: str, data: PolicyIn) -> None:
 
 async def department_policies(session: AsyncSession, department_id: uuid.UUID) -> dict[str, Policy]:
     """The policy that applies to each channel of the department, defaults included."""
-    rows = (
-        await session.scalars(
-            select(RoutingPolicy).where(RoutingPolicy.department_id == department_id)
-        )
-    ).all()
-    stored = {row.channel: row for row in rows}
-    return {channel: _policy(stored.get(channel), channel) for channel in ROUTING_CHANNELS}
+    rows = await session.scalars(
+        select(RoutingPolicy).where(RoutingPolicy.department_id == department_id)
+    )
+    return _on_every_channel(rows, _policy)
 
 
 def _policy(row: RoutingPolicy | None, channel: str) -> Policy:
@@ -154,19 +156,24 @@ def _policy(row: RoutingPolicy | None, channel: str) -> Policy:
 
 async def agent_profiles(session: AsyncSession, agent_id: uuid.UUID) -> dict[str, Profile]:
     """The agent's priority and maximum load on each channel, defaults included."""
-    rows = (
-        await session.scalars(
-            select(AgentChannelProfile).where(AgentChannelProfile.agent_id == agent_id)
-        )
-    ).all()
+    rows = await session.scalars(
+        select(AgentChannelProfile).where(AgentChannelProfile.agent_id == agent_id)
+    )
+    return _on_every_channel(rows, _profile)
+
+
+def _profile(row: AgentChannelProfile | None, channel: str) -> Profile:
+    if row is None:
+        return default_profile(channel)
+    return Profile(row.priority, row.max_load, True)
+
+
+def _on_every_channel(
+    rows: Iterable[StoredT], applies: Callable[[StoredT | None, str], AppliedT]
+) -> dict[str, AppliedT]:
+    """What ``applies`` on every routing channel, from the rows stored for some of them."""
     stored = {row.channel: row for row in rows}
-    out: dict[str, Profile] = {}
-    for channel in ROUTING_CHANNELS:
-        row = stored.get(channel)
-        out[channel] = (
-            default_profile(channel) if row is None else Profile(row.priority, row.max_load, True)
-        )
-    return out
+    return {channel: applies(stored.get(channel), channel) for channel in ROUTING_CHANNELS}
 
 
 async def put_policy(

@@ -15,7 +15,7 @@ from helpdesk_service.errors import Conflict, Unprocessable
 from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..models import ASSIGNED, RESERVED, WAITING
+from ..models import WAITING
 from .assignment import Assignment, autocommit_connection, lock_agent, reserve, write_back
 from .distribution import QUEUE_ORDER, Waiting
 from .policies import ROUTING_CHANNELS, default_profile
@@ -26,11 +26,8 @@ ATTEMPTS = 5
 
 _AGENT = "SELECT department_ids FROM routing.agent WHERE id = $1 AND active"
 # The agent's load and maximum on every channel they hold or have a profile for.
-_SLOTS = f"""
-SELECT channel, count(*) AS load, NULL::integer AS max_load
-FROM routing.ticket
-WHERE agent_id = $1 AND state IN ('{RESERVED}', '{ASSIGNED}')
-GROUP BY channel
+_SLOTS = """
+SELECT channel, load, NULL::integer AS max_load FROM routing.agent_load WHERE agent_id = $1
 UNION ALL
 SELECT channel, 0, max_load FROM routing.agent_channel_profile WHERE agent_id = $1
 """
