@@ -2,12 +2,15 @@
 ticket client's batches (``POST /v1/tickets/actions``), back to back on the same ticket-api.
 
 A real PostgreSQL and ticket-api (two workers, as bench/run.py serves it); tickets created
-through ticket-api first; then in each round, for fresh tickets, one write-back each
-(``add_tags``, its own idempotency key) from ``--callers`` concurrent callers: once as one
-request per write-back (what the client sent before), once through
-``TicketApiClient.apply_actions`` (batched). Measured from /proc: the CPU-seconds ticket-api,
-PostgreSQL and this process (the caller) used per write-back. Not part of ``make test``;
-prints a JSON line per phase and writes bench/results/writeback_batch.json.
+through ticket-api first; then in each round, for fresh tickets, one write-back each (its
+own idempotency key) from ``--callers`` concurrent callers: once as one request per
+write-back (what the client sent before), once through ``TicketApiClient.apply_actions``
+(batched). The write-back (``--action``): ``add_tags``, or ``assign``, the router's (chat
+tickets of a customer in a department, each transferred to an agent of it with the
+ticket's version as ``expected_version``, the actor named). Measured from /proc: the
+CPU-seconds ticket-api, PostgreSQL and this process (the caller) used per write-back;
+``--pg-statements``: PostgreSQL's busiest statements of each phase, per write-back. Not part
+of ``make test``; prints a JSON line per phase and writes bench/results/writeback_batch.json.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +33,18 @@ if __package__ in (None, ""):
 import aiohttp
 import orjson
 from helpdesk_ticket_client import ActionBatch, TicketApiClient, ticket_api_session
+from helpdesk_ticket_client.actions import ActionActor, TransferAction
 
 from bench.cpu import CpuWindow
 from bench.procs import postgres_and_ticket_api, postmaster_pid, scratch_dir
+from bench.router import created_through
+from bench.rules import fetch, top_statements
 
 WriteBack = Callable[[uuid.UUID, ActionBatch, str], Awaitable[int]]
+# What a phase writes back to a ticket (its id and version at creation) and the phase's name.
+BatchFor = Callable[["Ticket", str], ActionBatch]
+# The agents of the ``assign`` write-backs, one per ticket in turn.
+AGENTS = 8
 
 
 def log(message: str) -> None:
@@ -45,21 +56,85 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def create_tickets(api_url: str, admin: str, count: int) -> list[uuid.UUID]:
+@dataclass(frozen=True)
+class Ticket:
+    id: uuid.UUID
+    version: int
+
+
+async def create_tickets(
+    api_url: str, admin: str, count: int, body: Callable[[int], dict[str, Any]]
+) -> list[Ticket]:
     async with ticket_api_session(api_url) as http:
         headers = {"Authorization": f"Bearer {admin}"}
 
-        async def create(n: int) -> uuid.UUID:
-            body = {"subject": f"Ticket {n}", "channel": "email"}
-            async with http.post("v1/tickets", json=body, headers=headers) as response:
+        async def create(n: int) -> Ticket:
+            async with http.post("v1/tickets", json=body(n), headers=headers) as response:
                 if response.status != 201:
                     raise RuntimeError(f"creating a ticket: {response.status}")
-                return uuid.UUID((await response.json())["id"])
+                created = await response.json()
+                return Ticket(uuid.UUID(created["id"]), created["version"])
 
-        ids: list[uuid.UUID] = []
+        tickets: list[Ticket] = []
         for start in range(0, count, 200):
-            ids += await asyncio.gather(*(create(n) for n in range(start, min(count, start + 200))))
-        return ids
+            tickets += await asyncio.gather(
+                *(create(n) for n in range(start, min(count, start + 200)))
+            )
+        return tickets
+
+
+def email_ticket(n: int) -> dict[str, Any]:
+    return {"subject": f"Ticket {n}", "channel": "email"}
+
+
+def tagging(ticket: Ticket, phase: str) -> ActionBatch:
+    return ActionBatch.model_validate(
+        {"actor": {"kind": "service"}, "actions": [{"type": "add_tags", "tags": [phase]}]}
+    )
+
+
+async def assigning(api_url: str, admin: str) -> tuple[Callable[[int], dict[str, Any]], BatchFor]:
+    """The router's write-back: a department with ``AGENTS`` agents online on chat; the
+    tickets to create there (chat, a customer each of a hundred) and each one's assignment
+    to an agent in turn, made for the version it was created at."""
+    async with ticket_api_session(api_url) as http:
+        http.headers["Authorization"] = f"Bearer {admin}"
+        department = (await created_through(http, "v1/departments", {"name": "Chat"}))["id"]
+        agents = [
+            uuid.UUID(
+                (
+                    await created_through(
+                        http,
+                        "v1/agents",
+                        {
+                            "name": f"Agent {n}",
+                            "email": f"agent{n}@example.com",
+                            "department_ids": [department],
+                            "availability": {"chat": "online"},
+                        },
+                    )
+                )["id"]
+            )
+            for n in range(AGENTS)
+        ]
+
+    def ticket(n: int) -> dict[str, Any]:
+        return {
+            "subject": f"chat {n}",
+            "channel": "chat",
+            "department_id": department,
+            "customer": {"email": f"c{n % 100}@example.com"},
+        }
+
+    def assignment(ticket: Ticket, phase: str) -> ActionBatch:
+        return ActionBatch(
+            actor=ActionActor(kind="router", id="router", name="Router (least loaded)"),
+            actions=[TransferAction(type="transfer", agent_id=agents[ticket.id.int % AGENTS])],
+            causation_id=uuid.uuid4(),
+            expected_version=ticket.version,
+        )
+
+    return ticket, assignment
 
 
 def one_request_each(http: aiohttp.ClientSession, key: str) -> WriteBack:
@@ -90,22 +165,29 @@ def through_the_client(client: TicketApiClient) -> WriteBack:
 async def measured(
     name: str,
     write_back: WriteBack,
-    tickets: list[uuid.UUID],
+    tickets: list[Ticket],
+    batch_for: BatchFor,
     callers: int,
     window: CpuWindow,
+    statements_dsn: str | None,
 ) -> dict[str, Any]:
     """Every ticket written back once by ``callers`` concurrent callers: CPU per write-back."""
-    actions = [{"type": "add_tags", "tags": [name]}]
-    batch = ActionBatch.model_validate({"actor": {"kind": "service"}, "actions": actions})
     todo = iter(tickets)
     refused = 0
 
     async def caller() -> None:
         nonlocal refused
-        for ticket_id in todo:
-            if await write_back(ticket_id, batch, f"{name}:{ticket_id}") != 200:
+        for ticket in todo:
+            status = await write_back(ticket.id, batch_for(ticket, name), f"{name}:{ticket.id}")
+            if status != 200:
                 refused += 1
 
+    if statements_dsn is not None:
+        await fetch(
+            statements_dsn,
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+            "SELECT pg_stat_statements_reset()",
+        )
     window.start()
     own_before = own_cpu_seconds()
     started = time.perf_counter()
@@ -114,7 +196,7 @@ async def measured(
     caller_cpu = own_cpu_seconds() - own_before
     cpu = window.stop()
     count = len(tickets)
-    result = {
+    result: dict[str, Any] = {
         "phase": name,
         "write_backs": count,
         "refused": refused,
@@ -127,14 +209,36 @@ async def measured(
         "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
     }
     log(json.dumps(result))
+    if statements_dsn is not None:
+        result["pg_statements"] = await top_statements(
+            statements_dsn, count, least_calls=count // 20
+        )
     return result
 
 
-async def run(per_phase: int, rounds: int, callers: int) -> list[dict[str, Any]]:
-    async with postgres_and_ticket_api(scratch_dir("writeback-batch-bench-")) as stack:
-        tickets = await create_tickets(stack.api_url, stack.admin_key, per_phase * 2 * rounds)
+async def run(
+    per_phase: int, rounds: int, callers: int, action: str, pg_statements: bool
+) -> list[dict[str, Any]]:
+    async with postgres_and_ticket_api(
+        scratch_dir("writeback-batch-bench-"),
+        pg_settings={
+            "shared_preload_libraries": "'pg_stat_statements'",
+            "pg_stat_statements.track_planning": "on",
+        }
+        if pg_statements
+        else None,
+    ) as stack:
+        log(f"ticket-api {stack.api.pid}")
+        ticket_body: Callable[[int], dict[str, Any]] = email_ticket
+        batch_for: BatchFor = tagging
+        if action == "assign":
+            ticket_body, batch_for = await assigning(stack.api_url, stack.admin_key)
+        tickets = await create_tickets(
+            stack.api_url, stack.admin_key, per_phase * 2 * rounds, ticket_body
+        )
         log(f"{len(tickets)} tickets")
         window = CpuWindow({"ticket_api": [stack.api.pid], "postgres": [postmaster_pid(stack.pg)]})
+        dsn = stack.pg.dsn_for(stack.pg.database) if pg_statements else None
         results = []
         async with ticket_api_session(stack.api_url) as http:
             alone = one_request_each(http, stack.service_key)
@@ -145,7 +249,11 @@ async def run(per_phase: int, rounds: int, callers: int) -> list[dict[str, Any]]
                     ("alone", alone, share[:per_phase]),
                     ("batched", batched, share[per_phase:]),
                 ):
-                    results.append(await measured(name, write_back, phase_tickets, callers, window))
+                    results.append(
+                        await measured(
+                            name, write_back, phase_tickets, batch_for, callers, window, dsn
+                        )
+                    )
     return results
 
 
@@ -154,8 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-backs", type=int, default=5000, help="per phase and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--callers", type=int, default=64)
+    parser.add_argument("--action", choices=("add_tags", "assign"), default="add_tags")
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="load pg_stat_statements and report PostgreSQL's busiest statements per write-back",
+    )
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.write_backs, args.rounds, args.callers))
+    results = asyncio.run(
+        run(args.write_backs, args.rounds, args.callers, args.action, args.pg_statements)
+    )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "writeback_batch.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
