@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -345,9 +345,10 @@ _MESSAGE_COLUMNS = _columns(Message)
 # A round of write-backs' first statement (one write-back per ticket): claim their
 # Idempotency-Keys ($3 principal id, $4 keys, $5 request hashes, $6 time), and read their
 # tickets ($1) locked in id order, as ``_LOCKED_TICKET`` does, with which of the departments
-# they name ($2) exist, so that their transfers need no lookup of their own. A row per
-# ticket found (one of NULLs when none is): the keys ``claimed``, the departments, and the
-# ticket's columns.
+# they name ($2) exist and the agents they name ($7: each one's name, state, availability
+# and departments, as JSON), so that their transfers and messages need no lookup of their
+# own. A row per ticket found (one of NULLs when none is): the keys ``claimed``, the
+# departments, the agents, and the ticket's columns.
 CLAIM_AND_LOCK_TICKETS = f"""
     WITH claim AS ({
     idempotency.claim_sql(
@@ -358,6 +359,11 @@ CLAIM_AND_LOCK_TICKETS = f"""
     SELECT ARRAY(SELECT key FROM claim) AS claimed,
            ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($2::uuid[]))
                AS departments,
+           (SELECT json_agg(json_build_array(
+                       a.id, a.name, a.active, a.availability,
+                       ARRAY(SELECT ad.department_id FROM tickets.agent_department ad
+                             WHERE ad.agent_id = a.id)))
+            FROM tickets.agent a WHERE a.id = ANY($7::uuid[]))::text AS agents,
            found.*
     FROM (SELECT) AS one
     LEFT JOIN (
@@ -384,6 +390,19 @@ def _decode(value: Any, kind: str) -> Any:
     return value
 
 
+def named_agents_of(
+    row: asyncpg.Record, named: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, KnownAgent | None]:
+    """The agents ``named`` (None: no such agent) from a row of ``CLAIM_AND_LOCK_TICKETS``."""
+    found: dict[uuid.UUID, KnownAgent | None] = dict.fromkeys(named)
+    for agent_id, name, active, availability, department_ids in orjson.loads(row["agents"] or "[]"):
+        found[uuid.UUID(agent_id)] = KnownAgent(
+            AgentRef(name, active, availability or {}),
+            frozenset(uuid.UUID(d) for d in department_ids),
+        )
+    return found
+
+
 def locked_ticket_of(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
     """The ticket and its snapshot context from a row of ``CLAIM_AND_LOCK_TICKETS``."""
     ticket = detached(Ticket, **{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
@@ -408,6 +427,14 @@ class AgentRef:
     name: str
     active: bool
     availability: dict[str, str]
+
+
+@dataclass(frozen=True)
+class KnownAgent:
+    """An agent read beforehand, with the departments they are in."""
+
+    ref: AgentRef
+    department_ids: frozenset[uuid.UUID]
 
 
 class EditorStore(Protocol):
@@ -477,12 +504,18 @@ class ConnectionStore:
     """The editor's reads and writes on a plain asyncpg connection."""
 
     def __init__(
-        self, conn: asyncpg.Connection, *, departments: dict[uuid.UUID, bool] | None = None
+        self,
+        conn: asyncpg.Connection,
+        *,
+        departments: dict[uuid.UUID, bool] | None = None,
+        agents: dict[uuid.UUID, KnownAgent | None] | None = None,
     ) -> None:
-        """``departments``: already looked up (id -> exists). The editor's write is kept
-        until ``flush``, which sends it with the response to store, in one round trip."""
+        """``departments`` and ``agents``: already looked up (id -> exists; id -> the agent
+        or None: no such agent). The editor's write is kept until ``flush``, which sends it
+        with the response to store, in one round trip."""
         self.conn = conn
         self._departments = departments or {}
+        self._agents = agents or {}
         self._kept: tuple[WriteShape, dict[str, Any]] | None = None
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
@@ -495,6 +528,9 @@ class ConnectionStore:
         return found is not None
 
     async def agent(self, agent_id: uuid.UUID) -> AgentRef | None:
+        if agent_id in self._agents:
+            known = self._agents[agent_id]
+            return None if known is None else known.ref
         row = await self.conn.fetchrow(
             "SELECT name, active, availability::text AS availability "
             "FROM tickets.agent WHERE id = $1",
@@ -505,6 +541,9 @@ class ConnectionStore:
         return AgentRef(row["name"], row["active"], orjson.loads(row["availability"] or "{}"))
 
     async def is_member(self, agent_id: uuid.UUID, department_id: uuid.UUID) -> bool:
+        known = self._agents.get(agent_id)
+        if known is not None:
+            return department_id in known.department_ids
         found = await self.conn.fetchval(
             "SELECT true FROM tickets.agent_department WHERE agent_id = $1 AND department_id = $2",
             agent_id,

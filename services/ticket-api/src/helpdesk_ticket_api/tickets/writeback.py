@@ -45,7 +45,14 @@ from ..origin import Origin
 from . import schemas as s
 from .changes import TicketEditor, purge_ticket
 from .snapshot import ticket_snapshot
-from .statements import CLAIM_AND_LOCK_TICKETS, ConnectionStore, KeyResponse, locked_ticket_of
+from .statements import (
+    CLAIM_AND_LOCK_TICKETS,
+    ConnectionStore,
+    KeyResponse,
+    KnownAgent,
+    locked_ticket_of,
+    named_agents_of,
+)
 
 
 @dataclass(frozen=True)
@@ -165,13 +172,35 @@ def _rounds(write_backs: Sequence[s.WriteBack], indexes: list[int]) -> list[list
 @dataclass(frozen=True)
 class Claim:
     """A write-back of a round as its first statement left it: its key claimed or not, its
-    ticket's locked row (None: no such ticket), the departments it names (id -> exists)."""
+    ticket's locked row (None: no such ticket), the departments it names (id -> exists) and
+    the agents (id -> the agent, None: no such agent)."""
 
     write_back: s.WriteBack
     digest: str
     claimed: bool
     row: asyncpg.Record | None
     departments: dict[uuid.UUID, bool]
+    agents: dict[uuid.UUID, KnownAgent | None]
+
+
+def _named(write_backs: Sequence[s.WriteBack]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The departments and agents the write-backs' actions would look up."""
+    departments: set[uuid.UUID] = set()
+    agents: set[uuid.UUID] = set()
+    for write_back in write_backs:
+        for action in write_back.batch.actions:
+            if isinstance(action, s.TransferAction):
+                if action.department_id is not None:
+                    departments.add(action.department_id)
+                if action.agent_id is not None:
+                    agents.add(action.agent_id)
+            elif (
+                isinstance(action, s.AddMessageAction)
+                and action.author_kind == "agent"
+                and action.author_id is not None
+            ):
+                agents.add(action.author_id)
+    return departments, agents
 
 
 async def _claim_round(
@@ -180,26 +209,25 @@ async def _claim_round(
     """Claim the keys of a round of write-backs (one per ticket, in ticket id order) and lock
     their tickets, in one statement. Their keys were checked (``idempotency.check_key``)."""
     digests = [request_digest(w.ticket_id, w.batch) for w in write_backs]
-    named = {
-        action.department_id
-        for w in write_backs
-        for action in w.batch.actions
-        if isinstance(action, s.TransferAction) and action.department_id is not None
-    }
+    named_departments, named_agents = _named(write_backs)
     rows = await conn.fetch(
         CLAIM_AND_LOCK_TICKETS,
         [w.ticket_id for w in write_backs],
-        list(named),
+        list(named_departments),
         principal_id,
         [w.idempotency_key for w in write_backs],
         digests,
         now,
+        list(named_agents),
     )
     claimed = set(rows[0]["claimed"])
-    departments = dict.fromkeys(named, False) | dict.fromkeys(rows[0]["departments"], True)
+    departments = dict.fromkeys(named_departments, False) | dict.fromkeys(
+        rows[0]["departments"], True
+    )
+    agents = named_agents_of(rows[0], named_agents)
     found = {row["id"]: row for row in rows if row["id"] is not None}
     return [
-        Claim(w, digest, w.idempotency_key in claimed, found.get(w.ticket_id), departments)
+        Claim(w, digest, w.idempotency_key in claimed, found.get(w.ticket_id), departments, agents)
         for w, digest in zip(write_backs, digests, strict=True)
     ]
 
@@ -218,7 +246,7 @@ async def _apply_write_back(
         return Outcome(stored.status_code, stored.body, True)
     if claim.row is None:
         raise NotFound(f"no ticket with id {ticket_id}")
-    store = ConnectionStore(conn, departments=claim.departments)
+    store = ConnectionStore(conn, departments=claim.departments, agents=claim.agents)
     body = await _apply(store, claim.row, batch, origin_of_batch(batch), now, topics)
     await store.flush(KeyResponse(principal_id, key, 200, body))
     return Outcome(200, body, False)
