@@ -517,6 +517,8 @@ class ConnectionStore:
         self._departments = departments or {}
         self._agents = agents or {}
         self._kept: tuple[WriteShape, dict[str, Any]] | None = None
+        # Whether a write was sent: a change refused after it must be rolled back.
+        self.wrote = False
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
         known = self._departments.get(department_id)
@@ -590,10 +592,12 @@ class ConnectionStore:
         if self._kept is None:
             if response is not None:
                 r = response
+                self.wrote = True
                 await idempotency.store(self.conn, r.principal_id, r.key, r.status_code, r.body)
             return
         shape, params = self._kept
         self._kept = None
+        self.wrote = True
         statement = write_statement(shape, storing_response=response is not None)
         if response is not None:
             params = params | response_params(response)
@@ -604,4 +608,5 @@ class ConnectionStore:
     ) -> None:
         await self.flush()
         sql, arguments = purge_statement(ticket_id, history, outbox)
+        self.wrote = True
         await self.conn.execute(sql, *arguments)

@@ -8,16 +8,19 @@ per ticket (the n-th to a ticket in the n-th round), each round in ticket id ord
 
     one statement per round: claim the round's Idempotency-Keys (a duplicate in flight
         holds its key: wait for it, then replay), read its tickets FOR UPDATE in id order
-        with their snapshot context, and which of the departments they name exist
+        with their snapshot context, which of the departments they name exist and the
+        agents they name (with their departments)
     per write-back: the editor's checks and changes, in Python, then one statement: ticket
         row, messages, tag names, history, outbox, and the response stored under the key
         (a purge: its own statement, then the response)
 
-A single write-back is its own transaction. Several share one transaction, each inside its
-own SAVEPOINT; locking tickets in id order, two requests cannot deadlock; one commit for
-all. A refused write-back rolls back whole (to its savepoint) and gives up the key its round
-claimed, so a retry runs for real; the others stand. The row lock queues concurrent
-write-backs to one ticket: a busy ticket cannot starve one.
+A single write-back is its own transaction. Several share one transaction; locking tickets
+in id order, two requests cannot deadlock; one commit for all. A refused write-back changes
+nothing and gives up the key its round claimed, so a retry runs for real; the others stand.
+Its checks all run before its write, so it has written nothing: no savepoint is needed
+unless the database refuses a write, which loses the transaction; then the request runs
+again with each write-back inside its own SAVEPOINT, a refused one rolling back to it. The
+row lock queues concurrent write-backs to one ticket: a busy ticket cannot starve one.
 """
 
 from __future__ import annotations
@@ -102,7 +105,10 @@ async def apply_write_backs(
                 idempotency.check_key(write_backs[0].idempotency_key)
                 async with conn.transaction():
                     (claim,) = await _claim_round(conn, write_backs, principal_id, now)
-                    return [await _apply_write_back(conn, claim, principal_id, now, topics)]
+                    store = ConnectionStore(
+                        conn, departments=claim.departments, agents=claim.agents
+                    )
+                    return [await _apply_write_back(store, claim, principal_id, now, topics)]
             except (ApiError, asyncpg.PostgresError) as exc:
                 return [_refusal(exc)]
         outcomes: dict[int, Outcome] = {}
@@ -114,34 +120,72 @@ async def apply_write_backs(
                 outcomes[index] = _refusal(exc)
             else:
                 valid.append(index)
-        async with conn.transaction():
-            # One savepoint, renewed after each write-back applied (one round trip: a simple
-            # query may hold two statements) and still there after a rollback to it.
-            await conn.execute("SAVEPOINT write_back")
-            for round_ in _rounds(write_backs, valid):
-                claims = await _claim_round(
-                    conn, [write_backs[i] for i in round_], principal_id, now
+        try:
+            async with conn.transaction():
+                outcomes |= await _apply_rounds(
+                    conn, write_backs, valid, principal_id, now, topics, savepoints=False
                 )
-                # The round's claims and locks stand before the savepoint: a write-back
-                # refused in it rolls back its own work alone, not the keys of the others.
-                await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
-                for index, claim in zip(round_, claims, strict=True):
-                    try:
-                        outcomes[index] = await _apply_write_back(
-                            conn, claim, principal_id, now, topics
-                        )
-                    except (ApiError, asyncpg.PostgresError) as exc:
-                        outcomes[index] = _refusal(exc)
-                        await conn.execute("ROLLBACK TO SAVEPOINT write_back")
-                        if claim.claimed:
-                            # The round claimed it before the savepoint: unclaim it, so
-                            # that a retry runs for real.
-                            await idempotency.unclaim(
-                                conn, principal_id, claim.write_back.idempotency_key
-                            )
-                    else:
-                        await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        except _SavepointsNeeded:
+            # The database refused a write: the transaction is lost, the others' work
+            # with it. Again, each write-back in a savepoint of its own.
+            async with conn.transaction():
+                outcomes |= await _apply_rounds(
+                    conn, write_backs, valid, principal_id, now, topics, savepoints=True
+                )
     return [outcomes[index] for index in range(len(write_backs))]
+
+
+class _SavepointsNeeded(Exception):
+    """A write-back failed after writing, outside a savepoint: the transaction is lost."""
+
+
+async def _apply_rounds(
+    conn: asyncpg.Connection,
+    write_backs: Sequence[s.WriteBack],
+    valid: list[int],
+    principal_id: str,
+    now: datetime,
+    topics: Topics,
+    *,
+    savepoints: bool,
+) -> dict[int, Outcome]:
+    """The outcomes of the write-backs at ``valid`` (keys checked), applied in rounds in the
+    caller's transaction.
+
+    A write-back's checks all run before its one write, so a refused one has written
+    nothing and needs no savepoint (one round trip and one subtransaction each): its key is
+    unclaimed and the others go on. Only a write the database refuses loses the
+    transaction (``savepoints`` False: raises ``_SavepointsNeeded``); with ``savepoints``,
+    each write-back runs in its own and a refused write rolls back alone."""
+    outcomes: dict[int, Outcome] = {}
+    if savepoints:
+        # One savepoint, renewed after each write-back applied (one round trip: a simple
+        # query may hold two statements) and still there after a rollback to it.
+        await conn.execute("SAVEPOINT write_back")
+    for round_ in _rounds(write_backs, valid):
+        claims = await _claim_round(conn, [write_backs[i] for i in round_], principal_id, now)
+        if savepoints:
+            # The round's claims and locks stand before the savepoint: a write-back
+            # refused in it rolls back its own work alone, not the keys of the others.
+            await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        for index, claim in zip(round_, claims, strict=True):
+            store = ConnectionStore(conn, departments=claim.departments, agents=claim.agents)
+            try:
+                outcomes[index] = await _apply_write_back(store, claim, principal_id, now, topics)
+            except (ApiError, asyncpg.PostgresError) as exc:
+                if not savepoints and (isinstance(exc, asyncpg.PostgresError) or store.wrote):
+                    raise _SavepointsNeeded from exc
+                outcomes[index] = _refusal(exc)
+                if savepoints:
+                    await conn.execute("ROLLBACK TO SAVEPOINT write_back")
+                if claim.claimed:
+                    # The round claimed it (before the savepoint): unclaim it, so that a
+                    # retry runs for real.
+                    await idempotency.unclaim(conn, principal_id, claim.write_back.idempotency_key)
+            else:
+                if savepoints:
+                    await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+    return outcomes
 
 
 def _refusal(exc: ApiError | asyncpg.PostgresError) -> Outcome:
@@ -233,20 +277,21 @@ async def _claim_round(
 
 
 async def _apply_write_back(
-    conn: asyncpg.Connection,
+    store: ConnectionStore,
     claim: Claim,
     principal_id: str,
     now: datetime,
     topics: Topics,
 ) -> Outcome:
+    """A claimed write-back applied through ``store`` (its reads and its write), or the
+    response stored under its key replayed."""
     write_back = claim.write_back
     ticket_id, batch, key = write_back.ticket_id, write_back.batch, write_back.idempotency_key
     if not claim.claimed:
-        stored = await idempotency.stored_response(conn, principal_id, key, claim.digest)
+        stored = await idempotency.stored_response(store.conn, principal_id, key, claim.digest)
         return Outcome(stored.status_code, stored.body, True)
     if claim.row is None:
         raise NotFound(f"no ticket with id {ticket_id}")
-    store = ConnectionStore(conn, departments=claim.departments, agents=claim.agents)
     body = await _apply(store, claim.row, batch, origin_of_batch(batch), now, topics)
     await store.flush(KeyResponse(principal_id, key, 200, body))
     return Outcome(200, body, False)
