@@ -9,7 +9,9 @@ write-back (what the client sent before), once through ``TicketApiClient.apply_a
 tickets of a customer in a department, each transferred to an agent of it with the
 ticket's version as ``expected_version``, the actor named). Measured from /proc: the
 CPU-seconds ticket-api, PostgreSQL and this process (the caller) used per write-back;
-``--pg-statements``: PostgreSQL's busiest statements of each phase, per write-back. Not part
+``--pg-statements``: PostgreSQL's busiest statements of each phase, per write-back;
+``--against``: another checkout's ticket-api beside this one, each phase run on both back to
+back (an A/B under the same load, which a shared machine's noise otherwise swamps). Not part
 of ``make test``; prints a JSON line per phase and writes bench/results/writeback_batch.json.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -32,11 +35,12 @@ if __package__ in (None, ""):
 
 import aiohttp
 import orjson
+from helpdesk_devstack.ports import free_port
 from helpdesk_ticket_client import ActionBatch, TicketApiClient, ticket_api_session
 from helpdesk_ticket_client.actions import ActionActor, TransferAction
 
 from bench.cpu import CpuWindow
-from bench.procs import postgres_and_ticket_api, postmaster_pid, scratch_dir
+from bench.procs import BIN, TicketApiStack, postgres_and_ticket_api, postmaster_pid, scratch_dir
 from bench.router import created_through
 from bench.rules import fetch, top_statements
 
@@ -166,6 +170,7 @@ def through_the_client(client: TicketApiClient) -> WriteBack:
 
 
 async def measured(
+    server: str,
     name: str,
     write_back: WriteBack,
     tickets: list[Ticket],
@@ -200,6 +205,7 @@ async def measured(
     cpu = window.stop()
     count = len(tickets)
     result: dict[str, Any] = {
+        "server": server,
         "phase": name,
         "write_backs": count,
         "refused": refused,
@@ -219,8 +225,41 @@ async def measured(
     return result
 
 
+@dataclass(frozen=True)
+class Server:
+    """A ticket-api the phases run against: ``this`` checkout's, or ``--against``'s."""
+
+    name: str
+    url: str
+    pid: int
+
+
+def start_against(stack: TicketApiStack, source: Path) -> Server:
+    """ticket-api from another checkout (``source``, e.g. main's) on the same database, for
+    an A/B where both meet the same load on the machine. Its schema must be this one's."""
+    port = free_port()
+    sources = sorted(str(src) for src in source.glob("*/*/src"))
+    if not sources:
+        raise SystemExit(f"--against {source}: no libs/*/src or services/*/src in it")
+    env = {
+        **stack.env,
+        "TICKET_API_PORT": str(port),
+        # Before the workspace's own packages (which .pth files add after it).
+        "PYTHONPATH": os.pathsep.join(sources),
+    }
+    api = stack.procs.start("ticket-api-against", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+    url = f"http://127.0.0.1:{port}"
+    api.wait_http_ok(f"{url}/readyz")
+    return Server("against", url, api.pid)
+
+
 async def run(
-    per_phase: int, rounds: int, callers: int, action: str, pg_statements: bool
+    per_phase: int,
+    rounds: int,
+    callers: int,
+    action: str,
+    pg_statements: bool,
+    against: Path | None,
 ) -> list[dict[str, Any]]:
     async with postgres_and_ticket_api(
         scratch_dir("writeback-batch-bench-"),
@@ -231,32 +270,54 @@ async def run(
         if pg_statements
         else None,
     ) as stack:
-        log(f"ticket-api {stack.api.pid}")
+        servers = [Server("this", stack.api_url, stack.api.pid)]
+        if against is not None:
+            servers.append(await asyncio.to_thread(start_against, stack, against))
+        log(", ".join(f"ticket-api {server.name}: {server.pid}" for server in servers))
         ticket_body: Callable[[int], dict[str, Any]] = email_ticket
         batch_for: BatchFor = tagging
         if action == "assign":
             ticket_body, batch_for = await assigning(stack.api_url, stack.admin_key)
-        tickets = await create_tickets(
-            stack.api_url, stack.admin_key, per_phase * 2 * rounds, ticket_body
+        tickets = iter(
+            await create_tickets(
+                stack.api_url, stack.admin_key, per_phase * 2 * rounds * len(servers), ticket_body
+            )
         )
-        log(f"{len(tickets)} tickets")
-        window = CpuWindow({"ticket_api": [stack.api.pid], "postgres": [postmaster_pid(stack.pg)]})
         dsn = stack.pg.dsn_for(stack.pg.database) if pg_statements else None
         results = []
-        async with ticket_api_session(stack.api_url, timeout=REQUEST_TIMEOUT) as http:
-            alone = one_request_each(http, stack.service_key)
-            batched = through_the_client(TicketApiClient(http, stack.service_key))
+        sessions = [ticket_api_session(server.url, timeout=REQUEST_TIMEOUT) for server in servers]
+        try:
+            phases = [
+                (
+                    server,
+                    one_request_each(http, stack.service_key),
+                    through_the_client(TicketApiClient(http, stack.service_key)),
+                    CpuWindow({"ticket_api": [server.pid], "postgres": [postmaster_pid(stack.pg)]}),
+                )
+                for server, http in zip(servers, sessions, strict=True)
+            ]
             for round_ in range(rounds):
-                share = tickets[round_ * 2 * per_phase : (round_ + 1) * 2 * per_phase]
-                for name, write_back, phase_tickets in (
-                    ("alone", alone, share[:per_phase]),
-                    ("batched", batched, share[per_phase:]),
-                ):
-                    results.append(
-                        await measured(
-                            name, write_back, phase_tickets, batch_for, callers, window, dsn
+                for name in ("alone", "batched"):
+                    # Both servers back to back, first one then the other: an A/B under
+                    # the same load.
+                    for server, alone, batched, window in phases[:: -1 if round_ % 2 else 1]:
+                        write_back = alone if name == "alone" else batched
+                        share = [next(tickets) for _ in range(per_phase)]
+                        results.append(
+                            await measured(
+                                server.name,
+                                name,
+                                write_back,
+                                share,
+                                batch_for,
+                                callers,
+                                window,
+                                dsn,
+                            )
                         )
-                    )
+        finally:
+            for http in sessions:
+                await http.close()
     return results
 
 
@@ -271,9 +332,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="load pg_stat_statements and report PostgreSQL's busiest statements per write-back",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/main main`): its ticket-api serves "
+        "beside this one on the same database and every phase runs on both, back to back",
+    )
     args = parser.parse_args(argv)
     results = asyncio.run(
-        run(args.write_backs, args.rounds, args.callers, args.action, args.pg_statements)
+        run(
+            args.write_backs,
+            args.rounds,
+            args.callers,
+            args.action,
+            args.pg_statements,
+            args.against,
+        )
     )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
