@@ -260,3 +260,28 @@ async def test_a_write_the_database_refuses_rolls_back_alone(api, client, servic
     # The refused one's key was given up: sent again, it runs again (and is refused again).
     [again] = await results_of(service, [items[1]])
     assert (again["status"], again["replayed"]) == (422, False)
+
+
+async def test_purges_and_changes_in_one_round_are_written_in_their_order(api, client, service):
+    # Each purge writes the deletion, then removes the ticket, then stores its answer; the
+    # tagged tickets' writes are one statement each, of one shape, between and around them.
+    tickets = [await api.ticket() for _ in range(6)]
+    purge = [{"type": "delete"}, {"type": "purge"}]
+    plans = [purge, tags("a"), tags("b"), purge, tags("c"), tags("d")]
+    items = [item(t["id"], plan) for t, plan in zip(tickets, plans, strict=True)]
+    results = await results_of(service, items)
+
+    assert [r["status"] for r in results] == [200] * 6
+    for ticket, plan, result in zip(tickets, plans, results, strict=True):
+        if plan is purge:
+            assert result["body"]["purged"] is True
+            error_of(await client.get(f"/v1/tickets/{ticket['id']}"), 404)
+            actions = [h["action"] for h in await history(client, ticket["id"])]
+            assert actions == ["created", "deleted", "deleted", "purged"]
+        else:
+            assert result["body"]["ticket"] == await current(client, ticket["id"])
+            assert result["body"]["ticket"]["tags"] == plan[0]["tags"]
+    # Every answer was stored under its key: sent again, each replays.
+    again = await results_of(service, items)
+    assert [(r["status"], r["replayed"]) for r in again] == [(200, True)] * 6
+    assert [r["body"] for r in again] == [r["body"] for r in results]

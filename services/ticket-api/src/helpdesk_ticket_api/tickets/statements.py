@@ -509,16 +509,18 @@ class ConnectionStore:
         *,
         departments: dict[uuid.UUID, bool] | None = None,
         agents: dict[uuid.UUID, KnownAgent | None] | None = None,
+        deferred: bool = False,
     ) -> None:
         """``departments`` and ``agents``: already looked up (id -> exists; id -> the agent
         or None: no such agent). The editor's write is kept until ``flush``, which sends it
-        with the response to store, in one round trip."""
+        with the response to store, in one round trip; ``deferred``: not even then, its
+        statements (``writes``) are the caller's to send, with others'."""
         self.conn = conn
         self._departments = departments or {}
         self._agents = agents or {}
         self._kept: tuple[WriteShape, dict[str, Any]] | None = None
-        # Whether a write was sent: a change refused after it must be rolled back.
-        self.wrote = False
+        self._deferred = deferred
+        self.writes: list[Write] = []
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
         known = self._departments.get(department_id)
@@ -592,21 +594,50 @@ class ConnectionStore:
         if self._kept is None:
             if response is not None:
                 r = response
-                self.wrote = True
-                await idempotency.store(self.conn, r.principal_id, r.key, r.status_code, r.body)
+                await self._send(
+                    Write(
+                        *idempotency.store_statement(r.principal_id, r.key, r.status_code, r.body)
+                    )
+                )
             return
         shape, params = self._kept
         self._kept = None
-        self.wrote = True
         statement = write_statement(shape, storing_response=response is not None)
         if response is not None:
             params = params | response_params(response)
-        await self.conn.execute(statement.positional, *statement.arguments(params))
+        await self._send(Write(statement.positional, statement.arguments(params)))
 
     async def purge(
         self, ticket_id: uuid.UUID, history: dict[str, Any], outbox: dict[str, Any]
     ) -> None:
         await self.flush()
-        sql, arguments = purge_statement(ticket_id, history, outbox)
-        self.wrote = True
-        await self.conn.execute(sql, *arguments)
+        await self._send(Write(*purge_statement(ticket_id, history, outbox)))
+
+    async def _send(self, write: Write) -> None:
+        if self._deferred:
+            self.writes.append(write)
+        else:
+            await self.conn.execute(write.sql, *write.arguments)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A statement writing a change, with its arguments."""
+
+    sql: str
+    arguments: list[Any]
+
+
+async def send_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
+    """Send ``writes`` in their order, a run of the same statement in one round trip (the
+    write-backs of a round, mostly of one shape)."""
+    run: list[Write] = []
+    for write in [*writes, None]:
+        if run and (write is None or write.sql != run[0].sql):
+            if len(run) == 1:
+                await conn.execute(run[0].sql, *run[0].arguments)
+            else:
+                await conn.executemany(run[0].sql, [w.arguments for w in run])
+            run = []
+        if write is not None:
+            run.append(write)

@@ -12,15 +12,16 @@ per ticket (the n-th to a ticket in the n-th round), each round in ticket id ord
         agents they name (with their departments)
     per write-back: the editor's checks and changes, in Python, then one statement: ticket
         row, messages, tag names, history, outbox, and the response stored under the key
-        (a purge: its own statement, then the response)
+        (a purge: its own statement, then the response); in a round of several, sent
+        once all are decided, a run of one statement (the same shape) in one round trip
 
 A single write-back is its own transaction. Several share one transaction; locking tickets
 in id order, two requests cannot deadlock; one commit for all. A refused write-back changes
 nothing and gives up the key its round claimed, so a retry runs for real; the others stand.
-Its checks all run before its write, so it has written nothing: no savepoint is needed
-unless the database refuses a write, which loses the transaction; then the request runs
-again with each write-back inside its own SAVEPOINT, a refused one rolling back to it. The
-row lock queues concurrent write-backs to one ticket: a busy ticket cannot starve one.
+Its writes were not sent yet: no savepoint is needed unless the database refuses a
+statement, which loses the transaction; then the request runs again with each write-back
+writing at once inside its own SAVEPOINT, a refused one rolling back to it. The row lock
+queues concurrent write-backs to one ticket: a busy ticket cannot starve one.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ from .statements import (
     ConnectionStore,
     KeyResponse,
     KnownAgent,
+    Write,
     locked_ticket_of,
     named_agents_of,
+    send_writes,
 )
 
 
@@ -136,7 +139,7 @@ async def apply_write_backs(
 
 
 class _SavepointsNeeded(Exception):
-    """A write-back failed after writing, outside a savepoint: the transaction is lost."""
+    """The database refused a statement outside a savepoint: the transaction is lost."""
 
 
 async def _apply_rounds(
@@ -152,11 +155,12 @@ async def _apply_rounds(
     """The outcomes of the write-backs at ``valid`` (keys checked), applied in rounds in the
     caller's transaction.
 
-    A write-back's checks all run before its one write, so a refused one has written
-    nothing and needs no savepoint (one round trip and one subtransaction each): its key is
-    unclaimed and the others go on. Only a write the database refuses loses the
-    transaction (``savepoints`` False: raises ``_SavepointsNeeded``); with ``savepoints``,
-    each write-back runs in its own and a refused write rolls back alone."""
+    Without ``savepoints``, a round's writes are sent together once all its write-backs are
+    decided (a run of one statement in one round trip), so a refused write-back has written
+    nothing: its key is unclaimed and its writes dropped, and the others go on. Only a
+    statement the database refuses loses the transaction (raises ``_SavepointsNeeded``).
+    With ``savepoints``, each write-back writes at once inside its own, and a refused one
+    rolls back to it."""
     outcomes: dict[int, Outcome] = {}
     if savepoints:
         # One savepoint, renewed after each write-back applied (one round trip: a simple
@@ -168,12 +172,18 @@ async def _apply_rounds(
             # The round's claims and locks stand before the savepoint: a write-back
             # refused in it rolls back its own work alone, not the keys of the others.
             await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        writes: list[Write] = []
         for index, claim in zip(round_, claims, strict=True):
-            store = ConnectionStore(conn, departments=claim.departments, agents=claim.agents)
+            store = ConnectionStore(
+                conn,
+                departments=claim.departments,
+                agents=claim.agents,
+                deferred=not savepoints,
+            )
             try:
                 outcomes[index] = await _apply_write_back(store, claim, principal_id, now, topics)
             except (ApiError, asyncpg.PostgresError) as exc:
-                if not savepoints and (isinstance(exc, asyncpg.PostgresError) or store.wrote):
+                if isinstance(exc, asyncpg.PostgresError) and not savepoints:
                     raise _SavepointsNeeded from exc
                 outcomes[index] = _refusal(exc)
                 if savepoints:
@@ -183,8 +193,13 @@ async def _apply_rounds(
                     # retry runs for real.
                     await idempotency.unclaim(conn, principal_id, claim.write_back.idempotency_key)
             else:
+                writes += store.writes
                 if savepoints:
                     await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        try:
+            await send_writes(conn, writes)
+        except asyncpg.PostgresError as exc:
+            raise _SavepointsNeeded from exc
     return outcomes
 
 
