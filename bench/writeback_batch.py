@@ -40,7 +40,14 @@ from helpdesk_ticket_client import ActionBatch, TicketApiClient, ticket_api_sess
 from helpdesk_ticket_client.actions import ActionActor, TransferAction
 
 from bench.cpu import CpuWindow
-from bench.procs import BIN, TicketApiStack, postgres_and_ticket_api, postmaster_pid, scratch_dir
+from bench.procs import (
+    BIN,
+    PG_STATEMENTS_SETTINGS,
+    TicketApiStack,
+    postgres_and_ticket_api,
+    postmaster_pid,
+    scratch_dir,
+)
 from bench.router import created_through
 from bench.rules import fetch, top_statements
 
@@ -263,12 +270,7 @@ async def run(
 ) -> list[dict[str, Any]]:
     async with postgres_and_ticket_api(
         scratch_dir("writeback-batch-bench-"),
-        pg_settings={
-            "shared_preload_libraries": "'pg_stat_statements'",
-            "pg_stat_statements.track_planning": "on",
-        }
-        if pg_statements
-        else None,
+        pg_settings=PG_STATEMENTS_SETTINGS if pg_statements else None,
     ) as stack:
         servers = [Server("this", stack.api_url, stack.api.pid)]
         if against is not None:
