@@ -285,3 +285,18 @@ async def test_purges_and_changes_in_one_round_are_written_in_their_order(api, c
     again = await results_of(service, items)
     assert [(r["status"], r["replayed"]) for r in again] == [(200, True)] * 6
     assert [r["body"] for r in again] == [r["body"] for r in results]
+
+
+async def test_write_backs_changing_nothing_store_their_answers(api, client, service):
+    # No change to write: each stores only its answer, the round's in one run.
+    tickets = [await api.ticket() for _ in range(3)]
+    nothing = [{"type": "set_custom_fields", "values": {}}]
+    items = [item(t["id"], nothing) for t in tickets]
+    results = await results_of(service, items)
+
+    assert [r["status"] for r in results] == [200] * 3
+    for ticket, result in zip(tickets, results, strict=True):
+        assert result["body"] == {"ticket": ticket, "purged": False, "event_ids": []}
+    again = await results_of(service, items)
+    assert [(r["status"], r["replayed"]) for r in again] == [(200, True)] * 3
+    assert [r["body"] for r in again] == [r["body"] for r in results]

@@ -129,7 +129,7 @@ async def apply_write_backs(
                     conn, write_backs, valid, principal_id, now, topics, savepoints=False
                 )
         except _SavepointsNeeded:
-            # The database refused a write: the transaction is lost, the others' work
+            # The database refused a statement: the transaction is lost, the others' work
             # with it. Again, each write-back in a savepoint of its own.
             async with conn.transaction():
                 outcomes |= await _apply_rounds(
