@@ -26,6 +26,12 @@ from helpdesk_devstack.postgres import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# PostgreSQL's settings for a benchmark that reports its busiest statements
+# (pg_stat_statements, planning included).
+PG_STATEMENTS_SETTINGS = {
+    "shared_preload_libraries": "'pg_stat_statements'",
+    "pg_stat_statements.track_planning": "on",
+}
 
 
 class BenchError(RuntimeError):

@@ -7,7 +7,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from .helpers import error_of, fields_named
+from .helpers import error_of, fields_named, history
+from .test_creation import outbox_events
 
 RULE = {"kind": "rule", "id": "rule-17", "name": "Escalate VIPs"}
 
@@ -218,3 +219,84 @@ async def test_a_key_postgresql_cannot_store_is_refused_for_that_write_back_alon
     )
     assert [r["status"] for r in results] == [422, 200]
     assert "NUL" in results[0]["body"]["error"]["message"]
+
+
+async def test_a_write_the_database_refuses_rolls_back_alone(api, client, service, database_url):
+    # PostgreSQL's text holds no NUL character: the write-back passes every check before
+    # its write, and the database refuses the write itself.
+    first, refused, last = [await api.ticket() for _ in range(3)]
+    before = len(await outbox_events(database_url))
+    items = [
+        item(first["id"], tags("one")),
+        item(refused["id"], tags("nul\x00tag"), key="refused-by-postgresql"),
+        item(last["id"], tags("two")),
+    ]
+    results = await results_of(service, items)
+
+    assert [(r["status"], r["replayed"]) for r in results] == [
+        (200, False),
+        (422, False),
+        (200, False),
+    ]
+    alone = await service.post(
+        f"/v1/tickets/{refused['id']}/actions",
+        json=items[1]["batch"],
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert (alone.status_code, alone.json()) == (422, results[1]["body"])
+    assert results[0]["body"]["ticket"] == await current(client, first["id"])
+    assert results[2]["body"]["ticket"] == await current(client, last["id"])
+    assert await current(client, refused["id"]) == refused
+    # Each applied write-back's events once, as its answer names them (in ticket id order).
+    published = [e["id"] for e in (await outbox_events(database_url))[before:]]
+    assert sorted(published) == sorted(
+        results[0]["body"]["event_ids"] + results[2]["body"]["event_ids"]
+    )
+    for ticket in (first, last):
+        assert [h["action"] for h in await history(client, ticket["id"])] == [
+            "created",
+            "tags_changed",
+        ]
+    # The refused one's key was given up: sent again, it runs again (and is refused again).
+    [again] = await results_of(service, [items[1]])
+    assert (again["status"], again["replayed"]) == (422, False)
+
+
+async def test_purges_and_changes_in_one_round_are_written_in_their_order(api, client, service):
+    # Each purge writes the deletion, then removes the ticket, then stores its answer; the
+    # tagged tickets' writes are one statement each, of one shape, between and around them.
+    tickets = [await api.ticket() for _ in range(6)]
+    purge = [{"type": "delete"}, {"type": "purge"}]
+    plans = [purge, tags("a"), tags("b"), purge, tags("c"), tags("d")]
+    items = [item(t["id"], plan) for t, plan in zip(tickets, plans, strict=True)]
+    results = await results_of(service, items)
+
+    assert [r["status"] for r in results] == [200] * 6
+    for ticket, plan, result in zip(tickets, plans, results, strict=True):
+        if plan is purge:
+            assert result["body"]["purged"] is True
+            error_of(await client.get(f"/v1/tickets/{ticket['id']}"), 404)
+            actions = [h["action"] for h in await history(client, ticket["id"])]
+            assert actions == ["created", "deleted", "deleted", "purged"]
+        else:
+            assert result["body"]["ticket"] == await current(client, ticket["id"])
+            assert result["body"]["ticket"]["tags"] == plan[0]["tags"]
+    # Every answer was stored under its key: sent again, each replays.
+    again = await results_of(service, items)
+    assert [(r["status"], r["replayed"]) for r in again] == [(200, True)] * 6
+    assert [r["body"] for r in again] == [r["body"] for r in results]
+
+
+async def test_write_backs_changing_nothing_store_their_answers(api, client, service):
+    # No change to write: each stores only its answer, the round's in one run.
+    tickets = [await api.ticket() for _ in range(3)]
+    nothing = [{"type": "set_custom_fields", "values": {}}]
+    items = [item(t["id"], nothing) for t in tickets]
+    results = await results_of(service, items)
+
+    assert [r["status"] for r in results] == [200] * 3
+    for ticket, result in zip(tickets, results, strict=True):
+        assert result["body"] == {"ticket": ticket, "purged": False, "event_ids": []}
+    again = await results_of(service, items)
+    assert [(r["status"], r["replayed"]) for r in again] == [(200, True)] * 3
+    assert [r["body"] for r in again] == [r["body"] for r in results]

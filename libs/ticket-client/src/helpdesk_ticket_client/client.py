@@ -72,10 +72,11 @@ class TicketApiError(RuntimeError):
 # ticket-api refuses bodies over 1 MiB (``max_body_bytes``): a batch request stops adding
 # write-backs at half that, so it stays well under whatever the write-backs hold.
 _BATCH_BODY_BYTES = 512 * 1024
-# Fewer than ticket-api takes (200): each write-back of a request is a savepoint that writes,
-# so a subtransaction with its own transaction id, and past 64 of them in one transaction
-# PostgreSQL's per-backend cache of them overflows: every other session's snapshot then
-# looks transaction ids up in pg_subtrans until it commits.
+# Fewer than ticket-api takes (200): when the database refuses a write, ticket-api applies the
+# request again with each write-back in a savepoint that writes, so a subtransaction with its
+# own transaction id, and past 64 of them in one transaction PostgreSQL's per-backend cache
+# of them overflows: every other session's snapshot then looks transaction ids up in
+# pg_subtrans until it commits.
 _BATCH_WRITE_BACKS = 64
 
 

@@ -130,6 +130,15 @@ async def unclaim(conn: asyncpg.Connection, principal_id: str, key: str) -> None
     await conn.execute(_UNCLAIM, principal_id, key)
 
 
+def store_statement(
+    principal_id: str, key: str, status_code: int, body: Any
+) -> tuple[str, list[Any]]:
+    """The statement storing the response to replay under a key this request claimed, and
+    its arguments."""
+    return _STORE, [principal_id, key, status_code, orjson.dumps(body).decode()]
+
+
 async def store(db: Database, principal_id: str, key: str, status_code: int, body: Any) -> None:
     """The response to replay under a key this request claimed."""
-    await _fetchrow(db, _STORE, principal_id, key, status_code, orjson.dumps(body).decode())
+    sql, arguments = store_statement(principal_id, key, status_code, body)
+    await _fetchrow(db, sql, *arguments)

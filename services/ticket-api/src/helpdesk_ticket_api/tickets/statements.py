@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -345,9 +345,10 @@ _MESSAGE_COLUMNS = _columns(Message)
 # A round of write-backs' first statement (one write-back per ticket): claim their
 # Idempotency-Keys ($3 principal id, $4 keys, $5 request hashes, $6 time), and read their
 # tickets ($1) locked in id order, as ``_LOCKED_TICKET`` does, with which of the departments
-# they name ($2) exist, so that their transfers need no lookup of their own. A row per
-# ticket found (one of NULLs when none is): the keys ``claimed``, the departments, and the
-# ticket's columns.
+# they name ($2) exist and the agents they name ($7: each one's name, state, availability
+# and departments, as JSON), so that their transfers and messages need no lookup of their
+# own. A row per ticket found (one of NULLs when none is): the keys ``claimed``, the
+# departments, the agents, and the ticket's columns.
 CLAIM_AND_LOCK_TICKETS = f"""
     WITH claim AS ({
     idempotency.claim_sql(
@@ -358,6 +359,11 @@ CLAIM_AND_LOCK_TICKETS = f"""
     SELECT ARRAY(SELECT key FROM claim) AS claimed,
            ARRAY(SELECT d.id FROM tickets.department d WHERE d.id = ANY($2::uuid[]))
                AS departments,
+           (SELECT json_agg(json_build_array(
+                       a.id, a.name, a.active, a.availability,
+                       ARRAY(SELECT ad.department_id FROM tickets.agent_department ad
+                             WHERE ad.agent_id = a.id)))
+            FROM tickets.agent a WHERE a.id = ANY($7::uuid[]))::text AS agents,
            found.*
     FROM (SELECT) AS one
     LEFT JOIN (
@@ -384,6 +390,19 @@ def _decode(value: Any, kind: str) -> Any:
     return value
 
 
+def named_agents_of(
+    row: asyncpg.Record, named: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, KnownAgent | None]:
+    """The agents ``named`` (None: no such agent) from a row of ``CLAIM_AND_LOCK_TICKETS``."""
+    found: dict[uuid.UUID, KnownAgent | None] = dict.fromkeys(named)
+    for agent_id, name, active, availability, department_ids in orjson.loads(row["agents"] or "[]"):
+        found[uuid.UUID(agent_id)] = KnownAgent(
+            AgentRef(name, active, availability or {}),
+            frozenset(uuid.UUID(d) for d in department_ids),
+        )
+    return found
+
+
 def locked_ticket_of(row: asyncpg.Record) -> tuple[Ticket, SnapshotContext]:
     """The ticket and its snapshot context from a row of ``CLAIM_AND_LOCK_TICKETS``."""
     ticket = detached(Ticket, **{c: _decode(row[c], kind) for c, kind in _TICKET_COLUMNS})
@@ -408,6 +427,14 @@ class AgentRef:
     name: str
     active: bool
     availability: dict[str, str]
+
+
+@dataclass(frozen=True)
+class KnownAgent:
+    """An agent read beforehand, with the departments they are in."""
+
+    ref: AgentRef
+    department_ids: frozenset[uuid.UUID]
 
 
 class EditorStore(Protocol):
@@ -477,13 +504,23 @@ class ConnectionStore:
     """The editor's reads and writes on a plain asyncpg connection."""
 
     def __init__(
-        self, conn: asyncpg.Connection, *, departments: dict[uuid.UUID, bool] | None = None
+        self,
+        conn: asyncpg.Connection,
+        *,
+        departments: dict[uuid.UUID, bool] | None = None,
+        agents: dict[uuid.UUID, KnownAgent | None] | None = None,
+        deferred: bool = False,
     ) -> None:
-        """``departments``: already looked up (id -> exists). The editor's write is kept
-        until ``flush``, which sends it with the response to store, in one round trip."""
+        """``departments`` and ``agents``: already looked up (id -> exists; id -> the agent
+        or None: no such agent). The editor's write is kept until ``flush``, which sends it
+        with the response to store, in one round trip; ``deferred``: not even then, its
+        statements (``writes``) are the caller's to send, with others'."""
         self.conn = conn
         self._departments = departments or {}
+        self._agents = agents or {}
         self._kept: tuple[WriteShape, dict[str, Any]] | None = None
+        self._deferred = deferred
+        self.writes: list[Write] = []
 
     async def department_exists(self, department_id: uuid.UUID) -> bool:
         known = self._departments.get(department_id)
@@ -495,6 +532,9 @@ class ConnectionStore:
         return found is not None
 
     async def agent(self, agent_id: uuid.UUID) -> AgentRef | None:
+        if agent_id in self._agents:
+            known = self._agents[agent_id]
+            return None if known is None else known.ref
         row = await self.conn.fetchrow(
             "SELECT name, active, availability::text AS availability "
             "FROM tickets.agent WHERE id = $1",
@@ -505,6 +545,9 @@ class ConnectionStore:
         return AgentRef(row["name"], row["active"], orjson.loads(row["availability"] or "{}"))
 
     async def is_member(self, agent_id: uuid.UUID, department_id: uuid.UUID) -> bool:
+        known = self._agents.get(agent_id)
+        if known is not None:
+            return department_id in known.department_ids
         found = await self.conn.fetchval(
             "SELECT true FROM tickets.agent_department WHERE agent_id = $1 AND department_id = $2",
             agent_id,
@@ -551,18 +594,50 @@ class ConnectionStore:
         if self._kept is None:
             if response is not None:
                 r = response
-                await idempotency.store(self.conn, r.principal_id, r.key, r.status_code, r.body)
+                await self._send(
+                    Write(
+                        *idempotency.store_statement(r.principal_id, r.key, r.status_code, r.body)
+                    )
+                )
             return
         shape, params = self._kept
         self._kept = None
         statement = write_statement(shape, storing_response=response is not None)
         if response is not None:
             params = params | response_params(response)
-        await self.conn.execute(statement.positional, *statement.arguments(params))
+        await self._send(Write(statement.positional, statement.arguments(params)))
 
     async def purge(
         self, ticket_id: uuid.UUID, history: dict[str, Any], outbox: dict[str, Any]
     ) -> None:
         await self.flush()
-        sql, arguments = purge_statement(ticket_id, history, outbox)
-        await self.conn.execute(sql, *arguments)
+        await self._send(Write(*purge_statement(ticket_id, history, outbox)))
+
+    async def _send(self, write: Write) -> None:
+        if self._deferred:
+            self.writes.append(write)
+        else:
+            await self.conn.execute(write.sql, *write.arguments)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A statement writing a change, with its arguments."""
+
+    sql: str
+    arguments: list[Any]
+
+
+async def send_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
+    """Send ``writes`` in their order, a run of the same statement in one round trip (the
+    write-backs of a round, mostly of one shape)."""
+    run: list[Write] = []
+    for write in [*writes, None]:
+        if run and (write is None or write.sql != run[0].sql):
+            if len(run) == 1:
+                await conn.execute(run[0].sql, *run[0].arguments)
+            else:
+                await conn.executemany(run[0].sql, [w.arguments for w in run])
+            run = []
+        if write is not None:
+            run.append(write)

@@ -8,16 +8,20 @@ per ticket (the n-th to a ticket in the n-th round), each round in ticket id ord
 
     one statement per round: claim the round's Idempotency-Keys (a duplicate in flight
         holds its key: wait for it, then replay), read its tickets FOR UPDATE in id order
-        with their snapshot context, and which of the departments they name exist
+        with their snapshot context, which of the departments they name exist and the
+        agents they name (with their departments)
     per write-back: the editor's checks and changes, in Python, then one statement: ticket
         row, messages, tag names, history, outbox, and the response stored under the key
-        (a purge: its own statement, then the response)
+        (a purge: its own statement, then the response); in a round of several, sent
+        once all are decided, a run of one statement (the same shape) in one round trip
 
-A single write-back is its own transaction. Several share one transaction, each inside its
-own SAVEPOINT; locking tickets in id order, two requests cannot deadlock; one commit for
-all. A refused write-back rolls back whole (to its savepoint) and gives up the key its round
-claimed, so a retry runs for real; the others stand. The row lock queues concurrent
-write-backs to one ticket: a busy ticket cannot starve one.
+A single write-back is its own transaction. Several share one transaction; locking tickets
+in id order, two requests cannot deadlock; one commit for all. A refused write-back changes
+nothing and gives up the key its round claimed, so a retry runs for real; the others stand.
+Its writes were not sent yet: no savepoint is needed unless the database refuses a
+statement, which loses the transaction; then the request runs again with each write-back
+writing at once inside its own SAVEPOINT, a refused one rolling back to it. The row lock
+queues concurrent write-backs to one ticket: a busy ticket cannot starve one.
 """
 
 from __future__ import annotations
@@ -45,7 +49,16 @@ from ..origin import Origin
 from . import schemas as s
 from .changes import TicketEditor, purge_ticket
 from .snapshot import ticket_snapshot
-from .statements import CLAIM_AND_LOCK_TICKETS, ConnectionStore, KeyResponse, locked_ticket_of
+from .statements import (
+    CLAIM_AND_LOCK_TICKETS,
+    ConnectionStore,
+    KeyResponse,
+    KnownAgent,
+    Write,
+    locked_ticket_of,
+    named_agents_of,
+    send_writes,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +108,10 @@ async def apply_write_backs(
                 idempotency.check_key(write_backs[0].idempotency_key)
                 async with conn.transaction():
                     (claim,) = await _claim_round(conn, write_backs, principal_id, now)
-                    return [await _apply_write_back(conn, claim, principal_id, now, topics)]
+                    store = ConnectionStore(
+                        conn, departments=claim.departments, agents=claim.agents
+                    )
+                    return [await _apply_write_back(store, claim, principal_id, now, topics)]
             except (ApiError, asyncpg.PostgresError) as exc:
                 return [_refusal(exc)]
         outcomes: dict[int, Outcome] = {}
@@ -107,34 +123,84 @@ async def apply_write_backs(
                 outcomes[index] = _refusal(exc)
             else:
                 valid.append(index)
-        async with conn.transaction():
-            # One savepoint, renewed after each write-back applied (one round trip: a simple
-            # query may hold two statements) and still there after a rollback to it.
-            await conn.execute("SAVEPOINT write_back")
-            for round_ in _rounds(write_backs, valid):
-                claims = await _claim_round(
-                    conn, [write_backs[i] for i in round_], principal_id, now
+        try:
+            async with conn.transaction():
+                outcomes |= await _apply_rounds(
+                    conn, write_backs, valid, principal_id, now, topics, savepoints=False
                 )
-                # The round's claims and locks stand before the savepoint: a write-back
-                # refused in it rolls back its own work alone, not the keys of the others.
-                await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
-                for index, claim in zip(round_, claims, strict=True):
-                    try:
-                        outcomes[index] = await _apply_write_back(
-                            conn, claim, principal_id, now, topics
-                        )
-                    except (ApiError, asyncpg.PostgresError) as exc:
-                        outcomes[index] = _refusal(exc)
-                        await conn.execute("ROLLBACK TO SAVEPOINT write_back")
-                        if claim.claimed:
-                            # The round claimed it before the savepoint: unclaim it, so
-                            # that a retry runs for real.
-                            await idempotency.unclaim(
-                                conn, principal_id, claim.write_back.idempotency_key
-                            )
-                    else:
-                        await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        except _SavepointsNeeded:
+            # The database refused a statement: the transaction is lost, the others' work
+            # with it. Again, each write-back in a savepoint of its own.
+            async with conn.transaction():
+                outcomes |= await _apply_rounds(
+                    conn, write_backs, valid, principal_id, now, topics, savepoints=True
+                )
     return [outcomes[index] for index in range(len(write_backs))]
+
+
+class _SavepointsNeeded(Exception):
+    """The database refused a statement outside a savepoint: the transaction is lost."""
+
+
+async def _apply_rounds(
+    conn: asyncpg.Connection,
+    write_backs: Sequence[s.WriteBack],
+    valid: list[int],
+    principal_id: str,
+    now: datetime,
+    topics: Topics,
+    *,
+    savepoints: bool,
+) -> dict[int, Outcome]:
+    """The outcomes of the write-backs at ``valid`` (keys checked), applied in rounds in the
+    caller's transaction.
+
+    Without ``savepoints``, a round's writes are sent together once all its write-backs are
+    decided (a run of one statement in one round trip), so a refused write-back has written
+    nothing: its key is unclaimed and its writes dropped, and the others go on. Only a
+    statement the database refuses loses the transaction (raises ``_SavepointsNeeded``).
+    With ``savepoints``, each write-back writes at once inside its own, and a refused one
+    rolls back to it."""
+    outcomes: dict[int, Outcome] = {}
+    if savepoints:
+        # One savepoint, renewed after each write-back applied (one round trip: a simple
+        # query may hold two statements) and still there after a rollback to it.
+        await conn.execute("SAVEPOINT write_back")
+    for round_ in _rounds(write_backs, valid):
+        claims = await _claim_round(conn, [write_backs[i] for i in round_], principal_id, now)
+        if savepoints:
+            # The round's claims and locks stand before the savepoint: a write-back
+            # refused in it rolls back its own work alone, not the keys of the others.
+            await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        writes: list[Write] = []
+        for index, claim in zip(round_, claims, strict=True):
+            store = ConnectionStore(
+                conn,
+                departments=claim.departments,
+                agents=claim.agents,
+                deferred=not savepoints,
+            )
+            try:
+                outcomes[index] = await _apply_write_back(store, claim, principal_id, now, topics)
+            except (ApiError, asyncpg.PostgresError) as exc:
+                if isinstance(exc, asyncpg.PostgresError) and not savepoints:
+                    raise _SavepointsNeeded from exc
+                outcomes[index] = _refusal(exc)
+                if savepoints:
+                    await conn.execute("ROLLBACK TO SAVEPOINT write_back")
+                if claim.claimed:
+                    # The round claimed it (before the savepoint): unclaim it, so that a
+                    # retry runs for real.
+                    await idempotency.unclaim(conn, principal_id, claim.write_back.idempotency_key)
+            else:
+                writes += store.writes
+                if savepoints:
+                    await conn.execute("RELEASE SAVEPOINT write_back; SAVEPOINT write_back")
+        try:
+            await send_writes(conn, writes)
+        except asyncpg.PostgresError as exc:
+            raise _SavepointsNeeded from exc
+    return outcomes
 
 
 def _refusal(exc: ApiError | asyncpg.PostgresError) -> Outcome:
@@ -165,13 +231,35 @@ def _rounds(write_backs: Sequence[s.WriteBack], indexes: list[int]) -> list[list
 @dataclass(frozen=True)
 class Claim:
     """A write-back of a round as its first statement left it: its key claimed or not, its
-    ticket's locked row (None: no such ticket), the departments it names (id -> exists)."""
+    ticket's locked row (None: no such ticket), the departments it names (id -> exists) and
+    the agents (id -> the agent, None: no such agent)."""
 
     write_back: s.WriteBack
     digest: str
     claimed: bool
     row: asyncpg.Record | None
     departments: dict[uuid.UUID, bool]
+    agents: dict[uuid.UUID, KnownAgent | None]
+
+
+def _named(write_backs: Sequence[s.WriteBack]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The departments and agents the write-backs' actions would look up."""
+    departments: set[uuid.UUID] = set()
+    agents: set[uuid.UUID] = set()
+    for write_back in write_backs:
+        for action in write_back.batch.actions:
+            if isinstance(action, s.TransferAction):
+                if action.department_id is not None:
+                    departments.add(action.department_id)
+                if action.agent_id is not None:
+                    agents.add(action.agent_id)
+            elif (
+                isinstance(action, s.AddMessageAction)
+                and action.author_kind == "agent"
+                and action.author_id is not None
+            ):
+                agents.add(action.author_id)
+    return departments, agents
 
 
 async def _claim_round(
@@ -180,45 +268,45 @@ async def _claim_round(
     """Claim the keys of a round of write-backs (one per ticket, in ticket id order) and lock
     their tickets, in one statement. Their keys were checked (``idempotency.check_key``)."""
     digests = [request_digest(w.ticket_id, w.batch) for w in write_backs]
-    named = {
-        action.department_id
-        for w in write_backs
-        for action in w.batch.actions
-        if isinstance(action, s.TransferAction) and action.department_id is not None
-    }
+    named_departments, named_agents = _named(write_backs)
     rows = await conn.fetch(
         CLAIM_AND_LOCK_TICKETS,
         [w.ticket_id for w in write_backs],
-        list(named),
+        list(named_departments),
         principal_id,
         [w.idempotency_key for w in write_backs],
         digests,
         now,
+        list(named_agents),
     )
     claimed = set(rows[0]["claimed"])
-    departments = dict.fromkeys(named, False) | dict.fromkeys(rows[0]["departments"], True)
+    departments = dict.fromkeys(named_departments, False) | dict.fromkeys(
+        rows[0]["departments"], True
+    )
+    agents = named_agents_of(rows[0], named_agents)
     found = {row["id"]: row for row in rows if row["id"] is not None}
     return [
-        Claim(w, digest, w.idempotency_key in claimed, found.get(w.ticket_id), departments)
+        Claim(w, digest, w.idempotency_key in claimed, found.get(w.ticket_id), departments, agents)
         for w, digest in zip(write_backs, digests, strict=True)
     ]
 
 
 async def _apply_write_back(
-    conn: asyncpg.Connection,
+    store: ConnectionStore,
     claim: Claim,
     principal_id: str,
     now: datetime,
     topics: Topics,
 ) -> Outcome:
+    """A claimed write-back applied through ``store`` (its reads and its write), or the
+    response stored under its key replayed."""
     write_back = claim.write_back
     ticket_id, batch, key = write_back.ticket_id, write_back.batch, write_back.idempotency_key
     if not claim.claimed:
-        stored = await idempotency.stored_response(conn, principal_id, key, claim.digest)
+        stored = await idempotency.stored_response(store.conn, principal_id, key, claim.digest)
         return Outcome(stored.status_code, stored.body, True)
     if claim.row is None:
         raise NotFound(f"no ticket with id {ticket_id}")
-    store = ConnectionStore(conn, departments=claim.departments)
     body = await _apply(store, claim.row, batch, origin_of_batch(batch), now, topics)
     await store.flush(KeyResponse(principal_id, key, 200, body))
     return Outcome(200, body, False)
