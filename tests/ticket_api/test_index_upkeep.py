@@ -31,7 +31,7 @@ async def index_pages(database_url: str, names: list[str]) -> dict[str, int]:
                 ),
                 {"names": names},
             )
-            return {name: pages for name, pages in rows}
+            return {str(name): int(pages) for name, pages in rows}
     finally:
         await engine.dispose()
 
@@ -43,7 +43,8 @@ async def test_a_write_back_to_a_ticket_lacking_those_times_adds_no_entry_to_the
     agent = await api.agent([department["id"]])
     # The router's case: a new chat ticket (no message yet, no SLA clock) assigned.
     created = await client.post(
-        "/v1/tickets", json={"subject": "Chat", "channel": "chat", "department_id": department["id"]}
+        "/v1/tickets",
+        json={"subject": "Chat", "channel": "chat", "department_id": department["id"]},
     )
     assert created.status_code == 201, created.text
     ticket = created.json()
