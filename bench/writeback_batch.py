@@ -9,11 +9,12 @@ write-back (what the client sent before), once through ``TicketApiClient.apply_a
 tickets of a customer in a department, each transferred to an agent of it with the
 ticket's version as ``expected_version``, the actor named). Measured from /proc: the
 CPU-seconds ticket-api, PostgreSQL and this process (the caller) used per write-back, and
-the bytes of WAL PostgreSQL wrote per write-back (each phase starts after a checkpoint, so
-each pays the same first-touch page images); ``--pg-statements``: PostgreSQL's busiest
-statements of each phase, per write-back; ``--against``: another checkout's ticket-api
-beside this one, each phase run on both back to back (an A/B under the same load, which a
-shared machine's noise otherwise swamps); ``--schema-ab REVISION``: the same A/B of a
+the WAL PostgreSQL wrote per write-back: bytes, and full-page images among them (each
+phase starts after a checkpoint, so each pays its pages' first-touch images);
+``--pg-statements``: PostgreSQL's busiest statements of each phase, per write-back;
+``--against``: another checkout's ticket-api beside this one, each phase run on both back
+to back (an A/B under the same load, which a shared machine's noise otherwise swamps);
+``--schema-ab REVISION``: the same A/B of a
 migration, each phase run on the newest schema and on ticket-api's schema downgraded to
 REVISION (on the same database, so both sides write into the same table). Not part of
 ``make test``; prints a JSON line per phase and writes bench/results/writeback_batch.json.
@@ -67,6 +68,9 @@ BatchFor = Callable[["Ticket", str], ActionBatch]
 AGENTS = 8
 # ticket-api's Alembic scripts, for ``--schema-ab``.
 TICKET_API_MIGRATIONS = Path(helpdesk_ticket_api.__file__).resolve().parent / "migrations"
+# The WAL PostgreSQL has written: its bytes and, of its records, the full-page images (a
+# page's first change after a checkpoint), which swamp the rest on a small phase.
+WAL_WRITTEN = "SELECT wal_bytes AS bytes, wal_fpi AS fpi FROM pg_stat_wal"
 # A machine other work keeps busy can hold a request queued for seconds: measured, not
 # timed out.
 REQUEST_TIMEOUT = 120.0
@@ -216,7 +220,7 @@ async def measured(
             "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
             "SELECT pg_stat_statements_reset()",
         )
-    [[wal_start]] = await fetch(dsn, "CHECKPOINT", "SELECT pg_current_wal_insert_lsn()")
+    [wal_start] = await fetch(dsn, "CHECKPOINT", WAL_WRITTEN)
     window.start()
     own_before = own_cpu_seconds()
     started = time.perf_counter()
@@ -224,9 +228,7 @@ async def measured(
     wall = time.perf_counter() - started
     caller_cpu = own_cpu_seconds() - own_before
     cpu = window.stop()
-    [[wal_bytes]] = await fetch(
-        dsn, "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1)", args=(wal_start,)
-    )
+    [wal_end] = await fetch(dsn, WAL_WRITTEN)
     count = len(tickets)
     result: dict[str, Any] = {
         "server": server,
@@ -239,7 +241,8 @@ async def measured(
         "postgres_cpu_ms": round(cpu["postgres"] * 1000 / count, 3),
         "caller_cpu_ms": round(caller_cpu * 1000 / count, 3),
         "total_cpu_ms": round((cpu["ticket_api"] + cpu["postgres"] + caller_cpu) * 1000 / count, 3),
-        "wal_bytes": round(float(wal_bytes) / count),
+        "wal_bytes": round(float(wal_end["bytes"] - wal_start["bytes"]) / count),
+        "wal_page_images": round((wal_end["fpi"] - wal_start["fpi"]) / count, 2),
         "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
     }
     log(json.dumps(result))
