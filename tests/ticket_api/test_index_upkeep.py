@@ -18,22 +18,29 @@ from sqlalchemy.ext.asyncio import create_async_engine
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
-async def index_pages(database_url: str, names: list[str]) -> dict[str, int]:
-    """Each index's size in pages: a b-tree holding no entry is its metapage alone."""
+async def rows_of(
+    database_url: str, statement: str, params: dict[str, Any] | None = None, *settings: str
+) -> list[tuple[Any, ...]]:
+    """The rows of ``statement`` in a transaction of its own, with ``SET LOCAL settings``."""
     engine = create_async_engine(database_url)
     try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT relname, pg_relation_size(oid) / current_setting('block_size')::int "
-                    "FROM pg_class WHERE relnamespace = 'tickets'::regnamespace "
-                    "AND relname = ANY(:names)"
-                ),
-                {"names": names},
-            )
-            return {str(name): int(pages) for name, pages in rows}
+        async with engine.begin() as conn:
+            for setting in settings:
+                await conn.execute(text(f"SET LOCAL {setting}"))
+            return [tuple(row) for row in await conn.execute(text(statement), params or {})]
     finally:
         await engine.dispose()
+
+
+async def index_pages(database_url: str, names: list[str]) -> dict[str, int]:
+    """Each index's size in pages: a b-tree holding no entry is its metapage alone."""
+    rows = await rows_of(
+        database_url,
+        "SELECT relname, pg_relation_size(oid) / current_setting('block_size')::int "
+        "FROM pg_class WHERE relnamespace = 'tickets'::regnamespace AND relname = ANY(:names)",
+        {"names": names},
+    )
+    return {str(name): int(pages) for name, pages in rows}
 
 
 async def test_a_write_back_to_a_ticket_lacking_those_times_adds_no_entry_to_their_indexes(
@@ -112,12 +119,8 @@ def c(field: str, op: str, value: Any, unit: str | None = None) -> dict[str, Any
 async def test_searches_on_those_times_can_use_their_indexes(
     database_url: str, conditions: list[dict[str, Any]], index: str
 ) -> None:
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            # On an empty table a scan is cheapest: ask whether the index *can* serve.
-            await conn.execute(text("SET LOCAL enable_seqscan = off"))
-            plan = await conn.execute(text("EXPLAIN " + _matching(conditions)))
-            assert index in "\n".join(row[0] for row in plan)
-    finally:
-        await engine.dispose()
+    # On an empty table a scan is cheapest: ask whether the index *can* serve.
+    plan = await rows_of(
+        database_url, "EXPLAIN " + _matching(conditions), None, "enable_seqscan = off"
+    )
+    assert index in "\n".join(line for (line,) in plan)
