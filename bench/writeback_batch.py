@@ -8,11 +8,16 @@ write-back (what the client sent before), once through ``TicketApiClient.apply_a
 (batched). The write-back (``--action``): ``add_tags``, or ``assign``, the router's (chat
 tickets of a customer in a department, each transferred to an agent of it with the
 ticket's version as ``expected_version``, the actor named). Measured from /proc: the
-CPU-seconds ticket-api, PostgreSQL and this process (the caller) used per write-back;
+CPU-seconds ticket-api, PostgreSQL and this process (the caller) used per write-back, and
+the WAL PostgreSQL wrote per write-back: bytes, and full-page images among them (each
+phase starts after a checkpoint, so each pays its pages' first-touch images);
 ``--pg-statements``: PostgreSQL's busiest statements of each phase, per write-back;
-``--against``: another checkout's ticket-api beside this one, each phase run on both back to
-back (an A/B under the same load, which a shared machine's noise otherwise swamps). Not part
-of ``make test``; prints a JSON line per phase and writes bench/results/writeback_batch.json.
+``--against``: another checkout's ticket-api beside this one, each phase run on both back
+to back (an A/B under the same load, which a shared machine's noise otherwise swamps);
+``--schema-ab REVISION``: the same A/B of a
+migration, each phase run on the newest schema and on ticket-api's schema downgraded to
+REVISION (on the same database, so both sides write into the same table). Not part of
+``make test``; prints a JSON line per phase and writes bench/results/writeback_batch.json.
 """
 
 from __future__ import annotations
@@ -30,12 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import helpdesk_ticket_api
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import orjson
+from alembic import command
+from alembic.config import Config
 from helpdesk_devstack.ports import free_port
+from helpdesk_service.migrations import upgrade
 from helpdesk_ticket_client import ActionBatch, TicketApiClient, ticket_api_session
 from helpdesk_ticket_client.actions import ActionActor, TransferAction
 
@@ -56,6 +66,11 @@ WriteBack = Callable[[uuid.UUID, ActionBatch, str], Awaitable[int]]
 BatchFor = Callable[["Ticket", str], ActionBatch]
 # The agents of the ``assign`` write-backs, one per ticket in turn.
 AGENTS = 8
+# ticket-api's Alembic scripts, for ``--schema-ab``.
+TICKET_API_MIGRATIONS = Path(helpdesk_ticket_api.__file__).resolve().parent / "migrations"
+# The WAL PostgreSQL has written: its bytes and, of its records, the full-page images (a
+# page's first change after a checkpoint), which swamp the rest on a small phase.
+WAL_WRITTEN = "SELECT wal_bytes AS bytes, wal_fpi AS fpi FROM pg_stat_wal"
 # A machine other work keeps busy can hold a request queued for seconds: measured, not
 # timed out.
 REQUEST_TIMEOUT = 120.0
@@ -184,9 +199,11 @@ async def measured(
     batch_for: BatchFor,
     callers: int,
     window: CpuWindow,
-    statements_dsn: str | None,
+    dsn: str,
+    pg_statements: bool,
 ) -> dict[str, Any]:
-    """Every ticket written back once by ``callers`` concurrent callers: CPU per write-back."""
+    """Every ticket written back once by ``callers`` concurrent callers: CPU and WAL per
+    write-back."""
     todo = iter(tickets)
     refused = 0
 
@@ -197,12 +214,13 @@ async def measured(
             if status != 200:
                 refused += 1
 
-    if statements_dsn is not None:
+    if pg_statements:
         await fetch(
-            statements_dsn,
+            dsn,
             "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
             "SELECT pg_stat_statements_reset()",
         )
+    [wal_start] = await fetch(dsn, "CHECKPOINT", WAL_WRITTEN)
     window.start()
     own_before = own_cpu_seconds()
     started = time.perf_counter()
@@ -210,6 +228,7 @@ async def measured(
     wall = time.perf_counter() - started
     caller_cpu = own_cpu_seconds() - own_before
     cpu = window.stop()
+    [wal_end] = await fetch(dsn, WAL_WRITTEN)
     count = len(tickets)
     result: dict[str, Any] = {
         "server": server,
@@ -222,23 +241,36 @@ async def measured(
         "postgres_cpu_ms": round(cpu["postgres"] * 1000 / count, 3),
         "caller_cpu_ms": round(caller_cpu * 1000 / count, 3),
         "total_cpu_ms": round((cpu["ticket_api"] + cpu["postgres"] + caller_cpu) * 1000 / count, 3),
+        "wal_bytes": round(float(wal_end["bytes"] - wal_start["bytes"]) / count),
+        "wal_page_images": round((wal_end["fpi"] - wal_start["fpi"]) / count, 2),
         "machine_busy_fraction": round(cpu["machine_busy_fraction"], 2),
     }
     log(json.dumps(result))
-    if statements_dsn is not None:
-        result["pg_statements"] = await top_statements(
-            statements_dsn, count, least_calls=count // 20
-        )
+    if pg_statements:
+        result["pg_statements"] = await top_statements(dsn, count, least_calls=count // 20)
     return result
 
 
 @dataclass(frozen=True)
 class Server:
-    """A ticket-api the phases run against: ``this`` checkout's, or ``--against``'s."""
+    """A ticket-api the phases run against: ``this`` checkout's, or ``--against``'s; and
+    the revision of ticket-api's schema they run on (None: the newest; ``--schema-ab``)."""
 
     name: str
     url: str
     pid: int
+    schema_revision: str | None = None
+
+
+def ticket_schema_at(database_url: str, revision: str | None) -> None:
+    """ticket-api's schema brought to ``revision`` (None: the newest) from either side."""
+    if revision is None:
+        upgrade(TICKET_API_MIGRATIONS, database_url)
+        return
+    config = Config()
+    config.set_main_option("script_location", str(TICKET_API_MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    command.downgrade(config, revision)
 
 
 def start_against(stack: TicketApiStack, source: Path) -> Server:
@@ -267,6 +299,7 @@ async def run(
     action: str,
     pg_statements: bool,
     against: Path | None,
+    schema_ab: str | None,
 ) -> list[dict[str, Any]]:
     async with postgres_and_ticket_api(
         scratch_dir("writeback-batch-bench-"),
@@ -275,6 +308,8 @@ async def run(
         servers = [Server("this", stack.api_url, stack.api.pid)]
         if against is not None:
             servers.append(await asyncio.to_thread(start_against, stack, against))
+        if schema_ab is not None:
+            servers.append(Server(f"schema {schema_ab}", stack.api_url, stack.api.pid, schema_ab))
         log(", ".join(f"ticket-api {server.name}: {server.pid}" for server in servers))
         ticket_body: Callable[[int], dict[str, Any]] = email_ticket
         batch_for: BatchFor = tagging
@@ -285,7 +320,7 @@ async def run(
                 stack.api_url, stack.admin_key, per_phase * 2 * rounds * len(servers), ticket_body
             )
         )
-        dsn = stack.pg.dsn_for(stack.pg.database) if pg_statements else None
+        dsn = stack.pg.dsn_for(stack.pg.database)
         results = []
         sessions = [ticket_api_session(server.url, timeout=REQUEST_TIMEOUT) for server in servers]
         try:
@@ -305,6 +340,10 @@ async def run(
                     for server, alone, batched, window in phases[:: -1 if round_ % 2 else 1]:
                         write_back = alone if name == "alone" else batched
                         share = [next(tickets) for _ in range(per_phase)]
+                        if schema_ab is not None:
+                            await asyncio.to_thread(
+                                ticket_schema_at, stack.env["DATABASE_URL"], server.schema_revision
+                            )
                         results.append(
                             await measured(
                                 server.name,
@@ -315,6 +354,7 @@ async def run(
                                 callers,
                                 window,
                                 dsn,
+                                pg_statements,
                             )
                         )
         finally:
@@ -340,7 +380,15 @@ def main(argv: list[str] | None = None) -> int:
         help="another checkout (e.g. `git worktree add /tmp/main main`): its ticket-api serves "
         "beside this one on the same database and every phase runs on both, back to back",
     )
+    parser.add_argument(
+        "--schema-ab",
+        metavar="REVISION",
+        help="every phase also runs with ticket-api's schema downgraded to this revision "
+        "(e.g. 0005: before migration 0006), back to back on the same database and server",
+    )
     args = parser.parse_args(argv)
+    if args.against is not None and args.schema_ab is not None:
+        parser.error("--against and --schema-ab: one A/B at a time")
     results = asyncio.run(
         run(
             args.write_backs,
@@ -349,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             args.action,
             args.pg_statements,
             args.against,
+            args.schema_ab,
         )
     )
     out = Path(__file__).resolve().parent / "results"

@@ -152,6 +152,23 @@ SEARCHED_TIMES = (
     "last_agent_reply_at",
     "last_message_at",
 )
+# Of the searched times, those a ticket may lack. helpdesk_conditions tests them as
+# ``column IS NOT NULL AND …``, so their indexes hold only the rows where they are set and
+# an update of a ticket without them writes no entry there (migration 0006).
+NULLABLE_SEARCHED_TIMES = (
+    "sla_due_at",
+    "last_customer_message_at",
+    "last_agent_reply_at",
+    "last_message_at",
+)
+
+
+def _time_index(column: str) -> Index:
+    if column in NULLABLE_SEARCHED_TIMES:
+        return Index(f"ix_ticket_{column}", column, postgresql_where=text(f"{column} IS NOT NULL"))
+    return Index(f"ix_ticket_{column}", column)
+
+
 # The case-folded subject as helpdesk_conditions.sql_fold() emits it, so that its trigram
 # index serves "subject contains / starts with / ends with / is" (migration 0002).
 FOLDED_SUBJECT = """translate(lower(subject COLLATE "und-x-icu"), '\u03c2', '\u03c3')"""
@@ -168,10 +185,9 @@ class Ticket(Base):
         Index("ix_ticket_customer", "customer_id"),
         Index("ix_ticket_status", "status"),
         Index("ix_ticket_tags", "tags", postgresql_using="gin"),
-        # Migration 0002: for condition searches and time rules.
-        *(Index(f"ix_ticket_{column}", column) for column in SEARCHED_TIMES),
-        # Migration 0005: "SLA due within 30 minutes" in rules' searches.
-        Index("ix_ticket_sla_due_at", "sla_due_at"),
+        # Migration 0002: for condition searches and time rules; migration 0005: "SLA due
+        # within 30 minutes" in rules' searches.
+        *(_time_index(column) for column in (*SEARCHED_TIMES, "sla_due_at")),
         Index(
             "ix_ticket_subject_folded_trgm",
             literal_column(FOLDED_SUBJECT).label("folded_subject"),
