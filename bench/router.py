@@ -49,7 +49,14 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
-from bench.procs import BIN, ROOT, postgres_and_ticket_api, postmaster_pid, scratch_dir
+from bench.procs import (
+    BIN,
+    PG_STATEMENTS_SETTINGS,
+    ROOT,
+    postgres_and_ticket_api,
+    postmaster_pid,
+    scratch_dir,
+)
 from bench.rules import at_rate, fetch, filler_rule, pg_counters, pipeline, top_statements
 
 SCRIPT = str(Path(__file__).resolve())
@@ -293,12 +300,7 @@ async def run(quick: bool, pg_statements: bool = False) -> dict[str, Any]:
     async with postgres_and_ticket_api(
         workdir,
         "helpdesk-router",
-        pg_settings={
-            "shared_preload_libraries": "'pg_stat_statements'",
-            "pg_stat_statements.track_planning": "on",
-        }
-        if pg_statements
-        else None,
+        pg_settings=PG_STATEMENTS_SETTINGS if pg_statements else None,
     ) as stack:
         pg, api_url, service = stack.pg, stack.api_url, stack.service_key
         dsn = pg.dsn_for(pg.database)
