@@ -43,6 +43,7 @@ import uvloop
 from helpdesk_router.routing.assignment import autocommit_connection
 from helpdesk_router.routing.distribution import Distributor, Waiting
 from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
+from helpdesk_service import heap
 from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
@@ -229,6 +230,11 @@ async def drive(
     # Every worker holds its connection: the pool is open before the clock starts.
     while engine.pool.checkedout() < concurrency:  # type: ignore[attr-defined]
         await asyncio.sleep(0.01)
+    # As the worker does once started (helpdesk_service.worker): what the process keeps is
+    # moved out of the cyclic collector's sight, so its collections walk the decisions'
+    # objects alone.
+    heap.enable()
+    heap.settle()
     loop = asyncio.get_running_loop()
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
