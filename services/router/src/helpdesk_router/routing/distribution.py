@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from helpdesk_events import ChatOffered, Topics, outbox_rows
 from helpdesk_ticket_client import TicketApiClient
 
 from ..models import ASSIGNED, OFFERED, RESERVED, WAITING
-from .assignment import Answers, Assignment, Pending, lock_agent, reserve, write_back
+from .assignment import (
+    Answers,
+    Assignment,
+    Pending,
+    lock_agent,
+    reserve,
+    verdicts_json,
+    write_back,
+)
 from .choice import Candidate, Decision, Verdict, choose, only_agent
 from .offers import RING_ALL
 from .policies import Policy, default_policy, default_profile
@@ -354,7 +361,7 @@ class Distributor:
         ticket: Waiting,
         department_id: uuid.UUID,
         decision: Decision,
-        verdicts: list[dict[str, Any]],
+        verdicts: Sequence[Verdict],
         policy: Policy,
         now: datetime,
         event_id: uuid.UUID | None,
@@ -412,7 +419,7 @@ class Distributor:
         method: str,
         outcome: str,
         reason: str,
-        candidates: list[dict[str, Any]],
+        candidates: Sequence[Verdict],
         now: datetime,
         event_id: uuid.UUID | None,
     ) -> None:
@@ -425,32 +432,23 @@ class Distributor:
             method,
             outcome,
             reason,
-            orjson.dumps(candidates).decode(),
+            verdicts_json(candidates),
             now,
         )
 
 
 def _verdicts(
     decision: Decision, candidates: list[Candidate], busy: set[uuid.UUID]
-) -> list[dict[str, Any]]:
+) -> Sequence[Verdict]:
     """Every candidate's verdict in candidate order, the agents passed over as busy
     included (``choose`` then saw the others alone)."""
-    verdicts: Iterable[Verdict] = decision.verdicts
-    if busy:
-        by_agent = {v.agent_id: v for v in decision.verdicts}
-        for agent_id in busy:
-            by_agent[agent_id] = Verdict(
-                agent_id,
-                "not_chosen",
-                "eligible, but another decision was taking one of their slots at that moment",
-            )
-        verdicts = [by_agent[c.agent_id] for c in candidates if c.agent_id in by_agent]
-    return [
-        {
-            "agent_id": str(v.agent_id),
-            "outcome": v.outcome,
-            "reason": v.reason,
-            "skipped_because": v.skipped_because,
-        }
-        for v in verdicts
-    ]
+    if not busy:
+        return decision.verdicts
+    by_agent = {v.agent_id: v for v in decision.verdicts}
+    for agent_id in busy:
+        by_agent[agent_id] = Verdict(
+            agent_id,
+            "not_chosen",
+            "eligible, but another decision was taking one of their slots at that moment",
+        )
+    return [by_agent[c.agent_id] for c in candidates if c.agent_id in by_agent]
