@@ -216,10 +216,20 @@ async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
 
 
 def verdicts_json(verdicts: Sequence[Verdict]) -> str:
-    """The candidates' verdicts as a decision stores them (jsonb): one object of the
-    verdict's fields each, the agent's id as its canonical string (asyncpg reads ids as
-    its own UUID type, which orjson leaves to ``str``)."""
-    return orjson.dumps(verdicts, default=str).decode()
+    """The candidates' verdicts as a decision stores them (jsonb). Written as plain dicts:
+    orjson takes those several times faster than the dataclasses themselves with
+    asyncpg's ids, which it leaves to a ``default`` callback."""
+    return orjson.dumps(
+        [
+            {
+                "agent_id": str(v.agent_id),
+                "outcome": v.outcome,
+                "reason": v.reason,
+                "skipped_because": v.skipped_because,
+            }
+            for v in verdicts
+        ]
+    ).decode()
 
 
 async def lock_agent(db: Any, agent_id: uuid.UUID, *, wait: bool) -> bool:
