@@ -43,13 +43,21 @@ import uvloop
 from helpdesk_router.routing.assignment import autocommit_connection
 from helpdesk_router.routing.distribution import Distributor, Waiting
 from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
+from helpdesk_service import heap
 from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
 from bench.poster import Poster
-from bench.procs import BIN, ROOT, postgres_and_ticket_api, postmaster_pid, scratch_dir
+from bench.procs import (
+    BIN,
+    PG_STATEMENTS_SETTINGS,
+    ROOT,
+    postgres_and_ticket_api,
+    postmaster_pid,
+    scratch_dir,
+)
 from bench.rules import at_rate, fetch, filler_rule, pg_counters, pipeline, top_statements
 
 SCRIPT = str(Path(__file__).resolve())
@@ -222,6 +230,11 @@ async def drive(
     # Every worker holds its connection: the pool is open before the clock starts.
     while engine.pool.checkedout() < concurrency:  # type: ignore[attr-defined]
         await asyncio.sleep(0.01)
+    # As the worker does once started (helpdesk_service.worker): what the process keeps is
+    # moved out of the cyclic collector's sight, so its collections walk the decisions'
+    # objects alone.
+    heap.enable()
+    heap.settle()
     loop = asyncio.get_running_loop()
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
@@ -293,12 +306,7 @@ async def run(quick: bool, pg_statements: bool = False) -> dict[str, Any]:
     async with postgres_and_ticket_api(
         workdir,
         "helpdesk-router",
-        pg_settings={
-            "shared_preload_libraries": "'pg_stat_statements'",
-            "pg_stat_statements.track_planning": "on",
-        }
-        if pg_statements
-        else None,
+        pg_settings=PG_STATEMENTS_SETTINGS if pg_statements else None,
     ) as stack:
         pg, api_url, service = stack.pg, stack.api_url, stack.service_key
         dsn = pg.dsn_for(pg.database)

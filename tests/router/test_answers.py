@@ -1,9 +1,11 @@
 """Accepted write-backs of concurrent decisions are recorded together: the answers that
-arrive while one statement runs go in the next one, and every ticket ends assigned."""
+arrive while one statement runs go in the next one, those of one ticket-api response in
+one statement, and every ticket ends assigned."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from helpdesk_events import ManualClock
@@ -33,14 +35,15 @@ class CountedStatements:
         return status
 
 
-async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
-    api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
-) -> None:
+async def unwritten_reservations(
+    api: Api, worker: Worker, database_url: str, clock: ManualClock
+) -> tuple[list[dict[str, Any]], list[Pending]]:
+    """Four chats of a department of four agents, each reserved for an agent by a router
+    whose ticket-api is gone (no write-back happened): the chats and their reservations."""
     department = await api.department()
     await online_chat_agents(api, department, 4)
     await worker.drain()
     chats, created = await undelivered_chats(api, worker, department, 4)
-    # Reservations whose write-back has not happened: a router whose ticket-api is gone.
     async with another_router(database_url, "http://127.0.0.1:9", clock) as unanswered:
         for raw in created:
             await unanswered.deliver(*raw)
@@ -51,11 +54,18 @@ async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
                 text(
                     "SELECT ticket_id, agent_id, expected_version, idempotency_key, actor_name, "
                     "moves_department, department_id, causation_id "
-                    "FROM routing.pending_assignment"
+                    "FROM routing.pending_assignment ORDER BY ticket_id"
                 )
             )
         ]
     assert len(pending) == 4
+    return chats, pending
+
+
+async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
+    api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
+) -> None:
+    chats, pending = await unwritten_reservations(api, worker, database_url, clock)
 
     answers = Answers()
     http = ticket_api_session(ticket_api_url)
@@ -106,3 +116,42 @@ async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
             )
         ).all()
     assert dict(states) == {"assigned": 4}
+
+
+async def test_answers_of_one_ticket_api_response_are_recorded_by_one_statement(
+    api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
+) -> None:
+    _, pending = await unwritten_reservations(api, worker, database_url, clock)
+    # The first write-back holds the client's only request in flight and is refused (a
+    # version ticket-api no longer has): it records nothing through the answers. The
+    # other three wait meanwhile, go in the next request together, and are answered at
+    # once, with no statement of the answers running.
+    refused = replace(pending[0], expected_version=pending[0].expected_version + 100)
+    answers = Answers()
+    http = ticket_api_session(ticket_api_url)
+    ticket_api = TicketApiClient(http, SERVICE_KEY, write_backs_in_flight=1)
+    sent: list[str] = []
+
+    async def written_back(reservation: Pending) -> str:
+        async with autocommit_connection(worker.db) as db:
+            counted = CountedStatements(db, sent if reservation is not refused else [])
+            written = await write_back(counted, ticket_api, reservation, answers)
+            return written.outcome
+
+    try:
+        outcomes = await asyncio.gather(*(written_back(p) for p in [refused, *pending[1:]]))
+    finally:
+        await http.close()
+
+    assert outcomes == ["refused", "assigned", "assigned", "assigned"]
+    assert len(sent) == 1
+    async with worker.db.connect() as conn:
+        states = (
+            await conn.execute(
+                text(
+                    "SELECT state, count(*) FROM routing.ticket WHERE id = ANY(:ids) GROUP BY state"
+                ),
+                {"ids": [p.ticket_id for p in pending[1:]]},
+            )
+        ).all()
+    assert dict(states) == {"assigned": 3}

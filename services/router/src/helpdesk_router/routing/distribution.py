@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from helpdesk_events import ChatOffered, Topics, outbox_rows
 from helpdesk_ticket_client import TicketApiClient
 
 from ..models import ASSIGNED, OFFERED, RESERVED, WAITING
-from .assignment import Answers, Assignment, Pending, lock_agent, reserve, write_back
+from .assignment import (
+    Answers,
+    Assignment,
+    Pending,
+    lock_agent,
+    reserve,
+    verdicts_json,
+    write_back,
+)
 from .choice import Candidate, Decision, Verdict, choose, only_agent
 from .offers import RING_ALL
 from .policies import Policy, default_policy, default_profile
@@ -63,7 +70,7 @@ _SOLE_AGENT = "SELECT id, department_ids FROM routing.agent WHERE active"
 # In one round trip: the policy, whether the account has exactly one active agent, and
 # the department's active agents with their profile (else the channel's default, $3 and
 # $4) and load on the channel, in id order — one row with the policy alone when the
-# department has none.
+# department has none. ``_inputs`` unpacks the columns in this order.
 _INPUTS = """
 SELECT p.method, p.distribution, p.offer_timeout_seconds,
        (SELECT count(*) FROM (SELECT 1 FROM routing.agent WHERE active LIMIT 2) AS a) AS actives,
@@ -71,7 +78,7 @@ SELECT p.method, p.distribution, p.offer_timeout_seconds,
 FROM (VALUES (1)) AS one
 LEFT JOIN routing.policy AS p ON p.department_id = $1 AND p.channel = $2::varchar
 LEFT JOIN LATERAL (
-    SELECT a.id, a.department_ids,
+    SELECT a.id,
            coalesce(a.availability ->> $2::varchar = 'online', false) AS online,
            coalesce(ap.priority, $3) AS priority, coalesce(ap.max_load, $4) AS max_load,
            coalesce(l.load, 0) AS load, l.last_assigned_at
@@ -180,7 +187,7 @@ class Distributor:
         while True:
             decision = choose(
                 policy.method,
-                [c for c in candidates if c.agent_id not in busy],
+                [c for c in candidates if c.agent_id not in busy] if busy else candidates,
                 department_id=ticket.department_id,
                 channel=ticket.channel,
                 rng=self._rng,
@@ -334,18 +341,13 @@ class Distributor:
         department's candidates (none without a department)."""
         default = default_profile(channel)
         rows = await db.fetch(_INPUTS, department_id, channel, default.priority, default.max_load)
+        # The statement returns the department's members alone: one set serves them all,
+        # rather than each agent's departments decoded and copied.
+        members = frozenset(() if department_id is None else (department_id,))
         return rows[0], [
-            Candidate(
-                agent_id=row["id"],
-                priority=row["priority"],
-                load=row["load"],
-                max_load=row["max_load"],
-                online=row["online"],
-                department_ids=frozenset(row["department_ids"]),
-                last_assigned_at=row["last_assigned_at"],
-            )
-            for row in rows
-            if row["id"] is not None
+            Candidate(agent_id, priority, load, max_load, online, members, last_assigned_at)
+            for _, _, _, _, agent_id, online, priority, max_load, load, last_assigned_at in rows
+            if agent_id is not None
         ]
 
     async def _offer(
@@ -354,7 +356,7 @@ class Distributor:
         ticket: Waiting,
         department_id: uuid.UUID,
         decision: Decision,
-        verdicts: list[dict[str, Any]],
+        verdicts: Sequence[Verdict],
         policy: Policy,
         now: datetime,
         event_id: uuid.UUID | None,
@@ -412,7 +414,7 @@ class Distributor:
         method: str,
         outcome: str,
         reason: str,
-        candidates: list[dict[str, Any]],
+        candidates: Sequence[Verdict],
         now: datetime,
         event_id: uuid.UUID | None,
     ) -> None:
@@ -425,32 +427,23 @@ class Distributor:
             method,
             outcome,
             reason,
-            orjson.dumps(candidates).decode(),
+            verdicts_json(candidates),
             now,
         )
 
 
 def _verdicts(
     decision: Decision, candidates: list[Candidate], busy: set[uuid.UUID]
-) -> list[dict[str, Any]]:
+) -> Sequence[Verdict]:
     """Every candidate's verdict in candidate order, the agents passed over as busy
     included (``choose`` then saw the others alone)."""
-    verdicts: Iterable[Verdict] = decision.verdicts
-    if busy:
-        by_agent = {v.agent_id: v for v in decision.verdicts}
-        for agent_id in busy:
-            by_agent[agent_id] = Verdict(
-                agent_id,
-                "not_chosen",
-                "eligible, but another decision was taking one of their slots at that moment",
-            )
-        verdicts = [by_agent[c.agent_id] for c in candidates if c.agent_id in by_agent]
-    return [
-        {
-            "agent_id": str(v.agent_id),
-            "outcome": v.outcome,
-            "reason": v.reason,
-            "skipped_because": v.skipped_because,
-        }
-        for v in verdicts
-    ]
+    if not busy:
+        return decision.verdicts
+    by_agent = {v.agent_id: v for v in decision.verdicts}
+    for agent_id in busy:
+        by_agent[agent_id] = Verdict(
+            agent_id,
+            "not_chosen",
+            "eligible, but another decision was taking one of their slots at that moment",
+        )
+    return [by_agent[c.agent_id] for c in candidates if c.agent_id in by_agent]
