@@ -2,7 +2,7 @@
 departments and two router instances deciding at once, capacity violations and double
 assignments counted afterwards, and the router's CPU per decision.
 
-Each decision is the worker's real path (``Distributor.route``: in one short transaction
+Each decision is the worker's real path (``route`` below: in one short transaction
 the ticket's row locked, the policy and the department's agents and loads read, the
 choice, the winner's row locked and their slot reserved with the explained decision;
 committed; then the assignment written back through the real ticket-api with an
@@ -40,8 +40,9 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 import uvloop
+from helpdesk_router.models import WAITING
 from helpdesk_router.routing.assignment import autocommit_connection
-from helpdesk_router.routing.distribution import Distributor, Waiting
+from helpdesk_router.routing.distribution import Distributor, Routed, Waiting
 from helpdesk_router.routing.policies import DEFAULT_MAX_LOAD
 from helpdesk_service import heap
 from helpdesk_service.db import make_engine
@@ -200,6 +201,21 @@ async def seed_history(
     log(f"{HISTORY_PER_AGENT} closed chats of history per agent")
 
 
+async def route(distributor: Distributor, db: Any, ticket: Waiting) -> Routed:
+    """One decision as the worker takes it for a ticket event (handlers/tickets.py), the
+    event's own upsert of the ticket's row aside: the waiting ticket's row locked, the
+    decision and reservation in that transaction, the commit, then the write-back."""
+    async with db.transaction():
+        locked = await db.fetchval(
+            f"SELECT version FROM routing.ticket WHERE id = $1 AND state = '{WAITING}' FOR UPDATE",
+            ticket.id,
+        )
+        if locked != ticket.version:
+            return Routed("unrouted", None)
+        routed = await distributor.decide(db, ticket, now=datetime.now(UTC), event_id=None)
+    return await distributor.write_back(db, routed)
+
+
 async def drive(
     db_url: str, api_url: str, key: str, tickets: list[Waiting], concurrency: int
 ) -> None:
@@ -223,7 +239,7 @@ async def drive(
             await go.wait()
             while queue:
                 ticket = queue.pop(0)
-                await distributor.route(db, ticket, now=datetime.now(UTC), event_id=None)
+                await route(distributor, db, ticket)
                 decisions += 1
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]

@@ -269,22 +269,6 @@ class Distributor:
         written = await write_back(db, self._ticket_api, routed.pending, self._answers)
         return Routed(written.outcome, written.agent_id)
 
-    async def route(
-        self, db: Any, ticket: Waiting, *, now: datetime, event_id: uuid.UUID | None
-    ) -> Routed:
-        """Decide and reserve in a transaction of its own, commit, write back. The caller
-        holds no transaction; the ticket's row is locked here."""
-        async with db.transaction():
-            locked = await db.fetchval(
-                f"SELECT version FROM routing.ticket WHERE id = $1 AND state = '{WAITING}' "
-                "FOR UPDATE",
-                ticket.id,
-            )
-            if locked != ticket.version:
-                return Routed("unrouted", None)
-            routed = await self.decide(db, ticket, now=now, event_id=event_id)
-        return await self.write_back(db, routed)
-
     async def flow_to_agent(
         self, db: Any, agent_id: uuid.UUID, *, now: datetime, event_id: uuid.UUID | None
     ) -> None:
