@@ -11,6 +11,7 @@ messages, new tag names, history rows, outbox events).
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -631,13 +632,9 @@ class Write:
 async def send_writes(conn: asyncpg.Connection, writes: list[Write]) -> None:
     """Send ``writes`` in their order, a run of the same statement in one round trip (the
     write-backs of a round, mostly of one shape)."""
-    run: list[Write] = []
-    for write in [*writes, None]:
-        if run and (write is None or write.sql != run[0].sql):
-            if len(run) == 1:
-                await conn.execute(run[0].sql, *run[0].arguments)
-            else:
-                await conn.executemany(run[0].sql, [w.arguments for w in run])
-            run = []
-        if write is not None:
-            run.append(write)
+    for sql, same in itertools.groupby(writes, key=lambda write: write.sql):
+        run = [write.arguments for write in same]
+        if len(run) == 1:
+            await conn.execute(sql, *run[0])
+        else:
+            await conn.executemany(sql, run)
