@@ -20,8 +20,20 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
+    """An error the client caused, answered with ``status_code`` and ``code``. A subclass
+    gives its own in its bases: ``class Gone(ApiError, status_code=410, code="gone")``."""
+
     status_code = 400
     code = "bad_request"
+
+    def __init_subclass__(
+        cls, *, status_code: int | None = None, code: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -31,29 +43,19 @@ class ApiError(Exception):
             self.code = code
 
 
-class NotFound(ApiError):
-    status_code = 404
-    code = "not_found"
+class NotFound(ApiError, status_code=404, code="not_found"): ...
 
 
-class Conflict(ApiError):
-    status_code = 409
-    code = "conflict"
+class Conflict(ApiError, status_code=409, code="conflict"): ...
 
 
-class Unprocessable(ApiError):
-    status_code = 422
-    code = "invalid"
+class Unprocessable(ApiError, status_code=422, code="invalid"): ...
 
 
-class Unauthorized(ApiError):
-    status_code = 401
-    code = "unauthorized"
+class Unauthorized(ApiError, status_code=401, code="unauthorized"): ...
 
 
-class Forbidden(ApiError):
-    status_code = 403
-    code = "forbidden"
+class Forbidden(ApiError, status_code=403, code="forbidden"): ...
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
