@@ -73,9 +73,11 @@ async def _current(session: Session, calendar: Calendar) -> CalendarVersion:
     return version
 
 
-async def _new_version(
+async def _commit_new_version(
     session: Session, calendar: Calendar, data: CalendarIn, now: datetime
-) -> CalendarVersion:
+) -> JsonResponse:
+    """Commit ``data`` as the calendar's new version, with the open clocks on it recomputed;
+    the answer showing it."""
     calendar.version += 1
     calendar.name = data.name
     calendar.updated_at = now
@@ -90,7 +92,8 @@ async def _new_version(
     )
     reason = f"calendar {calendar.id} version {calendar.version}"
     await recompute_open_clocks(session, list(levels), now, reason)
-    return version
+    await session.commit()
+    return JsonResponse(_out(calendar, version))
 
 
 @router.post("/calendars", status_code=201, response_model=CalendarOut)
@@ -140,9 +143,7 @@ async def replace_calendar(
     """Replace the calendar: a new version; open clocks are recomputed on it."""
     _checked(data)
     calendar = await _locked(session, calendar_id)
-    version = await _new_version(session, calendar, data, request.app.state.clock.now())
-    await session.commit()
-    return JsonResponse(_out(calendar, version))
+    return await _commit_new_version(session, calendar, data, request.app.state.clock.now())
 
 
 @router.post("/calendars/{calendar_id}/holidays/import", response_model=CalendarOut)
@@ -184,6 +185,4 @@ async def import_holidays(
     except ValidationError as error:
         # Only the holiday list can grow past its limit here.
         raise field_errors(error.errors()) from error
-    version = await _new_version(session, calendar, data_in, request.app.state.clock.now())
-    await session.commit()
-    return JsonResponse(_out(calendar, version))
+    return await _commit_new_version(session, calendar, data_in, request.app.state.clock.now())
