@@ -26,13 +26,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .db import Base
 
 OUTBOX = outbox_tables(Base.metadata)
-CONSUMER = consumer_tables(Base.metadata)
-# For retention (retention.py): marks are written in time order and never updated.
-Index(
-    "ix_processed_event_processed_at",
-    CONSUMER.processed.c.processed_at,
-    postgresql_using="brin",
-)
+# Retention (retention.py) prunes processed marks by age: they are written in time order
+# and never updated, so a block-range index on their time serves it.
+CONSUMER = consumer_tables(Base.metadata, pruned_by_age=True)
 
 
 class Endpoint(Base):

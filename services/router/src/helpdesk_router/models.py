@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
+from helpdesk_service.table_mixins import TicketLog
 from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -128,17 +129,13 @@ class AgentLoad(Base):
     last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class RoutingDecision(Base):
+class RoutingDecision(TicketLog, Base):
     """One decision for one ticket, with every candidate's verdict (``GET
     /v1/tickets/{id}/routing``)."""
 
     __tablename__ = "decision"
-    __table_args__ = (
-        Index("ix_decision_ticket", "ticket_id", "id"),
-        Index("ix_decision_decided_at", "decided_at", postgresql_using="brin"),
-    )
+    __written_at__ = "decided_at"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     # The event that led to the decision; None for an agent's "next" request.
     event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

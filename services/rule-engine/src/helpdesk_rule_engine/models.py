@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import consumer_tables, outbox_tables
+from helpdesk_service.table_mixins import RuleDefinition, TicketLog
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -30,7 +31,7 @@ OUTBOX = outbox_tables(Base.metadata)
 CONSUMER = consumer_tables(Base.metadata, pruned_by_age=True)
 
 
-class Rule(Base):
+class Rule(RuleDefinition, Base):
     __tablename__ = "rule"
     __table_args__ = (Index("ix_rule_kind_position", "kind", "position"),)
 
@@ -44,13 +45,6 @@ class Rule(Base):
     shadow: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     position: Mapped[int] = mapped_column(Integer)
     trigger: Mapped[str] = mapped_column(String(50))
-    conditions: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Set by the worker when ticket-api refused a firing because a department or agent the
-    # rule names no longer exists; cleared when the rule's actions change.
-    broken_reference: Mapped[str | None] = mapped_column(Text)
 
 
 class RuleSetVersion(Base):
@@ -74,16 +68,12 @@ class RuleFiring(Base):
     fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class Evaluation(Base):
+class Evaluation(TicketLog, Base):
     """What the engine decided for one event: per rule, the outcome and the condition trace."""
 
     __tablename__ = "evaluation"
-    __table_args__ = (
-        Index("ix_evaluation_ticket", "ticket_id", "id"),
-        Index("ix_evaluation_evaluated_at", "evaluated_at", postgresql_using="brin"),
-    )
+    __written_at__ = "evaluated_at"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     event_type: Mapped[str] = mapped_column(String(100))
     ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk_events import outbox_tables
+from helpdesk_service.table_mixins import RuleDefinition
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,7 +18,7 @@ from .db import Base
 OUTBOX = outbox_tables(Base.metadata)
 
 
-class TimeRule(Base):
+class TimeRule(RuleDefinition, Base):
     __tablename__ = "time_rule"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -26,12 +27,6 @@ class TimeRule(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     # Rules run in ascending position in a tick.
     position: Mapped[int] = mapped_column(Integer)
-    conditions: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # ticket-api's message when a firing found a department or agent gone since the save.
-    broken_reference: Mapped[str | None] = mapped_column(Text)
 
 
 class Firing(Base):
