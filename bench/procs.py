@@ -3,8 +3,10 @@ terminal's Ctrl-C, decides the order they stop in; every one is stopped on exit.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -17,6 +19,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +195,34 @@ def postmaster_pid(pg: LocalPostgres) -> int:
     return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
 
 
+@asynccontextmanager
+async def local_postgres(
+    workdir: Path, *, fast: bool = False, extra_settings: dict[str, str] | None = None
+) -> AsyncIterator[LocalPostgres]:
+    """A fresh PostgreSQL in ``workdir``/pg on a free port, running until the block ends
+    (``fast``: commits do not wait for the disk)."""
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=fast, extra_settings=extra_settings)
+    await asyncio.to_thread(pg.start)
+    try:
+        yield pg
+    finally:
+        await asyncio.to_thread(pg.stop)
+
+
+def bench_arguments(description: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, with ``--quick`` for a smoke run; only warnings logged."""
+    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    return parser
+
+
+def finished(results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` stamped with the time the run finished."""
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
 @dataclass
 class TicketApiStack:
     """PostgreSQL and ticket-api running for one benchmark."""
@@ -214,12 +245,10 @@ async def postgres_and_ticket_api(
     with two workers (one per core, as bench/run.py measures it at its best); every process
     stopped on exit."""
     procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False, extra_settings=pg_settings)
     admin, service = bench_key(), bench_key()
     api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
-    await asyncio.to_thread(pg.start)
-    try:
+    async with local_postgres(workdir, extra_settings=pg_settings) as pg:
         env = clean_env()
         env.update(
             DATABASE_URL=pg.url,
@@ -229,10 +258,10 @@ async def postgres_and_ticket_api(
             TICKET_API_PORT=str(api_port),
             TICKET_API_WORKERS="2",
         )
-        await migrate(env, "helpdesk-ticket-api", *services)
-        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
-        api.wait_http_ok(f"{api_url}/readyz")
-        yield TicketApiStack(procs, pg, env, admin, service, api, api_url)
-    finally:
-        procs.close()
-        await asyncio.to_thread(pg.stop)
+        try:
+            await migrate(env, "helpdesk-ticket-api", *services)
+            api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+            api.wait_http_ok(f"{api_url}/readyz")
+            yield TicketApiStack(procs, pg, env, admin, service, api, api_url)
+        finally:
+            procs.close()
