@@ -21,11 +21,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -207,6 +211,24 @@ async def local_postgres(
         yield pg
     finally:
         await asyncio.to_thread(pg.stop)
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, base_url: str, key: str, *, timeout: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The ASGI ``app`` running in this process (its lifespan included), and a client that
+    calls it with the API key ``key``."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=timeout,
+        ) as client,
+    ):
+        yield client
 
 
 def bench_arguments(description: str | None) -> argparse.ArgumentParser:

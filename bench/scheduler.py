@@ -37,7 +37,6 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 from helpdesk_conditions import awaiting_customer_48_hours
 from helpdesk_devstack.ports import free_port
 from helpdesk_events import SystemClock
@@ -52,7 +51,15 @@ from sqlalchemy import text
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
-from bench.procs import BIN, Processes, bench_arguments, finished, local_postgres, scratch_dir
+from bench.procs import (
+    BIN,
+    Processes,
+    app_client,
+    bench_arguments,
+    finished,
+    local_postgres,
+    scratch_dir,
+)
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -211,15 +218,7 @@ async def ticks(
         db_pool_size=40,
     )
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://scheduler",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=600,
-        ) as client,
-    ):
+    async with app_client(app, "http://scheduler", ADMIN_KEY, timeout=600) as client:
         for index in range(RULES):
             response = await client.post("/v1/time-rules", json=rule_body(index))
             assert response.status_code == 201, response.text

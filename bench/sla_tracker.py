@@ -20,7 +20,6 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 from helpdesk_devstack.ports import free_port
 from helpdesk_events import SystemClock, Topics
 from helpdesk_service.db import make_engine, make_session_factory
@@ -39,7 +38,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from bench.machine import describe
-from bench.procs import bench_arguments, finished, local_postgres, scratch_dir
+from bench.procs import app_client, bench_arguments, finished, local_postgres, scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -224,15 +223,7 @@ async def reports(url: str, clocks: int) -> dict[str, Any]:
             {"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z", "format": "csv"},
         ),
     }
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://sla",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=60,
-        ) as client,
-    ):
+    async with app_client(app, "http://sla", ADMIN_KEY, timeout=60) as client:
         for name, (path, params) in cases.items():
             runs = []
             for _ in range(3):
