@@ -19,7 +19,6 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,12 +236,6 @@ def bench_arguments(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true")
     return parser
-
-
-def finished(results: dict[str, Any]) -> dict[str, Any]:
-    """``results`` stamped with the time the run finished."""
-    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return results
 
 
 @dataclass

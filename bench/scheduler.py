@@ -51,15 +51,7 @@ from sqlalchemy import text
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
-from bench.procs import (
-    BIN,
-    Processes,
-    app_client,
-    bench_arguments,
-    finished,
-    local_postgres,
-    scratch_dir,
-)
+from bench.procs import BIN, Processes, app_client, bench_arguments, local_postgres, scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -402,7 +394,8 @@ async def run(
             )
         finally:
             processes.close()
-    return finished(results)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from bench.machine import describe
-from bench.procs import app_client, bench_arguments, finished, local_postgres, scratch_dir
+from bench.procs import app_client, bench_arguments, local_postgres, scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -296,7 +296,8 @@ async def run(quick: bool) -> dict[str, Any]:
         log("reports")
         results["reports"] = await reports(pg.url, 50_000 if quick else 1_000_000)
         log(f"  {results['reports']}")
-    return finished(results)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
