@@ -32,7 +32,6 @@ import aiohttp
 import uvloop
 from aiohttp import web
 from helpdesk_devstack.ports import free_port
-from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import OutboundRequest, SystemClock
 from helpdesk_notifier.cli import SERVICE
 from helpdesk_notifier.config import Settings
@@ -45,7 +44,7 @@ from helpdesk_service.db import make_engine, make_session_factory
 from sqlalchemy import text
 
 from bench.machine import describe
-from bench.procs import scratch_dir
+from bench.procs import local_postgres, scratch_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTHY_ENDPOINTS = 8
@@ -160,12 +159,9 @@ class Bench:
                 for url in urls:
                     delivery_id = await store_request(
                         session,
-                        OutboundRequest(
-                            kind="http_request",
-                            url=url,
-                            method="POST",
-                            headers={"content-type": "application/json"},
-                            body='{"ticket": "T-000001", "event": "ticket.created"}',
+                        OutboundRequest.json_post(
+                            url,
+                            '{"ticket": "T-000001", "event": "ticket.created"}',
                             dedupe_key=str(uuid.uuid4()),
                         ),
                         now=SystemClock().now(),
@@ -282,48 +278,49 @@ def report(results: dict[str, Any], path: Path) -> None:
 
 
 async def measure(quick: bool, workdir: Path) -> dict[str, Any]:
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
-    await asyncio.to_thread(pg.start)
-    ports = [free_port() for _ in range(HEALTHY_ENDPOINTS)]
-    hanging_port, stats_port = free_port(), free_port()
-    receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
-        [sys.executable, __file__, "receive", "--ports", ",".join(map(str, ports)),
-         "--hanging-port", str(hanging_port), "--stats-port", str(stats_port)],
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        await asyncio.to_thread(SERVICE.migrate, Settings(database_url=pg.url))
-        await wait_port(stats_port)
-        bench = Bench(pg.url, ports, hanging_port, stats_port)
-        count = 600 if quick else 4000
-        log(f"throughput: {count} deliveries stored at once")
-        await bench.run(healthy=200, rate=None, label="warm-up")
-        throughput = await bench.run(healthy=count, rate=None, label="throughput")
-        log(f"  {throughput['per_second']} deliveries/s")
-        rate, seconds, pairs = 200.0, 3 if quick else 5, 1 if quick else 3
-        log(f"hanging endpoint: {rate:g}/s for {seconds} s, without and with, {pairs} times")
-        # Alternated, so a busy moment of the shared machine does not fall on one side only.
-        calm_runs, hanging_runs = [], []
-        for _ in range(pairs):
-            calm_runs.append(await bench.run(healthy=int(rate * seconds), rate=rate, label="calm"))
-            hanging_runs.append(
-                await bench.run(
-                    healthy=int(rate * seconds), rate=rate, hanging=400, label="hanging"
+    async with local_postgres(workdir) as pg:
+        ports = [free_port() for _ in range(HEALTHY_ENDPOINTS)]
+        hanging_port, stats_port = free_port(), free_port()
+        receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+            [sys.executable, __file__, "receive", "--ports", ",".join(map(str, ports)),
+             "--hanging-port", str(hanging_port), "--stats-port", str(stats_port)],
+            cwd=ROOT,
+        )  # fmt: skip
+        try:
+            await asyncio.to_thread(SERVICE.migrate, Settings(database_url=pg.url))
+            await wait_port(stats_port)
+            bench = Bench(pg.url, ports, hanging_port, stats_port)
+            count = 600 if quick else 4000
+            log(f"throughput: {count} deliveries stored at once")
+            await bench.run(healthy=200, rate=None, label="warm-up")
+            throughput = await bench.run(healthy=count, rate=None, label="throughput")
+            log(f"  {throughput['per_second']} deliveries/s")
+            rate, seconds, pairs = 200.0, 3 if quick else 5, 1 if quick else 3
+            log(f"hanging endpoint: {rate:g}/s for {seconds} s, without and with, {pairs} times")
+            # Alternated, so a busy moment of the shared machine does not fall on one side only.
+            calm_runs, hanging_runs = [], []
+            for _ in range(pairs):
+                calm_runs.append(
+                    await bench.run(healthy=int(rate * seconds), rate=rate, label="calm")
                 )
-            )
-            log(f"  p99 {calm_runs[-1]['p99_ms']} ms without, {hanging_runs[-1]['p99_ms']} ms with")
-        return {
-            "throughput": throughput,
-            "calm": median_run(calm_runs),
-            "hanging": median_run(hanging_runs),
-            "calm_runs": calm_runs,
-            "hanging_runs": hanging_runs,
-            "machine": describe(workdir),
-        }
-    finally:
-        receiver.terminate()
-        receiver.wait(10)
-        await asyncio.to_thread(pg.stop)
+                hanging_runs.append(
+                    await bench.run(
+                        healthy=int(rate * seconds), rate=rate, hanging=400, label="hanging"
+                    )
+                )
+                calm_p99, hanging_p99 = calm_runs[-1]["p99_ms"], hanging_runs[-1]["p99_ms"]
+                log(f"  p99 {calm_p99} ms without, {hanging_p99} ms with")
+            return {
+                "throughput": throughput,
+                "calm": median_run(calm_runs),
+                "hanging": median_run(hanging_runs),
+                "calm_runs": calm_runs,
+                "hanging_runs": hanging_runs,
+                "machine": describe(workdir),
+            }
+        finally:
+            receiver.terminate()
+            receiver.wait(10)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,10 @@ terminal's Ctrl-C, decides the order they stop in; every one is stopped on exit.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -18,11 +20,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 from helpdesk_devstack.ports import free_port
 from helpdesk_devstack.postgres import LocalPostgres
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -192,6 +198,46 @@ def postmaster_pid(pg: LocalPostgres) -> int:
     return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
 
 
+@asynccontextmanager
+async def local_postgres(
+    workdir: Path, *, fast: bool = False, extra_settings: dict[str, str] | None = None
+) -> AsyncIterator[LocalPostgres]:
+    """A fresh PostgreSQL in ``workdir``/pg on a free port, running until the block ends
+    (``fast``: commits do not wait for the disk)."""
+    pg = LocalPostgres(workdir / "pg", free_port(), fast=fast, extra_settings=extra_settings)
+    await asyncio.to_thread(pg.start)
+    try:
+        yield pg
+    finally:
+        await asyncio.to_thread(pg.stop)
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, base_url: str, key: str, *, timeout: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The ASGI ``app`` running in this process (its lifespan included), and a client that
+    calls it with the API key ``key``."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=timeout,
+        ) as client,
+    ):
+        yield client
+
+
+def bench_arguments(description: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, with ``--quick`` for a smoke run; only warnings logged."""
+    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    return parser
+
+
 @dataclass
 class TicketApiStack:
     """PostgreSQL and ticket-api running for one benchmark."""
@@ -214,12 +260,10 @@ async def postgres_and_ticket_api(
     with two workers (one per core, as bench/run.py measures it at its best); every process
     stopped on exit."""
     procs = Processes(workdir / "logs")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False, extra_settings=pg_settings)
     admin, service = bench_key(), bench_key()
     api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
-    await asyncio.to_thread(pg.start)
-    try:
+    async with local_postgres(workdir, extra_settings=pg_settings) as pg:
         env = clean_env()
         env.update(
             DATABASE_URL=pg.url,
@@ -229,10 +273,10 @@ async def postgres_and_ticket_api(
             TICKET_API_PORT=str(api_port),
             TICKET_API_WORKERS="2",
         )
-        await migrate(env, "helpdesk-ticket-api", *services)
-        api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
-        api.wait_http_ok(f"{api_url}/readyz")
-        yield TicketApiStack(procs, pg, env, admin, service, api, api_url)
-    finally:
-        procs.close()
-        await asyncio.to_thread(pg.stop)
+        try:
+            await migrate(env, "helpdesk-ticket-api", *services)
+            api = procs.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+            api.wait_http_ok(f"{api_url}/readyz")
+            yield TicketApiStack(procs, pg, env, admin, service, api, api_url)
+        finally:
+            procs.close()

@@ -24,10 +24,8 @@ due).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -39,10 +37,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 from helpdesk_conditions import awaiting_customer_48_hours
 from helpdesk_devstack.ports import free_port
-from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import SystemClock
 from helpdesk_scheduler.cli import migrate as migrate_scheduler
 from helpdesk_scheduler.config import Settings as SchedulerSettings
@@ -55,7 +51,7 @@ from sqlalchemy import text
 
 from bench.cpu import CpuWindow
 from bench.machine import describe
-from bench.procs import BIN, Processes, scratch_dir
+from bench.procs import BIN, Processes, app_client, bench_arguments, local_postgres, scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -214,15 +210,7 @@ async def ticks(
         db_pool_size=40,
     )
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://scheduler",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=600,
-        ) as client,
-    ):
+    async with app_client(app, "http://scheduler", ADMIN_KEY, timeout=600) as client:
         for index in range(RULES):
             response = await client.post("/v1/time-rules", json=rule_body(index))
             assert response.status_code == 201, response.text
@@ -377,43 +365,41 @@ async def run(
         "due_percent": due_percent,
     }
     workdir = await asyncio.to_thread(scratch_dir, "scheduler-bench-")
+    processes = Processes(workdir / "logs")
     # Durable, as in production and the other benchmarks: every write-back's commit waits
     # for its WAL to reach the disk.
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=False)
-    await asyncio.to_thread(pg.start)
-    processes = Processes(workdir / "logs")
-    try:
-        await asyncio.to_thread(migrate_ticket_api, TicketApiSettings(database_url=pg.url))
-        await asyncio.to_thread(migrate_scheduler, SchedulerSettings(database_url=pg.url))
-        at = datetime.now(UTC)
-        log("loading tickets")
-        results["load"] = await load_tickets(pg.url, tickets, at, 100 // due_percent)
-        log(f"  {results['load']}")
-        port = free_port()
-        env = dict(os.environ) | {
-            "DATABASE_URL": pg.url,
-            "HELPDESK_ADMIN_KEY": ADMIN_KEY,
-            "HELPDESK_SERVICE_KEY": SERVICE_KEY,
-            "TICKET_API_PORT": str(port),
-            "TICKET_API_WORKERS": str(ticket_api_workers),
-            "LOG_LEVEL": "WARNING",
-        }
-        api = processes.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
-        await asyncio.to_thread(api.wait_http_ok, f"http://127.0.0.1:{port}/readyz")
-        log("ticks")
-        groups = {"ticket_api": [api.pid], "postgres": [pg._postmaster_pid() or 0]}
-        results["ticks"] = await ticks(pg.url, f"http://127.0.0.1:{port}", at, groups, falling_due)
-    finally:
-        processes.close()
-        await asyncio.to_thread(pg.stop)
+    async with local_postgres(workdir, fast=False) as pg:
+        try:
+            await asyncio.to_thread(migrate_ticket_api, TicketApiSettings(database_url=pg.url))
+            await asyncio.to_thread(migrate_scheduler, SchedulerSettings(database_url=pg.url))
+            at = datetime.now(UTC)
+            log("loading tickets")
+            results["load"] = await load_tickets(pg.url, tickets, at, 100 // due_percent)
+            log(f"  {results['load']}")
+            port = free_port()
+            env = dict(os.environ) | {
+                "DATABASE_URL": pg.url,
+                "HELPDESK_ADMIN_KEY": ADMIN_KEY,
+                "HELPDESK_SERVICE_KEY": SERVICE_KEY,
+                "TICKET_API_PORT": str(port),
+                "TICKET_API_WORKERS": str(ticket_api_workers),
+                "LOG_LEVEL": "WARNING",
+            }
+            api = processes.start("ticket-api", [str(BIN / "helpdesk-ticket-api"), "serve"], env)
+            await asyncio.to_thread(api.wait_http_ok, f"http://127.0.0.1:{port}/readyz")
+            log("ticks")
+            groups = {"ticket_api": [api.pid], "postgres": [pg._postmaster_pid() or 0]}
+            results["ticks"] = await ticks(
+                pg.url, f"http://127.0.0.1:{port}", at, groups, falling_due
+            )
+        finally:
+            processes.close()
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
+    parser = bench_arguments(__doc__)
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--due-percent", type=int, choices=(1, 10), default=1)
     parser.add_argument(

@@ -6,10 +6,8 @@ Writes bench/SLA.md and bench/results/sla.json. ``--quick`` for a smoke run (sma
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import logging
 import random
 import statistics
 import sys
@@ -22,9 +20,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 from helpdesk_devstack.ports import free_port
-from helpdesk_devstack.postgres import LocalPostgres
 from helpdesk_events import SystemClock, Topics
 from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_sla_tracker.breaches.scan import scan_until_stopped
@@ -42,7 +38,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from bench.machine import describe
-from bench.procs import scratch_dir
+from bench.procs import app_client, bench_arguments, local_postgres, scratch_dir
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_KEY = "bench-admin-key"
@@ -227,15 +223,7 @@ async def reports(url: str, clocks: int) -> dict[str, Any]:
             {"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z", "format": "csv"},
         ),
     }
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://sla",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=60,
-        ) as client,
-    ):
+    async with app_client(app, "http://sla", ADMIN_KEY, timeout=60) as client:
         for name, (path, params) in cases.items():
             runs = []
             for _ in range(3):
@@ -298,9 +286,7 @@ async def run(quick: bool) -> dict[str, Any]:
     results["due_dates"] = due_dates_per_second(20_000 if quick else 300_000)
     log(f"  {results['due_dates']['per_second']:,}/s")
     workdir = await asyncio.to_thread(scratch_dir, "sla-bench-")
-    pg = LocalPostgres(workdir / "pg", free_port(), fast=True)
-    await asyncio.to_thread(pg.start)
-    try:
+    async with local_postgres(workdir, fast=True) as pg:
         await asyncio.to_thread(migrate, Settings(database_url=pg.url))
         log("breach detection delay")
         results["breach_delay"] = await breach_delay(
@@ -310,17 +296,12 @@ async def run(quick: bool) -> dict[str, Any]:
         log("reports")
         results["reports"] = await reports(pg.url, 50_000 if quick else 1_000_000)
         log(f"  {results['reports']}")
-    finally:
-        await asyncio.to_thread(pg.stop)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
+    args = bench_arguments(__doc__).parse_args(argv)
     results = asyncio.run(run(args.quick))
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "sla.json").write_text(json.dumps(results, indent=2, default=str))

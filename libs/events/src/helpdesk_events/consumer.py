@@ -13,7 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -106,6 +106,7 @@ class Dedupe:
     event_id: uuid.UUID
 
 
+@dataclass(eq=False)
 class HandlerContext:
     """What a handler gets besides the event: the transaction to do its work in, and time.
 
@@ -117,23 +118,16 @@ class HandlerContext:
     mark itself in the statement that records its outcome, and calls ``duplicate()`` when
     the mark was already there."""
 
-    def __init__(
-        self,
-        session: AsyncSession | None,
-        clock: Clock,
-        record: ConsumerRecord[bytes, bytes],
-        *,
-        open_session: Callable[[], AsyncSession] | None = None,
-        driver: Any = None,
-        dedupe: Dedupe | None = None,
-    ) -> None:
-        self.clock = clock
-        self.record = record
-        self.dedupe = dedupe
-        self.was_duplicate = False
-        self._session = session
-        self._open_session = open_session
-        self._driver = driver
+    clock: Clock
+    record: ConsumerRecord[bytes, bytes]
+    open_session: Callable[[], AsyncSession]
+    _: KW_ONLY
+    # The asyncpg connection the runner drives the event's transaction on, if it does.
+    driver: Any = None
+    dedupe: Dedupe | None = None
+    was_duplicate: bool = field(default=False, init=False)
+    # The session, if the handler used it.
+    opened_session: AsyncSession | None = field(default=None, init=False)
 
     def duplicate(self) -> None:
         """The event had already been processed: nothing was done (handler dedupe)."""
@@ -141,24 +135,17 @@ class HandlerContext:
 
     @property
     def session(self) -> AsyncSession:
-        if self._session is None:
-            if self._open_session is None:
-                raise RuntimeError("this handler context has no session")
-            self._session = self._open_session()
-        return self._session
-
-    @property
-    def opened_session(self) -> AsyncSession | None:
-        """The session, if the handler used it."""
-        return self._session
+        if self.opened_session is None:
+            self.opened_session = self.open_session()
+        return self.opened_session
 
     async def driver_connection(self) -> Any:
         """The asyncpg connection of the event's transaction (begun with the dedupe insert),
         for hot-path statements without SQLAlchemy's per-statement cost. What runs on it
         commits or rolls back with the event, like the session's work. With
         ``dedupe="handler"`` there is no such transaction: statements commit one by one."""
-        if self._driver is not None:
-            return self._driver
+        if self.driver is not None:
+            return self.driver
         return await driver_connection(self.session)
 
 
@@ -495,10 +482,9 @@ class ConsumerRunner:
             event_id = uuid.UUID(str(event.id))
             handler_marks = self._dedupe == "handler"
             ctx = HandlerContext(
-                None,
                 self._clock,
                 record,
-                open_session=lambda: self._sessions(bind=connection),
+                lambda: self._sessions(bind=connection),
                 driver=driver,
                 dedupe=Dedupe(self._processed_table, self.name, event_id)
                 if handler_marks
@@ -579,7 +565,7 @@ class ConsumerRunner:
             if claimed.first() is None:
                 EVENTS_SKIPPED.labels(self.name, "duplicate").inc()
                 return
-            await handler(event, HandlerContext(session, self._clock, record))
+            await handler(event, HandlerContext(self._clock, record, lambda: session))
         EVENTS_HANDLED.labels(self.name, event.type).inc()
 
     async def _park(

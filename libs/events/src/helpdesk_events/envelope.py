@@ -292,6 +292,18 @@ class OutboundRequest(_Frozen):
     # Stable across retries of the same rule action: the notifier sends once per key.
     dedupe_key: str
 
+    @classmethod
+    def json_post(cls, url: str, body: str, *, dedupe_key: str) -> OutboundRequest:
+        """An HTTP POST of the JSON document ``body``."""
+        return cls(
+            kind="http_request",
+            url=url,
+            method="POST",
+            headers={"content-type": "application/json"},
+            body=body,
+            dedupe_key=dedupe_key,
+        )
+
 
 class NotificationRequested(EventBase):
     """A rule asked for an e-mail, an answer to the customer, or an HTTP call (topic

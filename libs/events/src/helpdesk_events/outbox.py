@@ -20,7 +20,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,34 +109,29 @@ async def add_to_outbox(
         await session.execute(insert(tables.outbox), outbox_rows(topic, events))
 
 
+@dataclass(eq=False)
 class OutboxRelay:
     """Publishes committed outbox rows to Kafka, in order per partition key."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        tables: OutboxTables,
-        producer: EventProducer,
-        *,
-        batch_size: int = 2000,
-        idle_interval: float = 0.02,
-        max_idle_interval: float = 0.05,
-        error_backoff: float = 0.5,
-        vacuum_every: int = 2_000,
-        linger: float = 0.0,
-    ) -> None:
-        self._engine = engine
-        self._tables = tables
-        self._producer = producer
-        self._batch_size = batch_size
-        self._idle_interval = idle_interval
-        self._max_idle_interval = max_idle_interval
-        self._error_backoff = error_backoff
-        # After a batch smaller than batch_size, the next starts no sooner than this long
-        # after it started: a busy relay then publishes fewer, larger batches (each costs
-        # five round trips, a commit and a produce request) at the price of that much latency.
-        self._linger = linger
-        schema = tables.outbox.schema
+    engine: AsyncEngine
+    tables: OutboxTables
+    producer: EventProducer
+    _: KW_ONLY
+    batch_size: int = 2000
+    idle_interval: float = 0.02
+    max_idle_interval: float = 0.05
+    error_backoff: float = 0.5
+    # A queue table: every row is inserted and deleted once. Vacuumed by the relay after
+    # this many deletions, so its scans stay short between autovacuum's visits (a minute
+    # apart by default).
+    vacuum_every: int = 2_000
+    # After a batch smaller than batch_size, the next starts no sooner than this long after
+    # it started: a busy relay then publishes fewer, larger batches (each costs five round
+    # trips, a commit and a produce request) at the price of that much latency.
+    linger: float = 0.0
+
+    def __post_init__(self) -> None:
+        schema = self.tables.outbox.schema
         prefix = f'"{schema}".' if schema else ""
         # Plain SQL on the driver connection: a relay runs these statements dozens of times
         # a second, and SQLAlchemy's per-statement cost was most of the relay's CPU.
@@ -151,11 +146,7 @@ class OutboxRelay:
         # Through the primary key: a sequential scan would read every page the deleted rows
         # still occupy (a busy outbox piles up thousands before autovacuum comes by).
         self._probe = f"SELECT id FROM {prefix}outbox ORDER BY id LIMIT 1"
-        # A queue table: every row is inserted and deleted once. Vacuumed by the relay after
-        # this many deletions, so its scans stay short between autovacuum's visits (a
-        # minute apart by default).
         self._vacuum = f"VACUUM {prefix}outbox"
-        self._vacuum_every = vacuum_every
         self._deleted_since_vacuum = 0
 
     async def publish_batch(self, *, probe: bool = False) -> int:
@@ -163,14 +154,14 @@ class OutboxRelay:
 
         ``probe``: first look whether there is anything at all, in one statement outside a
         transaction (an idle relay polls often; a batch costs five round trips)."""
-        async with self._engine.connect() as conn:
+        async with self.engine.connect() as conn:
             driver: Any = (await conn.get_raw_connection()).driver_connection
             if probe and await driver.fetchval(self._probe) is None:
                 return 0
             async with driver.transaction():
                 published = await self._publish(driver)
             self._deleted_since_vacuum += published
-            if self._deleted_since_vacuum >= self._vacuum_every:
+            if self._deleted_since_vacuum >= self.vacuum_every:
                 self._deleted_since_vacuum = 0
                 try:
                     await driver.execute(self._vacuum)
@@ -184,18 +175,18 @@ class OutboxRelay:
         shards = [row[0] for row in await driver.fetch(self._lock_shards)]
         if not shards:
             return 0
-        rows = await driver.fetch(self._select, shards, self._batch_size)
+        rows = await driver.fetch(self._select, shards, self.batch_size)
         if not rows:
             return 0
         OUTBOX_LAG.set(max(0.0, (datetime.now(UTC) - rows[0]["created_at"]).total_seconds()))
-        await self._producer.send_many(
+        await self.producer.send_many(
             [(row["topic"], bytes(row["key"]), bytes(row["payload"])) for row in rows]
         )
         await driver.execute(self._delete, [row["id"] for row in rows])
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
-        idle = self._idle_interval
+        idle = self.idle_interval
         published = 1
         loop = asyncio.get_running_loop()
         while not stop.is_set():
@@ -208,16 +199,16 @@ class OutboxRelay:
             except Exception:
                 OUTBOX_BATCH_FAILURES.inc()
                 log.exception("outbox relay: batch failed; retrying")
-                await _wait(stop, self._error_backoff)
+                await _wait(stop, self.error_backoff)
                 continue
             if published:
-                idle = self._idle_interval
-                pause = started + self._linger - loop.time()
-                if published < self._batch_size and pause > 0:
+                idle = self.idle_interval
+                pause = started + self.linger - loop.time()
+                if published < self.batch_size and pause > 0:
                     await _wait(stop, pause)
                 continue
             await _wait(stop, idle)
-            idle = min(idle * 2, self._max_idle_interval)
+            idle = min(idle * 2, self.max_idle_interval)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-STATUSES = (
+from typing import Literal, get_args
+
+TicketStatus = Literal[
     "new",
     "open",
     "answered",
@@ -12,13 +14,15 @@ STATUSES = (
     "deleted",
     "chatting",
     "calling",
-)
+]
+STATUSES: tuple[TicketStatus, ...] = get_args(TicketStatus)
 CHANNELS = (
     "email", "chat", "call", "web_form", "api", "facebook", "twitter", "instagram", "whatsapp",
     "viber", "telegram", "offline_message", "portal",
 )  # fmt: skip
 SOCIAL_CHANNELS = ("facebook", "twitter", "instagram", "whatsapp", "viber", "telegram")
-PRIORITIES = ("low", "medium", "high", "urgent")
+Priority = Literal["low", "medium", "high", "urgent"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 # An agent's availability on a channel.
 AVAILABILITY = ("online", "away", "offline")
 MESSAGE_AUTHORS = ("customer", "agent", "system")

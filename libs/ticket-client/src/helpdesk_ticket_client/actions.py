@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
+from helpdesk_events.vocabulary import Priority as Priority
+from helpdesk_events.vocabulary import TicketStatus
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -20,10 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-SettableStatus = Literal[
-    "open", "answered", "resolved", "postponed", "spam", "chatting", "calling", "new", "deleted"
-]
-Priority = Literal["low", "medium", "high", "urgent"]
+# A request may name any status; ticket-api refuses the transitions a ticket cannot make.
+SettableStatus = TicketStatus
 TagName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^,]+$")
 ]

@@ -207,13 +207,8 @@ async def _store_http(
     """A JSON POST, delivered (stored, signed, retried, logged) like a rule's request."""
     await store_request(
         session,
-        OutboundRequest(
-            kind="http_request",
-            url=url,
-            method="POST",
-            headers={"content-type": "application/json"},
-            body=json.dumps(payload),
-            dedupe_key=_dedupe_key(event, notice, channel),
+        OutboundRequest.json_post(
+            url, json.dumps(payload), dedupe_key=_dedupe_key(event, notice, channel)
         ),
         now=ctx.clock.now(),
         event_id=event.id,
