@@ -56,6 +56,11 @@ class Settings(WorkerSettings):
 
     @model_validator(mode="after")
     def _attempt_within_lease(self) -> Settings:
+        # An SMTP attempt may take as long as an HTTP one, unless its own timeout is set.
+        if "timeout_seconds" not in self.smtp.model_fields_set:
+            self.smtp = self.smtp.model_copy(
+                update={"timeout_seconds": self.webhook_timeout_seconds}
+            )
         # Otherwise a live attempt's delivery could be claimed, and sent, a second time.
         if self.webhook_timeout_seconds >= self.delivery_lease_seconds:
             raise ValueError("webhook_timeout_seconds must be shorter than delivery_lease_seconds")

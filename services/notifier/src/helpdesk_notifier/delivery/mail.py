@@ -29,7 +29,8 @@ class SmtpSettings(BaseSettings):
     username: str | None = None
     password: str | None = None
     starttls: bool = False
-    # One attempt, connect to the server's last answer.
+    # One attempt, connect to the server's last answer; unset, the notifier's Settings
+    # make it NOTIFIER_WEBHOOK_TIMEOUT_SECONDS.
     timeout_seconds: float = Field(default=10, gt=0)
 
 
