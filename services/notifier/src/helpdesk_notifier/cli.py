@@ -19,7 +19,7 @@ from helpdesk_service.worker import Worker, WorkerPlan, WorkerResources, run_wor
 from .config import Settings
 from .delivery.engine import DeliveryEngine
 from .delivery.http import HttpSender
-from .delivery.mail import MailSender, SmtpSettings
+from .delivery.mail import MailSender
 from .handlers.notifications import handlers as notification_handlers
 from .handlers.tickets import handlers as ticket_handlers
 from .models import CONSUMER
@@ -62,7 +62,7 @@ async def run_notifier_worker(settings: Settings, stop: asyncio.Event) -> None:
         make_session_factory(engine),
         SystemClock(),
         http=http,
-        mail=MailSender(smtp_settings(settings)),
+        mail=MailSender(settings.smtp),
         mail_from=settings.mail_from,
         allowed_networks=settings.allowed_networks,
         endpoint_concurrency=settings.endpoint_concurrency,
@@ -77,17 +77,6 @@ async def run_notifier_worker(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await http.close()
         await engine.dispose()
-
-
-def smtp_settings(settings: Settings) -> SmtpSettings:
-    return SmtpSettings(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-        timeout_seconds=settings.webhook_timeout_seconds,
-    )
 
 
 SERVICE = ServiceCli.of_package(

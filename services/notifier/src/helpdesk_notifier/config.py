@@ -10,6 +10,7 @@ from helpdesk_service.worker import WorkerSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from .delivery.mail import SmtpSettings
 from .delivery.ssrf import Network, parse_networks
 
 
@@ -44,11 +45,8 @@ class Settings(WorkerSettings):
     delivery_retention_days: float = Field(default=30, ge=0)
     notification_retention_days: float = Field(default=90, ge=0)
     dedupe_retention_days: float = Field(default=30, ge=0)
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
+    # Read from NOTIFIER_SMTP_HOST, NOTIFIER_SMTP_PORT … (see SmtpSettings).
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     mail_from: str = "helpdesk@localhost"
 
     @field_validator("allowed_networks", mode="before")
@@ -58,7 +56,17 @@ class Settings(WorkerSettings):
 
     @model_validator(mode="after")
     def _attempt_within_lease(self) -> Settings:
+        # An SMTP attempt may take as long as an HTTP one, unless its own timeout is set.
+        if "timeout_seconds" not in self.smtp.model_fields_set:
+            self.smtp = self.smtp.model_copy(
+                update={"timeout_seconds": self.webhook_timeout_seconds}
+            )
         # Otherwise a live attempt's delivery could be claimed, and sent, a second time.
         if self.webhook_timeout_seconds >= self.delivery_lease_seconds:
             raise ValueError("webhook_timeout_seconds must be shorter than delivery_lease_seconds")
+        if self.smtp.timeout_seconds >= self.delivery_lease_seconds:
+            raise ValueError(
+                "smtp timeout_seconds (NOTIFIER_SMTP_TIMEOUT_SECONDS) must be shorter than "
+                "delivery_lease_seconds"
+            )
         return self

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 import aiosmtplib
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 @dataclass(frozen=True)
@@ -17,14 +19,19 @@ class MailOutcome:
     permanent: bool = False
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    starttls: bool
-    timeout_seconds: float
+class SmtpSettings(BaseSettings):
+    """The SMTP server mail goes through: the notifier's ``NOTIFIER_SMTP_…`` settings."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_SMTP_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    # One attempt, connect to the server's last answer; unset, the notifier's Settings
+    # make it NOTIFIER_WEBHOOK_TIMEOUT_SECONDS.
+    timeout_seconds: float = Field(default=10, gt=0)
 
 
 class MailSender:

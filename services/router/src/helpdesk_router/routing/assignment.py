@@ -102,6 +102,10 @@ class Written:
 _LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE"
 _TRY_LOCK_AGENT = "SELECT 1 FROM routing.agent WHERE id = $1 FOR UPDATE SKIP LOCKED"
 
+# A pending_assignment row as ``Pending`` reads it.
+_PENDING_COLUMNS = """ticket_id, agent_id, expected_version, idempotency_key, actor_name,
+       moves_department, department_id, causation_id"""
+
 # $1 ticket, $2 agent, $3 version, $4 channel, $5 maximum load, $6 event, $7 method,
 # $8 reason, $9 candidates, $10 now, $11 key, $12 actor name, $13 states the ticket may be
 # reserved from, $14 moves department, $15 department, $16 whether the winner must be as
@@ -137,7 +141,7 @@ ON CONFLICT (ticket_id) DO UPDATE SET
     moves_department = excluded.moves_department, department_id = excluded.department_id,
     decision_id = excluded.decision_id, causation_id = excluded.causation_id,
     reserved_at = excluded.reserved_at
-RETURNING decision_id
+RETURNING {_PENDING_COLUMNS}
 """
 
 # Accepted write-backs, several at once ($1.. one array per column: ticket, key, holder,
@@ -185,9 +189,8 @@ FROM done
 WHERE t.id = $1 AND t.state = '{RESERVED}' AND t.version = done.expected_version
 """
 
-_PENDING = """
-SELECT ticket_id, agent_id, expected_version, idempotency_key, actor_name,
-       moves_department, department_id, causation_id
+_PENDING = f"""
+SELECT {_PENDING_COLUMNS}
 FROM routing.pending_assignment
 WHERE reserved_at <= $1
 ORDER BY reserved_at
@@ -248,7 +251,7 @@ async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | N
     slot any more, their load or turn moved since the decision read them
     (``winner_as_read``), or the ticket is no longer where the decision saw it."""
     as_read = assignment.winner_as_read
-    decision_id = await db.fetchval(
+    reserved = await db.fetchrow(
         _RESERVE,
         assignment.ticket_id,
         assignment.agent_id,
@@ -269,18 +272,7 @@ async def reserve(db: Any, assignment: Assignment, now: datetime) -> Pending | N
         as_read.load if as_read is not None else None,
         as_read.last_assigned_at if as_read is not None else None,
     )
-    if decision_id is None:
-        return None
-    return Pending(
-        ticket_id=assignment.ticket_id,
-        agent_id=assignment.agent_id,
-        expected_version=assignment.version,
-        idempotency_key=assignment.idempotency_key,
-        actor_name=assignment.actor_name,
-        moves_department=assignment.moves_department,
-        department_id=assignment.department_id,
-        causation_id=assignment.event_id,
-    )
+    return None if reserved is None else Pending(**reserved)
 
 
 @dataclass(frozen=True)
@@ -444,7 +436,7 @@ async def retry_pending(
     while True:
         rows = await db.fetch(_PENDING, reserved_before, batch)
         for row in rows:
-            await write_back(db, ticket_api, Pending(**dict(row)))
+            await write_back(db, ticket_api, Pending(**row))
         retried += len(rows)
         if len(rows) < batch:
             return retried

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from helpdesk_events import ChatOffered, Topics, outbox_rows
 from helpdesk_ticket_client import TicketApiClient
@@ -234,20 +234,14 @@ class Distributor:
             reason = next(v.reason for v in decision.verdicts if v.agent_id == winner.agent_id)
             pending = await reserve(
                 db,
-                Assignment(
-                    ticket_id=ticket.id,
-                    agent_id=winner.agent_id,
-                    channel=ticket.channel,
-                    version=ticket.version,
+                _pushed_to(
+                    winner.agent_id,
+                    ticket,
+                    decision,
+                    event_id,
                     max_load=winner.max_load,
-                    # The same ticket at the same version is assigned once, however often
-                    # the event that led here is delivered.
-                    idempotency_key=f"router:{ticket.id}:{ticket.version}",
-                    method=decision.method,
-                    actor_name=f"router ({decision.method})",
                     reason=reason,
                     candidates=verdicts,
-                    event_id=event_id,
                     # Decisions in flight elsewhere may have moved the winner's load or
                     # turn since the read: the choice stands only on the winner as read.
                     # A random draw needs a free slot alone.
@@ -297,18 +291,14 @@ class Distributor:
         await lock_agent(db, sole["id"], wait=True)
         pending = await reserve(
             db,
-            Assignment(
-                ticket_id=ticket.id,
-                agent_id=sole["id"],
-                channel=ticket.channel,
-                version=ticket.version,
+            _pushed_to(
+                sole["id"],
+                ticket,
+                decision,
+                event_id,
                 max_load=None,
-                idempotency_key=f"router:{ticket.id}:{ticket.version}",
-                method=decision.method,
-                actor_name=f"router ({decision.method})",
                 reason=decision.verdicts[0].reason,
                 candidates=_verdicts(decision, [], set()),
-                event_id=event_id,
                 moves_department=moves,
                 department_id=(departments[0] if departments else None) if moves else None,
             ),
@@ -414,6 +404,44 @@ class Distributor:
             verdicts_json(candidates),
             now,
         )
+
+
+class _Reservation(TypedDict, total=False):
+    """How an Assignment reserves beyond the decision itself (see Assignment)."""
+
+    winner_as_read: Candidate | None
+    moves_department: bool
+    department_id: uuid.UUID | None
+
+
+def _pushed_to(
+    agent_id: uuid.UUID,
+    ticket: Waiting,
+    decision: Decision,
+    event_id: uuid.UUID | None,
+    *,
+    max_load: int | None,
+    reason: str,
+    candidates: Sequence[Verdict],
+    **reservation: Unpack[_Reservation],
+) -> Assignment:
+    """The assignment of ``ticket`` that ``decision`` pushes to ``agent_id``. The same
+    ticket at the same version is assigned once, however often the event that led here is
+    delivered."""
+    return Assignment(
+        ticket_id=ticket.id,
+        agent_id=agent_id,
+        channel=ticket.channel,
+        version=ticket.version,
+        max_load=max_load,
+        idempotency_key=f"router:{ticket.id}:{ticket.version}",
+        method=decision.method,
+        actor_name=f"router ({decision.method})",
+        reason=reason,
+        candidates=candidates,
+        event_id=event_id,
+        **reservation,
+    )
 
 
 def _verdicts(

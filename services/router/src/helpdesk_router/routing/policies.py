@@ -14,16 +14,17 @@ the department's "to solve" queue for an agent to take it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypeVar, cast
+from typing import Generic, Literal, TypeVar, cast
 
 from helpdesk_events.vocabulary import SOCIAL_CHANNELS
 from helpdesk_service.errors import Unprocessable
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..models import AgentChannelProfile, RoutingPolicy
 from .choice import Method
@@ -135,17 +136,46 @@ def check_policy(channel: str, data: PolicyIn) -> None:
         )
 
 
-async def department_policies(session: AsyncSession, department_id: uuid.UUID) -> dict[str, Policy]:
-    """The policy that applies to each channel of the department, defaults included."""
-    rows = await session.scalars(
-        select(RoutingPolicy).where(RoutingPolicy.department_id == department_id)
-    )
-    return _on_every_channel(rows, _policy)
+@dataclass(frozen=True)
+class PerChannel(Generic[StoredT, AppliedT]):
+    """What is stored per owner (a department, an agent) and routing channel, and what
+    applies where nothing is."""
+
+    model: type[StoredT]
+    # The owner's column of ``model``, the first of its primary key (the channel is next).
+    owner: InstrumentedAttribute[uuid.UUID]
+    stored: Callable[[StoredT], AppliedT]
+    default: Callable[[str], AppliedT]
+
+    async def applied(self, session: AsyncSession, owner_id: uuid.UUID) -> dict[str, AppliedT]:
+        """What applies on every routing channel, defaults included."""
+        rows = await session.scalars(select(self.model).where(self.owner == owner_id))
+        stored = {row.channel: self.stored(row) for row in rows}
+        return {
+            channel: stored[channel] if channel in stored else self.default(channel)
+            for channel in ROUTING_CHANNELS
+        }
+
+    async def stored_row(
+        self, session: AsyncSession, owner_id: uuid.UUID, channel: str, now: datetime
+    ) -> StoredT:
+        """The row stored for the owner's ``channel`` (added if there is none), to change;
+        stamped ``now``."""
+        row = await session.get(self.model, (owner_id, channel))
+        if row is None:
+            row = self.model(**{self.owner.key: owner_id}, channel=channel)
+            session.add(row)
+        row.updated_at = now
+        return row
+
+    async def reset(self, session: AsyncSession, owner_id: uuid.UUID, channel: str) -> None:
+        """Back to the default on ``channel``."""
+        await session.execute(
+            delete(self.model).where(self.owner == owner_id, self.model.channel == channel)
+        )
 
 
-def _policy(row: RoutingPolicy | None, channel: str) -> Policy:
-    if row is None:
-        return default_policy(channel)
+def _stored_policy(row: RoutingPolicy) -> Policy:
     return Policy(
         cast(Method, row.method),
         cast(Distribution, row.distribution),
@@ -154,26 +184,15 @@ def _policy(row: RoutingPolicy | None, channel: str) -> Policy:
     )
 
 
-async def agent_profiles(session: AsyncSession, agent_id: uuid.UUID) -> dict[str, Profile]:
-    """The agent's priority and maximum load on each channel, defaults included."""
-    rows = await session.scalars(
-        select(AgentChannelProfile).where(AgentChannelProfile.agent_id == agent_id)
-    )
-    return _on_every_channel(rows, _profile)
-
-
-def _profile(row: AgentChannelProfile | None, channel: str) -> Profile:
-    if row is None:
-        return default_profile(channel)
+def _stored_profile(row: AgentChannelProfile) -> Profile:
     return Profile(row.priority, row.max_load, True)
 
 
-def _on_every_channel(
-    rows: Iterable[StoredT], applies: Callable[[StoredT | None, str], AppliedT]
-) -> dict[str, AppliedT]:
-    """What ``applies`` on every routing channel, from the rows stored for some of them."""
-    stored = {row.channel: row for row in rows}
-    return {channel: applies(stored.get(channel), channel) for channel in ROUTING_CHANNELS}
+# Each department's policy per channel, and each agent's profile per channel.
+POLICIES = PerChannel(RoutingPolicy, RoutingPolicy.department_id, _stored_policy, default_policy)
+PROFILES = PerChannel(
+    AgentChannelProfile, AgentChannelProfile.agent_id, _stored_profile, default_profile
+)
 
 
 async def put_policy(
@@ -183,23 +202,15 @@ async def put_policy(
     data: PolicyIn,
     now: datetime,
 ) -> None:
-    row = await session.get(RoutingPolicy, (department_id, channel))
-    if row is None:
-        row = RoutingPolicy(department_id=department_id, channel=channel)
-        session.add(row)
+    row = await POLICIES.stored_row(session, department_id, channel, now)
     row.method = data.method
     row.distribution = data.distribution
     row.offer_timeout_seconds = data.offer_timeout_seconds
-    row.updated_at = now
 
 
 async def put_profile(
     session: AsyncSession, agent_id: uuid.UUID, channel: str, data: ProfileIn, now: datetime
 ) -> None:
-    row = await session.get(AgentChannelProfile, (agent_id, channel))
-    if row is None:
-        row = AgentChannelProfile(agent_id=agent_id, channel=channel)
-        session.add(row)
+    row = await PROFILES.stored_row(session, agent_id, channel, now)
     row.priority = data.priority
     row.max_load = data.max_load
-    row.updated_at = now

@@ -14,20 +14,20 @@ from helpdesk_service.errors import Forbidden, Unprocessable
 from helpdesk_service.responses import JsonResponse
 from helpdesk_ticket_client import TicketApiClient
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import AgentChannelProfile, RoutingDecision, RoutingPolicy
+from ..models import RoutingDecision
 from .offers import accept_offer, expire_offers, open_offers
 from .policies import (
+    POLICIES,
+    PROFILES,
     PolicyIn,
     PolicyOut,
     ProfileIn,
     ProfileOut,
     RoutingChannel,
-    agent_profiles,
     check_policy,
-    department_policies,
     put_policy,
     put_profile,
 )
@@ -54,7 +54,7 @@ async def _known_agent(request: Request, agent_id: uuid.UUID) -> None:
 
 
 async def _policies_out(session: AsyncSession, department_id: uuid.UUID) -> JsonResponse:
-    policies = await department_policies(session, department_id)
+    policies = await POLICIES.applied(session, department_id)
     items = [
         PolicyOut(
             channel=channel,
@@ -69,7 +69,7 @@ async def _policies_out(session: AsyncSession, department_id: uuid.UUID) -> Json
 
 
 async def _profile_out(session: AsyncSession, agent_id: uuid.UUID) -> JsonResponse:
-    profiles = await agent_profiles(session, agent_id)
+    profiles = await PROFILES.applied(session, agent_id)
     items = [
         ProfileOut(
             channel=channel,
@@ -116,11 +116,7 @@ async def reset_policy(
     _: Principal = AdminOnly,
 ) -> JsonResponse:
     """Back to the default policy for this channel."""
-    await session.execute(
-        delete(RoutingPolicy).where(
-            RoutingPolicy.department_id == department_id, RoutingPolicy.channel == channel
-        )
-    )
+    await POLICIES.reset(session, department_id, channel)
     await session.commit()
     return await _policies_out(session, department_id)
 
@@ -159,11 +155,7 @@ async def reset_profile(
     _: Principal = AdminOnly,
 ) -> JsonResponse:
     """Back to the default priority and maximum load on this channel."""
-    await session.execute(
-        delete(AgentChannelProfile).where(
-            AgentChannelProfile.agent_id == agent_id, AgentChannelProfile.channel == channel
-        )
-    )
+    await PROFILES.reset(session, agent_id, channel)
     await session.commit()
     return await _profile_out(session, agent_id)
 
