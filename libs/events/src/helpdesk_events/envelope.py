@@ -152,6 +152,8 @@ class TicketEventBase(EventBase):
 
 
 class TicketCreated(TicketEventBase):
+    """A ticket was created (by a client, an integration, or the e-mail/chat gateway)."""
+
     type: Literal["ticket.created"] = "ticket.created"
     # The first message, when the ticket was created with one.
     message: MessageSnapshot | None = None
@@ -164,6 +166,8 @@ class TicketUpdated(TicketEventBase):
 
 
 class TicketStatusChanged(TicketEventBase):
+    """The status moved; emitted next to ``message.added`` when a message moved it."""
+
     type: Literal["ticket.status_changed"] = "ticket.status_changed"
 
 
@@ -174,14 +178,20 @@ class TicketTransferred(TicketEventBase):
 
 
 class TicketTagsChanged(TicketEventBase):
+    """Tags were added or removed (``changes`` holds the whole list before and after)."""
+
     type: Literal["ticket.tags_changed"] = "ticket.tags_changed"
 
 
 class TicketDeleted(TicketEventBase):
+    """Soft delete: status ``deleted``; the ticket can still be restored or purged."""
+
     type: Literal["ticket.deleted"] = "ticket.deleted"
 
 
 class TicketRestored(TicketEventBase):
+    """A deleted ticket came back (status ``new``, or ``open`` if an agent had answered)."""
+
     type: Literal["ticket.restored"] = "ticket.restored"
 
 
@@ -192,6 +202,8 @@ class TicketPurged(TicketEventBase):
 
 
 class TicketRated(TicketEventBase):
+    """The customer rated the agent responsible for the ticket."""
+
     type: Literal["ticket.rated"] = "ticket.rated"
     rating: RatingSnapshot
 
@@ -264,6 +276,8 @@ class _AgentEvent(EventBase):
 
 
 class AgentCreated(_AgentEvent):
+    """An agent was created."""
+
     type: Literal["agent.created"] = "agent.created"
 
 
@@ -274,6 +288,8 @@ class AgentUpdated(_AgentEvent):
 
 
 class AgentAvailabilityChanged(_AgentEvent):
+    """An agent went online, away or offline on one or more channels."""
+
     type: Literal["agent.availability_changed"] = "agent.availability_changed"
 
 
