@@ -25,31 +25,23 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import SERVICE_KEY, Api, admin_client, running, service_settings
+from tests.conftest import SERVICE_KEY, Api, InProcess, admin_api
 from tests.rule_engine.pump import Pump, pumping
 
 
 @pytest.fixture
-async def router_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
-) -> AsyncIterator[Any]:
-    settings = service_settings(
+async def router_app(in_process: InProcess, topics: Topics) -> AsyncIterator[Any]:
+    async with in_process(
+        create_router,
         RouterSettings,
-        database_url,
-        ticket_api_url=ticket_api_url,
         topic_prefix=topics.prefix,
         # Offers expire when a test says so (POST /v1/offers/expire), by the clock.
         offer_check_seconds=0,
-    )
-    async with running(create_router(settings, clock=clock)) as application:
+    ) as application:
         yield application
 
 
-@pytest.fixture
-async def router(router_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The router's admin API, with the admin key."""
-    async with admin_client(router_app, "router") as client:
-        yield client
+router = admin_api(router_app, "router")
 
 
 async def online_chat_agents(
