@@ -266,12 +266,12 @@ async def mark_processed(
     event_id: uuid.UUID | None = None,
 ) -> None:
     """A consumer's processed-event mark (the dedupe row retention expires), made ``at``."""
-    await conn.execute(
-        text(
-            f"INSERT INTO {schema}.processed_event (consumer, event_id, processed_at)"
-            " VALUES (:consumer, :event, :at)"
-        ),
-        {"consumer": consumer, "event": event_id or uuid.uuid4(), "at": at},
+    await insert_row(
+        conn,
+        f"{schema}.processed_event",
+        consumer=consumer,
+        event_id=event_id or uuid.uuid4(),
+        processed_at=at,
     )
 
 
@@ -322,3 +322,11 @@ def in_process(database_url: str, ticket_api_url: str, clock: ManualClock) -> In
         return running(create_app(settings, clock=clock))
 
     return start
+
+
+async def insert_row(conn: AsyncConnection, table: str, **columns: Any) -> None:
+    """One row of ``table``, its values given by column name (the others take their
+    defaults)."""
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    await conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({values})"), columns)
