@@ -151,8 +151,10 @@ async def ticket_api_url(app: Any) -> AsyncIterator[str]:
 @pytest.fixture
 async def sla_app(in_process: InProcess, topics: Topics) -> AsyncIterator[Any]:
     """The sla-tracker in process beside ticket-api."""
-    async with in_process(create_sla_tracker, SlaSettings, topic_prefix=topics.prefix) as app:
-        yield app
+    async with in_process(
+        create_sla_tracker, SlaSettings, topic_prefix=topics.prefix
+    ) as application:
+        yield application
 
 
 @pytest.fixture
@@ -280,7 +282,7 @@ async def row_counts(db: AsyncEngine, tables: Iterable[str]) -> dict[str, int]:
         return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in tables}
 
 
-def admin_api(app_fixture: Callable[..., Any], host: str) -> Any:
+def admin_api(app_fixture: Callable[..., object], host: str) -> Callable[..., httpx.AsyncClient]:
     """A fixture: the admin API (a client with the admin key) of the service app that
     ``app_fixture`` runs in process."""
 
