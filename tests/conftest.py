@@ -13,10 +13,10 @@ import itertools
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 import pytest
@@ -149,14 +149,11 @@ async def ticket_api_url(app: Any) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def sla_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
-) -> AsyncIterator[Any]:
+async def sla_app(in_process: InProcess, topics: Topics) -> AsyncIterator[Any]:
     """The sla-tracker in process beside ticket-api."""
-    settings = service_settings(
-        SlaSettings, database_url, ticket_api_url=ticket_api_url, topic_prefix=topics.prefix
-    )
-    async with running(create_sla_tracker(settings, clock=clock)) as application:
+    async with in_process(
+        create_sla_tracker, SlaSettings, topic_prefix=topics.prefix
+    ) as application:
         yield application
 
 
@@ -168,13 +165,6 @@ async def sla_tracker_url(sla_app: Any) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture
-async def sla(sla_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The sla-tracker admin API, with the admin key."""
-    async with admin_client(sla_app, "sla-tracker") as client:
-        yield client
-
-
 def admin_client(app: Any, host: str) -> httpx.AsyncClient:
     """An HTTP client with the admin key for a service's app in process (``async with``)."""
     return httpx.AsyncClient(
@@ -182,13 +172,6 @@ def admin_client(app: Any, host: str) -> httpx.AsyncClient:
         base_url=f"http://{host}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
     )
-
-
-@pytest.fixture
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client with the admin key, talking to the app in process."""
-    async with admin_client(app, "ticket-api") as c:
-        yield c
 
 
 @pytest.fixture
@@ -285,15 +268,67 @@ async def mark_processed(
     event_id: uuid.UUID | None = None,
 ) -> None:
     """A consumer's processed-event mark (the dedupe row retention expires), made ``at``."""
-    await conn.execute(
-        text(
-            f"INSERT INTO {schema}.processed_event (consumer, event_id, processed_at)"
-            " VALUES (:consumer, :event, :at)"
-        ),
-        {"consumer": consumer, "event": event_id or uuid.uuid4(), "at": at},
+    await insert_row(
+        conn,
+        f"{schema}.processed_event",
+        consumer=consumer,
+        event_id=event_id or uuid.uuid4(),
+        processed_at=at,
     )
 
 
 async def row_counts(db: AsyncEngine, tables: Iterable[str]) -> dict[str, int]:
     async with db.connect() as conn:
         return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in tables}
+
+
+def admin_api(app_fixture: Callable[..., object], host: str) -> Callable[..., httpx.AsyncClient]:
+    """A fixture: the admin API (a client with the admin key) of the service app that
+    ``app_fixture`` runs in process."""
+
+    @pytest.fixture
+    def admin(request: pytest.FixtureRequest) -> httpx.AsyncClient:
+        # A plain fixture, so that it may set up the async app fixture it names; a client
+        # on an ASGITransport holds no connections, so there is nothing to close.
+        return admin_client(request.getfixturevalue(app_fixture.__name__), host)
+
+    return admin
+
+
+client = admin_api(app, "ticket-api")
+sla = admin_api(sla_app, "sla-tracker")
+
+
+class InProcess(Protocol):
+    def __call__(
+        self,
+        create_app: Callable[..., Any],
+        settings_class: type[ServiceSettings],
+        /,
+        **values: Any,
+    ) -> AbstractAsyncContextManager[Any]: ...
+
+
+@pytest.fixture
+def in_process(database_url: str, ticket_api_url: str, clock: ManualClock) -> InProcess:
+    """Runs a service's app (``create_app``, ``settings_class``) in process beside ticket-api:
+    on the test database, reaching ticket-api over loopback, on the test clock; keyword
+    arguments add settings (``async with``)."""
+
+    def start(
+        create_app: Callable[..., Any], settings_class: type[ServiceSettings], /, **values: Any
+    ) -> AbstractAsyncContextManager[Any]:
+        settings = service_settings(
+            settings_class, database_url, ticket_api_url=ticket_api_url, **values
+        )
+        return running(create_app(settings, clock=clock))
+
+    return start
+
+
+async def insert_row(conn: AsyncConnection, table: str, **columns: Any) -> None:
+    """One row of ``table``, its values given by column name (the others take their
+    defaults)."""
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    await conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({values})"), columns)

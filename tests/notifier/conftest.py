@@ -35,7 +35,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
+from tests.conftest import SERVICE_KEY, admin_api, running, service_settings
 
 # The rule engine with ticket-api, for the tests of the contract between the two.
 from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules  # noqa: F401
@@ -98,11 +98,7 @@ async def notifier_app(notifier_settings: Settings, clock: ManualClock) -> Async
         yield application
 
 
-@pytest.fixture
-async def notifier(notifier_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's admin API, with the admin key."""
-    async with admin_client(notifier_app, "notifier") as client:
-        yield client
+notifier = admin_api(notifier_app, "notifier")
 
 
 @pytest.fixture

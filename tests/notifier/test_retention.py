@@ -13,7 +13,7 @@ from helpdesk_service.retention import Pruner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import mark_processed, row_counts
+from tests.conftest import insert_row, mark_processed, row_counts
 from tests.notifier.conftest import store
 
 TABLES = (
@@ -40,19 +40,22 @@ async def add_rows(db: AsyncEngine, clock: ManualClock, age_days: float) -> None
             ),
             {"at": at, "id": delivered, "pending": pending},
         )
-        await conn.execute(
-            text(
-                "INSERT INTO notify.delivery_attempt (delivery_id, number, started_at,"
-                " latency_ms) VALUES (:id, 1, :at, 1.0)"
-            ),
-            {"id": delivered, "at": at},
+        await insert_row(
+            conn,
+            "notify.delivery_attempt",
+            delivery_id=delivered,
+            number=1,
+            started_at=at,
+            latency_ms=1.0,
         )
-        await conn.execute(
-            text(
-                "INSERT INTO notify.agent_notification (agent_id, kind, event_id, title,"
-                " created_at) VALUES (:agent, 'assigned', :event, 'T-1 assigned', :at)"
-            ),
-            {"agent": uuid.uuid4(), "event": uuid.uuid4(), "at": at},
+        await insert_row(
+            conn,
+            "notify.agent_notification",
+            agent_id=uuid.uuid4(),
+            kind="assigned",
+            event_id=uuid.uuid4(),
+            title="T-1 assigned",
+            created_at=at,
         )
         await mark_processed(conn, "notify", "notifier", at)
 

@@ -8,7 +8,8 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,31 +26,23 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import SERVICE_KEY, Api, admin_client, running, service_settings
+from tests.conftest import SERVICE_KEY, Api, InProcess, admin_api
 from tests.rule_engine.pump import Pump, pumping
 
 
 @pytest.fixture
-async def router_app(
-    ticket_api_url: str, database_url: str, clock: ManualClock, topics: Topics
-) -> AsyncIterator[Any]:
-    settings = service_settings(
+async def router_app(in_process: InProcess, topics: Topics) -> AsyncIterator[Any]:
+    async with in_process(
+        create_router,
         RouterSettings,
-        database_url,
-        ticket_api_url=ticket_api_url,
         topic_prefix=topics.prefix,
         # Offers expire when a test says so (POST /v1/offers/expire), by the clock.
         offer_check_seconds=0,
-    )
-    async with running(create_router(settings, clock=clock)) as application:
+    ) as application:
         yield application
 
 
-@pytest.fixture
-async def router(router_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The router's admin API, with the admin key."""
-    async with admin_client(router_app, "router") as client:
-        yield client
+router = admin_api(router_app, "router")
 
 
 async def online_chat_agents(
@@ -68,15 +61,29 @@ class RouterPump(Pump):
     topics = ("helpdesk.tickets", "helpdesk.agents")
 
 
+@dataclass
 class Worker:
-    """The router's handlers wired to the in-process ticket-api, fed by a pump."""
+    """The router's handlers wired to the in-process ticket-api, fed by a pump, on the test
+    database and clock; other routers it starts share them."""
 
-    def __init__(self, pump: Pump, db: AsyncEngine) -> None:
-        self.pump = pump
-        self.db = db
+    pump: Pump
+    db: AsyncEngine
+    database_url: str
+    ticket_api_url: str
+    clock: ManualClock
 
     async def drain(self) -> list[EventBase]:
         return await self.pump.drain_and_check("routing")
+
+    def another_router(self) -> AbstractAsyncContextManager[Pump]:
+        """A second, independent router beside this one."""
+        return another_router(self.database_url, self.ticket_api_url, self.clock)
+
+    def unanswered_router(self) -> AbstractAsyncContextManager[Pump]:
+        """A router whose calls to ticket-api get no answer (nothing listens there): its
+        decisions commit their reservations and the write-backs after them fail, as if it
+        were killed between the two."""
+        return another_router(self.database_url, "http://127.0.0.1:9", self.clock)
 
     async def loads(self) -> dict[str, int]:
         """Tickets each agent holds, from the router's own rows; the loads and last
@@ -122,18 +129,25 @@ async def chat_agents_with_room_for(
     return agents
 
 
-async def routed_by_two_routers(
-    worker: Worker,
-    events: list[tuple[str, bytes, bytes]],
-    database_url: str,
-    ticket_api_url: str,
-    clock: ManualClock,
-) -> None:
+async def routed_by_two_routers(worker: Worker, events: list[tuple[str, bytes, bytes]]) -> None:
     """``events`` delivered at once to this worker (every other one) and to a second,
     independent router (the rest), then everything they cause."""
-    async with another_router(database_url, ticket_api_url, clock) as second:
+    async with worker.another_router() as second:
         await asyncio.gather(feed(worker.pump, events[0::2]), feed(second, events[1::2]))
     await worker.drain()
+
+
+async def routed_in_turn(
+    api: Api, worker: Worker, department: dict[str, Any], count: int, channel: str = "chat"
+) -> list[dict[str, Any]]:
+    """``count`` new tickets of ``department`` on ``channel``, a second apart, each delivered
+    to the worker before the next is created: "oldest first" has one answer among them."""
+    tickets = []
+    for _ in range(count):
+        tickets.append(await api.ticket(department_id=department["id"], channel=channel))
+        await worker.drain()
+        worker.clock.advance(seconds=1)
+    return tickets
 
 
 async def undelivered_chats(
@@ -145,6 +159,18 @@ async def undelivered_chats(
     created = await worker.pump.take_outbox()
     assert len(created) == count
     return chats, created
+
+
+async def undelivered_chats_of_online_agents(
+    api: Api, worker: Worker, *, agents: int, chats: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, bytes, bytes]]]:
+    """A new department of ``agents`` agents online on chat, whom the router knows, and
+    ``chats`` new chats of it with their undelivered ``ticket.created`` events: the agents,
+    the chats and the events."""
+    department = await api.department()
+    online = await online_chat_agents(api, department, agents)
+    await worker.drain()
+    return online, *await undelivered_chats(api, worker, department, chats)
 
 
 async def redeliver_as_new(worker: Worker, raw: tuple[str, bytes, bytes]) -> None:
@@ -204,5 +230,5 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     db = make_engine(database_url, application_name="router-test", pool_size=3, max_overflow=3)
     async with router_pump(db, ticket_api_url, clock, seed=11) as pump:
-        yield Worker(pump, db)
+        yield Worker(pump, db, database_url, ticket_api_url, clock)
     await db.dispose()

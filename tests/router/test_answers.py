@@ -8,7 +8,6 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from helpdesk_events import ManualClock
 from helpdesk_router.routing.assignment import (
     Answers,
     Pending,
@@ -19,7 +18,7 @@ from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
 from tests.conftest import SERVICE_KEY, Api
-from tests.router.conftest import Worker, another_router, online_chat_agents, undelivered_chats
+from tests.router.conftest import Worker, undelivered_chats_of_online_agents
 
 
 class CountedStatements:
@@ -36,15 +35,12 @@ class CountedStatements:
 
 
 async def unwritten_reservations(
-    api: Api, worker: Worker, database_url: str, clock: ManualClock
+    api: Api, worker: Worker
 ) -> tuple[list[dict[str, Any]], list[Pending]]:
     """Four chats of a department of four agents, each reserved for an agent by a router
     whose ticket-api is gone (no write-back happened): the chats and their reservations."""
-    department = await api.department()
-    await online_chat_agents(api, department, 4)
-    await worker.drain()
-    chats, created = await undelivered_chats(api, worker, department, 4)
-    async with another_router(database_url, "http://127.0.0.1:9", clock) as unanswered:
+    _, chats, created = await undelivered_chats_of_online_agents(api, worker, agents=4, chats=4)
+    async with worker.unanswered_router() as unanswered:
         for raw in created:
             await unanswered.deliver(*raw)
     async with worker.db.connect() as conn:
@@ -63,9 +59,9 @@ async def unwritten_reservations(
 
 
 async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
-    api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
+    api: Api, worker: Worker, ticket_api_url: str
 ) -> None:
-    chats, pending = await unwritten_reservations(api, worker, database_url, clock)
+    chats, pending = await unwritten_reservations(api, worker)
 
     answers = Answers()
     http = ticket_api_session(ticket_api_url)
@@ -119,9 +115,9 @@ async def test_answers_arriving_during_a_statement_are_recorded_in_the_next_one(
 
 
 async def test_answers_of_one_ticket_api_response_are_recorded_by_one_statement(
-    api: Api, worker: Worker, ticket_api_url: str, database_url: str, clock: ManualClock
+    api: Api, worker: Worker, ticket_api_url: str
 ) -> None:
-    _, pending = await unwritten_reservations(api, worker, database_url, clock)
+    _, pending = await unwritten_reservations(api, worker)
     # The first write-back holds the client's only request in flight and is refused (a
     # version ticket-api no longer has): it records nothing through the answers. The
     # other three wait meanwhile, go in the next request together, and are answered at

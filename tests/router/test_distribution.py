@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from helpdesk_events import ManualClock
 
 from tests.conftest import Api
-from tests.router.conftest import Worker
+from tests.router.conftest import Worker, routed_in_turn
 
 
 async def online_agent(api: Api, department: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -88,11 +87,7 @@ async def test_email_waits_in_the_queue_of_a_department_left_on_the_defaults(
 
 
 async def test_round_robin_assigns_in_turn_over_many_tickets(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     agents = [await online_agent(api, department) for _ in range(3)]
@@ -102,22 +97,14 @@ async def test_round_robin_assigns_in_turn_over_many_tickets(
     )
     assert response.status_code == 200, response.text
     await worker.drain()
-    order = []
-    for _ in range(9):
-        created = await ticket(api, department, channel="email")
-        await worker.drain()
-        clock.advance(seconds=1)
-        order.append(await assignee(client, created))
+    emails = await routed_in_turn(api, worker, department, 9, channel="email")
+    order = [await assignee(client, e) for e in emails]
     ids = sorted(a["id"] for a in agents)
     assert order == ids * 3
 
 
 async def test_capacity_is_never_exceeded_and_a_freed_slot_takes_the_oldest_waiting(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     agents = [await online_agent(api, department) for _ in range(2)]
@@ -127,11 +114,7 @@ async def test_capacity_is_never_exceeded_and_a_freed_slot_takes_the_oldest_wait
         )
         assert response.status_code == 200, response.text
     await worker.drain()
-    chats = []
-    for _ in range(4):
-        chats.append(await ticket(api, department))
-        await worker.drain()
-        clock.advance(seconds=1)
+    chats = await routed_in_turn(api, worker, department, 4)
     holders = [await assignee(client, c) for c in chats]
     assert sorted(h for h in holders[:2] if h) == sorted(a["id"] for a in agents)
     assert holders[2:] == [None, None]
@@ -146,17 +129,13 @@ async def test_capacity_is_never_exceeded_and_a_freed_slot_takes_the_oldest_wait
 
 
 async def test_an_agent_coming_online_takes_the_waiting_work_oldest_first(
-    api: Api, client: httpx.AsyncClient, worker: Worker, clock: ManualClock
+    api: Api, client: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     agent = await online_agent(api, department, availability={"chat": "offline"})
     await colleague_elsewhere(api)
     await worker.drain()
-    chats = []
-    for _ in range(4):
-        chats.append(await ticket(api, department))
-        clock.advance(seconds=1)
-    await worker.drain()
+    chats = await routed_in_turn(api, worker, department, 4)
     assert [await assignee(client, c) for c in chats] == [None] * 4
 
     await set_availability(client, agent, chat="online")

@@ -6,27 +6,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
-from helpdesk_events import ManualClock
 from sqlalchemy import text
 
 from tests.conftest import Api
 from tests.router.conftest import (
     Worker,
-    another_router,
     chat_agents_with_room_for,
     online_chat_agents,
     redeliver_as_new,
     routed_by_two_routers,
     undelivered_chats,
+    undelivered_chats_of_online_agents,
 )
 
 
-async def moved(
-    worker: Worker, clock: ManualClock, request: Callable[[], Awaitable[httpx.Response]]
-) -> httpx.Response:
+async def moved(worker: Worker, request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
     """A second later, one change through an API, the events it causes delivered; then the
     stored loads are still as counted."""
-    clock.advance(seconds=1)
+    worker.clock.advance(seconds=1)
     response = await request()
     assert response.status_code == 200, response.text
     await worker.drain()
@@ -35,13 +32,7 @@ async def moved(
 
 
 async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_ticket(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    ticket_api_url: str,
-    database_url: str,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     agents = await chat_agents_with_room_for(api, router, department, 3, chats=2)
@@ -49,7 +40,7 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
 
     # Two routers racing on one department: six chats reserved and assigned, two wait.
     chats, created = await undelivered_chats(api, worker, department, 8)
-    await routed_by_two_routers(worker, created, database_url, ticket_api_url, clock)
+    await routed_by_two_routers(worker, created)
     holders = [(await client.get(f"/v1/tickets/{c['id']}")).json()["agent_id"] for c in chats]
     assigned = [c for c, h in zip(chats, holders, strict=True) if h is not None]
     assert len(assigned) == 6
@@ -58,44 +49,40 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
     # Resolved: the slot frees and a waiting chat flows into it.
     await moved(
         worker,
-        clock,
         lambda: client.patch(f"/v1/tickets/{assigned[0]['id']}", json={"status": "resolved"}),
     )
     # Back to the department unassigned: the slot frees and the chat is routed again.
     transfer = f"/v1/tickets/{assigned[1]['id']}/transfer"
-    await moved(
-        worker, clock, lambda: client.post(transfer, json={"department_id": department["id"]})
-    )
+    await moved(worker, lambda: client.post(transfer, json={"department_id": department["id"]}))
 
     # A person assigns a chat to an agent past their maximum, then moves it to another.
-    clock.advance(seconds=1)
+    worker.clock.advance(seconds=1)
     manual = await api.ticket(
         department_id=department["id"], agent_id=agents[0]["id"], channel="chat"
     )
     await worker.drain()
     await worker.assert_stored_loads_are_counted()
     transfer = f"/v1/tickets/{manual['id']}/transfer"
-    await moved(worker, clock, lambda: client.post(transfer, json={"agent_id": agents[1]["id"]}))
+    await moved(worker, lambda: client.post(transfer, json={"agent_id": agents[1]["id"]}))
 
     # A reservation whose write-back never left (its router was killed), then a person
     # assigns the chat to the agent it was reserved for: only the assignment's time moves.
-    spare = await api.department()
-    [reserving] = await online_chat_agents(api, spare, 1)
-    await worker.drain()
-    [late], [late_created] = await undelivered_chats(api, worker, spare, 1)
-    clock.advance(seconds=1)
-    async with another_router(database_url, "http://127.0.0.1:9", clock) as killed:
+    [reserving], [late], [late_created] = await undelivered_chats_of_online_agents(
+        api, worker, agents=1, chats=1
+    )
+    worker.clock.advance(seconds=1)
+    async with worker.unanswered_router() as killed:
         await killed.deliver(*late_created)
     async with worker.db.begin() as conn:
         await conn.execute(text("DELETE FROM routing.dead_event"))
     await worker.assert_stored_loads_are_counted()
     transfer = f"/v1/tickets/{late['id']}/transfer"
-    await moved(worker, clock, lambda: client.post(transfer, json={"agent_id": reserving["id"]}))
+    await moved(worker, lambda: client.post(transfer, json={"agent_id": reserving["id"]}))
 
     # "next" hands an e-mail to an agent.
     email = await api.ticket(department_id=department["id"], channel="email")
     await worker.drain()
-    taken = await moved(worker, clock, lambda: router.post(f"/v1/agents/{agents[2]['id']}/next"))
+    taken = await moved(worker, lambda: router.post(f"/v1/agents/{agents[2]['id']}/next"))
     assert taken.json()["ticket_id"] == email["id"]
 
     # Ring all: an offered chat accepted by one agent.
@@ -111,11 +98,11 @@ async def test_stored_loads_stay_as_counted_through_every_path_that_moves_a_tick
     await worker.drain()
     [offer] = (await router.get(f"/v1/agents/{answering['id']}/offers")).json()["items"]
     accept = f"/v1/offers/{offer['id']}/accept"
-    await moved(worker, clock, lambda: router.post(accept, json={"agent_id": answering["id"]}))
+    await moved(worker, lambda: router.post(accept, json={"agent_id": answering["id"]}))
 
     # A chat resolved, its events delivered again as they were and under new ids, the
     # oldest last: only newer versions change a row.
-    clock.advance(seconds=1)
+    worker.clock.advance(seconds=1)
     response = await client.patch(f"/v1/tickets/{offered['id']}", json={"status": "resolved"})
     assert response.status_code == 200
     events = await worker.pump.take_outbox()

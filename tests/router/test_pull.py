@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 import httpx
-from helpdesk_events import ManualClock
 
 from tests.conftest import Api
-from tests.router.conftest import Worker
+from tests.router.conftest import Worker, routed_in_turn
 
 
 def as_agent(router_app: Any, key: str) -> httpx.AsyncClient:
@@ -20,31 +19,15 @@ def as_agent(router_app: Any, key: str) -> httpx.AsyncClient:
     )
 
 
-async def queued_emails(
-    api: Api, worker: Worker, clock: ManualClock, department: dict[str, Any], count: int
-) -> list[dict[str, Any]]:
-    tickets = []
-    for _ in range(count):
-        tickets.append(await api.ticket(department_id=department["id"], channel="email"))
-        clock.advance(seconds=1)
-    await worker.drain()
-    return tickets
-
-
 async def test_next_assigns_the_oldest_waiting_ticket_of_the_agent_s_departments(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    router_app: Any,
-    worker: Worker,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, router_app: Any, worker: Worker
 ) -> None:
     department = await api.department()
     elsewhere = await api.department()
     agent = await api.agent([department["id"]])
     await api.agent([elsewhere["id"]])
-    await queued_emails(api, worker, clock, elsewhere, 1)
-    tickets = await queued_emails(api, worker, clock, department, 2)
+    await routed_in_turn(api, worker, elsewhere, 1, channel="email")
+    tickets = await routed_in_turn(api, worker, department, 2, channel="email")
     key = await api.agent_key(agent["id"])
     async with as_agent(router_app, key) as me:
         first = await me.post(f"/v1/agents/{agent['id']}/next")
@@ -67,16 +50,12 @@ async def test_next_assigns_the_oldest_waiting_ticket_of_the_agent_s_departments
 
 
 async def test_two_agents_asking_at_once_never_get_the_same_ticket(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     agents = [await api.agent([department["id"]]) for _ in range(4)]
     await worker.drain()
-    tickets = await queued_emails(api, worker, clock, department, 3)
+    tickets = await routed_in_turn(api, worker, department, 3, channel="email")
     answers = await asyncio.gather(*(router.post(f"/v1/agents/{a['id']}/next") for a in agents))
     taken = [r.json()["ticket_id"] for r in answers if r.status_code == 200]
     assert sorted(taken) == sorted(t["id"] for t in tickets)
@@ -99,11 +78,7 @@ async def test_an_agent_asks_only_for_themselves(
 
 
 async def test_next_refuses_an_agent_at_their_maximum_and_serves_them_once_a_slot_frees(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     agent = await api.agent([department["id"]])
@@ -112,7 +87,7 @@ async def test_next_refuses_an_agent_at_their_maximum_and_serves_them_once_a_slo
         f"/v1/agents/{agent['id']}/profile/email", json={"priority": 1, "max_load": 1}
     )
     assert response.status_code == 200
-    tickets = await queued_emails(api, worker, clock, department, 2)
+    tickets = await routed_in_turn(api, worker, department, 2, channel="email")
     first = await router.post(f"/v1/agents/{agent['id']}/next")
     assert first.json()["ticket_id"] == tickets[0]["id"]
     await worker.drain()

@@ -7,35 +7,27 @@ import asyncio
 from collections import Counter
 
 import httpx
-from helpdesk_events import ManualClock
 
 from tests.conftest import Api
 from tests.router.conftest import (
     Worker,
-    another_router,
     chat_agents_with_room_for,
     feed,
-    online_chat_agents,
     routed_by_two_routers,
     undelivered_chats,
+    undelivered_chats_of_online_agents,
 )
 
 
 async def test_two_routers_racing_on_one_department_never_overfill_or_double_assign(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    ticket_api_url: str,
-    database_url: str,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, router: httpx.AsyncClient, worker: Worker
 ) -> None:
     department = await api.department()
     await chat_agents_with_room_for(api, router, department, 3, chats=2)
     await worker.drain()
     chats, created = await undelivered_chats(api, worker, department, 12)
 
-    await routed_by_two_routers(worker, created, database_url, ticket_api_url, clock)
+    await routed_by_two_routers(worker, created)
 
     holders = [(await client.get(f"/v1/tickets/{c['id']}")).json()["agent_id"] for c in chats]
     per_agent = Counter(h for h in holders if h)
@@ -47,18 +39,11 @@ async def test_two_routers_racing_on_one_department_never_overfill_or_double_ass
 
 
 async def test_agent_events_racing_decisions_on_one_department_leave_every_chat_assigned(
-    api: Api,
-    client: httpx.AsyncClient,
-    router: httpx.AsyncClient,
-    worker: Worker,
-    ticket_api_url: str,
-    database_url: str,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, worker: Worker
 ) -> None:
-    department = await api.department()
-    agents = await online_chat_agents(api, department, 4)
-    await worker.drain()
-    chats, created = await undelivered_chats(api, worker, department, 12)
+    agents, chats, created = await undelivered_chats_of_online_agents(
+        api, worker, agents=4, chats=12
+    )
     # Every agent goes away and comes back: each event hands them waiting work, locking
     # rows while the decisions for the new chats lock theirs.
     for agent in agents:
@@ -73,7 +58,7 @@ async def test_agent_events_racing_decisions_on_one_department_leave_every_chat_
     first_agents = [raw for pair in per_agent[0::2] for raw in pair]
     second_agents = [raw for pair in per_agent[1::2] for raw in pair]
 
-    async with another_router(database_url, ticket_api_url, clock) as second:
+    async with worker.another_router() as second:
         await asyncio.gather(
             feed(worker.pump, created[0::2]),
             feed(second, created[1::2]),

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SERVICE_KEY, Api
-from tests.router.conftest import Worker, another_router, online_chat_agents, undelivered_chats
+from tests.router.conftest import Worker, undelivered_chats_of_online_agents
 
 
 @pytest.fixture
@@ -34,21 +34,15 @@ async def rows(db: AsyncEngine, query: str) -> list[Any]:
 
 
 async def test_a_reservation_left_by_a_killed_router_is_written_back_once_at_start(
-    api: Api,
-    client: httpx.AsyncClient,
-    worker: Worker,
-    recovery: Recovery,
-    database_url: str,
-    clock: ManualClock,
+    api: Api, client: httpx.AsyncClient, worker: Worker, recovery: Recovery
 ) -> None:
-    department = await api.department()
-    agents = await online_chat_agents(api, department, 2)
-    await worker.drain()
-    [chat], [created] = await undelivered_chats(api, worker, department, 1)
+    agents, [chat], [created] = await undelivered_chats_of_online_agents(
+        api, worker, agents=2, chats=1
+    )
 
     # A router whose ticket-api is gone: the decision commits its reservation, and the
     # write-back after it fails, as if the process had been killed between the two.
-    async with another_router(database_url, "http://127.0.0.1:9", clock) as killed:
+    async with worker.unanswered_router() as killed:
         await killed.deliver(*created)
     [(reserved_for, state)] = await rows(
         worker.db, "SELECT agent_id, state FROM routing.ticket WHERE id = '" + chat["id"] + "'"

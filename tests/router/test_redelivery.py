@@ -6,16 +6,20 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Api
-from tests.router.conftest import Worker, online_chat_agents, redeliver_as_new, undelivered_chats
+from tests.router.conftest import (
+    Worker,
+    redeliver_as_new,
+    undelivered_chats,
+    undelivered_chats_of_online_agents,
+)
 
 
 async def test_late_and_repeated_events_leave_loads_as_the_newest_event_says(
     api: Api, client: httpx.AsyncClient, worker: Worker
 ) -> None:
-    department = await api.department()
-    agents = await online_chat_agents(api, department, 2)
-    await worker.drain()
-    [chat], [created] = await undelivered_chats(api, worker, department, 1)
+    agents, [chat], [created] = await undelivered_chats_of_online_agents(
+        api, worker, agents=2, chats=1
+    )
     await worker.pump.deliver(*created)
     [assigned] = await worker.pump.take_outbox()
     await worker.pump.deliver(*assigned)

@@ -20,7 +20,7 @@ from helpdesk_service.db import make_engine
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
 from sqlalchemy import text
 
-from tests.conftest import SERVICE_KEY, admin_client, running, service_settings
+from tests.conftest import SERVICE_KEY, InProcess, admin_api
 from tests.conftest import ticket_api_url as ticket_api_url  # others import it from here
 from tests.rule_engine.pump import Pump, pumping
 
@@ -32,24 +32,14 @@ def topics() -> Topics:
 
 
 @pytest.fixture
-async def rule_app(
-    ticket_api_url: str, sla_tracker_url: str, database_url: str, clock: ManualClock
-) -> AsyncIterator[Any]:
-    settings = service_settings(
-        RuleEngineSettings,
-        database_url,
-        ticket_api_url=ticket_api_url,
-        sla_tracker_url=sla_tracker_url,
-    )
-    async with running(create_rule_engine(settings, clock=clock)) as application:
+async def rule_app(in_process: InProcess, sla_tracker_url: str) -> AsyncIterator[Any]:
+    async with in_process(
+        create_rule_engine, RuleEngineSettings, sla_tracker_url=sla_tracker_url
+    ) as application:
         yield application
 
 
-@pytest.fixture
-async def rules(rule_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The rule-engine admin API, with the admin key."""
-    async with admin_client(rule_app, "rule-engine") as client:
-        yield client
+rules = admin_api(rule_app, "rule-engine")
 
 
 class Engine:

@@ -16,7 +16,7 @@ from helpdesk_scheduler.config import Settings as SchedulerSettings
 from helpdesk_scheduler.main import create_app as create_scheduler
 from sqlalchemy import text
 
-from tests.conftest import admin_client, running, service_settings
+from tests.conftest import admin_api, running, service_settings
 from tests.rule_engine.conftest import topics
 
 __all__ = ["topics"]
@@ -49,11 +49,7 @@ async def scheduler_app(
         yield application
 
 
-@pytest.fixture
-async def scheduler(scheduler_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The scheduler admin API, with the admin key."""
-    async with admin_client(scheduler_app, "scheduler") as client:
-        yield client
+scheduler = admin_api(scheduler_app, "scheduler")
 
 
 def cond(field: str, op: str, value: Any = None, **extra: Any) -> dict[str, Any]:
