@@ -1,11 +1,7 @@
 """Every action, applied by a rule through the write-back (or queued for the notifier)."""
 
 from tests.rule_engine.conftest import any_of, cond, make_rule, make_sla_level
-
-
-def send_email(*to, subject, body):
-    """A send_email action to ``to``."""
-    return {"type": "send_email", "to": list(to), "subject": subject, "body": body}
+from tests.rule_engine.rule_builders import send_email
 
 
 async def ticket(client, ticket_id):

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.rule_engine.conftest import make_rule
-from tests.rule_engine.test_actions import send_email
+from tests.rule_engine.rule_builders import send_email
 
 TAG = [{"type": "add_tags", "tags": ["hit"]}]
 
