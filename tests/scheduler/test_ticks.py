@@ -168,7 +168,7 @@ async def test_the_built_in_rule_deletes_spam_after_90_days(api, client, schedul
     assert (await ticket(client, legit["id"]))["status"] == "new"
 
 
-async def test_tag_idle_tickets_with_the_reason_in_the_preview(api, client, scheduler, clock):
+async def test_tag_idle_tickets_with_the_reason_in_the_preview(api, scheduler, clock):
     rule = await only_time_rule(
         scheduler,
         "Tag idle tickets",
