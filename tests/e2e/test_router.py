@@ -6,9 +6,9 @@ from collections import Counter
 
 import httpx
 import pytest
-from helpdesk_devstack.ports import free_port
 
-from tests.e2e.helpers import http, post_ticket, wait_until
+from tests.e2e.api_and_worker import behind_ticket_api
+from tests.e2e.helpers import post_ticket, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,16 +28,8 @@ async def create_chats(client: httpx.AsyncClient, department_id: str, n: int) ->
 
 
 async def test_tickets_are_assigned_by_the_router_and_a_killed_worker_loses_none(suite, api_port):
-    router_port = free_port()
-    suite.ticket_api(api_port).start()
-    suite.relay().start()
-    suite.router(router_port, api_port).start()
-    worker = suite.router_worker(api_port)
-    worker.start()
-    async with (
-        http(api_port) as tickets,
-        http(router_port) as router,
-    ):
+    serve, work = suite.router, suite.router_worker
+    async with behind_ticket_api(suite, api_port, serve, work) as (worker, tickets, router):
         support = (await tickets.post("/v1/departments", json={"name": "Support"})).json()
         agents = []
         for i in range(3):

@@ -3,25 +3,17 @@
 from collections import Counter
 
 import pytest
-from helpdesk_devstack.ports import free_port
 
-from tests.e2e.helpers import http, wait_until
+from tests.e2e.api_and_worker import behind_ticket_api
+from tests.e2e.helpers import wait_until
 from tests.e2e.test_event_delivery import create_tickets
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_a_rule_changes_tickets_and_survives_a_worker_kill(suite, api_port):
-    rules_port = free_port()
-    suite.ticket_api(api_port).start()
-    suite.relay().start()
-    suite.rule_engine(rules_port, api_port).start()
-    worker = suite.rule_worker(api_port)
-    worker.start()
-    async with (
-        http(api_port) as tickets,
-        http(rules_port) as rules,
-    ):
+    serve, work = suite.rule_engine, suite.rule_worker
+    async with behind_ticket_api(suite, api_port, serve, work) as (worker, tickets, rules):
         billing = (await tickets.post("/v1/departments", json={"name": "Billing"})).json()
         response = await rules.post(
             "/v1/rules",

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from helpdesk_events import Actor, ChatOffered, ManualClock, encode_event
 from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.handlers.tickets import handlers
@@ -18,30 +20,53 @@ from helpdesk_notifier.models import CONSUMER
 from helpdesk_ticket_client import TicketApiClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, Api
 from tests.notifier.conftest import Mailbox, Receiver
 from tests.rule_engine.pump import Pump, pumping
 
 
-async def test_assignment_reply_and_preferences(
-    api: Any,
-    client: httpx.AsyncClient,
+@dataclass
+class Agents:
+    """The agents' side of the notifier: ticket-api's events delivered to its handlers, and
+    its API as any agent."""
+
+    api: Api
+    deliver_events: Callable[..., Any]
+    notifier_for: Callable[[str], httpx.AsyncClient]
+
+    async def notifier_as(self, agent: dict[str, Any]) -> httpx.AsyncClient:
+        return self.notifier_for(await self.api.agent_key(agent["id"]))
+
+    async def assign(self, ticket: dict[str, Any], agent: dict[str, Any]) -> httpx.Response:
+        """Transfer the ticket to the agent, as the admin."""
+        return await self.api.client.post(
+            f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": agent["id"]}
+        )
+
+
+@pytest.fixture
+def agents(
+    api: Api,
     ticket_events: Callable[..., Any],
     notifier_for: Callable[[str], httpx.AsyncClient],
+) -> Agents:
+    return Agents(api, ticket_events, notifier_for)
+
+
+async def test_assignment_reply_and_preferences(
+    api: Any, client: httpx.AsyncClient, agents: Agents
 ) -> None:
     support = await api.department("Support")
     alice = await api.agent([support["id"]], name="Alice")
     bob = await api.agent([support["id"]], name="Bob")
-    as_alice = notifier_for(await api.agent_key(alice["id"]))
-    as_bob = notifier_for(await api.agent_key(bob["id"]))
-    as_admin = notifier_for(ADMIN_KEY)
+    as_alice = await agents.notifier_as(alice)
+    as_bob = await agents.notifier_as(bob)
+    as_admin = agents.notifier_for(ADMIN_KEY)
 
     ticket = await api.ticket(subject="Printer on fire")
-    assigned = await client.post(
-        f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]}
-    )
+    assigned = await agents.assign(ticket, alice)
     assert assigned.status_code < 300, assigned.text
-    await ticket_events()
+    await agents.deliver_events()
 
     mine = (await as_alice.get("/v1/agents/me/notifications")).json()
     assert [(n["kind"], n["ticket_id"]) for n in mine] == [("assigned", ticket["id"])]
@@ -78,7 +103,7 @@ async def test_assignment_reply_and_preferences(
         json={"author_kind": "customer", "body": "Still burning."},
     )
     assert reply.status_code < 300, reply.text
-    await ticket_events()
+    await agents.deliver_events()
     kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
     assert "customer_replied" not in kinds
 
@@ -91,16 +116,13 @@ async def test_assignment_reply_and_preferences(
         f"/v1/tickets/{ticket['id']}/messages",
         json={"author_kind": "customer", "body": "Now smoking."},
     )
-    await ticket_events()
+    await agents.deliver_events()
     kinds = [n["kind"] for n in (await as_alice.get("/v1/agents/me/notifications")).json()]
     assert kinds[0] == "customer_replied"
 
 
 async def test_an_agent_is_not_told_of_their_own_assignment(
-    api: Any,
-    client_for: Callable[[str], httpx.AsyncClient],
-    ticket_events: Callable[..., Any],
-    notifier_for: Callable[[str], httpx.AsyncClient],
+    api: Any, client_for: Callable[[str], httpx.AsyncClient], agents: Agents
 ) -> None:
     support = await api.department("Support")
     alice = await api.agent([support["id"]], name="Alice")
@@ -110,39 +132,29 @@ async def test_an_agent_is_not_told_of_their_own_assignment(
         f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]}
     )
     assert taken.status_code < 300, taken.text
-    await ticket_events()
+    await agents.deliver_events()
     # she heard of the new ticket in her department, and nothing of taking it herself
-    listed = (await notifier_for(key).get("/v1/agents/me/notifications")).json()
+    listed = (await agents.notifier_for(key).get("/v1/agents/me/notifications")).json()
     assert [n["kind"] for n in listed] == ["department_new"]
 
 
 async def test_old_events_make_no_notification(
-    api: Any,
-    client: httpx.AsyncClient,
-    clock: ManualClock,
-    ticket_events: Callable[..., Any],
-    notifier_for: Callable[[str], httpx.AsyncClient],
+    api: Any, clock: ManualClock, agents: Agents
 ) -> None:
     alice = await api.agent(name="Alice")
-    key = await api.agent_key(alice["id"])
-    ticket = await api.ticket()
-    await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
+    as_alice = await agents.notifier_as(alice)
+    await agents.assign(await api.ticket(), alice)
     # the notifier reads the event long after it happened (deployed on a running suite)
     clock.advance(hours=2)
-    await ticket_events()
-    assert (await notifier_for(key).get("/v1/agents/me/notifications")).json() == []
+    await agents.deliver_events()
+    assert (await as_alice.get("/v1/agents/me/notifications")).json() == []
 
 
 async def test_slack_messages_go_out_as_deliveries(
-    api: Any,
-    client: httpx.AsyncClient,
-    ticket_events: Callable[..., Any],
-    notifier_for: Callable[[str], httpx.AsyncClient],
-    receiver: Receiver,
-    deliveries: DeliveryEngine,
+    api: Any, agents: Agents, receiver: Receiver, deliveries: DeliveryEngine
 ) -> None:
     alice = await api.agent(name="Alice")
-    as_alice = notifier_for(await api.agent_key(alice["id"]))
+    as_alice = await agents.notifier_as(alice)
     refused = await as_alice.put("/v1/agents/me/channels/slack", json={"url": "http://10.0.0.1/"})
     assert refused.status_code == 422
     saved = await as_alice.put(
@@ -150,9 +162,8 @@ async def test_slack_messages_go_out_as_deliveries(
     )
     assert saved.status_code == 200, saved.text
     # Slack is off by default: nothing goes out until she turns it on
-    ticket = await api.ticket(subject="Printer on fire")
-    await client.post(f"/v1/tickets/{ticket['id']}/transfer", json={"agent_id": alice["id"]})
-    await ticket_events()
+    await agents.assign(await api.ticket(subject="Printer on fire"), alice)
+    await agents.deliver_events()
     assert await deliveries.run_due() == 0
 
     await as_alice.put(
@@ -160,8 +171,8 @@ async def test_slack_messages_go_out_as_deliveries(
         json=[{"kind": "assigned", "channel": "slack", "enabled": True}],
     )
     second = await api.ticket(subject="Toner everywhere")
-    await client.post(f"/v1/tickets/{second['id']}/transfer", json={"agent_id": alice["id"]})
-    await ticket_events()
+    await agents.assign(second, alice)
+    await agents.deliver_events()
     assert await deliveries.run_due() == 1
     [got] = receiver.requests
     assert got.path == "/slack/T1/B2"
@@ -220,8 +231,7 @@ async def test_department_wide_kinds_reach_the_departments_agents(
     api: Any,
     client: httpx.AsyncClient,
     client_for: Callable[[str], httpx.AsyncClient],
-    ticket_events: Callable[..., Any],
-    notifier_for: Callable[[str], httpx.AsyncClient],
+    agents: Agents,
 ) -> None:
     support = await api.department("Support")
     sales = await api.department("Sales")
@@ -229,9 +239,7 @@ async def test_department_wide_kinds_reach_the_departments_agents(
     bob = await api.agent([support["id"]], name="Bob")
     dave = await api.agent([sales["id"]], name="Dave")
     bob_key = await api.agent_key(bob["id"])
-    inbox = {
-        agent["id"]: notifier_for(await api.agent_key(agent["id"])) for agent in (alice, bob, dave)
-    }
+    inbox = {agent["id"]: await agents.notifier_as(agent) for agent in (alice, bob, dave)}
 
     async def kinds(agent: dict[str, Any]) -> list[tuple[str, str]]:
         listed = (await inbox[agent["id"]].get("/v1/agents/me/notifications")).json()
@@ -240,7 +248,7 @@ async def test_department_wide_kinds_reach_the_departments_agents(
     unassigned = await api.ticket(department_id=support["id"], subject="Who takes this?")
     # Alice's own ticket: she hears "assigned", not also "new in your department"
     hers = await api.ticket(department_id=support["id"], agent_id=alice["id"])
-    await ticket_events()
+    await agents.deliver_events()
     assert await kinds(alice) == [
         ("department_new", unassigned["id"]),
         ("assigned", hers["id"]),
@@ -259,29 +267,24 @@ async def test_department_wide_kinds_reach_the_departments_agents(
         for status in ("resolved", "open"):
             changed = await as_bob.patch(f"/v1/tickets/{hers['id']}", json={"status": status})
             assert changed.status_code == 200, changed.text
-    await ticket_events()
+    await agents.deliver_events()
     assert (await kinds(alice))[-1] == ("reopened", hers["id"])
     assert len(await kinds(bob)) == 2
     assert await kinds(dave) == []
     # reopened by someone else, Bob hears of it as a ticket of his department
     for status in ("resolved", "open"):
         await client.patch(f"/v1/tickets/{hers['id']}", json={"status": status})
-    await ticket_events()
+    await agents.deliver_events()
     assert (await kinds(bob))[-1] == ("department_reopened", hers["id"])
 
 
 async def test_agent_email_channel(
-    api: Any,
-    client: httpx.AsyncClient,
-    ticket_events: Callable[..., Any],
-    notifier_for: Callable[[str], httpx.AsyncClient],
-    mailbox: Mailbox,
-    deliveries: DeliveryEngine,
+    api: Any, agents: Agents, mailbox: Mailbox, deliveries: DeliveryEngine
 ) -> None:
     support = await api.department("Support")
     alice = await api.agent([support["id"]], name="Alice", email="alice@example.com")
     bob = await api.agent([support["id"]], name="Bob", email="bob@example.com")
-    await notifier_for(await api.agent_key(alice["id"])).put(
+    await (await agents.notifier_as(alice)).put(
         "/v1/agents/me/preferences",
         json=[
             {"kind": "assigned", "channel": "email", "enabled": True},
@@ -290,8 +293,8 @@ async def test_agent_email_channel(
     )
     # e-mail is off by default: Bob gets none
     first = await api.ticket(department_id=support["id"], subject="Printer on fire")
-    await client.post(f"/v1/tickets/{first['id']}/transfer", json={"agent_id": alice["id"]})
-    await ticket_events()
+    await agents.assign(first, alice)
+    await agents.deliver_events()
     assert await deliveries.run_due() == 2
     got = sorted((message["To"], message["Subject"]) for _, message in mailbox.messages)
     assert got == [
@@ -306,13 +309,11 @@ async def test_a_ringing_chat_tells_the_agents_offered_it_who_want_to_hear(
     api: Any,
     clock: ManualClock,
     ticket_pump: Pump,
-    notifier_for: Callable[[str], httpx.AsyncClient],
+    agents: Agents,
 ) -> None:
     support = await api.department("Support")
     alice, bob, carol = [await api.agent([support["id"]], name=n) for n in ("A", "B", "C")]
-    as_alice, as_bob, as_carol = [
-        notifier_for(await api.agent_key(agent["id"])) for agent in (alice, bob, carol)
-    ]
+    as_alice, as_bob, as_carol = [await agents.notifier_as(agent) for agent in (alice, bob, carol)]
     turned_off = await as_carol.put(
         "/v1/agents/me/preferences",
         json=[{"kind": "chat_ringing", "channel": "in_app", "enabled": False}],

@@ -8,27 +8,21 @@ from datetime import datetime
 
 import httpx
 import pytest
-from helpdesk_events import ManualClock
-from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.delivery.schedule import JITTER, MAX_ATTEMPTS, RETRY_DELAYS
 from helpdesk_notifier.delivery.signing import webhook_id
-from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from tests.notifier.conftest import Receiver, retry_until_dead, store
+from tests.notifier.conftest import Receiver
+from tests.notifier.outbound import Outbound, outbound
 from tests.notifier.test_http_delivery import answer
+
+__all__ = ["outbound"]
 
 
 async def test_dead_letter_list_detail_and_redelivery(
-    db: AsyncEngine,
-    clock: ManualClock,
-    receiver: Receiver,
-    deliveries: DeliveryEngine,
-    notifier: httpx.AsyncClient,
+    outbound: Outbound, receiver: Receiver, notifier: httpx.AsyncClient
 ) -> None:
-    receiver.answers["/hook"] = answer(410)
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    await deliveries.run_due()
+    delivery_id, _ = await outbound.call_once(receiver, answer(410))
 
     dead = (await notifier.get("/v1/deliveries", params={"state": "dead"})).json()
     assert [d["id"] for d in dead] == [str(delivery_id)]
@@ -51,7 +45,7 @@ async def test_dead_letter_list_detail_and_redelivery(
     assert again.json()["state"] == "pending"
     conflict = await notifier.post(f"/v1/deliveries/{delivery_id}/redeliver")
     assert conflict.status_code == 409
-    await deliveries.run_due()
+    await outbound.run_due()
     detail = (await notifier.get(f"/v1/deliveries/{delivery_id}")).json()
     assert detail["state"] == "delivered"
     assert [(a["number"], a["status_code"]) for a in detail["attempt_log"]] == [(1, 410), (2, 200)]
@@ -68,11 +62,7 @@ async def test_unknown_delivery_and_endpoint_are_404(notifier: httpx.AsyncClient
 
 
 async def test_rotation_signs_with_both_secrets_until_the_old_expires(
-    db: AsyncEngine,
-    clock: ManualClock,
-    receiver: Receiver,
-    deliveries: DeliveryEngine,
-    notifier: httpx.AsyncClient,
+    outbound: Outbound, receiver: Receiver, notifier: httpx.AsyncClient
 ) -> None:
     registered = await notifier.post("/v1/endpoints", json={"url": receiver.url("/any")})
     assert registered.status_code == 201, registered.text
@@ -85,8 +75,8 @@ async def test_rotation_signs_with_both_secrets_until_the_old_expires(
     assert new != old
     assert rotated.json()["previous_secret"] == old
 
-    await store(db, clock, kind="http_request", url=receiver.url(), method="POST", body="{}")
-    await deliveries.run_due()
+    await outbound.store(kind="http_request", url=receiver.url(), method="POST", body="{}")
+    await outbound.run_due()
     [got] = receiver.requests
     assert len(got.headers["webhook-signature"].split(" ")) == 2
     # a receiver holding either secret verifies
@@ -95,13 +85,13 @@ async def test_rotation_signs_with_both_secrets_until_the_old_expires(
 
     # after the overlap only the new secret signs (checked by signing, as the receiver's
     # clock would refuse a timestamp an hour ahead)
-    clock.advance(hours=1, seconds=1)
-    await store(db, clock, kind="http_request", url=receiver.url(), method="POST", body="{}")
-    await deliveries.run_due()
+    outbound.clock.advance(hours=1, seconds=1)
+    await outbound.store(kind="http_request", url=receiver.url(), method="POST", body="{}")
+    await outbound.run_due()
     late = receiver.requests[1]
     signature = late.headers["webhook-signature"]
     assert " " not in signature
-    timestamp = clock.now().replace(microsecond=0)
+    timestamp = outbound.clock.now().replace(microsecond=0)
     assert signature == Webhook(new).sign(late.headers["webhook-id"], timestamp, late.body)
 
 
@@ -132,22 +122,18 @@ async def test_endpoint_registered_twice_is_one_endpoint(
 
 
 async def test_redelivery_of_a_dead_letter_starts_a_new_round(
-    db: AsyncEngine,
-    clock: ManualClock,
-    receiver: Receiver,
-    deliveries: DeliveryEngine,
-    notifier: httpx.AsyncClient,
+    outbound: Outbound, receiver: Receiver, notifier: httpx.AsyncClient
 ) -> None:
     receiver.answers["/hook"] = answer(500)
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    assert (await retry_until_dead(db, clock, deliveries, delivery_id)).state == "dead"
+    delivery_id = await outbound.store(kind="call_url", url=receiver.url())
+    assert (await outbound.retry_until_dead(delivery_id)).state == "dead"
 
     assert (await notifier.post(f"/v1/deliveries/{delivery_id}/redeliver")).status_code == 200
-    await deliveries.run_due()
+    await outbound.run_due()
     detail = (await notifier.get(f"/v1/deliveries/{delivery_id}")).json()
     # still failing, but retried on the schedule from its start, and the log keeps counting
     assert detail["state"] == "pending"
     assert detail["attempts"] == MAX_ATTEMPTS + 1
     assert detail["attempt_log"][-1]["number"] == MAX_ATTEMPTS + 1
-    wait = datetime.fromisoformat(detail["next_attempt_at"]) - clock.now()
+    wait = datetime.fromisoformat(detail["next_attempt_at"]) - outbound.clock.now()
     assert wait <= RETRY_DELAYS[0] * JITTER[1]

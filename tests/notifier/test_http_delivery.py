@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from helpdesk_events import ManualClock
-from helpdesk_notifier.delivery.engine import DeliveryEngine
 from helpdesk_notifier.delivery.schedule import JITTER, MAX_ATTEMPTS, RETRY_DELAYS
 from helpdesk_notifier.delivery.signing import webhook_id
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,14 +19,15 @@ from standardwebhooks import Webhook
 from tests.notifier.conftest import (
     EngineFactory,
     Receiver,
-    attempts,
     delivery_row,
     endpoint_secret,
-    retry_until_dead,
     serve_receiver,
     store,
     wait_until,
 )
+from tests.notifier.outbound import Outbound, outbound
+
+__all__ = ["outbound"]
 
 
 def answer(status: int, **headers: str) -> Any:
@@ -38,43 +38,39 @@ def answer(status: int, **headers: str) -> Any:
 
 
 async def test_http_request_arrives_signed_and_is_logged(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
+    outbound: Outbound, receiver: Receiver
 ) -> None:
-    delivery_id = await store(
-        db,
-        clock,
+    delivery_id = await outbound.store(
         kind="http_request",
         url=receiver.url("/hook?src=rule"),
         method="POST",
         headers={"content-type": "application/json", "x-rule": "17", "webhook-id": "forged"},
         body='{"ticket": "T-000001"}',
     )
-    assert await deliveries.run_due() == 1
+    assert await outbound.run_due() == 1
 
     [got] = receiver.requests
     assert (got.method, got.path, got.body) == ("POST", "/hook", b'{"ticket": "T-000001"}')
     assert got.headers["x-rule"] == "17"
     assert got.headers["Host"] == f"127.0.0.1:{receiver.port}"
     assert got.headers["webhook-id"] == webhook_id(delivery_id)
-    secret = await endpoint_secret(db, receiver.url())
+    secret = await endpoint_secret(outbound.db, receiver.url())
     assert secret.startswith("whsec_")
     assert Webhook(secret).verify(got.body, got.headers) == {"ticket": "T-000001"}
 
-    row = await delivery_row(db, delivery_id)
+    row = await outbound.row(delivery_id)
     assert row.state == "delivered"
-    [attempt] = await attempts(db, delivery_id)
+    [attempt] = await outbound.attempts(delivery_id)
     assert (attempt.number, attempt.status_code, attempt.error) == (1, 200, None)
     assert attempt.latency_ms > 0
     # nothing is due any more
-    clock.advance(days=4)
-    assert await deliveries.run_due() == 0
+    outbound.clock.advance(days=4)
+    assert await outbound.run_due() == 0
 
 
-async def test_a_wrong_secret_does_not_verify(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
-) -> None:
-    await store(db, clock, kind="call_url", url=receiver.url(), method="GET")
-    await deliveries.run_due()
+async def test_a_wrong_secret_does_not_verify(outbound: Outbound, receiver: Receiver) -> None:
+    await outbound.store(kind="call_url", url=receiver.url(), method="GET")
+    await outbound.run_due()
     [got] = receiver.requests
     assert got.method == "GET"
     with pytest.raises(Exception, match="No matching signature"):
@@ -82,149 +78,123 @@ async def test_a_wrong_secret_does_not_verify(
 
 
 async def test_same_request_stored_twice_is_sent_once(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
+    outbound: Outbound, receiver: Receiver
 ) -> None:
-    first = await store(db, clock, kind="call_url", url=receiver.url(), dedupe_key="e:r:0")
-    second = await store(db, clock, kind="call_url", url=receiver.url(), dedupe_key="e:r:0")
+    first = await outbound.store(kind="call_url", url=receiver.url(), dedupe_key="e:r:0")
+    second = await outbound.store(kind="call_url", url=receiver.url(), dedupe_key="e:r:0")
     assert first == second
-    await deliveries.run_due()
+    await outbound.run_due()
     assert len(receiver.requests) == 1
 
 
 async def test_failure_is_retried_with_backoff_and_the_same_webhook_id(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
+    outbound: Outbound, receiver: Receiver
 ) -> None:
-    receiver.answers["/hook"] = answer(503)
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    start = clock.now()
-    await deliveries.run_due()
-    row = await delivery_row(db, delivery_id)
+    start = outbound.clock.now()
+    delivery_id, row = await outbound.call_once(receiver, answer(503))
     assert (row.state, row.attempts, row.last_error) == ("pending", 1, "HTTP 503")
     low, high = (RETRY_DELAYS[0] * f for f in JITTER)
     assert start + low <= row.next_attempt_at <= start + high + timedelta(seconds=1)
 
     # not due yet
-    assert await deliveries.run_due() == 0
+    assert await outbound.run_due() == 0
     receiver.answers.pop("/hook")
-    clock.set(row.next_attempt_at)
-    assert await deliveries.run_due() == 1
-    assert (await delivery_row(db, delivery_id)).state == "delivered"
+    outbound.clock.set(row.next_attempt_at)
+    assert await outbound.run_due() == 1
+    assert (await outbound.row(delivery_id)).state == "delivered"
     ids = {r.headers["webhook-id"] for r in receiver.requests}
     assert ids == {webhook_id(delivery_id)}
-    log = await attempts(db, delivery_id)
+    log = await outbound.attempts(delivery_id)
     assert [(a.number, a.status_code) for a in log] == [(1, 503), (2, 200)]
 
 
-async def test_retry_after_is_honoured(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
-) -> None:
-    receiver.answers["/hook"] = answer(429, **{"Retry-After": "600"})
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    await deliveries.run_due()
-    row = await delivery_row(db, delivery_id)
-    assert row.next_attempt_at >= clock.now() + timedelta(seconds=600)
-    [attempt] = await attempts(db, delivery_id)
+async def test_retry_after_is_honoured(outbound: Outbound, receiver: Receiver) -> None:
+    delivery_id, row = await outbound.call_once(receiver, answer(429, **{"Retry-After": "600"}))
+    assert row.next_attempt_at >= outbound.clock.now() + timedelta(seconds=600)
+    [attempt] = await outbound.attempts(delivery_id)
     assert (attempt.status_code, attempt.retry_after_seconds) == (429, 600)
-    clock.advance(seconds=599)
-    assert await deliveries.run_due() == 0
-    clock.advance(seconds=2)
-    assert await deliveries.run_due() == 1
+    outbound.clock.advance(seconds=599)
+    assert await outbound.run_due() == 0
+    outbound.clock.advance(seconds=2)
+    assert await outbound.run_due() == 1
 
 
-async def test_gone_disables_the_endpoint(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
-) -> None:
-    receiver.answers["/hook"] = answer(410)
-    first = await store(db, clock, kind="call_url", url=receiver.url())
-    await deliveries.run_due()
-    row = await delivery_row(db, first)
+async def test_gone_disables_the_endpoint(outbound: Outbound, receiver: Receiver) -> None:
+    _, row = await outbound.call_once(receiver, answer(410))
     assert row.state == "dead"
     assert "410" in row.last_error
     # another path on the same origin: the endpoint is disabled, nothing is sent
-    second = await store(db, clock, kind="call_url", url=receiver.url("/other"))
-    await deliveries.run_due()
-    assert (await delivery_row(db, second)).state == "dead"
-    assert "endpoint disabled" in (await delivery_row(db, second)).last_error
+    second = await outbound.store(kind="call_url", url=receiver.url("/other"))
+    await outbound.run_due()
+    assert (await outbound.row(second)).state == "dead"
+    assert "endpoint disabled" in (await outbound.row(second)).last_error
     assert receiver.received("/other") == []
 
 
-async def test_redirects_are_not_followed(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
-) -> None:
-    receiver.answers["/hook"] = answer(302, Location=receiver.url("/internal"))
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    await deliveries.run_due()
+async def test_redirects_are_not_followed(outbound: Outbound, receiver: Receiver) -> None:
+    redirect = answer(302, Location=receiver.url("/internal"))
+    delivery_id, row = await outbound.call_once(receiver, redirect)
     assert receiver.received("/internal") == []
-    row = await delivery_row(db, delivery_id)
     assert row.state == "pending"
     assert "redirect" in row.last_error
-    [attempt] = await attempts(db, delivery_id)
+    [attempt] = await outbound.attempts(delivery_id)
     assert attempt.status_code == 302
 
 
 async def test_a_hanging_receiver_times_out_and_is_retried(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
+    outbound: Outbound, receiver: Receiver
 ) -> None:
-    receiver.answers["/hook"] = receiver.hang
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    await deliveries.run_due()
-    row = await delivery_row(db, delivery_id)
+    delivery_id, row = await outbound.call_once(receiver, receiver.hang)
     assert row.state == "pending"
     assert "timed out" in row.last_error
-    [attempt] = await attempts(db, delivery_id)
+    [attempt] = await outbound.attempts(delivery_id)
     assert attempt.status_code is None
 
 
-async def test_a_refused_connection_is_retried(
-    db: AsyncEngine, clock: ManualClock, smtp_port: int, deliveries: DeliveryEngine
-) -> None:
+async def test_a_refused_connection_is_retried(outbound: Outbound, smtp_port: int) -> None:
     # smtp_port: a free loopback port nothing listens on
-    delivery_id = await store(db, clock, kind="call_url", url=f"http://127.0.0.1:{smtp_port}/")
-    await deliveries.run_due()
-    row = await delivery_row(db, delivery_id)
+    delivery_id = await outbound.store(kind="call_url", url=f"http://127.0.0.1:{smtp_port}/")
+    await outbound.run_due()
+    row = await outbound.row(delivery_id)
     assert row.state == "pending"
     assert "Cannot connect" in row.last_error
 
 
 async def test_dead_after_the_last_attempt_about_three_days_later(
-    db: AsyncEngine, clock: ManualClock, receiver: Receiver, deliveries: DeliveryEngine
+    outbound: Outbound, receiver: Receiver
 ) -> None:
     receiver.answers["/hook"] = answer(500)
-    delivery_id = await store(db, clock, kind="call_url", url=receiver.url())
-    start = clock.now()
-    row = await retry_until_dead(db, clock, deliveries, delivery_id)
+    delivery_id = await outbound.store(kind="call_url", url=receiver.url())
+    start = outbound.clock.now()
+    row = await outbound.retry_until_dead(delivery_id)
     assert row.state == "dead"
     assert row.attempts == MAX_ATTEMPTS
     elapsed = row.finished_at - start
     assert timedelta(days=2) < elapsed < timedelta(days=4)
     assert len(receiver.requests) == MAX_ATTEMPTS
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
-    clock.advance(days=10)
-    assert await deliveries.run_due() == 0
+    outbound.clock.advance(days=10)
+    assert await outbound.run_due() == 0
 
 
 @pytest.mark.parametrize(
     "url",
     ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://[::1]:8080/"],
 )
-async def test_ssrf_is_checked_at_send_time(
-    db: AsyncEngine, clock: ManualClock, deliveries: DeliveryEngine, url: str
-) -> None:
-    delivery_id = await store(db, clock, kind="call_url", url=url)
-    await deliveries.run_due()
-    row = await delivery_row(db, delivery_id)
+async def test_ssrf_is_checked_at_send_time(outbound: Outbound, url: str) -> None:
+    delivery_id = await outbound.store(kind="call_url", url=url)
+    await outbound.run_due()
+    row = await outbound.row(delivery_id)
     assert row.state == "dead"
     assert "refused" in row.last_error
 
 
-async def test_malformed_url_is_dead_on_arrival(
-    db: AsyncEngine, clock: ManualClock, deliveries: DeliveryEngine
-) -> None:
-    delivery_id = await store(db, clock, kind="call_url", url="ftp://example.com/x")
-    row = await delivery_row(db, delivery_id)
+async def test_malformed_url_is_dead_on_arrival(outbound: Outbound) -> None:
+    delivery_id = await outbound.store(kind="call_url", url="ftp://example.com/x")
+    row = await outbound.row(delivery_id)
     assert row.state == "dead"
     assert "scheme" in row.last_error
-    assert await deliveries.run_due() == 0
+    assert await outbound.run_due() == 0
 
 
 async def test_a_hanging_endpoint_does_not_hold_up_others(
@@ -255,15 +225,11 @@ async def test_a_hanging_endpoint_does_not_hold_up_others(
     ],
 )
 async def test_a_request_that_cannot_be_built_is_dead_not_retried_for_ever(
-    db: AsyncEngine,
-    clock: ManualClock,
-    receiver: Receiver,
-    deliveries: DeliveryEngine,
-    request_fields: dict[str, Any],
+    outbound: Outbound, receiver: Receiver, request_fields: dict[str, Any]
 ) -> None:
-    delivery_id = await store(db, clock, url=receiver.url(), **request_fields)
-    await deliveries.run_due()
-    row = await delivery_row(db, delivery_id)
+    delivery_id = await outbound.store(url=receiver.url(), **request_fields)
+    await outbound.run_due()
+    row = await outbound.row(delivery_id)
     assert row.state == "dead", row.last_error
     assert row.last_error
     assert receiver.requests == []

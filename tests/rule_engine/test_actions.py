@@ -1,6 +1,7 @@
 """Every action, applied by a rule through the write-back (or queued for the notifier)."""
 
 from tests.rule_engine.conftest import any_of, cond, make_rule, make_sla_level
+from tests.rule_engine.rule_builders import send_email
 
 
 async def ticket(client, ticket_id):
@@ -77,12 +78,11 @@ async def test_outbound_actions_are_queued_for_the_notifier(api, client, rules, 
         name="Acknowledge and tell the team",
         actions=[
             {"type": "send_answer", "body": "Hi, we got {{ ticket.code }}: {{ ticket.subject }}"},
-            {
-                "type": "send_email",
-                "to": ["team@example.com"],
-                "subject": "New: {{ ticket.subject }}",
-                "body": "From {{ ticket.customer_email }}",
-            },
+            send_email(
+                "team@example.com",
+                subject="New: {{ ticket.subject }}",
+                body="From {{ ticket.customer_email }}",
+            ),
             {"type": "call_url", "url": "https://hooks.example.com/new?code={{ ticket.code }}"},
             {
                 "type": "http_request",
@@ -134,12 +134,9 @@ async def test_templates_are_sandboxed(api, rules, engine):
     rule = await make_rule(
         rules,
         actions=[
-            {
-                "type": "send_email",
-                "to": ["x@example.com"],
-                "subject": "s",
-                "body": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-            }
+            send_email(
+                "x@example.com", subject="s", body="{{ ''.__class__.__mro__[1].__subclasses__() }}"
+            )
         ],
     )
     created = await api.ticket()

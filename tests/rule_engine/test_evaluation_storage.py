@@ -10,7 +10,7 @@ import orjson
 from helpdesk_rule_engine.models import not_matched_ids
 from sqlalchemy import text
 
-from tests.rule_engine.conftest import any_of, cond, make_rule
+from tests.rule_engine.rule_builders import rule_on_priority
 
 
 async def stored(engine, ticket_id, event_type):
@@ -27,18 +27,11 @@ async def stored(engine, ticket_id, event_type):
 
 
 async def test_not_matched_rules_are_arrays_and_come_back_in_order(api, client, rules, engine):
-    before = await make_rule(
-        rules, name="before", conditions=any_of([cond("priority", "is", "low")]),
-        actions=[{"type": "add_tags", "tags": ["b"]}],
-    )  # fmt: skip
-    hit = await make_rule(
-        rules, name="hit", conditions=any_of([cond("priority", "is", "high")]),
-        actions=[{"type": "change_priority", "priority": "urgent"}],
-    )  # fmt: skip
-    after = await make_rule(
-        rules, name="after", conditions=any_of([cond("priority", "is", "high")]),
-        actions=[{"type": "add_tags", "tags": ["a"]}],
-    )  # fmt: skip
+    before = await rule_on_priority(rules, "before", "low", {"type": "add_tags", "tags": ["b"]})
+    hit = await rule_on_priority(
+        rules, "hit", "high", {"type": "change_priority", "priority": "urgent"}
+    )
+    after = await rule_on_priority(rules, "after", "high", {"type": "add_tags", "tags": ["a"]})
     created = await api.ticket(priority="high")
     await engine.drain()
     ticket = (await client.get(f"/v1/tickets/{created['id']}")).json()
@@ -78,10 +71,7 @@ async def test_not_matched_rules_are_arrays_and_come_back_in_order(api, client, 
 
 
 async def test_a_deleted_rule_keeps_its_name_without_a_trace(api, rules, engine):
-    gone = await make_rule(
-        rules, name="soon gone", conditions=any_of([cond("priority", "is", "low")]),
-        actions=[{"type": "add_tags", "tags": ["x"]}],
-    )  # fmt: skip
+    gone = await rule_on_priority(rules, "soon gone", "low", {"type": "add_tags", "tags": ["x"]})
     created = await api.ticket(priority="high")
     await engine.drain()
     assert (await rules.delete(f"/v1/rules/{gone['id']}")).status_code == 204
@@ -95,10 +85,7 @@ async def test_a_deleted_rule_keeps_its_name_without_a_trace(api, rules, engine)
 
 
 async def test_rows_in_the_older_all_json_form_are_read_as_before(api, client, rules, engine):
-    rule = await make_rule(
-        rules, name="legacy", conditions=any_of([cond("priority", "is", "low")]),
-        actions=[{"type": "add_tags", "tags": ["x"]}],
-    )  # fmt: skip
+    rule = await rule_on_priority(rules, "legacy", "low", {"type": "add_tags", "tags": ["x"]})
     created = await api.ticket(priority="high")
     snapshot = (await client.get(f"/v1/tickets/{created['id']}")).json()
     results = [
@@ -148,10 +135,7 @@ async def test_rule_names_with_array_syntax_are_stored_as_written(api, rules, en
     backslashes, commas, braces and NULL-looking names must come back unchanged."""
     names = ['say "hi", {now}', "back\\slash", "NULL", " spaced ", "ünïcode ✓"]
     for name in names:
-        await make_rule(
-            rules, name=name, conditions=any_of([cond("priority", "is", "low")]),
-            actions=[{"type": "add_tags", "tags": ["x"]}],
-        )  # fmt: skip
+        await rule_on_priority(rules, name, "low", {"type": "add_tags", "tags": ["x"]})
     created = await api.ticket(priority="high")
     await engine.drain()
     row = await stored(engine, created["id"], "ticket.created")

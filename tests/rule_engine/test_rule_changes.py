@@ -5,6 +5,7 @@ events applies to the second one, whichever path the event takes."""
 from sqlalchemy import text
 
 from tests.rule_engine.conftest import any_of, cond, make_rule
+from tests.rule_engine.rule_builders import rule_on_priority
 
 
 async def tags_of(client, ticket_id):
@@ -62,10 +63,7 @@ async def test_a_rule_deactivated_after_caching_does_not_fire_and_shows_as_inact
 
 
 async def test_a_changed_condition_applies_when_nothing_fires(api, client, rules, engine):
-    rule = await make_rule(
-        rules, name="low only", conditions=any_of([cond("priority", "is", "low")]),
-        actions=[{"type": "add_tags", "tags": ["low"]}],
-    )  # fmt: skip
+    rule = await rule_on_priority(rules, "low only", "low", {"type": "add_tags", "tags": ["low"]})
     first = await api.ticket(priority="high")
     await engine.drain()
     assert await evaluated_rules(rules, first["id"], "ticket.created") == [

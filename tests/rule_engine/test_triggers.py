@@ -3,6 +3,7 @@
 import pytest
 
 from tests.rule_engine.conftest import make_rule
+from tests.rule_engine.rule_builders import send_email
 
 TAG = [{"type": "add_tags", "tags": ["hit"]}]
 
@@ -124,12 +125,7 @@ async def test_sla_breached(api, client, rules, engine, clock, topics):
         },
         actions=[
             {"type": "change_priority", "priority": "urgent"},
-            {
-                "type": "send_email",
-                "to": ["lead@example.com"],
-                "subject": "Late: {{ ticket.code }}",
-                "body": "b",
-            },
+            send_email("lead@example.com", subject="Late: {{ ticket.code }}", body="b"),
         ],
     )
     high = await api.ticket(priority="high")

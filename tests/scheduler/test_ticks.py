@@ -43,6 +43,34 @@ async def customer_message(client, ticket_id, body="Still broken."):
     assert response.status_code == 201, response.text
 
 
+async def answered_ticket(api, client, **fields):
+    """A new ticket an agent has replied to, so its status is answered."""
+    created = await api.ticket(**fields)
+    await agent_reply(client, created["id"])
+    return created
+
+
+async def only_time_rule(scheduler, name, *conditions, action):
+    """The one active time rule: ``action`` once all ``conditions`` hold."""
+    rule = await make_time_rule(
+        scheduler, name=name, conditions=all_of(*conditions), actions=[action]
+    )
+    await only_rules(scheduler, rule)
+    return rule
+
+
+async def only_rule_after_agent_reply(scheduler, name, amount, unit, action):
+    """The one active rule: ``action`` on an answered ticket whose last agent reply is
+    ``amount`` ``unit`` old."""
+    return await only_time_rule(
+        scheduler,
+        name,
+        cond("status", "is", "answered"),
+        cond("last_agent_reply_at", "older_than", amount, unit=unit),
+        action=action,
+    )
+
+
 async def ticket(client, ticket_id):
     response = await client.get(f"/v1/tickets/{ticket_id}")
     return response.json() if response.status_code == 200 else None
@@ -57,19 +85,15 @@ async def notifier_requests(scheduler_app):
 async def test_follow_up_24_hours_after_the_last_interaction_once_per_episode(
     api, client, scheduler, scheduler_app, clock
 ):
-    rule = await make_time_rule(
+    rule = await only_time_rule(
         scheduler,
-        name="Follow up after a day",
-        conditions=all_of(
-            cond("status", "is", "answered"),
-            cond("last_message_at", "older_than", 24, unit="hours"),
-            cond("last_message_author", "is", "agent"),
-        ),
-        actions=[{"type": "send_answer", "body": "Did that help with {{ ticket.code }}?"}],
+        "Follow up after a day",
+        cond("status", "is", "answered"),
+        cond("last_message_at", "older_than", 24, unit="hours"),
+        cond("last_message_author", "is", "agent"),
+        action={"type": "send_answer", "body": "Did that help with {{ ticket.code }}?"},
     )
-    await only_rules(scheduler, rule)
-    created = await api.ticket()
-    await agent_reply(client, created["id"])
+    created = await answered_ticket(api, client)
     start = clock.now()
 
     assert fired(await tick(scheduler, start + 23 * HOUR), rule) == []
@@ -95,20 +119,11 @@ async def test_follow_up_24_hours_after_the_last_interaction_once_per_episode(
 
 
 async def test_reminder_after_48_hours_without_a_customer_reply(api, client, scheduler, clock):
-    rule = await make_time_rule(
-        scheduler,
-        name="Remind after 48 hours",
-        conditions=all_of(
-            cond("status", "is", "answered"),
-            cond("last_agent_reply_at", "older_than", 48, unit="hours"),
-        ),
-        actions=[{"type": "add_tags", "tags": ["reminded"]}],
+    rule = await only_rule_after_agent_reply(
+        scheduler, "Remind after 48 hours", 48, "hours", {"type": "add_tags", "tags": ["reminded"]}
     )
-    await only_rules(scheduler, rule)
-    waiting = await api.ticket(subject="waiting")
-    await agent_reply(client, waiting["id"])
-    replied = await api.ticket(subject="replied")
-    await agent_reply(client, replied["id"])
+    waiting = await answered_ticket(api, client, subject="waiting")
+    replied = await answered_ticket(api, client, subject="replied")
     clock.advance(hours=1)
     await customer_message(client, replied["id"])
     start = clock.now()
@@ -128,18 +143,10 @@ async def test_reminder_after_48_hours_without_a_customer_reply(api, client, sch
 
 
 async def test_resolve_after_10_days_without_a_reply(api, client, scheduler, clock):
-    rule = await make_time_rule(
-        scheduler,
-        name="Resolve after 10 days",
-        conditions=all_of(
-            cond("status", "is", "answered"),
-            cond("last_agent_reply_at", "older_than", 10, unit="days"),
-        ),
-        actions=[{"type": "resolve"}],
+    rule = await only_rule_after_agent_reply(
+        scheduler, "Resolve after 10 days", 10, "days", {"type": "resolve"}
     )
-    await only_rules(scheduler, rule)
-    quiet = await api.ticket()
-    await agent_reply(client, quiet["id"])
+    quiet = await answered_ticket(api, client)
     start = clock.now()
     assert fired(await tick(scheduler, start + 9 * DAY), rule) == []
     assert fired(await tick(scheduler, start + 10 * DAY + HOUR), rule) == [quiet["id"]]
@@ -161,17 +168,14 @@ async def test_the_built_in_rule_deletes_spam_after_90_days(api, client, schedul
     assert (await ticket(client, legit["id"]))["status"] == "new"
 
 
-async def test_tag_idle_tickets_with_the_reason_in_the_preview(api, client, scheduler, clock):
-    rule = await make_time_rule(
+async def test_tag_idle_tickets_with_the_reason_in_the_preview(api, scheduler, clock):
+    rule = await only_time_rule(
         scheduler,
-        name="Tag idle tickets",
-        conditions=all_of(
-            cond("status", "is_not", "resolved"),
-            cond("updated_at", "older_than", 3, unit="days"),
-        ),
-        actions=[{"type": "add_tags", "tags": ["idle"]}],
+        "Tag idle tickets",
+        cond("status", "is_not", "resolved"),
+        cond("updated_at", "older_than", 3, unit="days"),
+        action={"type": "add_tags", "tags": ["idle"]},
     )
-    await only_rules(scheduler, rule)
     idle = await api.ticket()
     start = clock.now()
     at = start + 4 * DAY
@@ -192,20 +196,17 @@ async def test_tag_idle_tickets_with_the_reason_in_the_preview(api, client, sche
 
 
 async def test_the_preview_is_exactly_what_the_tick_then_does(api, client, scheduler, clock):
-    rule = await make_time_rule(
+    rule = await only_time_rule(
         scheduler,
-        name="Old new tickets",
-        conditions=all_of(
-            cond("status", "is", "new"), cond("created_at", "older_than", 2, unit="hours")
-        ),
-        actions=[{"type": "change_priority", "priority": "high"}],
+        "Old new tickets",
+        cond("status", "is", "new"),
+        cond("created_at", "older_than", 2, unit="hours"),
+        action={"type": "change_priority", "priority": "high"},
     )
-    await only_rules(scheduler, rule)
     old = [await api.ticket(subject=f"old {i}") for i in range(3)]
     clock.advance(hours=1)
     young = await api.ticket(subject="young")
-    answered = await api.ticket(subject="answered")
-    await agent_reply(client, answered["id"])
+    answered = await answered_ticket(api, client, subject="answered")
     at = clock.now() + 90 * timedelta(minutes=1)
     listed = await preview(scheduler, rule, at)
     assert sorted(listed) == sorted(t["id"] for t in old)

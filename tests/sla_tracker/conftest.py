@@ -4,7 +4,10 @@ tracker reaches it in production, and the tracker's admin API on the same databa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -15,12 +18,16 @@ from helpdesk_sla_tracker.handlers.tickets import handlers
 from helpdesk_sla_tracker.models import CONSUMER
 from sqlalchemy import text
 
+from tests.conftest import Api
 from tests.rule_engine.conftest import engine, full_traces, max_depth, rule_app, rules
 from tests.rule_engine.pump import Pump, pumping
 
 # The rule engine beside the tracker, for escalations on sla.breached.
 __all__ = ["engine", "full_traces", "max_depth", "rule_app", "rules"]
 
+
+BERLIN = ZoneInfo("Europe/Berlin")
+FRIDAY_16 = datetime(2026, 12, 4, 16, tzinfo=BERLIN)
 
 OFFICE_HOURS = {
     day: [{"start": "09:00", "end": "17:00"}]
@@ -72,3 +79,57 @@ async def tracker(
     ) as pump:
         yield Tracker(pump, db, sla)
     await db.dispose()
+
+
+@pytest.fixture
+async def pre_sales(
+    sla: httpx.AsyncClient, client: httpx.AsyncClient, clock: ManualClock
+) -> dict[str, Any]:
+    """The seed: a pre-sales department whose default level wants a first response within
+    4 business hours of a 09:00-17:00 Berlin calendar."""
+    clock.set(FRIDAY_16.astimezone(UTC))
+    department = await Api(client).department("Pre-sales")
+    calendar = (await sla.post("/v1/calendars", json=calendar_body())).json()
+    level = {
+        "first_response_minutes": 240,
+        "next_response_minutes": 480,
+        "chat_response_minutes": 5,
+        "call_response_minutes": 2,
+        "calendar_id": calendar["id"],
+    }
+    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 201
+    path = f"/v1/departments/{department['id']}/level"
+    assert (await sla.put(path, json={"level": "pre-sales"})).status_code == 200
+    return {"department": department, "calendar": calendar, "level": level}
+
+
+async def new_ticket(client: httpx.AsyncClient, pre_sales: dict[str, Any], **body: Any) -> str:
+    ticket = await Api(client).ticket(department_id=pre_sales["department"]["id"], **body)
+    return str(ticket["id"])
+
+
+@dataclass
+class Desk:
+    """The pre-sales seed with what a clock test drives: ticket-api, the tracker's admin
+    API, the tracker fed ticket-api's events, and the clock."""
+
+    client: httpx.AsyncClient
+    sla: httpx.AsyncClient
+    tracker: Tracker
+    clock: ManualClock
+    pre_sales: dict[str, Any]
+
+    async def ticket(self, **body: Any) -> str:
+        """A new pre-sales ticket's id."""
+        return await new_ticket(self.client, self.pre_sales, **body)
+
+
+@pytest.fixture
+def desk(
+    client: httpx.AsyncClient,
+    sla: httpx.AsyncClient,
+    tracker: Tracker,
+    clock: ManualClock,
+    pre_sales: dict[str, Any],
+) -> Desk:
+    return Desk(client, sla, tracker, clock, pre_sales)

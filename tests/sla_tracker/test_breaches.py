@@ -20,10 +20,8 @@ from sqlalchemy import text
 
 from tests.conftest import admin_client
 from tests.rule_engine.conftest import make_rule
-from tests.sla_tracker.conftest import Tracker
-from tests.sla_tracker.test_clocks import BERLIN, berlin, new_ticket, pre_sales, set_status
-
-__all__ = ["pre_sales"]
+from tests.sla_tracker.conftest import BERLIN, Desk, Tracker, new_ticket
+from tests.sla_tracker.test_clocks import berlin, set_status
 
 MONDAY_NOON = datetime(2026, 12, 7, 12, tzinfo=BERLIN).astimezone(UTC)
 
@@ -35,22 +33,16 @@ async def run_scan(sla: httpx.AsyncClient, at: datetime | None = None) -> dict[s
     return response.json()  # type: ignore[no-any-return]
 
 
-async def test_a_due_clock_breaches_once_with_the_ticket(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
-) -> None:
-    ticket_id = await new_ticket(client, pre_sales)
-    await tracker.drain()
-    clock.set(MONDAY_NOON - timedelta(seconds=1))
-    assert (await run_scan(sla))["breached"] == 0
-    clock.set(MONDAY_NOON)
-    assert (await run_scan(sla))["breached"] == 1
-    assert (await run_scan(sla))["breached"] == 0
+async def test_a_due_clock_breaches_once_with_the_ticket(desk: Desk) -> None:
+    ticket_id = await desk.ticket()
+    await desk.tracker.drain()
+    desk.clock.set(MONDAY_NOON - timedelta(seconds=1))
+    assert (await run_scan(desk.sla))["breached"] == 0
+    desk.clock.set(MONDAY_NOON)
+    assert (await run_scan(desk.sla))["breached"] == 1
+    assert (await run_scan(desk.sla))["breached"] == 0
 
-    [event] = await tracker.outbox()
+    [event] = await desk.tracker.outbox()
     assert event["type"] == "sla.breached"
     assert event["ticket_id"] == ticket_id
     assert event["ticket"]["id"] == ticket_id
@@ -58,60 +50,51 @@ async def test_a_due_clock_breaches_once_with_the_ticket(
     assert event["sla"]["level"] == "pre-sales"
     assert event["sla"]["target"] == "first_response"
     assert datetime.fromisoformat(event["sla"]["due_at"]) == MONDAY_NOON
-    [breached] = await tracker.clocks(ticket_id)
+    [breached] = await desk.tracker.clocks(ticket_id)
     assert breached["late"] is True
     assert datetime.fromisoformat(breached["breached_at"]) == MONDAY_NOON
 
 
-async def test_warning_before_the_breach_and_none_after(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
-) -> None:
-    level = {**pre_sales["level"], "warning_minutes": 30}
-    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
-    warned = await new_ticket(client, pre_sales)
-    await tracker.drain()
-    [open_clock] = await tracker.clocks(warned)
+async def test_warning_before_the_breach_and_none_after(desk: Desk) -> None:
+    level = {**desk.pre_sales["level"], "warning_minutes": 30}
+    assert (await desk.sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
+    warned = await desk.ticket()
+    await desk.tracker.drain()
+    [open_clock] = await desk.tracker.clocks(warned)
     assert datetime.fromisoformat(open_clock["warn_at"]) == datetime.fromisoformat(
         berlin(7, 11, 30)
     )
 
-    clock.set(MONDAY_NOON - timedelta(minutes=30))
-    assert (await run_scan(sla)) | {"at": None} == {"at": None, "warned": 1, "breached": 0}
-    clock.set(MONDAY_NOON)
-    assert (await run_scan(sla)) | {"at": None} == {"at": None, "warned": 0, "breached": 1}
-    assert [event["type"] for event in await tracker.outbox()] == ["sla.warning", "sla.breached"]
+    desk.clock.set(MONDAY_NOON - timedelta(minutes=30))
+    assert (await run_scan(desk.sla)) | {"at": None} == {"at": None, "warned": 1, "breached": 0}
+    desk.clock.set(MONDAY_NOON)
+    assert (await run_scan(desk.sla)) | {"at": None} == {"at": None, "warned": 0, "breached": 1}
+    assert [event["type"] for event in await desk.tracker.outbox()] == [
+        "sla.warning",
+        "sla.breached",
+    ]
 
     # A scan that comes only after the due instant sends the breach, not a late warning.
-    clock.set(datetime(2026, 12, 11, 16, tzinfo=BERLIN).astimezone(UTC))
-    late_scan = await new_ticket(client, pre_sales)
-    await tracker.drain()
-    clock.set(datetime(2026, 12, 14, 13, tzinfo=BERLIN).astimezone(UTC))
-    assert (await run_scan(sla)) | {"at": None} == {"at": None, "warned": 0, "breached": 1}
-    [late_clock] = await tracker.clocks(late_scan)
+    desk.clock.set(datetime(2026, 12, 11, 16, tzinfo=BERLIN).astimezone(UTC))
+    late_scan = await desk.ticket()
+    await desk.tracker.drain()
+    desk.clock.set(datetime(2026, 12, 14, 13, tzinfo=BERLIN).astimezone(UTC))
+    assert (await run_scan(desk.sla)) | {"at": None} == {"at": None, "warned": 0, "breached": 1}
+    [late_clock] = await desk.tracker.clocks(late_scan)
     assert late_clock["breached_at"] is not None
 
 
-async def test_paused_and_answered_clocks_do_not_breach(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
-) -> None:
-    paused = await new_ticket(client, pre_sales)
-    answered = await new_ticket(client, pre_sales)
-    await set_status(client, paused, "postponed")
-    response = await client.post(
+async def test_paused_and_answered_clocks_do_not_breach(desk: Desk) -> None:
+    paused = await desk.ticket()
+    answered = await desk.ticket()
+    await set_status(desk.client, paused, "postponed")
+    response = await desk.client.post(
         f"/v1/tickets/{answered}/messages", json={"author_kind": "agent", "body": "On it"}
     )
     assert response.status_code == 201
-    await tracker.drain()
-    clock.set(MONDAY_NOON + timedelta(days=3))
-    assert (await run_scan(sla))["breached"] == 0
+    await desk.tracker.drain()
+    desk.clock.set(MONDAY_NOON + timedelta(days=3))
+    assert (await run_scan(desk.sla))["breached"] == 0
 
 
 async def test_a_scan_cannot_run_ahead_of_now(sla: httpx.AsyncClient, clock: ManualClock) -> None:
@@ -148,16 +131,11 @@ async def test_end_to_end_tests_may_scan_ahead_of_now(
 
 
 async def test_two_scanners_at_once_fire_each_breach_once(
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
-    database_url: str,
-    topics: Topics,
+    desk: Desk, database_url: str, topics: Topics
 ) -> None:
     for _ in range(40):
-        await new_ticket(client, pre_sales)
-    await tracker.drain()
+        await desk.ticket()
+    await desk.tracker.drain()
     engines = [
         make_engine(database_url, application_name=f"scanner-{n}", pool_size=2, max_overflow=0)
         for n in range(2)
@@ -170,21 +148,17 @@ async def test_two_scanners_at_once_fire_each_breach_once(
         for db in engines:
             await db.dispose()
     assert sum(result.breached for result in results) == 40
-    events = await tracker.outbox()
+    events = await desk.tracker.outbox()
     assert len(events) == 40
     assert len({event["ticket_id"] for event in events}) == 40
 
 
 async def test_a_scanner_killed_mid_scan_leaves_nothing_fired_twice_or_lost(
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    database_url: str,
-    topics: Topics,
+    desk: Desk, database_url: str, topics: Topics
 ) -> None:
     for _ in range(5):
-        await new_ticket(client, pre_sales)
-    await tracker.drain()
+        await desk.ticket()
+    await desk.tracker.drain()
     db = make_engine(database_url, application_name="doomed-scanner", pool_size=2, max_overflow=0)
     sessions = make_session_factory(db)
     try:
@@ -201,18 +175,11 @@ async def test_a_scanner_killed_mid_scan_leaves_nothing_fired_twice_or_lost(
         assert (await scan(sessions, topics, MONDAY_NOON)).breached == 0
     finally:
         await db.dispose()
-    assert len(await tracker.outbox()) == 5
+    assert len(await desk.tracker.outbox()) == 5
 
 
 async def test_an_escalation_rule_raises_the_priority_of_a_breached_ticket(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
-    rules: httpx.AsyncClient,
-    engine: Any,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
-    topics: Topics,
+    desk: Desk, rules: httpx.AsyncClient, engine: Any, topics: Topics
 ) -> None:
     await make_rule(
         rules,
@@ -222,17 +189,17 @@ async def test_an_escalation_rule_raises_the_priority_of_a_breached_ticket(
         },
         actions=[{"type": "change_priority", "priority": "urgent"}],
     )
-    ticket_id = await new_ticket(client, pre_sales, priority="medium")
-    await tracker.drain()
+    ticket_id = await desk.ticket(priority="medium")
+    await desk.tracker.drain()
     await engine.drain()
-    clock.set(MONDAY_NOON)
-    assert (await run_scan(sla))["breached"] == 1
-    for topic, key, value in await tracker.pump.take_outbox("sla"):
+    desk.clock.set(MONDAY_NOON)
+    assert (await run_scan(desk.sla))["breached"] == 1
+    for topic, key, value in await desk.tracker.pump.take_outbox("sla"):
         assert topic == topics.sla
         await engine.pump.deliver(topic, key, value)
-    ticket = (await client.get(f"/v1/tickets/{ticket_id}")).json()
+    ticket = (await desk.client.get(f"/v1/tickets/{ticket_id}")).json()
     assert ticket["priority"] == "urgent"
-    history = (await client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
+    history = (await desk.client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
     assert any(
         entry["field"] == "priority"
         and entry["after"] == "urgent"
@@ -242,13 +209,9 @@ async def test_an_escalation_rule_raises_the_priority_of_a_breached_ticket(
 
 
 async def test_a_warning_rule_fires_on_sla_warning_through_the_broker(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
+    desk: Desk,
     rules: httpx.AsyncClient,
     engine: Any,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
     topics: Topics,
     database_url: str,
     kafka_broker: LocalBroker,
@@ -269,13 +232,13 @@ async def test_a_warning_rule_fires_on_sla_warning_through_the_broker(
         conditions={"every_ticket": True},
         actions=[{"type": "add_tags", "tags": ["breached"]}],
     )
-    level = {**pre_sales["level"], "warning_minutes": 30}
-    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
-    ticket_id = await new_ticket(client, pre_sales, priority="medium")
-    await tracker.drain()
+    level = {**desk.pre_sales["level"], "warning_minutes": 30}
+    assert (await desk.sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
+    ticket_id = await desk.ticket(priority="medium")
+    await desk.tracker.drain()
     await engine.drain()
-    clock.set(MONDAY_NOON - timedelta(minutes=30))
-    assert (await run_scan(sla))["warned"] == 1
+    desk.clock.set(MONDAY_NOON - timedelta(minutes=30))
+    assert (await run_scan(desk.sla))["warned"] == 1
 
     db = make_engine(database_url, application_name="sla-relay-test", pool_size=2)
     producer = EventProducer(kafka_broker.bootstrap_servers)
@@ -294,7 +257,7 @@ async def test_a_warning_rule_fires_on_sla_warning_through_the_broker(
         handlers=engine.handler.handlers(),
         session_factory=make_session_factory(rules_db),
         tables=RULE_CONSUMER,
-        clock=clock,
+        clock=desk.clock,
         max_attempts=1,
         dedupe="handler",
     )
@@ -303,7 +266,7 @@ async def test_a_warning_rule_fires_on_sla_warning_through_the_broker(
     consuming = asyncio.create_task(consumer.run(stop))
 
     async def raised() -> dict[str, Any] | None:
-        ticket: dict[str, Any] = (await client.get(f"/v1/tickets/{ticket_id}")).json()
+        ticket: dict[str, Any] = (await desk.client.get(f"/v1/tickets/{ticket_id}")).json()
         return ticket if ticket["priority"] == "high" else None
 
     try:
@@ -317,5 +280,5 @@ async def test_a_warning_rule_fires_on_sla_warning_through_the_broker(
         await consumer.stop()
         await rules_db.dispose()
     assert ticket["tags"] == []
-    history = (await client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
+    history = (await desk.client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
     assert [h["actor"]["kind"] for h in history if h["field"] == "priority"] == ["rule"]

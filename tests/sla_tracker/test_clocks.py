@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from helpdesk_events import ManualClock
 
 from tests.conftest import Api
-from tests.sla_tracker.conftest import Tracker, calendar_body
-
-BERLIN = ZoneInfo("Europe/Berlin")
-FRIDAY_16 = datetime(2026, 12, 4, 16, tzinfo=BERLIN)
+from tests.sla_tracker.conftest import BERLIN, Desk, Tracker, calendar_body, new_ticket
 
 
 def berlin(day: int, hour: int, minute: int = 0) -> str:
@@ -28,33 +24,6 @@ def berlin(day: int, hour: int, minute: int = 0) -> str:
 def same_instant(api_value: str | None, expected: str) -> bool:
     assert api_value is not None
     return datetime.fromisoformat(api_value) == datetime.fromisoformat(expected)
-
-
-@pytest.fixture
-async def pre_sales(
-    sla: httpx.AsyncClient, client: httpx.AsyncClient, clock: ManualClock
-) -> dict[str, Any]:
-    """The seed: a pre-sales department whose default level wants a first response within
-    4 business hours of a 09:00-17:00 Berlin calendar."""
-    clock.set(FRIDAY_16.astimezone(UTC))
-    department = await Api(client).department("Pre-sales")
-    calendar = (await sla.post("/v1/calendars", json=calendar_body())).json()
-    level = {
-        "first_response_minutes": 240,
-        "next_response_minutes": 480,
-        "chat_response_minutes": 5,
-        "call_response_minutes": 2,
-        "calendar_id": calendar["id"],
-    }
-    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 201
-    path = f"/v1/departments/{department['id']}/level"
-    assert (await sla.put(path, json={"level": "pre-sales"})).status_code == 200
-    return {"department": department, "calendar": calendar, "level": level}
-
-
-async def new_ticket(client: httpx.AsyncClient, pre_sales: dict[str, Any], **body: Any) -> str:
-    ticket = await Api(client).ticket(department_id=pre_sales["department"]["id"], **body)
-    return str(ticket["id"])
 
 
 async def reply(client: httpx.AsyncClient, ticket_id: str, author: str = "agent") -> None:
@@ -221,25 +190,19 @@ async def test_changing_the_ticket_level_recomputes_the_open_clock(
     assert clock["history"][-1]["reason"] == "ticket level changed"
 
 
-async def test_a_level_edit_leaves_closed_clocks_as_they_were(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    tracker: Tracker,
-    clock: ManualClock,
-) -> None:
-    closed = await new_ticket(client, pre_sales)
-    still_open = await new_ticket(client, pre_sales)
-    await tracker.drain()
-    clock.advance(timedelta(minutes=20))
-    await reply(client, closed)
-    await tracker.drain()
-    level = {**pre_sales["level"], "first_response_minutes": 30}
-    assert (await sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
+async def test_a_level_edit_leaves_closed_clocks_as_they_were(desk: Desk) -> None:
+    closed = await desk.ticket()
+    still_open = await desk.ticket()
+    await desk.tracker.drain()
+    desk.clock.advance(timedelta(minutes=20))
+    await reply(desk.client, closed)
+    await desk.tracker.drain()
+    level = {**desk.pre_sales["level"], "first_response_minutes": 30}
+    assert (await desk.sla.put("/v1/levels/pre-sales", json=level)).status_code == 200
 
-    [kept] = await tracker.clocks(closed)
+    [kept] = await desk.tracker.clocks(closed)
     assert (kept["level_version"], kept["target_minutes"], kept["state"]) == (1, 240, "achieved")
-    [moved] = await tracker.clocks(still_open)
+    [moved] = await desk.tracker.clocks(still_open)
     assert (moved["level_version"], moved["target_minutes"]) == (2, 30)
     assert same_instant(moved["due_at"], berlin(4, 16, 30))
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from helpdesk_events import ManualClock
 from helpdesk_service.db import make_engine, make_session_factory
 from helpdesk_sla_tracker.clocks.ticket_sla import StatesWritten, write_back_ticket_states
 from helpdesk_ticket_client import TicketApiClient, ticket_api_session
@@ -18,11 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import SERVICE_KEY
-from tests.sla_tracker.conftest import Tracker
+from tests.sla_tracker.conftest import Desk, Tracker, new_ticket
 from tests.sla_tracker.test_breaches import MONDAY_NOON, run_scan
-from tests.sla_tracker.test_clocks import new_ticket, pre_sales, reply, set_status
-
-__all__ = ["pre_sales"]
+from tests.sla_tracker.test_clocks import reply, set_status
 
 
 @pytest.fixture
@@ -79,52 +76,45 @@ def write_back(
 
 
 async def test_the_ticket_shows_its_clock_through_pause_resume_breach_and_reply(
-    sla: httpx.AsyncClient,
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    write_back: WriteBack,
-    clock: ManualClock,
+    desk: Desk, write_back: WriteBack
 ) -> None:
-    ticket_id = await new_ticket(client, pre_sales)
+    ticket_id = await desk.ticket()
     assert await write_back.state(ticket_id) == (None, False)
     assert (await write_back.run()).written == 1
     assert await write_back.state(ticket_id) == (MONDAY_NOON, False)
     # The write-back's own ticket.updated changed no clock: nothing new to write.
     assert (await write_back.run()).written == 0
 
-    await set_status(client, ticket_id, "postponed")
+    await set_status(desk.client, ticket_id, "postponed")
     assert (await write_back.run()).written == 1
     assert await write_back.state(ticket_id) == (None, False)
-    await set_status(client, ticket_id, "open")
+    await set_status(desk.client, ticket_id, "open")
     await write_back.run()
     assert await write_back.state(ticket_id) == (MONDAY_NOON, False)
 
-    clock.set(MONDAY_NOON)
-    assert (await run_scan(sla))["breached"] == 1
+    desk.clock.set(MONDAY_NOON)
+    assert (await run_scan(desk.sla))["breached"] == 1
     assert (await write_back.run()).written == 1
     assert await write_back.state(ticket_id) == (MONDAY_NOON, True)
-    clock.set(MONDAY_NOON + timedelta(minutes=5))
-    await reply(client, ticket_id)
+    desk.clock.set(MONDAY_NOON + timedelta(minutes=5))
+    await reply(desk.client, ticket_id)
     await write_back.run()
     assert await write_back.state(ticket_id) == (None, True)
 
-    history = (await client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
+    history = (await desk.client.get(f"/v1/tickets/{ticket_id}/history")).json()["items"]
     late = [h for h in history if h["field"] == "sla_late"]
     assert [(h["after"], h["actor"]["kind"]) for h in late] == [(True, "sla_tracker")]
 
 
 async def test_a_next_response_clock_starts_the_ticket_on_time_again(
-    client: httpx.AsyncClient,
-    pre_sales: dict[str, Any],
-    write_back: WriteBack,
-    clock: ManualClock,
+    desk: Desk, write_back: WriteBack
 ) -> None:
-    ticket_id = await new_ticket(client, pre_sales)
-    clock.set(MONDAY_NOON + timedelta(hours=1))
-    await reply(client, ticket_id)
+    ticket_id = await desk.ticket()
+    desk.clock.set(MONDAY_NOON + timedelta(hours=1))
+    await reply(desk.client, ticket_id)
     await write_back.run()
     assert await write_back.state(ticket_id) == (None, True)
-    await reply(client, ticket_id, author="customer")
+    await reply(desk.client, ticket_id, author="customer")
     await write_back.run()
     due, late = await write_back.state(ticket_id)
     assert (due is not None, late) == (True, False)
