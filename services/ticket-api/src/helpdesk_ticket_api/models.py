@@ -219,12 +219,14 @@ class Ticket(Base):
     # clock is due, whether the SLA is missed, and the stamp of that state (a write-back
     # with a stamp not above it is stale and changes nothing). Migration 0005.
     sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    sla_late: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    sla_stamp: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sla_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    sla_stamp: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), server_default=text("'{}'"))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     referrer_url: Mapped[str | None] = mapped_column(String(2000))
-    created_from_invitation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_from_invitation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -236,8 +238,8 @@ class Ticket(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_message_author: Mapped[str | None] = mapped_column(String(10))
     last_message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    message_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    version: Mapped[int] = mapped_column(Integer)
+    message_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Message(Base):
