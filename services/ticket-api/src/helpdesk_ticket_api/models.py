@@ -50,44 +50,49 @@ def _member_key(target: str, *, index: bool = False) -> Mapped[uuid.UUID]:
     return mapped_column(ForeignKey(target, ondelete="CASCADE"), primary_key=True, index=index)
 
 
-class ApiKey(Base):
+class _Record:
+    """A row known by a random UUID, with the time it was created."""
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, sort_order=-1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class _EditedRecord(_Record):
+    """A row that changes after it is created: the time of its last change, too."""
+
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), sort_order=1)
+
+
+class ApiKey(_Record, Base):
     __tablename__ = "api_key"
     __table_args__ = (_enum_check("role", ("admin", "agent", "service")),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The first characters of the key, so an admin can tell keys apart without the secret.
     prefix: Mapped[str] = mapped_column(String(12))
     role: Mapped[str] = mapped_column(String(20))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agent.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Department(Base):
+class Department(_EditedRecord, Base):
     __tablename__ = "department"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class Agent(Base):
+class Agent(_EditedRecord, Base):
     __tablename__ = "agent"
     __table_args__ = (_enum_check("role", ("admin", "agent")),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     # channel -> online / away / offline
     availability: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AgentDepartment(Base):
@@ -97,23 +102,18 @@ class AgentDepartment(Base):
     department_id: Mapped[uuid.UUID] = _member_key("department.id", index=True)
 
 
-class CustomerGroup(Base):
+class CustomerGroup(_Record, Base):
     __tablename__ = "customer_group"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class Customer(Base):
+class Customer(_EditedRecord, Base):
     __tablename__ = "customer"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     phone: Mapped[str | None] = mapped_column(String(50))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CustomerGroupMember(Base):
@@ -123,25 +123,21 @@ class CustomerGroupMember(Base):
     group_id: Mapped[uuid.UUID] = _member_key("customer_group.id", index=True)
 
 
-class Tag(Base):
+class Tag(_Record, Base):
     __tablename__ = "tag"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(50), unique=True)
     color: Mapped[str | None] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class CustomFieldDefinition(Base):
+class CustomFieldDefinition(_Record, Base):
     __tablename__ = "custom_field"
     __table_args__ = (_enum_check("type", ("text", "number", "boolean", "date", "select")),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))
     options: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # Time columns that time rules and searches test by range (b-tree each, migration 0002).
@@ -219,12 +215,14 @@ class Ticket(Base):
     # clock is due, whether the SLA is missed, and the stamp of that state (a write-back
     # with a stamp not above it is stale and changes nothing). Migration 0005.
     sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    sla_late: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    sla_stamp: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sla_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    sla_stamp: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), server_default=text("'{}'"))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     referrer_url: Mapped[str | None] = mapped_column(String(2000))
-    created_from_invitation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_from_invitation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -236,8 +234,8 @@ class Ticket(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_message_author: Mapped[str | None] = mapped_column(String(10))
     last_message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    message_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    version: Mapped[int] = mapped_column(Integer)
+    message_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Message(Base):

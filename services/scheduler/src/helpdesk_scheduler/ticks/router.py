@@ -4,9 +4,10 @@ given instant (tests and the end-to-end suite never wait for real time)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from helpdesk_service.auth import AdminOnly, AnyRole, Principal
 from helpdesk_service.responses import JsonResponse
 from pydantic import AwareDatetime
@@ -17,10 +18,19 @@ from .tick import Scheduler, SearchFailed
 
 router = APIRouter(prefix="/v1", tags=["ticks"])
 
-At = Annotated[
-    AwareDatetime | None,
-    Query(description="the instant to evaluate at (ISO 8601 with offset); default now"),
-]
+
+async def _instant(
+    request: Request,
+    at: Annotated[
+        AwareDatetime | None,
+        Query(description="the instant to evaluate at (ISO 8601 with offset); default now"),
+    ] = None,
+) -> datetime:
+    return at or request.app.state.clock.now()
+
+
+# The instant a preview or a tick is for: the ``at`` query parameter, default now.
+Instant = Annotated[datetime, Depends(_instant)]
 
 
 @router.post(
@@ -36,7 +46,7 @@ async def preview_time_rule(
     rule_id: uuid.UUID,
     request: Request,
     session: Session,
-    at: At = None,
+    instant: Instant,
     _: Principal = AnyRole,
 ) -> JsonResponse:
     """The tickets the rule would act on at ``at``, without acting, each with the reason
@@ -44,7 +54,6 @@ async def preview_time_rule(
     exactly these (the rule's active flag aside: an inactive rule can be previewed)."""
     rule = await get_time_rule(session, rule_id)
     await session.commit()
-    instant = at or request.app.state.clock.now()
     scheduler: Scheduler = request.app.state.scheduler
     custom_fields = await scheduler.custom_fields_for(rule.conditions) or []
     items = [
@@ -57,11 +66,11 @@ async def preview_time_rule(
     "/ticks",
     responses={409: {"description": "Another scheduler is running a tick (code tick_running)."}},
 )
-async def run_tick(request: Request, at: At = None, _: Principal = AdminOnly) -> JsonResponse:
+async def run_tick(request: Request, instant: Instant, _: Principal = AdminOnly) -> JsonResponse:
     """Run a tick now, for the instant ``at`` (default now): every active rule, in
     position order. Returns what each rule did: fired, failed (with ticket-api's reason),
     stale (changed since the search: looked at again next tick), deferred (ticket-api
     unreachable: resent next tick)."""
     scheduler: Scheduler = request.app.state.scheduler
-    result = await scheduler.tick(at or request.app.state.clock.now())
+    result = await scheduler.tick(instant)
     return JsonResponse(result.out())

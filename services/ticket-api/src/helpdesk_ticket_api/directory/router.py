@@ -4,7 +4,8 @@ custom field definitions, API keys."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from helpdesk_events import (
@@ -44,6 +45,7 @@ from . import schemas as s
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 Limit = Annotated[int, Query(ge=1, le=500)]
+_Out = TypeVar("_Out", bound=BaseModel)
 
 
 def _dump(model: type[BaseModel], row: Any) -> dict[str, Any]:
@@ -83,6 +85,22 @@ async def _delete(session: AsyncSession, model: Any, id_: uuid.UUID, what: str) 
 
 async def _get(session: AsyncSession, model: Any, id_: uuid.UUID, what: str) -> Any:
     return await get_or_not_found(session, model, id_, f"no {what} with id {id_}")
+
+
+def _patch(row: Any, data: BaseModel, now: datetime, *, besides: tuple[str, ...] = ()) -> None:
+    """Set the fields ``data`` names on ``row`` but ``besides`` (those are the caller's to
+    apply), e-mail addresses lower-cased, and stamp the row updated."""
+    for field in data.model_fields_set.difference(besides):
+        value = getattr(data, field)
+        setattr(row, field, value.lower() if field == "email" and value else value)
+    row.updated_at = now
+
+
+def _with_members(out: type[_Out], row: Agent | Customer, **member_ids: list[uuid.UUID]) -> _Out:
+    """``out`` of ``row``'s columns and the ids of the departments or groups it is a member
+    of (rows of another table)."""
+    columns = {column.key: getattr(row, column.key) for column in row.__table__.columns}
+    return out.model_validate({**columns, **member_ids})
 
 
 def _list_route(
@@ -155,9 +173,7 @@ async def patch_department(
     _: Principal = AdminOnly,
 ) -> JsonResponse:
     row = await _get(session, Department, department_id, "department")
-    for field in data.model_fields_set:
-        setattr(row, field, getattr(data, field))
-    row.updated_at = ctx.clock.now()
+    _patch(row, data, ctx.clock.now())
     await _commit_unique(session, f"a department named {row.name!r}")
     return JsonResponse(_dump(s.DepartmentOut, row))
 
@@ -188,17 +204,7 @@ async def _agent_out(session: AsyncSession, agent: Agent) -> s.AgentOut:
     departments = await _sorted_ids(
         session, select(AgentDepartment.department_id).where(AgentDepartment.agent_id == agent.id)
     )
-    return s.AgentOut(
-        id=agent.id,
-        name=agent.name,
-        email=agent.email,
-        role=agent.role,
-        active=agent.active,
-        department_ids=departments,
-        availability=dict(agent.availability or {}),
-        created_at=agent.created_at,
-        updated_at=agent.updated_at,
-    )
+    return _with_members(s.AgentOut, agent, department_ids=departments)
 
 
 async def _emit_agent(
@@ -296,9 +302,7 @@ async def patch_agent(
     if agent is None:
         raise NotFound(f"no agent with id {agent_id}")
     before = await _agent_out(session, agent)
-    for field in data.model_fields_set - {"department_ids"}:
-        value = getattr(data, field)
-        setattr(agent, field, value.lower() if field == "email" else value)
+    _patch(agent, data, ctx.clock.now(), besides=("department_ids",))
     if data.department_ids is not None:
         ids = data.department_ids
         await _check_ids(session, Department, ids, "department_ids")
@@ -308,7 +312,6 @@ async def patch_agent(
                 insert(AgentDepartment),
                 [{"agent_id": agent.id, "department_id": d} for d in set(ids)],
             )
-    agent.updated_at = ctx.clock.now()
     await _flush_unique(session, f"an agent with email {data.email}")
     after = await _agent_out(session, agent)
     changes = _diff(before, after, ("name", "email", "role", "active", "department_ids"))
@@ -368,15 +371,7 @@ async def _customer_out(session: AsyncSession, customer: Customer) -> dict[str, 
         session,
         select(CustomerGroupMember.group_id).where(CustomerGroupMember.customer_id == customer.id),
     )
-    return s.CustomerOut(
-        id=customer.id,
-        name=customer.name,
-        email=customer.email,
-        phone=customer.phone,
-        group_ids=groups,
-        created_at=customer.created_at,
-        updated_at=customer.updated_at,
-    ).model_dump(mode="json")
+    return _with_members(s.CustomerOut, customer, group_ids=groups).model_dump(mode="json")
 
 
 async def _set_groups(
@@ -460,12 +455,9 @@ async def patch_customer(
     _: Principal = AnyRole,
 ) -> JsonResponse:
     customer = await _get(session, Customer, customer_id, "customer")
-    for field in data.model_fields_set - {"group_ids"}:
-        value = getattr(data, field)
-        setattr(customer, field, value.lower() if field == "email" and value else value)
+    _patch(customer, data, ctx.clock.now(), besides=("group_ids",))
     if data.group_ids is not None:
         await _set_groups(session, customer.id, data.group_ids)
-    customer.updated_at = ctx.clock.now()
     await _flush_unique(session, f"a customer with email {data.email}")
     out = await _customer_out(session, customer)
     await session.commit()

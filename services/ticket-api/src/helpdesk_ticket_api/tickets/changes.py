@@ -33,6 +33,7 @@ from .history import (
     jsonable,
     purged_event,
 )
+from .schemas import AddMessageAction, MessageIn
 from .snapshot import SnapshotContext, ticket_snapshot
 from .statements import (
     EditorStore,
@@ -254,18 +255,17 @@ class TicketEditor:
 
     async def add_message(
         self,
+        draft: MessageIn | AddMessageAction,
         *,
-        author_kind: str,
-        author_id: uuid.UUID | None,
-        body: str,
-        internal: bool = False,
+        author_id: uuid.UUID | None = None,
         from_address: str | None = None,
-        to: list[str] | None = None,
-        cc: list[str] | None = None,
-        bcc: list[str] | None = None,
         subject: str | None = None,
     ) -> Message:
+        """Add the message ``draft`` describes. ``author_id``, ``from_address`` and ``subject``
+        stand where the draft gives none (the customer, their address, the ticket's subject)."""
         self._ensure_editable()
+        author_kind, internal = draft.author_kind, draft.internal
+        author_id = draft.author_id or author_id
         if internal and author_kind == "customer":
             raise Unprocessable("internal: customers cannot write internal notes")
         # An agent's reply can make them responsible: it must be a real agent.
@@ -284,12 +284,13 @@ class TicketEditor:
             author_kind=author_kind,
             author_id=author_id,
             internal=internal,
-            from_address=from_address,
-            to=to or [],
-            cc=cc or [],
-            bcc=bcc or [],
-            subject=subject,
-            body=body,
+            from_address=draft.from_address or from_address,
+            to=draft.to,
+            cc=draft.cc,
+            # A write-back's message has no blind copies.
+            bcc=draft.bcc if isinstance(draft, MessageIn) else [],
+            subject=draft.subject or subject,
+            body=draft.body,
             created_at=self.now,
         )
         self._new_messages.append(message)

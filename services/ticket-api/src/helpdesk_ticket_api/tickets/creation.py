@@ -27,7 +27,7 @@ from helpdesk_service.errors import Conflict, Unprocessable
 from sqlalchemy import Table
 
 from .. import idempotency
-from ..db import detached
+from ..db import new_detached
 from ..models import OUTBOX, HistoryEntry, Message, Ticket
 from ..origin import Origin
 from .changes import TicketEditor
@@ -116,17 +116,11 @@ async def _create(
     if data.tags:
         await editor.set_tags(data.tags)
     if data.message is not None:
-        m = data.message
         await editor.add_message(
-            author_kind=m.author_kind,
-            author_id=m.author_id or (customer_id if m.author_kind == "customer" else None),
-            body=m.body,
-            internal=m.internal,
-            from_address=m.from_address or context.customer_email,
-            to=m.to,
-            cc=m.cc,
-            bcc=m.bcc,
-            subject=m.subject or data.subject,
+            data.message,
+            author_id=customer_id if data.message.author_kind == "customer" else None,
+            from_address=context.customer_email,
+            subject=data.subject,
         )
     events = editor.prepare_new()
     (outbox,) = outbox_rows(topics.tickets, events)
@@ -160,41 +154,33 @@ def _new_ticket(
     custom_fields: dict[str, Any],
 ) -> Ticket:
     """A new ticket's row, before responsibility, tags and its first message are applied;
-    its number and code are the statement's to draw."""
-    return detached(
+    its number and code are the statement's to draw. Columns not named here start at the
+    model's defaults."""
+    return new_detached(
         Ticket,
+        **{field: getattr(data, field) for field in _AS_REQUESTED},
         id=uuid.uuid4(),
-        number=0,
         code=CODE,
-        subject=data.subject,
-        status=data.status,
-        channel=data.channel,
-        priority=data.priority,
-        department_id=None,
-        agent_id=None,
         customer_id=customer_id,
-        sla_level=data.sla_level,
-        sla_due_at=None,
-        sla_late=False,
-        sla_stamp=0,
         tags=[],
         custom_fields=custom_fields,
-        referrer_url=data.referrer_url,
-        created_from_invitation=data.created_from_invitation,
         created_at=now,
         updated_at=now,
-        deleted_at=None,
         status_changed_at=now,
-        first_customer_message_at=None,
-        last_customer_message_at=None,
-        first_agent_reply_at=None,
-        last_agent_reply_at=None,
-        last_message_at=None,
-        last_message_author=None,
-        last_message_id=None,
-        message_count=0,
-        version=1,
     )
+
+
+# The request's fields a new ticket takes as they are (the customer, responsibility, tags
+# and custom fields are worked out from it first).
+_AS_REQUESTED = (
+    "subject",
+    "status",
+    "channel",
+    "priority",
+    "sla_level",
+    "referrer_url",
+    "created_from_invitation",
+)
 
 
 # Columns the statement fills from what it found or drew, not from parameters.

@@ -448,30 +448,17 @@ async def add_message(
     async def run() -> tuple[int, Any]:
         ticket, context = await lock_visible(session, principal, ticket_id)
         origin = origin_of(principal, correlation_id)
-        author_id = data.author_id
-        from_address = data.from_address
+        customer_id = customer_email = None
         if data.author_kind == "customer":
-            author_id = author_id or ticket.customer_id
-            customer = (
-                await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
-            )
+            customer_id = ticket.customer_id
+            customer = await session.get(Customer, customer_id) if customer_id else None
+            author_id = data.author_id or customer_id
             origin = _customer_acted(
                 origin, author_id, customer.name if customer and customer.id == author_id else None
             )
-            if from_address is None and customer is not None:
-                from_address = customer.email
+            customer_email = customer.email if customer else None
         editor = TicketEditor(session, ticket, origin, ctx.clock.now(), ctx.topics, context=context)
-        message = await editor.add_message(
-            author_kind=data.author_kind,
-            author_id=author_id,
-            body=data.body,
-            internal=data.internal,
-            from_address=from_address,
-            to=data.to,
-            cc=data.cc,
-            bcc=data.bcc,
-            subject=data.subject,
-        )
+        message = await editor.add_message(data, author_id=customer_id, from_address=customer_email)
         await editor.save()
         return 201, s.MessageOut.model_validate(message).model_dump(mode="json", by_alias=True)
 

@@ -404,15 +404,6 @@ async def apply_action(editor: TicketEditor, action: Any) -> None:
         case s.RestoreAction():
             editor.restore()
         case s.AddMessageAction():
-            await editor.add_message(
-                author_kind=action.author_kind,
-                author_id=action.author_id,
-                body=action.body,
-                internal=action.internal,
-                from_address=action.from_address,
-                to=action.to,
-                cc=action.cc,
-                subject=action.subject,
-            )
+            await editor.add_message(action)
         case _:
             raise Unprocessable(f"unknown action {action!r}")
