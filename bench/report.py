@@ -168,6 +168,12 @@ def _creation_table(results: dict[str, Any]) -> list[str]:
             f"{_fmt(o.get('p50_ms'), 1)} ms | {_fmt(o.get('p99_ms'), 1)} ms | "
             f"{_fmt(o.get('max_ms'), 1)} ms | {failed} |"
         )
+    why = [
+        f"- {label}: {count} x {' '.join(error.split())}"
+        for label, run in _runs(results)
+        for loop in ("closed", "open")
+        for error, count in ((run.get(loop) or {}).get("exceptions") or {}).items()
+    ]
     for label, run in _runs(results):
         c = run.get("closed_no_keepalive")
         if isinstance(c, dict) and c:
@@ -197,6 +203,8 @@ def _creation_table(results: dict[str, Any]) -> list[str]:
                 f"{_fmt(o.get('p99_ms'), 1)} ms | {_fmt(o.get('max_ms'), 1)} ms | "
                 f"{o.get('failed', 0)} |"
             )
+    if why:
+        lines += ["", "**Failed requests**, and why:", "", *why]
     return lines
 
 

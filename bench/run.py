@@ -548,6 +548,9 @@ class Bench:
             f"p99 {run.get('p99_ms', float('nan')):.1f} ms  "
             f"max {run.get('max_ms', float('nan')):.1f} ms  failed {run.get('failed', 0)}"
         )
+        # Failed requests say why: a run whose every request fails still has a rate of 0/s.
+        for error, count in (run.get("exceptions") or {}).items():
+            self.log(f"    {count} x {error}")
 
     # -- the whole run -----------------------------------------------------------------------
 

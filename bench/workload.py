@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from helpdesk_events import TicketCreated, encode_event, shard_of
+from helpdesk_ticket_api.models import Message, Ticket
 from helpdesk_ticket_api.tickets.creation import CODE, CUSTOMER, GROUP, statement
 
 # Distinct customers the requests spread over: most tickets hit an existing customer (the
@@ -65,6 +66,14 @@ def request_bodies(count: int, seed: int) -> list[dict[str, Any]]:
 # ticket number, ticket, message, history, outbox; see helpdesk_ticket_api.tickets.creation).
 SQL_INBOUND = statement("reference", (True,), False)
 RAW_STATEMENTS = (SQL_INBOUND,)
+# The statement's ticket and message parameters, in its column order: every column but those
+# it fills from what it found or drew (number, code and customer_id; the message's author_id).
+# A column added to either table makes create_ticket_raw fail with its name (KeyError)
+# instead of sending misplaced arguments.
+_TICKET_COLUMNS = tuple(
+    c.key for c in Ticket.__table__.columns if c.key not in {"number", "code", "customer_id"}
+)
+_MESSAGE_COLUMNS = tuple(c.key for c in Message.__table__.columns if c.key != "author_id")
 
 ACTOR = {"kind": "admin", "id": "00000000-0000-4000-8000-000000000001", "name": "bootstrap admin"}
 
@@ -111,6 +120,8 @@ def ticket_created_event(
         "customer_email": email,
         "customer_group_ids": [],
         "sla_level": None,
+        "sla_due_at": None,
+        "sla_late": False,
         "tags": [],
         "custom_fields": {},
         "referrer_url": None,
@@ -173,15 +184,28 @@ async def create_ticket_raw(conn: Any, request: dict[str, Any], topic: str) -> N
     )  # fmt: skip
     event["ticket"]["code"] = CODE
     event["ticket"]["customer_group_ids"] = [GROUP]
+    ticket = {
+        "id": ticket_id, "subject": subject, "status": "new", "channel": "email",
+        "priority": "medium", "department_id": None, "agent_id": None, "sla_level": None,
+        "sla_due_at": None, "sla_late": False, "sla_stamp": 0, "tags": [],
+        "custom_fields": "{}", "referrer_url": None, "created_from_invitation": False,
+        "created_at": now, "updated_at": now, "deleted_at": None, "status_changed_at": now,
+        "first_customer_message_at": now, "last_customer_message_at": now,
+        "first_agent_reply_at": None, "last_agent_reply_at": None, "last_message_at": now,
+        "last_message_author": "customer", "last_message_id": message_id,
+        "message_count": 1, "version": 1,
+    }  # fmt: skip
+    message = {
+        "id": message_id, "ticket_id": ticket_id, "author_kind": "customer", "internal": False,
+        "from_address": email, "to": [], "cc": [], "bcc": [], "subject": subject, "body": body,
+        "created_at": now,
+    }  # fmt: skip
     key = str(ticket_id).encode()
     await conn.fetchval(
         SQL_INBOUND,
         uuid.uuid4(), name, email, now,
-        # ticket (number, code and customer_id come from the statement)
-        ticket_id, subject, "new", "email", "medium", None, None, None, [], "{}", None,
-        False, now, now, None, now, now, now, None, None, now, "customer", message_id, 1, 1,
-        # message (author_id comes from the statement)
-        message_id, ticket_id, "customer", False, email, [], [], [], subject, body, now,
+        *[ticket[column] for column in _TICKET_COLUMNS],
+        *[message[column] for column in _MESSAGE_COLUMNS],
         # history
         ticket_id, now, ACTOR["kind"], ACTOR["id"], ACTOR["name"], "created", None,
         "null", fast_json(summary).decode(), event_id, correlation_id, None, 0,
