@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from helpdesk_events import TicketCreated, encode_event, shard_of
+from helpdesk_events import MessageSnapshot, TicketCreated, TicketSnapshot, encode_event, shard_of
 from helpdesk_ticket_api.models import Message, Ticket
 from helpdesk_ticket_api.tickets.creation import CODE, CUSTOMER, GROUP, statement
 
@@ -78,7 +78,7 @@ _MESSAGE_COLUMNS = tuple(c.key for c in Message.__table__.columns if c.key != "a
 ACTOR = {"kind": "admin", "id": "00000000-0000-4000-8000-000000000001", "name": "bootstrap admin"}
 
 
-def ticket_created_event(
+def new_rows(
     *,
     ticket_id: uuid.UUID,
     number: int,
@@ -88,71 +88,58 @@ def ticket_created_event(
     message_id: uuid.UUID,
     body: str,
     now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ticket and message rows ticket-api writes for a new ticket from an e-mail, by
+    column (``custom_fields`` as the JSON text the statement takes)."""
+    ticket = {
+        "id": ticket_id, "number": number, "code": f"T-{number:06d}", "subject": subject,
+        "status": "new", "channel": "email", "priority": "medium", "department_id": None,
+        "agent_id": None, "customer_id": customer_id, "sla_level": None, "sla_due_at": None,
+        "sla_late": False, "sla_stamp": 0, "tags": [], "custom_fields": "{}",
+        "referrer_url": None, "created_from_invitation": False, "created_at": now,
+        "updated_at": now, "deleted_at": None, "status_changed_at": now,
+        "first_customer_message_at": now, "last_customer_message_at": now,
+        "first_agent_reply_at": None, "last_agent_reply_at": None, "last_message_at": now,
+        "last_message_author": "customer", "last_message_id": message_id,
+        "message_count": 1, "version": 1,
+    }  # fmt: skip
+    message = {
+        "id": message_id, "ticket_id": ticket_id, "author_kind": "customer",
+        "author_id": customer_id, "internal": False, "from_address": email, "to": [], "cc": [],
+        "bcc": [], "subject": subject, "body": body, "created_at": now,
+    }  # fmt: skip
+    return ticket, message
+
+
+def created_event(
+    ticket: dict[str, Any],
+    message: dict[str, Any],
+    email: str,
     event_id: uuid.UUID | None = None,
     correlation_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """A ``ticket.created`` envelope shaped exactly as ticket-api writes it."""
-    message = {
-        "id": message_id,
-        "ticket_id": ticket_id,
-        "author_kind": "customer",
-        "author_id": customer_id,
-        "internal": False,
-        "from_address": email,
-        "to": [],
-        "cc": [],
-        "bcc": [],
-        "subject": subject,
-        "body": body,
-        "created_at": now,
-    }
-    ticket = {
-        "id": ticket_id,
-        "code": f"T-{number:06d}",
-        "subject": subject,
-        "status": "new",
-        "channel": "email",
-        "priority": "medium",
-        "department_id": None,
-        "agent_id": None,
-        "agent_status": None,
-        "customer_id": customer_id,
+    """The ``ticket.created`` envelope of those rows, its snapshots read from them by the
+    snapshot models' field names (so a new field cannot be left out unnoticed)."""
+    message_snapshot = {name: message[name] for name in MessageSnapshot.model_fields}
+    snapshot = {name: ticket.get(name) for name in TicketSnapshot.model_fields} | {
         "customer_email": email,
         "customer_group_ids": [],
-        "sla_level": None,
-        "sla_due_at": None,
-        "sla_late": False,
-        "tags": [],
         "custom_fields": {},
-        "referrer_url": None,
-        "created_from_invitation": False,
-        "created_at": now,
-        "updated_at": now,
-        "deleted_at": None,
-        "status_changed_at": now,
-        "first_customer_message_at": now,
-        "last_customer_message_at": now,
-        "first_agent_reply_at": None,
-        "last_agent_reply_at": None,
-        "last_message_at": now,
-        "last_message_author": "customer",
-        "last_message": message,
-        "message_count": 1,
-        "version": 1,
+        "last_message": message_snapshot,
     }
     return {
         "id": event_id or uuid.uuid4(),
         "type": "ticket.created",
         "schema_version": 1,
-        "occurred_at": now,
-        "ticket_id": ticket_id,
+        "occurred_at": ticket["created_at"],
+        "ticket_id": ticket["id"],
         "actor": ACTOR,
         "correlation_id": correlation_id or uuid.uuid4(),
         "causation_id": None,
         "depth": 0,
         "changes": {},
-        "ticket": ticket,
-        "message": message,
+        "ticket": snapshot,
+        "message": message_snapshot,
     }
 
 
@@ -177,29 +164,13 @@ async def create_ticket_raw(conn: Any, request: dict[str, Any], topic: str) -> N
         "agent_id": None, "customer_id": str(CUSTOMER), "sla_level": None, "tags": [],
         "subject": subject,
     }  # fmt: skip
-    event = ticket_created_event(
-        ticket_id=ticket_id, number=0, subject=subject, customer_id=CUSTOMER,
-        email=email, message_id=message_id, body=body, now=now, event_id=event_id,
-        correlation_id=correlation_id,
+    ticket, message = new_rows(
+        ticket_id=ticket_id, number=0, subject=subject, customer_id=CUSTOMER, email=email,
+        message_id=message_id, body=body, now=now,
     )  # fmt: skip
+    event = created_event(ticket, message, email, event_id, correlation_id)
     event["ticket"]["code"] = CODE
     event["ticket"]["customer_group_ids"] = [GROUP]
-    ticket = {
-        "id": ticket_id, "subject": subject, "status": "new", "channel": "email",
-        "priority": "medium", "department_id": None, "agent_id": None, "sla_level": None,
-        "sla_due_at": None, "sla_late": False, "sla_stamp": 0, "tags": [],
-        "custom_fields": "{}", "referrer_url": None, "created_from_invitation": False,
-        "created_at": now, "updated_at": now, "deleted_at": None, "status_changed_at": now,
-        "first_customer_message_at": now, "last_customer_message_at": now,
-        "first_agent_reply_at": None, "last_agent_reply_at": None, "last_message_at": now,
-        "last_message_author": "customer", "last_message_id": message_id,
-        "message_count": 1, "version": 1,
-    }  # fmt: skip
-    message = {
-        "id": message_id, "ticket_id": ticket_id, "author_kind": "customer", "internal": False,
-        "from_address": email, "to": [], "cc": [], "bcc": [], "subject": subject, "body": body,
-        "created_at": now,
-    }  # fmt: skip
     key = str(ticket_id).encode()
     await conn.fetchval(
         SQL_INBOUND,
@@ -224,19 +195,13 @@ def outbox_records(count: int, topic: str, seed: int) -> list[tuple[int, str, by
     records: list[tuple[int, str, bytes, str, bytes]] = []
     for number in range(1, count + 1):
         request = ticket_request(rng)
-        ticket_id = uuid.uuid4()
-        event = TicketCreated.model_validate(
-            ticket_created_event(
-                ticket_id=ticket_id,
-                number=number,
-                subject=request["subject"],
-                customer_id=uuid.uuid4(),
-                email=request["customer"]["email"],
-                message_id=uuid.uuid4(),
-                body=request["message"]["body"],
-                now=now,
-            )
-        )
+        email = request["customer"]["email"]
+        ticket, message = new_rows(
+            ticket_id=uuid.uuid4(), number=number, subject=request["subject"],
+            customer_id=uuid.uuid4(), email=email, message_id=uuid.uuid4(),
+            body=request["message"]["body"], now=now,
+        )  # fmt: skip
+        event = TicketCreated.model_validate(created_event(ticket, message, email))
         key = event.partition_key()
         records.append((shard_of(key), topic, key, event.type, encode_event(event)))
     return records
