@@ -35,11 +35,8 @@ BrokenReference = Annotated[
 ]
 
 
-class ReferenceCheckUnavailable(ApiError):
+class ReferenceCheckUnavailable(ApiError, status_code=503, code="reference_check_unavailable"):
     """The service that owns a reference could not be asked: try saving again later."""
-
-    status_code = 503
-    code = "reference_check_unavailable"
 
 
 # For the OpenAPI document of the routes that save rules.

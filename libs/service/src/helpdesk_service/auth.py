@@ -34,9 +34,8 @@ class Principal:
     department_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
 
 
-class AuthUnavailable(ApiError):
-    status_code = 503
-    code = "auth_unavailable"
+class AuthUnavailable(ApiError, status_code=503, code="auth_unavailable"):
+    """ticket-api, which knows the keys, could not be asked: try again later."""
 
 
 class HasRole(Protocol):

@@ -68,16 +68,12 @@ _PAGES_AHEAD = 2
 TICK_SESSIONS = 2 + _PAGES_AHEAD
 
 
-class TickRunning(Conflict):
-    code = "tick_running"
+class TickRunning(Conflict, code="tick_running"): ...
 
 
-class SearchFailed(ApiError):
+class SearchFailed(ApiError, status_code=502, code="search_failed"):
     """ticket-api refused a rule's search (a custom field deleted since the rule was saved)
     or could not be reached."""
-
-    status_code = 502
-    code = "search_failed"
 
 
 @dataclass(frozen=True)
