@@ -16,10 +16,11 @@ TicketStatus = Literal[
     "calling",
 ]
 STATUSES: tuple[TicketStatus, ...] = get_args(TicketStatus)
-CHANNELS = (
+Channel = Literal[
     "email", "chat", "call", "web_form", "api", "facebook", "twitter", "instagram", "whatsapp",
     "viber", "telegram", "offline_message", "portal",
-)  # fmt: skip
+]  # fmt: skip
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 SOCIAL_CHANNELS = ("facebook", "twitter", "instagram", "whatsapp", "viber", "telegram")
 Priority = Literal["low", "medium", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from helpdesk_events import Actor
+from helpdesk_events.vocabulary import Channel, TicketStatus
 from helpdesk_service.errors import Forbidden, NotFound, Unprocessable
 from helpdesk_service.pagination import (
     Cursor,
@@ -272,12 +273,12 @@ async def apply_actions_to_tickets(request: Request) -> JsonResponse:
 @router.get("", response_model=s.TicketPage)
 async def list_tickets(
     session: Session,
-    status: Annotated[list[s.Status] | None, Query()] = None,
+    status: Annotated[list[TicketStatus] | None, Query()] = None,
     department_id: uuid.UUID | None = None,
     agent_id: uuid.UUID | None = None,
     unassigned: bool | None = None,
     customer_id: uuid.UUID | None = None,
-    channel: s.Channel | None = None,
+    channel: Channel | None = None,
     priority: s.Priority | None = None,
     tag: str | None = None,
     include_deleted: bool = False,

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from helpdesk_events import Actor, TicketSnapshot
+from helpdesk_events.vocabulary import Channel
 from helpdesk_service.patch import PatchModel
 from helpdesk_ticket_client.actions import Action as Action
 from helpdesk_ticket_client.actions import ActionActor as ActionActor
@@ -41,25 +42,6 @@ from helpdesk_ticket_client.actions import TransferAction as TransferAction
 from helpdesk_ticket_client.actions import WriteBack as WriteBack
 from helpdesk_ticket_client.actions import WriteBacks as WriteBacks
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
-
-Status = Literal[
-    "new", "open", "answered", "resolved", "postponed", "spam", "deleted", "chatting", "calling"
-]
-Channel = Literal[
-    "email",
-    "chat",
-    "call",
-    "web_form",
-    "api",
-    "facebook",
-    "twitter",
-    "instagram",
-    "whatsapp",
-    "viber",
-    "telegram",
-    "offline_message",
-    "portal",
-]
 
 
 class CustomerRef(Strict):
