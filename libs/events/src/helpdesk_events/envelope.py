@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union, get_args
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .vocabulary import AgentRole, MessageAuthor
+
 SCHEMA_VERSION = 1
 
 ActorKind = Literal[
@@ -52,7 +54,7 @@ class Change(_Frozen):
 class MessageSnapshot(_Frozen):
     id: uuid.UUID
     ticket_id: uuid.UUID
-    author_kind: Literal["customer", "agent", "system"]
+    author_kind: MessageAuthor
     author_id: uuid.UUID | None = None
     internal: bool = False
     from_address: str | None = None
@@ -99,7 +101,7 @@ class TicketSnapshot(_Frozen):
     first_agent_reply_at: datetime | None = None
     last_agent_reply_at: datetime | None = None
     last_message_at: datetime | None = None
-    last_message_author: Literal["customer", "agent", "system"] | None = None
+    last_message_author: MessageAuthor | None = None
     last_message: MessageSnapshot | None = None
     message_count: int = 0
     # Increases by one with every committed change: consumers can drop stale snapshots.
@@ -120,7 +122,7 @@ class AgentSnapshot(_Frozen):
     id: uuid.UUID
     name: str
     email: str
-    role: Literal["admin", "agent"]
+    role: AgentRole
     active: bool
     department_ids: list[uuid.UUID] = []
     # channel -> online / away / offline

@@ -25,5 +25,14 @@ SOCIAL_CHANNELS = ("facebook", "twitter", "instagram", "whatsapp", "viber", "tel
 Priority = Literal["low", "medium", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 # An agent's availability on a channel.
-AVAILABILITY = ("online", "away", "offline")
-MESSAGE_AUTHORS = ("customer", "agent", "system")
+Availability = Literal["online", "away", "offline"]
+AVAILABILITY: tuple[Availability, ...] = get_args(Availability)
+# The channels an agent's availability (and a router's policy) is kept on: a ticket's social
+# channels share "social".
+AvailabilityChannel = Literal["email", "chat", "call", "social"]
+AVAILABILITY_CHANNELS: tuple[AvailabilityChannel, ...] = get_args(AvailabilityChannel)
+MessageAuthor = Literal["customer", "agent", "system"]
+MESSAGE_AUTHORS: tuple[MessageAuthor, ...] = get_args(MessageAuthor)
+AgentRole = Literal["admin", "agent"]
+# Whom an API key speaks for: an admin, an agent, or one of the suite's services.
+KeyRole = Literal["admin", "agent", "service"]

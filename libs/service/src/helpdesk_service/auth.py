@@ -15,14 +15,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from fastapi import Depends, Request
+from helpdesk_events.vocabulary import KeyRole
 from helpdesk_ticket_client import TicketApiClient, TicketApiError
 
 from .errors import ApiError, Forbidden, Unauthorized
 
-Role = Literal["admin", "agent", "service"]
+Role = KeyRole
 
 
 @dataclass(frozen=True)

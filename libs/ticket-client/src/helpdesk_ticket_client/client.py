@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 from helpdesk_conditions import CustomField
 from helpdesk_events import TicketSnapshot
+from helpdesk_events.vocabulary import KeyRole
 from pydantic import BaseModel
 
 from .actions import ActionBatch
@@ -51,7 +52,7 @@ class WhoAmI(BaseModel):
 
     key_id: uuid.UUID
     name: str
-    role: Literal["admin", "agent", "service"]
+    role: KeyRole
     agent_id: uuid.UUID | None
     department_ids: list[uuid.UUID]
 

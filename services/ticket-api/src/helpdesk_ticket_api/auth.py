@@ -13,9 +13,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, cast
+from typing import cast
 
 from fastapi import Depends, Request
+from helpdesk_events.vocabulary import KeyRole
 from helpdesk_service.auth import bearer_key, role_guard
 from helpdesk_service.errors import Unauthorized
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .models import Agent, AgentDepartment, ApiKey
 
-Role = Literal["admin", "agent", "service"]
+Role = KeyRole
 
 
 def hash_key(key: str) -> str:

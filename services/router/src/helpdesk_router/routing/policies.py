@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Literal, TypeVar, cast
 
-from helpdesk_events.vocabulary import SOCIAL_CHANNELS
+from helpdesk_events.vocabulary import AVAILABILITY_CHANNELS, SOCIAL_CHANNELS, AvailabilityChannel
 from helpdesk_service.errors import Unprocessable
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
@@ -33,8 +33,9 @@ from .choice import Method
 StoredT = TypeVar("StoredT", RoutingPolicy, AgentChannelProfile)
 AppliedT = TypeVar("AppliedT")
 
-RoutingChannel = Literal["email", "chat", "call", "social"]
-ROUTING_CHANNELS: tuple[RoutingChannel, ...] = ("email", "chat", "call", "social")
+# A router keeps its policies and profiles per availability channel.
+RoutingChannel = AvailabilityChannel
+ROUTING_CHANNELS = AVAILABILITY_CHANNELS
 Distribution = Literal["push", "pull"]
 # Live channels: someone is waiting on the line, so the ticket is offered, not queued.
 LIVE_CHANNELS = ("chat", "call")

@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from helpdesk_events.vocabulary import AgentRole, Availability, AvailabilityChannel, KeyRole
 from helpdesk_service.patch import PatchModel
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Availability = Literal["online", "away", "offline"]
-AvailabilityChannel = Literal["email", "chat", "call", "social"]
 
 
 class Strict(BaseModel):
@@ -45,7 +44,7 @@ class DepartmentOut(Out):
 class AgentIn(Strict):
     name: Name
     email: EmailStr
-    role: Literal["admin", "agent"] = "agent"
+    role: AgentRole = "agent"
     department_ids: list[uuid.UUID] = Field(default=[], max_length=200)
     availability: dict[AvailabilityChannel, Availability] = {}
 
@@ -53,7 +52,7 @@ class AgentIn(Strict):
 class AgentPatch(PatchModel):
     name: Name | None = None
     email: EmailStr | None = None
-    role: Literal["admin", "agent"] | None = None
+    role: AgentRole | None = None
     active: bool | None = None
     department_ids: list[uuid.UUID] | None = Field(default=None, max_length=200)
 
@@ -160,7 +159,7 @@ class CustomFieldOut(Out):
 
 class ApiKeyIn(Strict):
     name: Name
-    role: Literal["admin", "agent", "service"]
+    role: KeyRole
     agent_id: uuid.UUID | None = None
 
 

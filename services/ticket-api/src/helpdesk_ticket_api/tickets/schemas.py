@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from helpdesk_events import Actor, TicketSnapshot
-from helpdesk_events.vocabulary import Channel
+from helpdesk_events.vocabulary import Channel, MessageAuthor
 from helpdesk_service.patch import PatchModel
 from helpdesk_ticket_client.actions import Action as Action
 from helpdesk_ticket_client.actions import ActionActor as ActionActor
@@ -59,7 +59,7 @@ class CustomerRef(Strict):
 
 
 class MessageIn(Strict):
-    author_kind: Literal["customer", "agent", "system"] = "customer"
+    author_kind: MessageAuthor = "customer"
     author_id: uuid.UUID | None = None
     internal: bool = False
     from_address: Address | None = Field(default=None, alias="from")
